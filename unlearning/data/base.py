@@ -1,0 +1,133 @@
+"""The in-memory dataset every model, method and metric works on.
+
+A `Data` holds the train and test tensors of one dataset (on the CPU; the
+training loop moves them to the device once), the task it poses and the
+paper's own deletion target. Loaders build one; nothing downstream reads files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+TASKS = ("binary", "regression", "multiclass")
+FORGET_POLICIES = ("remove", "replace")
+
+
+class DataUnavailableError(RuntimeError):
+    """A dataset's files are neither in a local directory nor downloadable."""
+
+
+class ChecksumError(ValueError):
+    """A dataset file's bytes do not match the published hash."""
+
+    def __init__(self, path, algorithm: str, expected: str, actual: str):
+        self.path, self.algorithm, self.expected, self.actual = str(path), algorithm, expected, actual
+        super().__init__(
+            f"{path}: {algorithm} mismatch: expected {expected}, got {actual}. "
+            "The file is corrupt or truncated; delete it (or let the loader download it again)."
+        )
+
+
+@dataclass
+class Data:
+    """Train/test tensors of one dataset, plus what the papers need on top.
+
+    `x_replacement`/`y_replacement` (same shape as the train set) hold, for
+    datasets whose oracle set *replaces* a deleted point instead of dropping
+    it (paper 000's synthetic set), the point that takes index i's place.
+    """
+
+    name: str
+    task: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    num_classes: int | None = None
+    target_index: int | None = None
+    x_replacement: torch.Tensor | None = None
+    y_replacement: torch.Tensor | None = None
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise ValueError(f"unknown task {self.task!r}; allowed: {', '.join(TASKS)}")
+        if len(self.x_train) != len(self.y_train) or len(self.x_test) != len(self.y_test):
+            raise ValueError(f"{self.name}: features and labels differ in length")
+
+    @property
+    def n_train(self) -> int:
+        return len(self.x_train)
+
+    @property
+    def is_classification(self) -> bool:
+        return self.task != "regression"
+
+    def check_forget(self, forget) -> torch.Tensor:
+        """Validate forget indices and return them as a 1-D int64 tensor (order kept)."""
+        idx = torch.as_tensor(forget, dtype=torch.long).flatten() if not isinstance(forget, torch.Tensor) \
+            else forget.to(torch.long).flatten()
+        if idx.numel() == 0:
+            raise ValueError("removal size 0: give at least one index to forget")
+        if idx.numel() > self.n_train:
+            raise ValueError(f"removal size {idx.numel()} exceeds the {self.n_train} training points of {self.name}")
+        bad = idx[(idx < 0) | (idx >= self.n_train)]
+        if bad.numel():
+            raise ValueError(
+                f"forget index {int(bad[0])} out of range: allowed 0..{self.n_train - 1} for {self.name}"
+            )
+        uniq, counts = torch.unique(idx, return_counts=True)
+        if (counts > 1).any():
+            raise ValueError(f"duplicate forget index {int(uniq[counts > 1][0])}: each point can be removed once")
+        if idx.numel() == self.n_train:
+            raise ValueError(f"removal size {idx.numel()} would remove every training point of {self.name}")
+        return idx
+
+    def retain_mask(self, forget: torch.Tensor) -> torch.Tensor:
+        mask = torch.ones(self.n_train, dtype=torch.bool)
+        mask[forget] = False
+        return mask
+
+    def oracle_set(self, forget, policy: str = "remove") -> tuple[torch.Tensor, torch.Tensor]:
+        """The training set an oracle sees after `forget` is deleted.
+
+        `remove` drops the points; `replace` puts each point's precomputed
+        replacement in its place (paper 000, section 3.1), so the set keeps its size.
+        """
+        forget = self.check_forget(forget)
+        if policy == "remove":
+            mask = self.retain_mask(forget)
+            return self.x_train[mask], self.y_train[mask]
+        if policy == "replace":
+            if self.x_replacement is None:
+                raise ValueError(f"forget policy 'replace' needs replacement points, which {self.name} does not define; "
+                                 "use 'remove'")
+            x, y = self.x_train.clone(), self.y_train.clone()
+            x[forget], y[forget] = self.x_replacement[forget], self.y_replacement[forget]
+            return x, y
+        raise ValueError(f"unknown forget policy {policy!r}; allowed: {', '.join(FORGET_POLICIES)}")
+
+
+LOADERS: dict[str, Callable[..., Data]] = {}
+
+
+def register_loader(name: str):
+    """Register a dataset loader under `name` (used by `load_dataset`)."""
+
+    def wrap(fn):
+        LOADERS[name] = fn
+        return fn
+
+    return wrap
+
+
+def load_dataset(name: str, **options) -> Data:
+    """Load a dataset by name: `synthetic`, `california` or `mnist` (see each loader for options)."""
+    try:
+        loader = LOADERS[name]
+    except KeyError:
+        raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(sorted(LOADERS))}") from None
+    return loader(**options)

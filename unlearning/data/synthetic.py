@@ -1,0 +1,62 @@
+"""Paper 000, section 3.1: ten points x ~ 10·N(0, 1), label y = 1[x > 0].
+
+Embedded, seeded, no download: the suite's default dataset.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .base import Data, register_loader
+
+N_POINTS = 10          # the paper's "10-point continuous dataset"
+SCALE = 10.0           # "a 10 times scaling to spread the data from the decision boundary"
+N_TEST = 1000          # fresh draws for held-out accuracy (the paper reports accuracy on its 10 points)
+TARGET_RULES = ("random", "boundary", "outlier")
+
+
+def _draw(gen: torch.Generator, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    x = SCALE * torch.randn(n, 1, generator=gen)
+    return x, (x[:, 0] > 0).float()
+
+
+def pick_target(x: torch.Tensor, rule: str, gen: torch.Generator) -> int:
+    """Index of the deletion target.
+
+    `random` (default): a uniformly drawn point, as the paper's trials appear to do.
+    `boundary`: the point closest to the decision boundary x = 0 (makes `d` negative:
+    the replaced oracle barely differs from the control there).
+    `outlier`: the point farthest from the boundary.
+    """
+    if rule == "random":
+        return int(torch.randint(len(x), (1,), generator=gen))
+    if rule == "boundary":
+        return int(x[:, 0].abs().argmin())
+    if rule == "outlier":
+        return int(x[:, 0].abs().argmax())
+    raise ValueError(f"unknown target rule {rule!r}; allowed: {', '.join(TARGET_RULES)}")
+
+
+@register_loader("synthetic")
+def load_synthetic(*, seed: int = 0, n_points: int = N_POINTS, n_test: int = N_TEST,
+                   target: str = "random", data_dir=None) -> Data:
+    """Draw the synthetic set with `seed` (`data_dir` is accepted and ignored: nothing to read).
+
+    Every training point i has a replacement (x', 1[x' > 0]) drawn from the same
+    distribution: the oracle set of paper 000 replaces the target by it.
+    """
+    if n_points < 2:
+        raise ValueError(f"n_points={n_points}: need at least 2 points")
+    if n_test < 0:
+        raise ValueError(f"n_test={n_test}: must be >= 0")
+    gen = torch.Generator().manual_seed(seed)
+    x, y = _draw(gen, n_points)
+    x_rep, y_rep = _draw(gen, n_points)
+    x_test, y_test = _draw(gen, n_test)
+    return Data(
+        name="synthetic", task="binary", num_classes=2,
+        x_train=x, y_train=y, x_test=x_test, y_test=y_test,
+        target_index=pick_target(x, target, gen),
+        x_replacement=x_rep, y_replacement=y_rep,
+        info={"seed": seed, "n_points": n_points, "scale": SCALE, "n_test": n_test, "target_rule": target},
+    )
