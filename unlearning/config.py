@@ -166,6 +166,11 @@ class Config:
         _check_choice("dataset", self.dataset, PRESETS_FACTORIES)
         _check_choice("forget policy", self.forget_policy, FORGET_POLICIES)
         _check_choice("oracle init", self.oracle_init, ORACLE_INITS)
+        if self.device is not None:
+            try:
+                torch.device(self.device)
+            except RuntimeError:
+                raise ValueError(f"unknown device {self.device!r}; allowed: cpu, cuda, cuda:N, mps, or None (auto)") from None
 
     @property
     def finetune_train(self) -> TrainConfig:

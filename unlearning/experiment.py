@@ -100,13 +100,10 @@ def run_trial(config: Config, methods: Sequence[str] | None = None, removal_size
     """
     data = data if data is not None else load_dataset(config.dataset, seed=config.seed, **config.dataset_options)
     model = trained.model if trained is not None else build_model(data.name)
-    if methods is None:
-        names = applicable_methods(data, model, METHODS)[0]
-    else:
-        names = list(methods)
-        for name in names:
-            check_applicable(name, data, model)
+    names = applicable_methods(data, model, METHODS)[0] if methods is None else list(methods)
     forget = data.check_forget(forget if forget is not None else select_forget(data, removal_size, config.seed))
+    for name in {ORACLE, *names}:
+        check_applicable(name, data, model, config, forget)
     if trained is None:
         trained = train_original(data, config)
 
@@ -130,6 +127,8 @@ def run_trial(config: Config, methods: Sequence[str] | None = None, removal_size
                     series[f"{key}_series"].append(m[key])
 
         result = oracle if name == ORACLE else unlearn(name, trained, data, forget, config, on_epoch=on_epoch)
+        if series is not None and not series["d_series"]:
+            series = None                 # the method does not train in epochs (random relabeling)
         rec = _record(name, result.cost, result.model, data, forget,
                       deletion_metric(result.model, out_c, out_o, x_eval), oracle, config, result.details, series)
         records.append(rec)

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 EVAL_BATCH = 4096            # rows per forward pass when evaluating a whole set
 MAX_INIT_REDRAWS = 100       # fresh inits tried before giving up on a dead network
 CONSTANT_OUTPUT_TOL = 1e-7   # outputs spread less than this over the set: constant
+LOG_EVERY = 100              # progress line every this many epochs (logger "unlearning.train", INFO)
 
 
 def loss_fn(task: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -158,6 +159,8 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, cfg: Trai
             else:
                 loss_now = total / n
             rec.loss_history.append(loss_now)
+            if rec.epochs % LOG_EVERY == 0:
+                log.info("epoch %d: loss %.5g (%s)", rec.epochs, loss_now, rec.rule)
             if on_epoch:
                 timed += time.perf_counter() - t0
                 on_epoch(rec.epochs, model)

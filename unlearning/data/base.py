@@ -68,8 +68,14 @@ class Data:
 
     def check_forget(self, forget) -> torch.Tensor:
         """Validate forget indices and return them as a 1-D int64 tensor (order kept)."""
-        idx = torch.as_tensor(forget, dtype=torch.long).flatten() if not isinstance(forget, torch.Tensor) \
-            else forget.to(torch.long).flatten()
+        raw = forget if isinstance(forget, torch.Tensor) else torch.as_tensor(forget)
+        if raw.dtype == torch.bool:
+            raise ValueError("forget must be training-set indices, not a boolean mask; "
+                             "use torch.nonzero(mask).flatten()")
+        if raw.numel() and (raw.is_floating_point() or raw.is_complex()):
+            raise ValueError(f"forget indices must be integers, got {raw.dtype} (first: {raw.flatten()[0].item():g}); "
+                             "give integer positions in the training set")
+        idx = raw.to(torch.long).flatten()
         if idx.numel() == 0:
             raise ValueError("removal size 0: give at least one index to forget")
         if idx.numel() > self.n_train:
@@ -91,6 +97,14 @@ class Data:
         mask[forget] = False
         return mask
 
+    def check_policy(self, policy: str) -> None:
+        """Raise ValueError unless `policy` is a forget policy this dataset supports."""
+        if policy not in FORGET_POLICIES:
+            raise ValueError(f"unknown forget policy {policy!r}; allowed: {', '.join(FORGET_POLICIES)}")
+        if policy == "replace" and self.x_replacement is None:
+            raise ValueError(f"forget policy 'replace' needs replacement points, which {self.name} does not define; "
+                             "use 'remove'")
+
     def oracle_set(self, forget, policy: str = "remove") -> tuple[torch.Tensor, torch.Tensor]:
         """The training set an oracle sees after `forget` is deleted.
 
@@ -98,17 +112,13 @@ class Data:
         replacement in its place (paper 000, section 3.1), so the set keeps its size.
         """
         forget = self.check_forget(forget)
+        self.check_policy(policy)
         if policy == "remove":
             mask = self.retain_mask(forget)
             return self.x_train[mask], self.y_train[mask]
-        if policy == "replace":
-            if self.x_replacement is None:
-                raise ValueError(f"forget policy 'replace' needs replacement points, which {self.name} does not define; "
-                                 "use 'remove'")
-            x, y = self.x_train.clone(), self.y_train.clone()
-            x[forget], y[forget] = self.x_replacement[forget], self.y_replacement[forget]
-            return x, y
-        raise ValueError(f"unknown forget policy {policy!r}; allowed: {', '.join(FORGET_POLICIES)}")
+        x, y = self.x_train.clone(), self.y_train.clone()
+        x[forget], y[forget] = self.x_replacement[forget], self.y_replacement[forget]
+        return x, y
 
 
 LOADERS: dict[str, Callable[..., Data]] = {}

@@ -24,6 +24,12 @@ def _applies(data, model) -> str | None:
     return None
 
 
+def _validate(data, model, config, forget) -> None:
+    bad = [c for c in config.relabel.checkpoints if c > len(forget)]
+    if bad:
+        raise ValueError(f"checkpoint(s) {bad} exceed the {len(forget)} removal requests of this stream")
+
+
 def relabel_batch(y_true: int, num_classes: int, k_prime: int | None = None,
                   gen: torch.Generator | None = None) -> torch.Tensor:
     """The labels one request trains on: every class but `y_true` once, or `k_prime` of them at random."""
@@ -33,14 +39,11 @@ def relabel_batch(y_true: int, num_classes: int, k_prime: int | None = None,
     return others[torch.randperm(len(others), generator=gen)[:k_prime]]
 
 
-@register("random_relabel", applies=_applies)
+@register("random_relabel", applies=_applies, validate=_validate)
 def random_relabel(trained, data, forget, config, on_epoch=None) -> UnlearnResult:
     """One step per removal request on the point under every other label (paper 002)."""
     cfg = config.relabel
     k = data.num_classes
-    bad = [c for c in cfg.checkpoints if c > len(forget)]
-    if bad:
-        raise ValueError(f"checkpoint(s) {bad} exceed the {len(forget)} removal requests of this stream")
     model = trained.copy_model()
     device = trained.device
     opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)

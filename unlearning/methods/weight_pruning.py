@@ -44,16 +44,26 @@ def _applies(data, model) -> str | None:
     return unsupported_reason(model)
 
 
+def check_thresholds(model: nn.Module, cfg: PruningConfig) -> None:
+    """One threshold per Linear layer, or ValueError."""
+    n_linear = sum(isinstance(m, nn.Linear) for m in model)
+    if len(cfg.thresholds) != n_linear:
+        raise ValueError(f"{len(cfg.thresholds)} thresholds given for {n_linear} Linear layers; "
+                         f"give one per layer (thresholds={tuple(cfg.thresholds)})")
+
+
+def _validate(data, model, config, forget) -> None:
+    check_thresholds(model, config.pruning)
+
+
 def layer_masks(model: nn.Sequential, x: torch.Tensor, target: int, pool: torch.Tensor,
                 cfg: PruningConfig) -> list[torch.Tensor]:
     """The boolean prune mask of every Linear layer for one target (row `target` of x).
 
     `pool` holds the row indices the neighbours may come from.
     """
+    check_thresholds(model, cfg)
     linear_at = [i for i, m in enumerate(model) if isinstance(m, nn.Linear)]
-    if len(cfg.thresholds) != len(linear_at):
-        raise ValueError(f"{len(cfg.thresholds)} thresholds given for {len(linear_at)} Linear layers; "
-                         "give one per layer")
     n = min(cfg.n_neighbors, len(pool))
     masks = []
     with torch.no_grad():
@@ -63,8 +73,7 @@ def layer_masks(model: nn.Sequential, x: torch.Tensor, target: int, pool: torch.
             dist = (act[pool] - act[target]).norm(dim=1)
             nn_idx = pool[dist.topk(n, largest=False).indices]
             weight = model[start].weight
-            block = model[start:end]          # the layer and the activations after it
-            out = block.eval()(act)
+            out = model[start:end](act)       # the layer and the activations after it
             if cfg.delta_on == "input":
                 delta = act[target] - act[nn_idx].mean(0)
                 score = (weight * delta[None, :]).abs()
@@ -107,10 +116,10 @@ def prune(model: nn.Sequential, x: torch.Tensor, forget: torch.Tensor, pool: tor
             "weights_total": sum(m.weight.numel() for m in linears)}
 
 
-@register("weight_pruning", applies=_applies)
+@register("weight_pruning", applies=_applies, validate=_validate)
 def weight_pruning(trained, data, forget, config, on_epoch=None) -> UnlearnResult:
     """Zero the weights the forget points drive unusually hard, reset biases, fine-tune (paper 000)."""
-    model = trained.copy_model()
+    model = trained.copy_model().eval()   # no dropout while measuring activations
     device = trained.device
     t0 = time.perf_counter()
     x = data.x_train.to(device)
