@@ -16,16 +16,18 @@ import os
 import platform
 import tempfile
 from pathlib import Path
-from typing import Iterable, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from typing import Callable, Iterable, Sequence
 
 import torch
 
 from .config import Config
 from .data import Data, load_dataset
 from .methods import METHODS, UnlearnResult, check_applicable, get_method, unlearn
-from .models import build_model
+from .models import build_model, seeded
 from .metrics import deletion_metric, evaluate, ratio
-from .train import TrainRecord, Trained, predict, train_original
+from .train import Trained, TrainRecord, predict, train_original
 
 log = logging.getLogger(__name__)
 
@@ -71,66 +73,109 @@ def _scalars(details: dict) -> dict:
     return flat
 
 
-def _record(name: str, cost: TrainRecord, model, data: Data, forget, outputs, oracle: UnlearnResult,
-            config: Config, details: dict, series: dict | None) -> dict:
-    rec = {"dataset": data.name, "method": name, "removal_size": len(forget), "seed": config.seed,
-           "device": str(next(model.parameters()).device), **cost.cost(),
-           "initial_loss": cost.initial_loss,
-           "final_loss": cost.loss_history[-1] if cost.loss_history else cost.initial_loss,
-           "oracle_epochs": oracle.cost.epochs, "oracle_seconds": oracle.cost.seconds,
-           "oracle_samples": oracle.cost.samples,
-           "epoch_ratio": ratio(cost.epochs, oracle.cost.epochs),
-           "speedup_seconds": ratio(oracle.cost.seconds, cost.seconds),
-           "speedup_samples": ratio(oracle.cost.samples, cost.samples),
-           **evaluate(model, data, forget), **outputs, **_scalars(details)}
-    if series is not None:
-        rec.update(loss_series=list(cost.loss_history), **series)
-    return rec
+def summarize(name: str, cost: TrainRecord, model, data: Data, forget: torch.Tensor, seed: int,
+              details: dict | None = None) -> dict:
+    """One flat, JSON-safe record of a model: what produced it cost, and its quality
+    on the test, forget, total and training sets (no comparison with other models)."""
+    return {"dataset": data.name, "method": name, "removal_size": len(forget), "seed": seed,
+            "device": str(next(model.parameters()).device), **cost.cost(),
+            "initial_loss": cost.initial_loss,
+            "final_loss": cost.loss_history[-1] if cost.loss_history else cost.initial_loss,
+            **evaluate(model, data, forget), **_scalars(details or {})}
+
+
+@dataclass
+class Reference:
+    """What every unlearned model is compared with: the control `m_c` and the oracle `m_o`
+    for one forget set, and both models' outputs on the control training set X."""
+
+    data: Data
+    trained: Trained
+    forget: torch.Tensor
+    oracle: UnlearnResult
+    config: Config
+    out_c: torch.Tensor = dataclass_field(init=False, repr=False)
+    out_o: torch.Tensor = dataclass_field(init=False, repr=False)
+
+    def __post_init__(self):
+        self.out_c = predict(self.trained.model, self.data.x_train)
+        self.out_o = predict(self.oracle.model, self.data.x_train)
+
+    def deletion(self, model) -> dict[str, float]:
+        """S to control, S to oracle and d of `model` (or of its outputs on X)."""
+        return deletion_metric(model, self.out_c, self.out_o, self.data.x_train)
+
+    def tracker(self) -> tuple[dict, Callable]:
+        """Empty per-epoch S/d series and the `on_epoch` callback that fills them."""
+        series = {"s_to_control_series": [], "s_to_oracle_series": [], "d_series": []}
+
+        def on_epoch(epoch, model):
+            m = self.deletion(model)
+            for key in ("s_to_control", "s_to_oracle", "d"):
+                series[f"{key}_series"].append(m[key])
+
+        return series, on_epoch
+
+    def record(self, name: str, cost: TrainRecord, model, details: dict | None = None,
+               series: dict | None = None, forget: torch.Tensor | None = None) -> dict:
+        """`summarize` plus the comparison with the oracle and the control: cost ratios, S and d.
+
+        `forget` (default: the reference's) is the set whose accuracy is reported,
+        e.g. the first n requests of a relabeling stream at a checkpoint.
+        """
+        forget = self.forget if forget is None else forget
+        oracle, control = self.oracle.cost, self.trained.record
+        rec = summarize(name, cost, model, self.data, forget, self.config.seed, details)
+        rec.update({"oracle_epochs": oracle.epochs, "oracle_seconds": oracle.seconds,
+                    "oracle_samples": oracle.samples, "oracle_converged": oracle.converged,
+                    "control_epochs": control.epochs, "control_seconds": control.seconds,
+                    "control_converged": control.converged,
+                    "epoch_ratio": ratio(cost.epochs, oracle.epochs),
+                    "speedup_vs_naive": ratio(oracle.seconds, cost.seconds),
+                    "speedup_samples": ratio(oracle.samples, cost.samples),
+                    **self.deletion(model)})
+        if series is not None and series.get("d_series"):
+            rec.update(loss_series=list(cost.loss_history), **series)
+        return rec
+
+    def original_record(self) -> dict:
+        return self.record("original", self.trained.record, self.trained.model,
+                           {"init_redraws": self.trained.init_redraws})
+
+
+def prepare(config: Config, methods: Sequence[str] | None = None, removal_size: int = 1,
+            data: Data | None = None, forget=None) -> tuple[Data, list[str], torch.Tensor]:
+    """Load the data and check every method, the forget set and the config before any training."""
+    data = data if data is not None else load_dataset(config.dataset, seed=config.seed, **config.dataset_options)
+    with seeded(0):                        # a probe for applicability; leaves the caller's RNG alone
+        model = build_model(data.name)
+    names = applicable_methods(data, model, METHODS)[0] if methods is None else list(methods)
+    forget = data.check_forget(forget if forget is not None else select_forget(data, removal_size, config.seed))
+    for name in {ORACLE, *names}:
+        check_applicable(name, data, model, config, forget)
+    return data, names, forget
 
 
 def run_trial(config: Config, methods: Sequence[str] | None = None, removal_size: int = 1,
               data: Data | None = None, trained: Trained | None = None, forget=None,
               track_series: bool = True) -> list[dict]:
-    """Train `m_c` (unless given), run `methods` (default: all that apply) and return one record per model.
+    """Train `m_c` (unless `trained` is given), run `methods` (default: all that apply) and return one record per model.
 
     Every method is checked against the data and model before any training.
     The oracle (naive retraining) always runs: every metric compares with it.
     With `track_series`, records carry per-epoch S and d against `m_c`/`m_o`
     (the curves paper 000 plots) for methods that train.
     """
-    data = data if data is not None else load_dataset(config.dataset, seed=config.seed, **config.dataset_options)
-    model = trained.model if trained is not None else build_model(data.name)
-    names = applicable_methods(data, model, METHODS)[0] if methods is None else list(methods)
-    forget = data.check_forget(forget if forget is not None else select_forget(data, removal_size, config.seed))
-    for name in {ORACLE, *names}:
-        check_applicable(name, data, model, config, forget)
-    if trained is None:
-        trained = train_original(data, config)
-
-    x_eval = data.x_train
-    out_c = predict(trained.model, x_eval)
+    data, names, forget = prepare(config, methods, removal_size, data, forget)
+    trained = trained if trained is not None else train_original(data, config)
     oracle = unlearn(ORACLE, trained, data, forget, config)
-    out_o = predict(oracle.model, x_eval)
     log.info("%s oracle: %d epochs, %.2fs", data.name, oracle.cost.epochs, oracle.cost.seconds)
-
-    records = [_record("original", trained.record, trained.model, data, forget,
-                       deletion_metric(out_c, out_c, out_o, x_eval), oracle, config,
-                       {"init_redraws": trained.init_redraws}, None)]
+    ref = Reference(data, trained, forget, oracle, config)
+    records = [ref.original_record()]
     for name in names:
-        series = on_epoch = None
-        if track_series and name != ORACLE:
-            series = {"s_to_control_series": [], "s_to_oracle_series": [], "d_series": []}
-
-            def on_epoch(epoch, model, series=series):
-                m = deletion_metric(model, out_c, out_o, x_eval)
-                for key in ("s_to_control", "s_to_oracle", "d"):
-                    series[f"{key}_series"].append(m[key])
-
+        series, on_epoch = ref.tracker() if track_series and name != ORACLE else (None, None)
         result = oracle if name == ORACLE else unlearn(name, trained, data, forget, config, on_epoch=on_epoch)
-        if series is not None and not series["d_series"]:
-            series = None                 # the method does not train in epochs (random relabeling)
-        rec = _record(name, result.cost, result.model, data, forget,
-                      deletion_metric(result.model, out_c, out_o, x_eval), oracle, config, result.details, series)
+        rec = ref.record(name, result.cost, result.model, result.details, series)
         records.append(rec)
         log.info("%s %s: %d epochs, %.3fs, d=%.4g", data.name, name, rec["epochs"], rec["seconds"], rec["d"])
     return records
@@ -142,13 +187,14 @@ def environment() -> dict:
             "cuda": torch.version.cuda, "threads": torch.get_num_threads()}
 
 
-def _json_safe(obj):
+def json_safe(obj):
+    """`obj` with NaN and infinities as None (JSON has neither), tuples as lists."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
+        return {k: json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
+        return [json_safe(v) for v in obj]
     return obj
 
 
@@ -159,7 +205,7 @@ def save_json(path: str | os.PathLike, payload: dict) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as fh:
-            json.dump(_json_safe(payload), fh, indent=1, allow_nan=False)
+            json.dump(json_safe(payload), fh, indent=1, allow_nan=False)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -78,9 +78,10 @@ class TrainRecord:
     loss_history: list[float] = field(default_factory=list)
 
     def cost(self) -> dict:
-        """The flat cost fields every result carries."""
-        return {k: getattr(self, k) for k in ("epochs", "steps", "samples", "seconds", "converged",
-                                             "hit_cap", "collapsed", "rule")}
+        """The flat cost fields every result carries (`samples` is reported as `samples_processed`)."""
+        return {"epochs": self.epochs, "steps": self.steps, "samples_processed": self.samples,
+                "seconds": self.seconds, "converged": self.converged, "hit_cap": self.hit_cap,
+                "collapsed": self.collapsed, "rule": self.rule}
 
 
 def _full_loss(model, x, y, lossf, device) -> tuple[float, bool]:

@@ -7,7 +7,7 @@ download); URLs and checksums live in `unlearning.data.sources`.
 """
 
 from . import base, california, mnist, synthetic  # noqa: F401  (imports register the loaders)
-from .base import LOADERS, ChecksumError, Data, DataUnavailableError, load_dataset
+from .base import LOADERS, ChecksumError, Data, DataUnavailableError, load_dataset, probe_data
 from .fetch import resolve_data_dir
 
-__all__ = ["Data", "load_dataset", "LOADERS", "DataUnavailableError", "ChecksumError", "resolve_data_dir"]
+__all__ = ["Data", "load_dataset", "probe_data", "LOADERS", "DataUnavailableError", "ChecksumError", "resolve_data_dir"]

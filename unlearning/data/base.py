@@ -97,6 +97,29 @@ class Data:
         mask[forget] = False
         return mask
 
+    def subset(self, n_train: int | None = None, n_test: int | None = None, seed: int = 0) -> "Data":
+        """A smaller copy: seeded random `n_train` training and `n_test` test rows, file order kept.
+
+        The deletion target (if any) is always kept and re-indexed; replacement
+        points follow their rows. For quick profiles of the benchmarks.
+        """
+        def pick(n_all, n, keep=None):
+            if n is None or n >= n_all:
+                return torch.arange(n_all)
+            if n < 1:
+                raise ValueError(f"subset size {n}: must be >= 1")
+            perm = torch.randperm(n_all, generator=torch.Generator().manual_seed(seed))
+            if keep is not None:
+                perm = torch.cat([torch.tensor([keep]), perm[perm != keep]])
+            return perm[:n].sort().values
+
+        tr, te = pick(self.n_train, n_train, self.target_index), pick(len(self.x_test), n_test)
+        target = None if self.target_index is None else int((tr == self.target_index).nonzero()[0, 0])
+        rep = (lambda t: None if t is None else t[tr])
+        return Data(self.name, self.task, self.x_train[tr], self.y_train[tr], self.x_test[te], self.y_test[te],
+                    self.num_classes, target, rep(self.x_replacement), rep(self.y_replacement),
+                    {**self.info, "subset": {"train": len(tr), "test": len(te), "seed": seed}})
+
     def check_policy(self, policy: str) -> None:
         """Raise ValueError unless `policy` is a forget policy this dataset supports."""
         if policy not in FORGET_POLICIES:
@@ -122,16 +145,32 @@ class Data:
 
 
 LOADERS: dict[str, Callable[..., Data]] = {}
+SHAPES: dict[str, tuple[str, tuple[int, ...], int | None]] = {}
 
 
-def register_loader(name: str):
-    """Register a dataset loader under `name` (used by `load_dataset`)."""
+def register_loader(name: str, task: str, input_shape: tuple[int, ...], num_classes: int | None = None):
+    """Register a dataset loader under `name` (used by `load_dataset`), with the task and
+    input shape its data always has (so `probe_data` can answer without loading files)."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; allowed: {', '.join(TASKS)}")
 
     def wrap(fn):
         LOADERS[name] = fn
+        SHAPES[name] = (task, tuple(input_shape), num_classes)
         return fn
 
     return wrap
+
+
+def probe_data(name: str) -> Data:
+    """A two-row stand-in with the task and shapes of dataset `name`, for applicability checks
+    that must not load (or download) the real files."""
+    if name not in SHAPES:
+        raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(sorted(SHAPES))}")
+    task, shape, k = SHAPES[name]
+    x = torch.zeros(2, *shape)
+    y = torch.zeros(2, dtype=torch.long if task == "multiclass" else torch.float32)
+    return Data(name, task, x, y, x[:0], y[:0], num_classes=k, info={"probe": True})
 
 
 def load_dataset(name: str, **options) -> Data:

@@ -147,7 +147,7 @@ def split_rows(n: int, target: int, test_fraction: float, seed: int) -> tuple[np
     return train, test
 
 
-@register_loader("california")
+@register_loader("california", task="regression", input_shape=(9,))
 def load_california(*, data_dir=None, test_fraction=DEFAULT_TEST_FRACTION, seed=0) -> Data:
     """Load California housing: x float32 (N, 9), y float32 (N,), all in [0, 1]; regression.
 

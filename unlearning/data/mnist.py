@@ -98,7 +98,7 @@ def subset_indices(n: int, size: int, seed: int) -> torch.Tensor:
     return torch.randperm(n, generator=gen)[:size].sort().values
 
 
-@register_loader("mnist")
+@register_loader("mnist", task="multiclass", input_shape=(1, 28, 28), num_classes=10)
 def load_mnist(*, data_dir=None, train_size=None, test_size=None, seed=0) -> Data:
     """Load MNIST as normalized float32 images (N, 1, 28, 28) and int64 labels (N,).
 

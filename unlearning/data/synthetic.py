@@ -37,7 +37,7 @@ def pick_target(x: torch.Tensor, rule: str, gen: torch.Generator) -> int:
     raise ValueError(f"unknown target rule {rule!r}; allowed: {', '.join(TARGET_RULES)}")
 
 
-@register_loader("synthetic")
+@register_loader("synthetic", task="binary", input_shape=(1,), num_classes=2)
 def load_synthetic(*, seed: int = 0, n_points: int = N_POINTS, n_test: int = N_TEST,
                    target: str = "random", data_dir=None) -> Data:
     """Draw the synthetic set with `seed` (`data_dir` is accepted and ignored: nothing to read).
