@@ -14,3 +14,6 @@ def single_thread():
         yield
     finally:
         torch.set_num_threads(before)
+
+
+pytest_plugins = ["pytester"]

@@ -26,7 +26,7 @@ from .config import Config
 from .data import Data, load_dataset
 from .methods import METHODS, UnlearnResult, check_applicable, get_method, unlearn
 from .models import build_model, seeded
-from .metrics import deletion_metric, evaluate, ratio
+from .metrics import EVAL_SETS, deletion_metric, evaluate, ratio
 from .train import Trained, TrainRecord, predict, train_original
 
 log = logging.getLogger(__name__)
@@ -74,36 +74,46 @@ def _scalars(details: dict) -> dict:
 
 
 def summarize(name: str, cost: TrainRecord, model, data: Data, forget: torch.Tensor, seed: int,
-              details: dict | None = None) -> dict:
+              details: dict | None = None, sets=EVAL_SETS) -> dict:
     """One flat, JSON-safe record of a model: what produced it cost, and its quality
     on the test, forget, total and training sets (no comparison with other models)."""
     return {"dataset": data.name, "method": name, "removal_size": len(forget), "seed": seed,
             "device": str(next(model.parameters()).device), **cost.cost(),
             "initial_loss": cost.initial_loss,
             "final_loss": cost.loss_history[-1] if cost.loss_history else cost.initial_loss,
-            **evaluate(model, data, forget), **_scalars(details or {})}
+            **evaluate(model, data, forget, sets), **_scalars(details or {})}
 
 
 @dataclass
 class Reference:
     """What every unlearned model is compared with: the control `m_c` and the oracle `m_o`
-    for one forget set, and both models' outputs on the control training set X."""
+    for one forget set, and both models' outputs on the set X that S and d are measured on.
+
+    X is the control training set (paper 000); `d_on="test"` measures on the test
+    set instead, where predicting the whole training set is costly (MNIST). `sets`
+    are the evaluation sets of every record (see `metrics.evaluate`).
+    """
 
     data: Data
     trained: Trained
     forget: torch.Tensor
     oracle: UnlearnResult
     config: Config
+    d_on: str = "train"
+    sets: tuple[str, ...] = EVAL_SETS
     out_c: torch.Tensor = dataclass_field(init=False, repr=False)
     out_o: torch.Tensor = dataclass_field(init=False, repr=False)
 
     def __post_init__(self):
-        self.out_c = predict(self.trained.model, self.data.x_train)
-        self.out_o = predict(self.oracle.model, self.data.x_train)
+        if self.d_on not in ("train", "test"):
+            raise ValueError(f"unknown d_on {self.d_on!r}; allowed: train, test")
+        self.x_eval = self.data.x_train if self.d_on == "train" else self.data.x_test
+        self.out_c = predict(self.trained.model, self.x_eval)
+        self.out_o = predict(self.oracle.model, self.x_eval)
 
     def deletion(self, model) -> dict[str, float]:
         """S to control, S to oracle and d of `model` (or of its outputs on X)."""
-        return deletion_metric(model, self.out_c, self.out_o, self.data.x_train)
+        return {**deletion_metric(model, self.out_c, self.out_o, self.x_eval), "d_on": self.d_on}
 
     def tracker(self) -> tuple[dict, Callable]:
         """Empty per-epoch S/d series and the `on_epoch` callback that fills them."""
@@ -125,7 +135,7 @@ class Reference:
         """
         forget = self.forget if forget is None else forget
         oracle, control = self.oracle.cost, self.trained.record
-        rec = summarize(name, cost, model, self.data, forget, self.config.seed, details)
+        rec = summarize(name, cost, model, self.data, forget, self.config.seed, details, self.sets)
         rec.update({"oracle_epochs": oracle.epochs, "oracle_seconds": oracle.seconds,
                     "oracle_samples": oracle.samples, "oracle_converged": oracle.converged,
                     "control_epochs": control.epochs, "control_seconds": control.seconds,

@@ -33,6 +33,7 @@ from .sources import GZIP, RemoteFile
 
 ENV_DATA_DIR = "UNLEARNING_DATA_DIR"
 ENV_CACHE_DIR = "UNLEARNING_CACHE_DIR"
+ENV_OFFLINE = "UNLEARNING_OFFLINE"   # "1": never download; a file not found locally is unavailable
 # Name of the per-user cache folder when not running from a source checkout.
 APP_NAME = "unlearning-bench"
 
@@ -193,23 +194,38 @@ def _download(spec: RemoteFile, root: Path | None) -> Path:
     raise _unavailable(spec, root, failures)
 
 
-def fetch(spec: RemoteFile, data_dir=None, *, allow_download: bool = True) -> Fetched:
+def downloads_allowed() -> bool:
+    """False when ``$UNLEARNING_OFFLINE`` is set to 1/true/yes (e.g. tests that must not touch the network)."""
+    return os.environ.get(ENV_OFFLINE, "").strip().lower() not in ("1", "true", "yes")
+
+
+def fetch(spec: RemoteFile, data_dir=None, *, allow_download: bool | None = None) -> Fetched:
     """Get one verified file: from the local data directory first, else from the download cache.
 
     A local file that fails verification raises `ChecksumError` (no silent
     fallback to a download). A cached/downloaded file that fails the content
     check is deleted from the cache, then `ChecksumError` is raised, so the
     next call downloads it afresh. With ``allow_download=False`` a file absent
-    locally raises `DataUnavailableError` instead of touching the network
-    (the cache is not consulted either).
+    locally or in the cache raises `DataUnavailableError` instead of touching
+    the network; the default is `downloads_allowed()`.
     """
+    if allow_download is None:
+        allow_download = downloads_allowed()
     root = resolve_data_dir(data_dir)
     local = find_local(spec, root) if root is not None else None
     if local is not None:
         return Fetched(spec, local, verified_content(spec, local), "local")
     if not allow_download:
-        raise _unavailable(spec, root, [f"downloading is disabled (it would come from {', '.join(spec.urls)})"])
-    path = _download(spec, root)
+        cached = cache_dir() / spec.subdir / spec.fname
+        if cached.is_file():
+            return _verified_cached(spec, cached)
+        raise _unavailable(spec, root, [f"downloading is disabled (${ENV_OFFLINE} or allow_download=False; "
+                                        f"it would come from {', '.join(spec.urls)})"])
+    return _verified_cached(spec, _download(spec, root))
+
+
+def _verified_cached(spec: RemoteFile, path: Path) -> Fetched:
+    """Content-check a file in the cache; one that fails is deleted before `ChecksumError` is raised."""
     try:
         content = verified_content(spec, path)
     except ChecksumError:

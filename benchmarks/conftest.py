@@ -1,0 +1,71 @@
+"""Harness for the benchmark modules: the profile option, machine info, the shared lab, progress lines."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+import torch
+
+from unlearning.models import resolve_device
+
+from .lab import SCHEMA_VERSION, Lab
+from .profiles import ENV, PROFILES, get_profile
+
+
+def pytest_addoption(parser):
+    parser.addoption("--bench-profile", default=None,
+                     help=f"benchmark profile: {', '.join(PROFILES)} (default: ${ENV} or smoke)")
+
+
+def pytest_configure(config):
+    try:
+        config._bench_profile = get_profile(config.getoption("--bench-profile"))
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def profile_of(config):
+    return config._bench_profile
+
+
+def pytest_report_header(config):
+    p = profile_of(config)
+    return f"benchmark profile: {p.name} (torch {torch.__version__}, device {resolve_device(None)})"
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    """The machine id does not tell torch versions or devices apart: record them."""
+    device = resolve_device(None)
+    machine_info.update(
+        torch=torch.__version__, cuda=torch.version.cuda,
+        device=str(device), device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        threads=torch.get_num_threads(), bench_profile=profile_of(config).name,
+        bench_schema_version=SCHEMA_VERSION,
+    )
+
+
+@pytest.fixture(scope="session")
+def profile(pytestconfig):
+    return profile_of(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def lab(pytestconfig, profile):
+    return Lab(profile, resolve_device(None))
+
+
+@pytest.fixture
+def progress(pytestconfig, request):
+    """Print a progress line for long runs (shown live, without -s): `progress("...")`."""
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    started = time.perf_counter()
+
+    def say(msg: str):
+        line = f"[{request.node.name}] {msg} ({time.perf_counter() - started:.1f}s)"
+        if reporter is not None:
+            reporter.write_line(line)
+        logging.getLogger("benchmarks").info(line)
+
+    return say

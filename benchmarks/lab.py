@@ -1,0 +1,169 @@
+"""The session's shared work: data, trained originals and oracles, each computed once.
+
+A `Lab` caches, per profile part ("paper" or "grid"), the dataset at its scale, the
+trained control model `m_c` per (dataset, seed), and the reference (oracle `m_o` and
+both models' outputs) per (dataset, seed, forget set). Benchmarks that time a
+computation the lab also needs (training the original, naive retraining) hand their
+result to the lab, so nothing is trained twice. The cache lives in memory for one
+pytest session; nothing is written to disk, so it can never be stale across code,
+config or torch versions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import pytest
+import torch
+
+from unlearning import get_config, load_dataset, train_original, unlearn
+from unlearning.config import Config, Convergence
+from unlearning.data import Data, DataUnavailableError
+from unlearning.experiment import ORACLE, Reference, json_safe, select_forget
+from unlearning.metrics import EVAL_SETS
+from unlearning.train import Trained
+
+from .profiles import Profile, Scale
+
+log = logging.getLogger("benchmarks")
+
+SCHEMA_VERSION = 1
+# Predicting MNIST's 60,000 training images for every record costs minutes on a CPU:
+# there, S and d are measured on the test set and the training accuracy is not computed.
+D_ON = {"mnist": "test"}
+SETS = {"mnist": ("test", "forget", "total")}
+
+
+def capped(train_cfg, max_epochs: int | None):
+    if max_epochs is None:
+        return train_cfg
+    conv = dataclasses.replace(train_cfg.convergence, max_epochs=min(max_epochs, train_cfg.convergence.max_epochs))
+    return dataclasses.replace(train_cfg, convergence=conv)
+
+
+class Lab:
+    def __init__(self, profile: Profile, device: torch.device | None = None):
+        self.profile = profile
+        self.device = device
+        self._data: dict = {}
+        self._trained: dict = {}
+        self._oracles: dict = {}
+        self._refs: dict = {}
+
+    # -- configuration ---------------------------------------------------------------------------
+    def scale(self, dataset: str, part: str) -> Scale:
+        if part == "grid":
+            return self.profile.grid_scales.get(dataset, Scale())
+        return {"california": self.profile.california, "mnist": self.profile.mnist}.get(dataset, Scale())
+
+    def config(self, dataset: str, seed: int, part: str = "paper", **overrides) -> Config:
+        """The paper preset for `dataset`, with this profile's epoch cap and the lab's device."""
+        cfg = get_config(dataset, seed=seed, device=str(self.device) if self.device else None)
+        cap = self.scale(dataset, part).max_epochs
+        cfg = dataclasses.replace(cfg, train=capped(cfg.train, cap),
+                                  finetune=capped(cfg.finetune, cap) if cfg.finetune else None)
+        return dataclasses.replace(cfg, **overrides) if overrides else cfg
+
+    # -- cached work -----------------------------------------------------------------------------
+    def data(self, dataset: str, part: str = "paper", seed: int = 0) -> Data:
+        """The dataset at this part's scale; skips the test (with the loader's reason) when absent.
+
+        The synthetic set is drawn per seed (each trial is a new draw, as in the paper);
+        real datasets are loaded once and subset with a fixed seed.
+        """
+        key = (dataset, part, seed if dataset == "synthetic" else 0)
+        if key not in self._data:
+            try:
+                data = load_dataset(dataset, seed=key[2])
+            except DataUnavailableError as exc:
+                pytest.skip(f"{dataset} data unavailable: {exc}")
+            sc = self.scale(dataset, part)
+            if sc.train is not None or sc.test is not None:
+                data = data.subset(sc.train, sc.test, seed=0)
+            self._data[key] = data
+        return self._data[key]
+
+    def trained(self, dataset: str, seed: int, part: str = "paper", given: Trained | None = None) -> Trained:
+        key = (dataset, seed, part)
+        if given is not None:
+            self._trained[key] = given
+        if key not in self._trained:
+            log.info("training original %s seed %d (%s)", dataset, seed, part)
+            self._trained[key] = train_original(self.data(dataset, part, seed), self.config(dataset, seed, part))
+        return self._trained[key]
+
+    def forget(self, dataset: str, seed: int, size: int, part: str = "paper") -> torch.Tensor:
+        data = self.data(dataset, part, seed)
+        if size >= data.n_train:
+            pytest.skip(f"removal size {size} needs more than the {data.n_train} training points of {dataset}")
+        return select_forget(data, size, seed)
+
+    def oracle(self, dataset: str, seed: int, size: int, part: str = "paper", given=None, config=None):
+        """Naive retraining on the forget set of (dataset, seed, size): the oracle, computed once."""
+        key = (dataset, seed, size, part)
+        if given is not None:
+            self._oracles[key] = given
+        if key not in self._oracles:
+            log.info("retraining oracle %s seed %d n=%d (%s)", dataset, seed, size, part)
+            cfg = config or self.config(dataset, seed, part)
+            self._oracles[key] = unlearn(ORACLE, self.trained(dataset, seed, part), self.data(dataset, part, seed),
+                                         self.forget(dataset, seed, size, part), cfg)
+        return self._oracles[key]
+
+    @staticmethod
+    def sets(dataset: str) -> tuple[str, ...]:
+        return SETS.get(dataset, EVAL_SETS)
+
+    def reference(self, dataset: str, seed: int, size: int, part: str = "paper") -> Reference:
+        key = (dataset, seed, size, part)
+        if key not in self._refs:
+            cfg = self.config(dataset, seed, part)
+            self._refs[key] = Reference(self.data(dataset, part, seed), self.trained(dataset, seed, part),
+                                        self.forget(dataset, seed, size, part),
+                                        self.oracle(dataset, seed, size, part), cfg,
+                                        d_on=D_ON.get(dataset, "train"), sets=self.sets(dataset))
+        return self._refs[key]
+
+    def timed_unlearn(self, benchmark, method: str, dataset: str, seed: int, size: int, part: str = "paper",
+                      config: Config | None = None, track: bool = False):
+        """Time one unlearning operation (once: `pedantic`, rounds=1) and return (record, result).
+
+        Naive retraining hands its model to the lab as the oracle of this forget set, so
+        the oracle is never trained twice; other methods are compared with that oracle.
+        `track` records the per-epoch S / d / loss series.
+        """
+        data, trained = self.data(dataset, part, seed), self.trained(dataset, seed, part)
+        forget = self.forget(dataset, seed, size, part)
+        cfg = config or self.config(dataset, seed, part)
+        series, on_epoch = None, None
+        if method != ORACLE:
+            ref = self.reference(dataset, seed, size, part)
+            series, on_epoch = ref.tracker() if track else (None, None)
+        result = benchmark.pedantic(unlearn, args=(method, trained, data, forget, cfg),
+                                    kwargs={"on_epoch": on_epoch}, rounds=1, iterations=1)
+        if method == ORACLE:
+            self.oracle(dataset, seed, size, part, given=result)
+            ref = self.reference(dataset, seed, size, part)
+        return ref.record(method, result.cost, result.model, result.details, series), result
+
+
+# Every saved result has these keys (None where a value does not apply, e.g. accuracy on a
+# regression task or d where no oracle is involved): the schema of benchmarks/README.md.
+SCHEMA_KEYS = (
+    "schema_version", "paper", "table", "profile", "dataset", "method", "removal_size", "optimizer", "lr",
+    "seed", "trial", "device", "epochs", "steps", "samples_processed", "seconds", "converged", "hit_cap",
+    "collapsed", "oracle_epochs", "oracle_seconds", "oracle_samples", "epoch_ratio", "speedup_vs_naive",
+    "test_acc", "forget_acc", "total_acc", "s_to_control", "s_to_oracle", "d",
+)
+
+
+def stamp(benchmark, profile: Profile, *, paper: str, table: str, record: dict, trial: int | None = None,
+          optimizer: str | None = None, lr: float | None = None) -> dict:
+    """Put one flat, JSON-safe result into `benchmark.extra_info` (the schema of benchmarks/README.md)."""
+    info = dict.fromkeys(SCHEMA_KEYS)
+    info.update(record)
+    info.update(schema_version=SCHEMA_VERSION, paper=paper, table=table, profile=profile.name, trial=trial,
+                optimizer=optimizer, lr=lr)
+    benchmark.extra_info.update(json_safe(info))
+    return info

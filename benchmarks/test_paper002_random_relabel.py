@@ -1,0 +1,85 @@
+"""Paper 002 (random relabeling) on MNIST: Table 1 and Figure 1.
+
+Table 1: the original model (training timed), then naive retraining and random
+relabeling at each removal size (100 and 600 in the paper): accuracy on the standard
+test set, the unlearned (forget) set and the total (test ∪ forget). The original row
+reports its accuracy on the largest forget set (the smaller ones are its prefixes).
+
+Figure 1: for every optimizer x learning rate, ONE stream of removal requests is
+timed, with the model checkpointed at 50, 100, ..., 400 removals; each checkpoint
+is then evaluated. The records carry the per-checkpoint series.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import pytest
+
+from unlearning import RelabelConfig, train_original, unlearn
+from unlearning.experiment import ORACLE, summarize
+
+from .lab import stamp
+
+DATASET = "mnist"
+
+
+def pytest_generate_tests(metafunc):
+    p = metafunc.config._bench_profile
+    if "table1_case" in metafunc.fixturenames:
+        cases = [(seed, m, n) for seed in p.seeds
+                 for m, n in [("original", 0)] + [(m, n) for n in p.table1_sizes
+                                                  for m in (ORACLE, "random_relabel")]]
+        metafunc.parametrize("table1_case", cases, ids=[f"mnist-{m}-n{n}-seed{s}" for s, m, n in cases])
+    if "figure1_case" in metafunc.fixturenames:
+        cases = [(opt, lr, seed) for opt in p.figure1_optimizers for lr in p.figure1_lrs for seed in p.figure1_seeds]
+        metafunc.parametrize("figure1_case", cases,
+                             ids=[f"mnist-relabel-{o}-{lr:g}-n{max(p.figure1_sizes)}-seed{s}" for o, lr, s in cases])
+
+
+def test_table1(benchmark, lab, profile, progress, table1_case):
+    seed, method, size = table1_case
+    data = lab.data(DATASET, "paper", seed)
+    cfg = lab.config(DATASET, seed)
+    if method == "original":
+        trained = benchmark.pedantic(train_original, args=(data, cfg), rounds=1, iterations=1)
+        lab.trained(DATASET, seed, given=trained)
+        forget = lab.forget(DATASET, seed, max(profile.table1_sizes))
+        rec = summarize("original", trained.record, trained.model, data, forget, seed,
+                        {"init_redraws": trained.init_redraws}, lab.sets(DATASET))
+        rec["removal_size"] = 0
+    else:
+        rec, _ = lab.timed_unlearn(benchmark, method, DATASET, seed, size)
+    stamp(benchmark, profile, paper="002", table="table1", record=rec, trial=profile.seeds.index(seed) + 1,
+          optimizer=cfg.relabel.optimizer if method == "random_relabel" else cfg.train.optimizer,
+          lr=cfg.relabel.lr if method == "random_relabel" else cfg.train.lr)
+    progress(f"{method} n={size}: test {rec['test_acc']:.4f} forget {rec['forget_acc']:.4f} "
+             f"total {rec['total_acc']:.4f}, {rec['seconds']:.1f}s")
+    assert 0.0 <= rec["test_acc"] <= 1.0
+
+
+def test_figure1(benchmark, lab, profile, progress, figure1_case):
+    optimizer, lr, seed = figure1_case
+    sizes = tuple(profile.figure1_sizes)
+    data = lab.data(DATASET, "paper", seed)
+    trained = lab.trained(DATASET, seed)
+    forget = lab.forget(DATASET, seed, max(sizes))
+    cfg = dataclasses.replace(lab.config(DATASET, seed), relabel=RelabelConfig(optimizer, lr, checkpoints=sizes))
+    result = benchmark.pedantic(unlearn, args=("random_relabel", trained, data, forget, cfg), rounds=1, iterations=1)
+    series = {"checkpoint_sizes": [], "checkpoint_test_acc": [], "checkpoint_forget_acc": [],
+              "checkpoint_total_acc": [], "checkpoint_seconds": []}
+    model = copy.deepcopy(result.model)
+    for cp in result.checkpoints:
+        model.load_state_dict(cp.state)
+        r = summarize("random_relabel", cp.cost, model, data, forget[:cp.removed], seed, None, lab.sets(DATASET))
+        for key in ("test_acc", "forget_acc", "total_acc", "seconds"):
+            series[f"checkpoint_{key}"].append(r[key])
+        series["checkpoint_sizes"].append(cp.removed)
+    rec = summarize("random_relabel", result.cost, result.model, data, forget, seed, result.details,
+                    lab.sets(DATASET))
+    stamp(benchmark, profile, paper="002", table="figure1", record={**rec, **series},
+          trial=profile.figure1_seeds.index(seed) + 1, optimizer=optimizer, lr=lr)
+    progress(f"{optimizer} lr={lr:g}: test acc " + " ".join(f"{a:.3f}" for a in series["checkpoint_test_acc"]))
+    assert series["checkpoint_sizes"] == list(sizes)
+    assert series["checkpoint_test_acc"][-1] == pytest.approx(rec["test_acc"])
