@@ -60,12 +60,18 @@ def lab(pytestconfig, profile):
 def progress(pytestconfig, request):
     """Print a progress line for long runs (shown live, without -s): `progress("...")`."""
     reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
     started = time.perf_counter()
 
     def say(msg: str):
         line = f"[{request.node.name}] {msg} ({time.perf_counter() - started:.1f}s)"
-        if reporter is not None:
-            reporter.write_line(line)
         logging.getLogger("benchmarks").info(line)
+        if reporter is None:
+            return
+        if capture is None:
+            reporter.write_line(line)
+            return
+        with capture.global_and_fixture_disabled():     # output capture would swallow it
+            reporter.write_line(line)
 
     return say
