@@ -1,7 +1,26 @@
 """Shared fixtures."""
 
+from dataclasses import replace
+
 import pytest
 import torch
+
+from unlearning.data import sources
+
+DEAD_URL = "http://127.0.0.1:9/nothing.gz"   # nothing listens there: a download fails at once
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """No real data, no internet: the data dir unset, a fresh cache, every source URL dead."""
+    monkeypatch.delenv("UNLEARNING_DATA_DIR", raising=False)
+    monkeypatch.delenv("UNLEARNING_OFFLINE", raising=False)
+    monkeypatch.setenv("UNLEARNING_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # the dead URL must never go through a proxy
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    for key, spec in sources.MNIST.items():
+        monkeypatch.setitem(sources.MNIST, key, replace(spec, urls=(DEAD_URL,)))
+    monkeypatch.setattr(sources, "CALIFORNIA", replace(sources.CALIFORNIA, urls=(DEAD_URL,)))
 
 
 @pytest.fixture

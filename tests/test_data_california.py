@@ -63,13 +63,7 @@ def install(root, monkeypatch, rows=ROWS, header=HEADER):
     return root
 
 
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    monkeypatch.delenv("UNLEARNING_DATA_DIR", raising=False)
-    monkeypatch.setenv("UNLEARNING_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    monkeypatch.setenv("no_proxy", "127.0.0.1")
-    monkeypatch.setattr(sources, "CALIFORNIA", replace(sources.CALIFORNIA, urls=(DEAD_URL,)))
+pytestmark = pytest.mark.usefixtures("offline")
 
 
 @pytest.fixture

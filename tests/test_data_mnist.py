@@ -19,7 +19,7 @@ from unlearning.data.fetch import fetch, find_local
 from unlearning.data.mnist import PIXEL_MEAN, PIXEL_STD, load_mnist, parse_idx
 
 DEAD_URL = "http://127.0.0.1:9/nothing.gz"
-# Read before the autouse fixture below clears it for the unit tests.
+# Read before the `offline` fixture clears it for the unit tests.
 REAL_DATA_DIR = os.environ.get("UNLEARNING_DATA_DIR") or None
 
 
@@ -28,18 +28,7 @@ def idx_bytes(arr: np.ndarray, type_code: int = 0x08) -> bytes:
     return header + arr.astype(">u1" if type_code == 0x08 else arr.dtype).tobytes()
 
 
-def dead_urls(monkeypatch):
-    for key, spec in sources.MNIST.items():
-        monkeypatch.setitem(sources.MNIST, key, replace(spec, urls=(DEAD_URL,)))
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    monkeypatch.delenv("UNLEARNING_DATA_DIR", raising=False)
-    monkeypatch.setenv("UNLEARNING_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    monkeypatch.setenv("no_proxy", "127.0.0.1")
-    dead_urls(monkeypatch)
+pytestmark = pytest.mark.usefixtures("offline")
 
 
 @pytest.fixture
@@ -208,7 +197,8 @@ def real_mnist():
     except DataUnavailableError as err:
         pytest.skip(f"real MNIST not available locally: {err}")
     with pytest.MonkeyPatch.context() as mp:
-        dead_urls(mp)  # belt and braces: every file is local, so nothing may be downloaded
+        for key, spec in sources.MNIST.items():  # belt and braces: every file is local, nothing may download
+            mp.setitem(sources.MNIST, key, replace(spec, urls=(DEAD_URL,)))
         return load_mnist(data_dir=REAL_DATA_DIR)
 
 

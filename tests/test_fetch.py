@@ -35,12 +35,7 @@ def write(path: Path, data: bytes) -> Path:
     return path
 
 
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    monkeypatch.delenv("UNLEARNING_DATA_DIR", raising=False)
-    monkeypatch.setenv("UNLEARNING_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # the dead URL must never go through a proxy
-    monkeypatch.setenv("no_proxy", "127.0.0.1")
+pytestmark = pytest.mark.usefixtures("offline")
 
 
 @pytest.fixture
@@ -226,3 +221,17 @@ def test_no_data_dir_and_no_network(tmp_path):
 def test_allow_download_false_never_touches_the_network(tmp_path, no_download):
     with pytest.raises(DataUnavailableError, match="downloading is disabled.*127.0.0.1:9"):
         fetch(make_spec(), tmp_path, allow_download=False)
+
+
+def test_offline_env_uses_a_valid_cached_file_and_never_downloads(tmp_path, serve, monkeypatch):
+    serve["bytes"] = gzip.compress(CONTENT)
+    spec = make_spec(gz=serve["bytes"])
+    monkeypatch.setenv("UNLEARNING_OFFLINE", "1")
+    with pytest.raises(DataUnavailableError, match="UNLEARNING_OFFLINE"):
+        fetch(spec)                                   # nothing cached yet, and no download
+    assert "urls" not in serve
+    monkeypatch.delenv("UNLEARNING_OFFLINE")
+    fetch(spec)                                       # online: downloaded into the cache
+    monkeypatch.setenv("UNLEARNING_OFFLINE", "true")
+    got = fetch(spec)                                 # offline again: the cached copy, verified
+    assert got.origin == "cache" and got.content == CONTENT and serve["urls"] == [DEAD_URL]
