@@ -74,14 +74,15 @@ def _scalars(details: dict) -> dict:
 
 
 def summarize(name: str, cost: TrainRecord, model, data: Data, forget: torch.Tensor, seed: int,
-              details: dict | None = None, sets=EVAL_SETS) -> dict:
+              details: dict | None = None, sets=EVAL_SETS, outputs: dict | None = None) -> dict:
     """One flat, JSON-safe record of a model: what produced it cost, and its quality
-    on the test, forget, total and training sets (no comparison with other models)."""
+    on the test, forget, total and training sets (no comparison with other models).
+    `outputs` collects the model's predictions for reuse (see `metrics.evaluate`)."""
     return {"dataset": data.name, "method": name, "removal_size": len(forget), "seed": seed,
             "device": str(next(model.parameters()).device), **cost.cost(),
             "initial_loss": cost.initial_loss,
             "final_loss": cost.loss_history[-1] if cost.loss_history else cost.initial_loss,
-            **evaluate(model, data, forget, sets), **_scalars(details or {})}
+            **evaluate(model, data, forget, sets, outputs), **_scalars(details or {})}
 
 
 @dataclass
@@ -115,6 +116,10 @@ class Reference:
         """S to control, S to oracle and d of `model` (or of its outputs on X)."""
         return {**deletion_metric(model, self.out_c, self.out_o, self.x_eval), "d_on": self.d_on}
 
+    def outputs_on_x(self, model, outputs: dict) -> torch.Tensor:
+        """The model's outputs on X, from `outputs` (filled by `evaluate`) when already predicted."""
+        return outputs[self.d_on] if self.d_on in outputs else predict(model, self.x_eval)
+
     def tracker(self) -> tuple[dict, Callable]:
         """Empty per-epoch S/d series and the `on_epoch` callback that fills them."""
         series = {"s_to_control_series": [], "s_to_oracle_series": [], "d_series": []}
@@ -135,7 +140,8 @@ class Reference:
         """
         forget = self.forget if forget is None else forget
         oracle, control = self.oracle.cost, self.trained.record
-        rec = summarize(name, cost, model, self.data, forget, self.config.seed, details, self.sets)
+        outputs = {}
+        rec = summarize(name, cost, model, self.data, forget, self.config.seed, details, self.sets, outputs)
         rec.update({"oracle_epochs": oracle.epochs, "oracle_seconds": oracle.seconds,
                     "oracle_samples": oracle.samples, "oracle_converged": oracle.converged,
                     "control_epochs": control.epochs, "control_seconds": control.seconds,
@@ -143,7 +149,7 @@ class Reference:
                     "epoch_ratio": ratio(cost.epochs, oracle.epochs),
                     "speedup_vs_naive": ratio(oracle.seconds, cost.seconds),
                     "speedup_samples": ratio(oracle.samples, cost.samples),
-                    **self.deletion(model)})
+                    **self.deletion(self.outputs_on_x(model, outputs))})
         if series is not None and series.get("d_series"):
             rec.update(loss_series=list(cost.loss_history), **series)
         return rec

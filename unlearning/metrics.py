@@ -29,41 +29,61 @@ def correct(out: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
     raise ValueError(f"accuracy is defined for classification tasks, not {task!r}")
 
 
+def score(out: torch.Tensor, y: torch.Tensor, task: str) -> float:
+    """Accuracy (classification) or mean squared error (regression) of outputs; NaN on an empty set."""
+    if len(y) == 0:
+        return math.nan
+    if task == "regression":
+        return float(((out.reshape(-1) - y) ** 2).mean())
+    return float(correct(out, y, task).mean())
+
+
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str) -> float:
     """Fraction of rows classified correctly; NaN on an empty set."""
-    if len(x) == 0:
-        return math.nan
-    return float(correct(predict(model, x), y, task).mean())
+    if task == "regression":
+        raise ValueError(f"accuracy is defined for classification tasks, not {task!r}")
+    return score(predict(model, x), y, task)
 
 
 def mse(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Mean squared error of a one-output regressor; NaN on an empty set."""
-    if len(x) == 0:
-        return math.nan
-    return float(((predict(model, x).reshape(-1) - y) ** 2).mean())
+    return score(predict(model, x), y, "regression")
 
 
 EVAL_SETS = ("test", "forget", "total", "train")
 
 
-def evaluate(model: nn.Module, data: Data, forget: torch.Tensor, sets=EVAL_SETS) -> dict[str, float]:
+def evaluate(model: nn.Module, data: Data, forget: torch.Tensor, sets=EVAL_SETS,
+             outputs: dict | None = None) -> dict[str, float]:
     """Quality on the test set, the forget set (true labels), their union and the training set.
 
     Classification: `test_acc`, `forget_acc`, `total_acc` (paper 002's three
     columns) and `train_acc` on the full training set (paper 000 reports
     accuracy on its 10 training points). Regression: the same with `_mse`.
-    `sets` picks which (the training set is the costly one on MNIST).
+    `sets` picks which (the training set is the costly one on MNIST). Each set
+    is predicted once (the total reuses test and forget); pass a dict as
+    `outputs` to receive the model's outputs on "test"/"train" for reuse.
     """
     unknown = set(sets) - set(EVAL_SETS)
     if unknown:
         raise ValueError(f"unknown evaluation set {sorted(unknown)[0]!r}; allowed: {', '.join(EVAL_SETS)}")
-    xf, yf = data.x_train[forget], data.y_train[forget]
-    parts = {"test": lambda: (data.x_test, data.y_test), "forget": lambda: (xf, yf),
-             "total": lambda: (torch.cat([data.x_test, xf]), torch.cat([data.y_test, yf])),
-             "train": lambda: (data.x_train, data.y_train)}
-    if data.is_classification:
-        return {f"{k}_acc": accuracy(model, *parts[k](), data.task) for k in sets}
-    return {f"{k}_mse": mse(model, *parts[k]()) for k in sets}
+    outputs = {} if outputs is None else outputs
+    inputs = {"test": (data.x_test, data.y_test), "forget": (data.x_train[forget], data.y_train[forget]),
+              "train": (data.x_train, data.y_train)}
+
+    def out(name):
+        if name not in outputs:
+            outputs[name] = predict(model, inputs[name][0])
+        return outputs[name], inputs[name][1]
+
+    def part(name):
+        if name != "total":
+            return out(name)
+        (ot, yt), (of, yf) = out("test"), out("forget")
+        return torch.cat([ot, of]), torch.cat([yt, yf])
+
+    suffix = "mse" if data.task == "regression" else "acc"
+    return {f"{k}_{suffix}": score(*part(k), data.task) for k in sets}
 
 
 def logit_l1(a: nn.Module | torch.Tensor, b: nn.Module | torch.Tensor, x: torch.Tensor | None = None) -> float:

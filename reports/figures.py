@@ -1,0 +1,290 @@
+"""The report's figures (PNG, seaborn on matplotlib's Agg backend).
+
+Each function returns a `Figure`: the file it wrote (None when the input holds no data for
+it: then `note` says why) and sentences comparing ours with the paper, computed from the
+plotted numbers. Per-epoch series of different lengths are aligned at epoch 0 and padded
+with NaN, so a mean at epoch e is over the trials still running at e.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from . import paper as P  # noqa: E402
+from .tables import Context, col, method_key, missing, num, select, series_matrix, stats  # noqa: E402
+
+DPI = 110
+OPT_ORDER = ("adadelta", "adam", "sgd")
+DATASET_ORDER = ("synthetic", "california", "mnist")
+LABEL = {"weight_pruning": "m_r (weight_pruning)", "finetune": "finetune (warm start)"}
+
+
+@dataclass
+class Figure:
+    name: str
+    title: str
+    file: str | None = None
+    note: str = ""
+    sentences: list[str] = field(default_factory=list)
+
+
+def _save(fig, folder: Path, name: str) -> str:
+    fname = f"{name}.png"
+    fig.savefig(folder / fname, dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return fname
+
+
+def _suptitle(fig, ctx: Context, title: str):
+    fig.suptitle(ctx.caption(title).replace(" (profile", "\n(profile", 1), fontsize=10)
+
+
+def _datasets(values) -> list[str]:
+    return sorted(set(values), key=lambda d: (DATASET_ORDER.index(d) if d in DATASET_ORDER else 99, d))
+
+
+def _theme():
+    return sns.axes_style("whitegrid")
+
+
+# -- paper 002, Figure 1 ------------------------------------------------------------------------------------------
+def paper002_figure1(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
+    title = "Paper 002, Figure 1: test accuracy vs removal size"
+    out = Figure("paper002_figure1", title)
+    sub = select(df, "002", "figure1")
+    rows, bad = [], 0
+    for _, r in sub.iterrows():
+        sizes, acc = r.get("checkpoint_sizes"), r.get("checkpoint_test_acc")
+        if not isinstance(sizes, list) or not isinstance(acc, list) or len(sizes) != len(acc) or not sizes:
+            bad += 1
+            continue
+        for s, a in zip(sizes, acc):
+            if a is not None:
+                rows.append({"optimizer": r["optimizer"], "lr": float(r["lr"]), "seed": r["seed"], "size": int(s),
+                             "acc": 100.0 * float(a)})
+    if not rows:
+        out.note = "not drawn: the input holds no paper-002 Figure 1 records with checkpoint series."
+        return out
+    long = pd.DataFrame(rows)
+    long["lr "] = long["lr"].map(lambda x: f"{x:g}")
+    opts = sorted(long["optimizer"].unique(), key=lambda o: (OPT_ORDER.index(o) if o in OPT_ORDER else 9, o))
+    lrs = [f"{x:g}" for x in sorted(long["lr"].unique(), reverse=True)]
+    palette = dict(zip(lrs, sns.color_palette("viridis", len(lrs))))
+    with _theme():
+        fig, axes = plt.subplots(1, len(opts), figsize=(4.2 * len(opts), 3.8), sharey=True, squeeze=False)
+        for ax, opt in zip(axes[0], opts):
+            sns.lineplot(data=long[long["optimizer"] == opt], x="size", y="acc", hue="lr ", hue_order=lrs,
+                         palette=palette, errorbar="sd", marker="o", ax=ax)
+            ax.axhline(P.P002_RANDOM_GUESS, ls="--", color="0.4", lw=1, label="random guess (10%)")
+            ax.set(title=opt, xlabel="removal size", ylabel="test accuracy (%)", ylim=(0, 100))
+            ax.legend(fontsize=8, title="lr", title_fontsize=8, loc="lower left")
+        _suptitle(fig, ctx, title + " (mean ± sd over seeds)")
+        out.file = _save(fig, folder, out.name)
+    largest = int(long["size"].max())
+    at = long[long["size"] == largest].groupby("optimizer")["acc"].mean()
+    best = max(opts, key=lambda o: at.get(o, -1))
+    parts = ", ".join(f"{o} {at[o]:.1f}%" for o in opts if o in at.index)
+    out.sentences.append(f"After {largest} removals our mean test accuracy (over learning rates and seeds) is: "
+                         f"{parts}; the most robust optimizer here is {best}. The paper reports that "
+                         f"{P.P002_FIGURE1_FINDING} (removal sizes 50–400).")
+    near = [o for o in opts if o in at.index and at[o] <= 2 * P.P002_RANDOM_GUESS]
+    if near:
+        out.sentences.append(f"At {largest} removals {', '.join(near)} {'is' if len(near) == 1 else 'are'} within "
+                             f"twice the random-guess rate ({P.P002_RANDOM_GUESS:.0f}%).")
+    if bad:
+        out.note = f"{bad} record(s) without usable checkpoint series were left out."
+    return out
+
+
+# -- paper 000 curves ---------------------------------------------------------------------------------------------
+def _series_long(sub: pd.DataFrame, key: str, label: str, prepend: str | None = None) -> pd.DataFrame:
+    """One row per (record, epoch): NaN-padded to the longest series of `sub`."""
+    series = []
+    for _, r in sub.iterrows():
+        s = r.get(key)
+        s = list(s) if isinstance(s, list) else []
+        if prepend is not None and s and not missing(r.get(prepend)) and len(s) == r.get("epochs"):
+            s = [r[prepend]] + s            # loss_series starts after epoch 1: put the loss before it first
+        series.append(s)
+    mat = series_matrix(series)
+    if mat.size == 0:
+        return pd.DataFrame(columns=["trial", "epoch", "value", "series"])
+    trials = list(sub["trial"]) if "trial" in sub else list(range(len(sub)))
+    frame = pd.DataFrame(mat, index=pd.Index(trials, name="trial")).reset_index()
+    long = frame.melt(id_vars="trial", var_name="epoch", value_name="value")
+    long["series"] = label
+    return long
+
+
+def _pruned(df: pd.DataFrame) -> pd.DataFrame:
+    sub = pd.concat([select(df, "000", "table1"), select(df, "000", "california")])
+    return sub[sub["method"] == "weight_pruning"] if not sub.empty else sub
+
+
+def paper000_distance(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
+    title = "Paper 000: logit L1 distance of m_r to m_c and m_o during the fine-tune"
+    out = Figure("paper000_distance", title)
+    sub = _pruned(df)
+    datasets = [d for d in _datasets(sub["dataset"].dropna()) if col(sub[sub["dataset"] == d], "d_series").notna().any()] \
+        if not sub.empty else []
+    if not datasets:
+        out.note = "not drawn: no weight_pruning records of paper 000 with S series in the input."
+        return out
+    with _theme():
+        fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 3.8), squeeze=False)
+        for ax, ds in zip(axes[0], datasets):
+            s = sub[sub["dataset"] == ds]
+            long = pd.concat([_series_long(s, "s_to_control_series", "S(m_r, m_c)"),
+                              _series_long(s, "s_to_oracle_series", "S(m_r, m_o)")]).dropna(subset=["value"])
+            sns.lineplot(data=long, x="epoch", y="value", hue="series", errorbar="sd", ax=ax)
+            ax.set(title=f"{ds} ({len(s)} trial{'s' if len(s) != 1 else ''})", xlabel="fine-tune epoch",
+                   ylabel="logit L1 distance S")
+            ax.legend(fontsize=8)
+            sc, so = stats(col(s, "s_to_control"))[0], stats(col(s, "s_to_oracle"))[0]
+            start_o = stats([v[0] for v in s["s_to_oracle_series"] if isinstance(v, list) and v])[0]
+            closer = "m_o" if so < sc else "m_c"
+            out.sentences.append(
+                f"{ds}: after the fine-tune S(m_r, m_o) is {num(so)} and S(m_r, m_c) {num(sc)} (mean over "
+                f"{len(s)} trial{'s' if len(s) != 1 else ''}), so m_r ends closer to {closer}; S(m_r, m_o) went from "
+                f"{num(start_o)} right after pruning to {num(so)} ({'down' if so < start_o else 'up'}).")
+        _suptitle(fig, ctx, title + " (mean ± sd over trials)")
+        out.file = _save(fig, folder, out.name)
+    out.sentences.append("The paper reports that pruning brings m_r's predictions closer to m_o's, and that on "
+                         "California S is generally decreasing.")
+    return out
+
+
+def paper000_d(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
+    title = "Paper 000: deletion metric d over the fine-tune"
+    out = Figure("paper000_d", title)
+    sub = _pruned(df)
+    datasets = [d for d in _datasets(sub["dataset"].dropna()) if col(sub[sub["dataset"] == d], "d_series").notna().any()] \
+        if not sub.empty else []
+    if not datasets:
+        out.note = "not drawn: no weight_pruning records of paper 000 with d series in the input."
+        return out
+    with _theme():
+        fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 3.8), squeeze=False)
+        for ax, ds in zip(axes[0], datasets):
+            s = sub[sub["dataset"] == ds]
+            long = _series_long(s, "d_series", "d")
+            width = int(long["epoch"].max()) + 1 if not long.empty else 0
+            keep = set(np.unique(np.linspace(0, max(width - 1, 0), min(width, 40)).round().astype(int)))
+            long = long[long["epoch"].isin(keep)].dropna(subset=["value"])
+            sns.lineplot(data=long, x="epoch", y="value", errorbar="sd", err_style="bars", marker="o", ax=ax,
+                         err_kws={"capsize": 2})
+            ax.axhline(0, color="0.4", lw=1, ls="--")
+            ax.set(title=f"{ds} ({len(s)} trial{'s' if len(s) != 1 else ''})", xlabel="fine-tune epoch",
+                   ylabel="d = (S(m_r,m_c) − S(m_r,m_o)) / |Y|")
+            start = stats([v[0] for v in s["d_series"] if isinstance(v, list) and v])[0]
+            end, sd, n = stats(col(s, "d"))
+            trend = "rises" if end > start else "falls"
+            out.sentences.append(
+                f"{ds}: our d {trend} from {num(start)} right after pruning to {num(end)}"
+                f"{'' if missing(sd) else f' ± {num(sd)}'} after the fine-tune (mean over {n} trial"
+                f"{'s' if n != 1 else ''}); positive d means m_r is closer to m_o than to m_c.")
+        _suptitle(fig, ctx, title + " (mean ± 1 sd over trials; about 40 epochs shown)")
+        out.file = _save(fig, folder, out.name)
+    out.sentences.append("The paper reports d becoming increasingly positive on the synthetic data.")
+    out.note = "Trials stop at different epochs: a point averages the trials still fine-tuning at that epoch."
+    return out
+
+
+def _threshold(rule: str) -> float | None:
+    m = re.search(r"<\s*([0-9.]+(?:e-?\d+)?)", rule or "")
+    return float(m.group(1)) if m else None
+
+
+def paper000_loss(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
+    title = "Paper 000: training loss during the fine-tune of m_r and finetune"
+    out = Figure("paper000_loss", title)
+    sub = pd.concat([select(df, "000", "table1"), select(df, "000", "california")])
+    sub = sub[sub["method"].isin(["weight_pruning", "finetune"])] if not sub.empty else sub
+    datasets = [d for d in _datasets(sub["dataset"].dropna()) if col(sub[sub["dataset"] == d], "loss_series").notna().any()] \
+        if not sub.empty else []
+    missing_note = ("m_o's and m_c's loss curves are not in the benchmark records (only the fine-tune losses of m_r "
+                    "and finetune are saved), so they are not drawn.")
+    if not datasets:
+        out.note = "not drawn: no paper-000 records with loss series in the input. " + missing_note
+        return out
+    with _theme():
+        fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 3.8), squeeze=False)
+        for ax, ds in zip(axes[0], datasets):
+            s = sub[sub["dataset"] == ds]
+            long = pd.concat([_series_long(s[s["method"] == m], "loss_series", LABEL[m], prepend="initial_loss")
+                              for m in ("weight_pruning", "finetune") if not s[s["method"] == m].empty])
+            long = long.dropna(subset=["value"])
+            sns.lineplot(data=long, x="epoch", y="value", hue="series", errorbar="sd", ax=ax)
+            thr = _threshold(next(iter(col(s, "rule").dropna()), ""))
+            if thr is not None:
+                ax.axhline(thr, color="0.4", lw=1, ls="--", label=f"threshold {thr:g}")
+            ax.set(title=ds, xlabel="fine-tune epoch", ylabel="training loss", yscale="log")
+            ax.legend(fontsize=8)
+            for m in ("weight_pruning", "finetune"):
+                sm = s[s["method"] == m]
+                if sm.empty:
+                    continue
+                out.sentences.append(
+                    f"{ds}, {LABEL[m]}: the loss starts at {num(stats(col(sm, 'initial_loss'))[0])} and ends at "
+                    f"{num(stats(col(sm, 'final_loss'))[0])} after {num(stats(col(sm, 'epochs'))[0], '.1f')} epochs "
+                    f"(means over {len(sm)} run{'s' if len(sm) != 1 else ''}).")
+        _suptitle(fig, ctx, title + " (mean ± sd over trials)")
+        out.file = _save(fig, folder, out.name)
+    out.note = missing_note
+    return out
+
+
+# -- cost vs quality (grid) -----------------------------------------------------------------------------------------
+def cost_vs_quality(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
+    from .tables import quality_metric
+    title = "Comparison grid: cost vs quality"
+    out = Figure("cost_vs_quality", title)
+    sub = select(df, "grid", "grid")
+    sub = sub[col(sub, "seconds").notna()] if not sub.empty else sub
+    if sub.empty:
+        out.note = "not drawn: no grid records in the input."
+        return out
+    datasets = _datasets(sub["dataset"].dropna())
+    methods = sorted(sub["method"].unique(), key=method_key)
+    palette = dict(zip(methods, sns.color_palette("deep", len(methods))))
+    with _theme():
+        fig, axes = plt.subplots(2, len(datasets), figsize=(5.2 * len(datasets), 7.2), squeeze=False)
+        for j, ds in enumerate(datasets):
+            s = sub[sub["dataset"] == ds].copy()
+            qkey, qlabel, qscale = quality_metric(s)
+            s["quality"] = col(s, qkey) * qscale if qkey else np.nan
+            s["removal size"] = col(s, "removal_size")
+            for i, (y, ylabel) in enumerate((("quality", qlabel or "quality"), ("d", "deletion metric d"))):
+                ax = axes[i][j]
+                sns.scatterplot(data=s, x="seconds", y=y, hue="method", hue_order=methods, palette=palette,
+                                style="optimizer", size="removal size", ax=ax)
+                ax.set(xscale="log", xlabel="seconds (log)", ylabel=ylabel, title=ds if i == 0 else "")
+                ax.legend(fontsize=7, loc="best")
+            naive = s[s["method"] == "naive_retrain"]
+            t_naive, q_naive = stats(naive["seconds"])[0], stats(naive["quality"])[0]
+            means = s.groupby("method")[["seconds", "quality", "d"]].mean()
+            fastest = means["seconds"].idxmin()
+            out.sentences.append(
+                f"{ds}: the fastest method on average is {fastest} ({num(means.loc[fastest, 'seconds'], '.3g')} s vs "
+                f"naive retraining's {num(t_naive, '.3g')} s), with {qlabel} {num(means.loc[fastest, 'quality'])} "
+                f"(naive: {num(q_naive)}) and d {num(means.loc[fastest, 'd'])}.")
+        _suptitle(fig, ctx, title + " (one point per record)")
+        out.file = _save(fig, folder, out.name)
+    return out
+
+
+FIGURES = (paper002_figure1, paper000_distance, paper000_d, paper000_loss, cost_vs_quality)
+
+
+def build(df: pd.DataFrame, ctx: Context, folder: Path) -> list[Figure]:
+    return [fn(df, ctx, folder) for fn in FIGURES]
