@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 
 import pytest
 import torch
@@ -136,7 +137,7 @@ class Lab:
         data, trained = self.data(dataset, part, seed), self.trained(dataset, seed, part)
         forget = self.forget(dataset, seed, size, part)
         cfg = config or self.config(dataset, seed, part)
-        series, on_epoch = None, None
+        series, on_epoch = ({}, None) if track else (None, None)      # the oracle: loss curve only
         if method != ORACLE:
             ref = self.reference(dataset, seed, size, part)
             series, on_epoch = ref.tracker() if track else (None, None)
@@ -145,7 +146,11 @@ class Lab:
         if method == ORACLE:
             self.oracle(dataset, seed, size, part, given=result)
             ref = self.reference(dataset, seed, size, part)
-        return ref.record(method, result.cost, result.model, result.details, series), result
+        rec = ref.record(method, result.cost, result.model, result.details, series)
+        if method == ORACLE and track:                                 # and the control's, for paper 000's plot
+            rec.update(control_loss_series=list(trained.record.loss_history),
+                       control_initial_loss=trained.record.initial_loss)
+        return rec, result
 
 
 # Every saved result has these keys (None where a value does not apply, e.g. accuracy on a
@@ -164,6 +169,6 @@ def stamp(benchmark, profile: Profile, *, paper: str, table: str, record: dict, 
     info = dict.fromkeys(SCHEMA_KEYS)
     info.update(record)
     info.update(schema_version=SCHEMA_VERSION, paper=paper, table=table, profile=profile.name, trial=trial,
-                optimizer=optimizer, lr=lr)
+                optimizer=optimizer, lr=lr, load_avg_1m=os.getloadavg()[0])
     benchmark.extra_info.update(json_safe(info))
     return info

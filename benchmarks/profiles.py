@@ -61,7 +61,7 @@ FIG1_SIZES = tuple(range(50, 401, 50))
 GRID_SIZES = tuple(range(50, 601, 50))
 OPTIMIZERS = ("adadelta", "adam", "sgd")
 LRS = (1e-3, 3e-4, 1e-4)
-GRID_RELABEL = (("adadelta", 1.0), ("adam", 1e-4), ("sgd", 1e-3))
+GRID_RELABEL = (("adadelta", 1e-3), ("adam", 1e-4), ("sgd", 1e-3))   # each optimizer at a rate Figure 1 shows usable
 
 PROFILES = {
     "smoke": Profile(
@@ -84,13 +84,18 @@ PROFILES = {
         grid_scales={"california": Scale(train=4000, max_epochs=100), "mnist": Scale(train=5000, max_epochs=2)},
         grid_sizes=(50, 200, 400, 600), grid_relabel=GRID_RELABEL, grid_seeds=(0,),
     ),
+    # The papers' tables at their settings with 3 seeds. Paper 002 gives no epoch count:
+    # 3 epochs of the MNIST example's schedule (its default is 14) already reach the ~99 %
+    # test accuracy of paper 002's original model. The grid runs on subsets (its 12 sizes x
+    # 3 seeds x every method would otherwise retrain full MNIST 36 times).
     "paper": Profile(
         name="paper", seeds=(0, 1, 2), synthetic_trials=(0, 1, 2, 3, 4, 5, 6, 7),
         california=Scale(),
         mnist=Scale(max_epochs=3),
         table1_sizes=(100, 600), figure1_sizes=FIG1_SIZES, figure1_optimizers=OPTIMIZERS, figure1_lrs=LRS,
         figure1_seeds=(0, 1, 2),
-        grid_scales={"california": Scale(train=4000, max_epochs=200), "mnist": Scale(train=10000, max_epochs=2)},
+        grid_scales={"california": Scale(train=2000, max_epochs=200),
+                     "mnist": Scale(train=6000, test=2000, max_epochs=2)},
         grid_sizes=GRID_SIZES, grid_relabel=GRID_RELABEL, grid_seeds=(0, 1, 2),
     ),
 }

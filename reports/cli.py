@@ -1,7 +1,8 @@
 """`python -m reports [JSON files or folders ...] [--out DIR]`: tables, figures and README from saved runs.
 
 Exit codes: 0 every input was used; 1 the report was written but something was skipped
-(each skip is named on stderr); 2 nothing usable, nothing written.
+(each skip is named on stderr); 2 nothing written (no usable input, or the output folder
+cannot be written).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from . import figures as F
 from . import tables as T
-from .load import Loaded, NoInput, load
+from .load import Loaded, NoInput, Problem, load
 from .render import readme
 
 DEFAULT_OUT = Path(__file__).resolve().parent
@@ -46,6 +47,7 @@ def render_all(loaded: Loaded, folder: Path, out: Path) -> list[str]:
         files += t.write(folder)
     figures = F.build(loaded.records, ctx, folder)
     files += [f.file for f in figures if f.file]
+    loaded.problems += [Problem(f"{f.name}.png", f"figure not drawn: {f.error}") for f in figures if f.error]
     (folder / "README.md").write_text(readme(loaded, ctx, tables, headline, figures, out), encoding="utf-8",
                                       newline="\n")
     return sorted(files) + ["README.md"]
@@ -77,7 +79,7 @@ def generate(loaded: Loaded, out: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m reports", description=__doc__.split("\n\n")[0],
                                  epilog="Exit codes: 0 all input used, 1 something skipped (named on stderr), "
-                                        "2 no usable input.")
+                                        "2 nothing written (no usable input, or the output cannot be written).")
     ap.add_argument("inputs", nargs="*", metavar="JSON_OR_FOLDER",
                     help="saved runs (pytest-benchmark JSON) or folders holding them; "
                          "default: the newest saved run under .benchmarks/")
@@ -92,12 +94,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for p in loaded.problems:
         print(f"reports: skipped {p}", file=sys.stderr)
-    files = generate(loaded, args.out)
+    seen = len(loaded.problems)
+    try:
+        files = generate(loaded, args.out)
+    except OSError as exc:
+        print(f"reports: error: cannot write the report to {args.out}: {exc}; nothing replaced", file=sys.stderr)
+        return 2
+    for p in loaded.problems[seen:]:
+        print(f"reports: {p}", file=sys.stderr)
     used = ", ".join(r.label for r in loaded.runs)
     print(f"reports: profile {loaded.profile}, torch {loaded.torch}, from {used}")
     print(f"reports: wrote {len(files)} files to {args.out}: {' '.join(files)}")
     if loaded.problems:
-        print(f"reports: {len(loaded.problems)} input problem(s) above: the report leaves that input out (exit 1)",
+        print(f"reports: {len(loaded.problems)} problem(s) above: the report leaves that out (exit 1)",
               file=sys.stderr)
         return 1
     return 0

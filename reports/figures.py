@@ -26,7 +26,8 @@ from .tables import Context, col, method_key, missing, num, select, series_matri
 DPI = 110
 OPT_ORDER = ("adadelta", "adam", "sgd")
 DATASET_ORDER = ("synthetic", "california", "mnist")
-LABEL = {"weight_pruning": "m_r (weight_pruning)", "finetune": "finetune (warm start)"}
+LABEL = {"weight_pruning": "m_r (weight_pruning)", "finetune": "finetune (warm start)",
+         "naive_retrain": "m_o (naive retraining)", "control": "m_c (control)"}
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Figure:
     file: str | None = None
     note: str = ""
     sentences: list[str] = field(default_factory=list)
+    error: str = ""
 
 
 def _save(fig, folder: Path, name: str) -> str:
@@ -47,6 +49,21 @@ def _save(fig, folder: Path, name: str) -> str:
 
 def _suptitle(fig, ctx: Context, title: str):
     fig.suptitle(ctx.caption(title).replace(" (profile", "\n(profile", 1), fontsize=10)
+
+
+def _one_legend(fig, axes, title: str | None = None):
+    """One legend for the figure, right of the panels (the panels share their series)."""
+    handles, labels = {}, []
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in handles:
+                handles[lab] = h
+                labels.append(lab)
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    if labels:
+        fig.legend([handles[lab] for lab in labels], labels, loc="outside right center", fontsize=8, title=title,
+                   title_fontsize=8)
 
 
 def _datasets(values) -> list[str]:
@@ -81,13 +98,13 @@ def paper002_figure1(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
     lrs = [f"{x:g}" for x in sorted(long["lr"].unique(), reverse=True)]
     palette = dict(zip(lrs, sns.color_palette("viridis", len(lrs))))
     with _theme():
-        fig, axes = plt.subplots(1, len(opts), figsize=(4.2 * len(opts), 3.8), sharey=True, squeeze=False)
+        fig, axes = plt.subplots(1, len(opts), figsize=(4.2 * len(opts), 3.8), sharey=True, squeeze=False, layout="constrained")
         for ax, opt in zip(axes[0], opts):
             sns.lineplot(data=long[long["optimizer"] == opt], x="size", y="acc", hue="lr ", hue_order=lrs,
                          palette=palette, errorbar="sd", marker="o", ax=ax)
             ax.axhline(P.P002_RANDOM_GUESS, ls="--", color="0.4", lw=1, label="random guess (10%)")
             ax.set(title=opt, xlabel="removal size", ylabel="test accuracy (%)", ylim=(0, 100))
-            ax.legend(fontsize=8, title="lr", title_fontsize=8, loc="lower left")
+        _one_legend(fig, axes[0], "lr")
         _suptitle(fig, ctx, title + " (mean ± sd over seeds)")
         out.file = _save(fig, folder, out.name)
     largest = int(long["size"].max())
@@ -141,15 +158,14 @@ def paper000_distance(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
         out.note = "not drawn: no weight_pruning records of paper 000 with S series in the input."
         return out
     with _theme():
-        fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 3.8), squeeze=False)
+        fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 3.8), squeeze=False, layout="constrained")
         for ax, ds in zip(axes[0], datasets):
             s = sub[sub["dataset"] == ds]
             long = pd.concat([_series_long(s, "s_to_control_series", "S(m_r, m_c)"),
                               _series_long(s, "s_to_oracle_series", "S(m_r, m_o)")]).dropna(subset=["value"])
             sns.lineplot(data=long, x="epoch", y="value", hue="series", errorbar="sd", ax=ax)
             ax.set(title=f"{ds} ({len(s)} trial{'s' if len(s) != 1 else ''})", xlabel="fine-tune epoch",
-                   ylabel="logit L1 distance S")
-            ax.legend(fontsize=8)
+                   ylabel="logit L1 distance S" if ax is axes[0][0] else "")
             sc, so = stats(col(s, "s_to_control"))[0], stats(col(s, "s_to_oracle"))[0]
             start_o = stats([v[0] for v in s["s_to_oracle_series"] if isinstance(v, list) and v])[0]
             closer = "m_o" if so < sc else "m_c"
@@ -157,6 +173,7 @@ def paper000_distance(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
                 f"{ds}: after the fine-tune S(m_r, m_o) is {num(so)} and S(m_r, m_c) {num(sc)} (mean over "
                 f"{len(s)} trial{'s' if len(s) != 1 else ''}), so m_r ends closer to {closer}; S(m_r, m_o) went from "
                 f"{num(start_o)} right after pruning to {num(so)} ({'down' if so < start_o else 'up'}).")
+        _one_legend(fig, axes[0])
         _suptitle(fig, ctx, title + " (mean ± sd over trials)")
         out.file = _save(fig, folder, out.name)
     out.sentences.append("The paper reports that pruning brings m_r's predictions closer to m_o's, and that on "
@@ -174,7 +191,7 @@ def paper000_d(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
         out.note = "not drawn: no weight_pruning records of paper 000 with d series in the input."
         return out
     with _theme():
-        fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 3.8), squeeze=False)
+        fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 3.8), squeeze=False, layout="constrained")
         for ax, ds in zip(axes[0], datasets):
             s = sub[sub["dataset"] == ds]
             long = _series_long(s, "d_series", "d")
@@ -185,7 +202,7 @@ def paper000_d(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
                          err_kws={"capsize": 2})
             ax.axhline(0, color="0.4", lw=1, ls="--")
             ax.set(title=f"{ds} ({len(s)} trial{'s' if len(s) != 1 else ''})", xlabel="fine-tune epoch",
-                   ylabel="d = (S(m_r,m_c) − S(m_r,m_o)) / |Y|")
+                   ylabel="d = (S(m_r,m_c) − S(m_r,m_o)) / |Y|" if ax is axes[0][0] else "")
             start = stats([v[0] for v in s["d_series"] if isinstance(v, list) and v])[0]
             end, sd, n = stats(col(s, "d"))
             trend = "rises" if end > start else "falls"
@@ -206,31 +223,34 @@ def _threshold(rule: str) -> float | None:
 
 
 def paper000_loss(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
-    title = "Paper 000: training loss during the fine-tune of m_r and finetune"
+    title = "Paper 000: training loss of m_o, m_c and the fine-tunes of m_r and finetune"
     out = Figure("paper000_loss", title)
     sub = pd.concat([select(df, "000", "table1"), select(df, "000", "california")])
-    sub = sub[sub["method"].isin(["weight_pruning", "finetune"])] if not sub.empty else sub
+    methods = ("naive_retrain", "weight_pruning", "finetune")
+    sub = sub[sub["method"].isin(methods)] if not sub.empty else sub
     datasets = [d for d in _datasets(sub["dataset"].dropna()) if col(sub[sub["dataset"] == d], "loss_series").notna().any()] \
         if not sub.empty else []
-    missing_note = ("m_o's and m_c's loss curves are not in the benchmark records (only the fine-tune losses of m_r "
-                    "and finetune are saved), so they are not drawn.")
     if not datasets:
-        out.note = "not drawn: no paper-000 records with loss series in the input. " + missing_note
+        out.note = "not drawn: no paper-000 records with loss series in the input."
         return out
     with _theme():
-        fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 3.8), squeeze=False)
+        fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 3.8), squeeze=False, layout="constrained")
         for ax, ds in zip(axes[0], datasets):
             s = sub[sub["dataset"] == ds]
-            long = pd.concat([_series_long(s[s["method"] == m], "loss_series", LABEL[m], prepend="initial_loss")
-                              for m in ("weight_pruning", "finetune") if not s[s["method"] == m].empty])
-            long = long.dropna(subset=["value"])
+            parts = [_series_long(s[s["method"] == m], "loss_series", LABEL[m], prepend="initial_loss")
+                     for m in methods if not s[s["method"] == m].empty]
+            oracle = s[s["method"] == "naive_retrain"]
+            if not oracle.empty and "control_loss_series" in oracle:
+                parts.append(_series_long(oracle, "control_loss_series", LABEL["control"],
+                                          prepend="control_initial_loss"))
+            long = pd.concat(parts).dropna(subset=["value"])
             sns.lineplot(data=long, x="epoch", y="value", hue="series", errorbar="sd", ax=ax)
             thr = _threshold(next(iter(col(s, "rule").dropna()), ""))
             if thr is not None:
                 ax.axhline(thr, color="0.4", lw=1, ls="--", label=f"threshold {thr:g}")
-            ax.set(title=ds, xlabel="fine-tune epoch", ylabel="training loss", yscale="log")
-            ax.legend(fontsize=8)
-            for m in ("weight_pruning", "finetune"):
+            ax.set(title=ds, xlabel="epoch (m_o, m_c: from scratch; m_r, finetune: of the fine-tune)",
+                   ylabel="training loss" if ax is axes[0][0] else "", yscale="log")
+            for m in methods:
                 sm = s[s["method"] == m]
                 if sm.empty:
                     continue
@@ -238,9 +258,9 @@ def paper000_loss(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
                     f"{ds}, {LABEL[m]}: the loss starts at {num(stats(col(sm, 'initial_loss'))[0])} and ends at "
                     f"{num(stats(col(sm, 'final_loss'))[0])} after {num(stats(col(sm, 'epochs'))[0], '.1f')} epochs "
                     f"(means over {len(sm)} run{'s' if len(sm) != 1 else ''}).")
+        _one_legend(fig, axes[0])
         _suptitle(fig, ctx, title + " (mean ± sd over trials)")
         out.file = _save(fig, folder, out.name)
-    out.note = missing_note
     return out
 
 
@@ -257,27 +277,39 @@ def cost_vs_quality(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
     datasets = _datasets(sub["dataset"].dropna())
     methods = sorted(sub["method"].unique(), key=method_key)
     palette = dict(zip(methods, sns.color_palette("deep", len(methods))))
+    optimizers = sorted(sub["optimizer"].fillna("").unique())
+    markers = dict(zip(optimizers, ["o", "s", "^", "D", "v", "P", "X"] * 3))
+    sizes = col(sub, "removal_size")
+    size_norm = (float(sizes.min()), float(sizes.max())) if sizes.notna().any() else None
     with _theme():
-        fig, axes = plt.subplots(2, len(datasets), figsize=(5.2 * len(datasets), 7.2), squeeze=False)
+        fig, axes = plt.subplots(2, len(datasets), figsize=(5.2 * len(datasets), 7.2), squeeze=False,
+                                 layout="constrained")
         for j, ds in enumerate(datasets):
             s = sub[sub["dataset"] == ds].copy()
             qkey, qlabel, qscale = quality_metric(s)
             s["quality"] = col(s, qkey) * qscale if qkey else np.nan
-            s["removal size"] = col(s, "removal_size")
+            s["removal size"] = col(s, "removal_size").fillna(0).round().astype(int)
+            s["optimizer"] = s["optimizer"].fillna("")
+            log = s["seconds"].max() > 10 * s["seconds"].min()
             for i, (y, ylabel) in enumerate((("quality", qlabel or "quality"), ("d", "deletion metric d"))):
                 ax = axes[i][j]
                 sns.scatterplot(data=s, x="seconds", y=y, hue="method", hue_order=methods, palette=palette,
-                                style="optimizer", size="removal size", ax=ax)
-                ax.set(xscale="log", xlabel="seconds (log)", ylabel=ylabel, title=ds if i == 0 else "")
-                ax.legend(fontsize=7, loc="best")
+                                style="optimizer", style_order=optimizers, markers=markers, size="removal size",
+                                size_norm=size_norm, sizes=(30, 140), ax=ax)
+                ax.set(xscale="log" if log else "linear", xlabel="seconds" + (" (log)" if log else ""),
+                       ylabel=ylabel, title=ds if i == 0 else "")
             naive = s[s["method"] == "naive_retrain"]
             t_naive, q_naive = stats(naive["seconds"])[0], stats(naive["quality"])[0]
-            means = s.groupby("method")[["seconds", "quality", "d"]].mean()
+            means = s[s["method"] != "naive_retrain"].groupby("method")[["seconds", "quality", "d"]].mean()
+            if means.empty:
+                continue
             fastest = means["seconds"].idxmin()
+            than = "faster" if means.loc[fastest, "seconds"] < t_naive else "not faster"
             out.sentences.append(
-                f"{ds}: the fastest method on average is {fastest} ({num(means.loc[fastest, 'seconds'], '.3g')} s vs "
-                f"naive retraining's {num(t_naive, '.3g')} s), with {qlabel} {num(means.loc[fastest, 'quality'])} "
-                f"(naive: {num(q_naive)}) and d {num(means.loc[fastest, 'd'])}.")
+                f"{ds}: the fastest unlearning method on average is {fastest} ({num(means.loc[fastest, 'seconds'], '.3g')}"
+                f" s, {than} than naive retraining's {num(t_naive, '.3g')} s), with {qlabel} "
+                f"{num(means.loc[fastest, 'quality'])} (naive: {num(q_naive)}) and d {num(means.loc[fastest, 'd'])}.")
+        _one_legend(fig, [a for row in axes for a in row])
         _suptitle(fig, ctx, title + " (one point per record)")
         out.file = _save(fig, folder, out.name)
     return out
@@ -287,4 +319,15 @@ FIGURES = (paper002_figure1, paper000_distance, paper000_d, paper000_loss, cost_
 
 
 def build(df: pd.DataFrame, ctx: Context, folder: Path) -> list[Figure]:
-    return [fn(df, ctx, folder) for fn in FIGURES]
+    """Every figure; one that fails on unexpected data is reported (`error`), not drawn, and the rest go on."""
+    out = []
+    for fn in FIGURES:
+        try:
+            out.append(fn(df, ctx, folder))
+        except Exception as exc:       # noqa: BLE001 - a figure must not cost the whole report
+            plt.close("all")
+            (folder / f"{fn.__name__}.png").unlink(missing_ok=True)
+            msg = f"{type(exc).__name__}: {exc}"
+            out.append(Figure(fn.__name__, fn.__name__, note=f"not drawn: the figure failed on this input ({msg}).",
+                              error=msg))
+    return out

@@ -235,7 +235,11 @@ def load(paths: list[str]) -> Loaded:
         files, problems = expand(paths)
     else:
         newest = default_input()
-        files = [(newest, str(newest))]
+        try:
+            label = str(newest.relative_to(Path.cwd()))
+        except ValueError:
+            label = str(newest)
+        files = [(newest, label)]
     runs: dict[str, Run] = {}
     frames = []
     for path, label in files:

@@ -22,7 +22,7 @@ NAN = float("nan")
 M000 = {"m_r": "weight_pruning", "m_o": "naive_retrain", "finetune": "finetune"}
 METHOD_ORDER = ("original", "naive_retrain", "weight_pruning", "finetune", "random_relabel")
 LATEX_SYMBOLS = {"±": r"$\pm$", "Δ": r"$\Delta$", "≈": r"$\approx$", "—": "---", "–": "--", "×": r"$\times$",
-                 "≤": r"$\leq$", "→": r"$\to$"}
+                 "≤": r"$\leq$", "→": r"$\to$", "−": "$-$", "∪": r"$\cup$", "↔": r"$\leftrightarrow$"}
 
 
 # -- formatting -----------------------------------------------------------------------------------------
@@ -87,6 +87,8 @@ def latex_escape(text: str) -> str:
             out.append("\\" + ch)
         elif ch == "\\":
             out.append(r"\textbackslash{}")
+        elif ch in "<>":
+            out.append(f"${ch}$")
         elif ch in "~^":
             out.append({"~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}[ch])
         else:
@@ -130,10 +132,10 @@ class Table:
         return self.data.to_csv(index=False, float_format="%.6g", lineterminator="\n", na_rep="")
 
     def latex(self) -> str:
-        tex = self.display.to_latex(index=False, escape=True, caption=latex_escape(self.caption),
-                                    label=f"tab:{self.name}", position="htbp")
-        for sym, rep in LATEX_SYMBOLS.items():
-            tex = tex.replace(sym, rep)
+        disp = self.display.map(lambda v: latex_escape(str(v)))
+        disp.columns = [latex_escape(str(c)) for c in disp.columns]
+        tex = disp.to_latex(index=False, escape=False, caption=latex_escape(self.caption), label=f"tab:{self.name}",
+                            position="htbp")
         if self.notes:
             notes = "\n".join(r"\par\footnotesize " + latex_escape(n) for n in self.notes)
             tex = tex.replace("\\end{table}", notes + "\n\\end{table}")
@@ -224,7 +226,7 @@ def paper000_table1(df: pd.DataFrame, ctx: Context) -> Table:
         f = fmt if fmt != "int" else "int"
         display[label] = d[k].map(lambda x: num(x, f))
         display[f"{label} (paper)"] = d[f"{k}_paper"].map(lambda x: num(x, f if f != ".3f" else ".2f"))
-        display[f"Δ {label}"] = d[f"{k}_delta"].map(lambda x: num(x, f if f != "int" else ".1f"))
+        display[f"Δ {label}"] = d[f"{k}_delta"].map(lambda x: num(x, f))
     display["finetune epochs"] = d["finetune_epochs"].map(lambda x: num(x, "int"))
     display["weights zeroed"] = d["weights_zeroed"].map(lambda x: num(x, "int"))
     display["m_r d"] = d["mr_d"].map(lambda x: num(x, ".4g"))
@@ -235,8 +237,13 @@ def paper000_table1(df: pd.DataFrame, ctx: Context) -> Table:
         notes.append("No paper-000 Table 1 records in the input: only the paper's numbers are shown.")
     else:
         n = len(ours_trials)
-        notes.append(f"avg / sd: over our {n} trial{'s' if n != 1 else ''}; the paper's avg is over its 4 trials. "
+        notes.append(f"avg / sd: over our {n} trial{'s' if n != 1 else ''}; the paper's avg is over its "
+                     f"{len(P.P000_TABLE1)} trials. "
                      "The ratio is m_r epochs / m_o epochs per trial, averaged like the paper's 0.5396.")
+        beyond = [t for t in ours_trials if t not in P.P000_TABLE1]
+        if beyond:
+            notes.append(f"Trial(s) {', '.join(map(str, beyond))}: the paper reports {len(P.P000_TABLE1)} trials; "
+                         "no paper values.")
         absent = [t for t in trials if t not in ours_trials]
         if absent:
             notes.append(f"Trial(s) {', '.join(map(str, absent))}: not in this run; only the paper's values are shown.")

@@ -117,15 +117,18 @@ class RelabelConfig:
     point under each of the other k−1 labels (or `k_prime` of them drawn at
     random). The unlearning optimizer is separate from the training one: its
     state is fresh at the start of a removal stream and carried across the
-    requests of that stream. Default AdaDelta at torch's (and the MNIST
-    example's) default lr 1.0: Table 1 says "default adaptive learning rate
-    method". Steps run in train mode (dropout on), like training.
+    requests of that stream. Default: AdaDelta (Table 1: "default adaptive
+    learning rate method") at lr 1e-3, the largest of Figure 1's rates, where
+    the paper sees no accuracy drop for AdaDelta. AdaDelta's own default lr 1.0
+    (the MNIST example's training rate) was measured here to wreck the model:
+    test accuracy 98.4 % -> 9.8 % after 100 requests (quick profile, seed 0),
+    against the paper's 99.02 %. Steps run in train mode (dropout on), like training.
     `checkpoints`: removal counts at which the stream's model is kept, so one
     stream of 400 requests gives the 50, 100, …, 400 points of Figure 1.
     """
 
     optimizer: str = "adadelta"
-    lr: float = 1.0
+    lr: float = 1e-3
     k_prime: int | None = None
     checkpoints: tuple[int, ...] = ()
 
@@ -213,7 +216,7 @@ def _mnist() -> Config:
         dataset="mnist",
         train=train,
         finetune=replace(train, convergence=Convergence("fixed_epochs", 0.0, 1)),
-        relabel=RelabelConfig("adadelta", 1.0),
+        relabel=RelabelConfig("adadelta", 1e-3),
         forget_policy="remove",
     )
 

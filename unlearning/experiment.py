@@ -79,6 +79,7 @@ def summarize(name: str, cost: TrainRecord, model, data: Data, forget: torch.Ten
     on the test, forget, total and training sets (no comparison with other models).
     `outputs` collects the model's predictions for reuse (see `metrics.evaluate`)."""
     return {"dataset": data.name, "method": name, "removal_size": len(forget), "seed": seed,
+            "train_size": data.n_train, "test_size": len(data.x_test),
             "device": str(next(model.parameters()).device), **cost.cost(),
             "initial_loss": cost.initial_loss,
             "final_loss": cost.loss_history[-1] if cost.loss_history else cost.initial_loss,
@@ -145,13 +146,15 @@ class Reference:
         rec.update({"oracle_epochs": oracle.epochs, "oracle_seconds": oracle.seconds,
                     "oracle_samples": oracle.samples, "oracle_converged": oracle.converged,
                     "control_epochs": control.epochs, "control_seconds": control.seconds,
-                    "control_converged": control.converged,
+                    "control_converged": control.converged, "control_hit_cap": control.hit_cap,
+                    "control_collapsed": control.collapsed,
                     "epoch_ratio": ratio(cost.epochs, oracle.epochs),
                     "speedup_vs_naive": ratio(oracle.seconds, cost.seconds),
                     "speedup_samples": ratio(oracle.samples, cost.samples),
                     **self.deletion(self.outputs_on_x(model, outputs))})
-        if series is not None and series.get("d_series"):
-            rec.update(loss_series=list(cost.loss_history), **series)
+        if series is not None:             # {} asks for the loss curve alone
+            rec["loss_series"] = list(cost.loss_history)
+            rec.update({k: v for k, v in series.items() if v})
         return rec
 
     def original_record(self) -> dict:

@@ -1,0 +1,357 @@
+"""The report generator (`python -m reports`) on real benchmark JSON.
+
+One tiny real benchmark session (paper 000's synthetic trial 1 and the overhead
+benchmarks) is run once for the module; every other input is derived from its JSON
+in Python (keys dropped, schema_version changed, text truncated, records relabelled),
+so no result number is typed by hand. The papers' numbers come from `reports.paper`.
+"""
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from reports import paper as P
+from reports.cli import OUTPUTS, main
+from reports.load import SCHEMA_KEYS, SCHEMA_VERSION, default_input
+from reports.tables import num
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER000 = str(ROOT / "benchmarks" / "test_paper000_weight_pruning.py")
+OVERHEAD = str(ROOT / "benchmarks" / "test_overhead.py")
+TABLE_FILES = ("paper000_table1", "paper000_california", "paper002_table1", "overhead", "headline")
+FIGURES = ("paper002_figure1", "paper000_distance", "paper000_d", "paper000_loss", "cost_vs_quality")
+
+
+# -- the real run, once per module ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def bench_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("bench")
+
+
+@pytest.fixture
+def real_path(pytester, bench_dir, monkeypatch) -> Path:
+    """The JSON of one tiny real benchmark session; the session runs on first use only (module cache)."""
+    out = bench_dir / "run.json"
+    if not out.exists():
+        monkeypatch.delenv("BENCH_PROFILE", raising=False)
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")       # tiny nets: extra threads only contend on a busy CPU
+        partial = bench_dir / "partial.json"
+        result = pytester.runpytest_subprocess(PAPER000, OVERHEAD, "-k", "synthetic and trial1 or overhead",
+                                               f"--benchmark-json={partial}", "-p", "no:cacheprovider",
+                                               "--rootdir", str(ROOT))
+        result.assert_outcomes(passed=5)
+        partial.rename(out)
+    return out
+
+
+@pytest.fixture
+def real(real_path) -> dict:
+    return json.loads(real_path.read_text())
+
+
+def write(path: Path, run: dict) -> Path:
+    path.write_text(json.dumps(run), encoding="utf-8")
+    return path
+
+
+def info(run: dict, method: str, table: str = "table1") -> dict:
+    return next(b["extra_info"] for b in run["benchmarks"]
+                if b["extra_info"].get("method") == method and b["extra_info"].get("table") == table)
+
+
+def relabel(bench: dict, suffix: str, **extra) -> dict:
+    """A copy of a benchmark record under a new identity (fullname) with some extra_info changed."""
+    b = copy.deepcopy(bench)
+    b["fullname"] += f"[{suffix}]"
+    b["name"] += f"[{suffix}]"
+    b["extra_info"].update(extra)
+    return b
+
+
+def rich(run: dict) -> dict:
+    """Every table and figure fed, from the real records: a second trial, California, paper 002, grid."""
+    out = copy.deepcopy(run)
+    synth = [b for b in run["benchmarks"] if b["extra_info"]["table"] == "table1"]
+    by = {b["extra_info"]["method"]: b for b in synth}
+    new = [relabel(b, "t2", trial=2, seed=1) for b in synth]
+    new += [relabel(b, "cal", table="california", dataset="california") for b in synth]
+    new += [relabel(b, f"grid{n}-{seed}", paper="grid", table="grid", removal_size=n, seed=seed, trial=seed + 1)
+            for b in synth for n in (1, 2) for seed in (0, 1)]
+    for method, src, size in (("original", "naive_retrain", 0), ("naive_retrain", "naive_retrain", 1),
+                              ("random_relabel", "weight_pruning", 1), ("naive_retrain", "naive_retrain", 2),
+                              ("random_relabel", "weight_pruning", 2)):
+        new.append(relabel(by[src], f"p002-{method}-{size}", paper="002", method=method, removal_size=size))
+    wp = by["weight_pruning"]["extra_info"]
+    for opt in ("adadelta", "adam"):
+        new.append(relabel(by["weight_pruning"], f"fig1-{opt}", paper="002", table="figure1", optimizer=opt,
+                           method="random_relabel", checkpoint_sizes=[1, 2],
+                           checkpoint_test_acc=[wp["train_acc"], wp["test_acc"]]))
+    out["benchmarks"] += new
+    return out
+
+
+def csv(folder: Path, name: str) -> pd.DataFrame:
+    return pd.read_csv(folder / f"{name}.csv", keep_default_na=False, dtype=str)
+
+
+def run_main(capsys, *args) -> tuple[int, str]:
+    rc = main([str(a) for a in args])
+    return rc, capsys.readouterr().err
+
+
+# -- the tables, figures and README of the real run ------------------------------------------------------------
+def test_real_run_tables_figures_and_readme(real, real_path, tmp_path, capsys):
+    out = tmp_path / "report"
+    rc, err = run_main(capsys, real_path, "--out", out)
+    assert rc == 0, err
+    pruned, oracle, ft = info(real, "weight_pruning"), info(real, "naive_retrain"), info(real, "finetune")
+
+    t1 = csv(out, "paper000_table1")
+    assert list(t1["trial"]) == ["1", "2", "3", "4", "avg", "sd"]
+    for key in P.P000_TABLE1_COLUMNS:
+        assert {key, f"{key}_paper", f"{key}_delta"} <= set(t1.columns)
+    assert {"finetune_epochs", "weights_zeroed", "mr_d", "hit_cap", "collapsed", "profile"} <= set(t1.columns)
+    row1 = t1.iloc[0]
+    assert float(row1["mr_epochs"]) == pruned["epochs"] and float(row1["mo_epochs"]) == oracle["epochs"]
+    assert float(row1["epoch_ratio"]) == pytest.approx(pruned["epoch_ratio"], rel=1e-5)
+    assert float(row1["mr_acc"]) == pytest.approx(pruned["train_acc"], rel=1e-5)
+    assert float(row1["finetune_epochs"]) == ft["epochs"]
+    assert float(row1["weights_zeroed"]) == pruned["weights_zeroed"]
+    for trial, ref in P.P000_TABLE1.items():
+        assert [float(x) for x in t1.iloc[trial - 1][[f"{k}_paper" for k in P.P000_TABLE1_COLUMNS]]] == list(ref)
+    assert [float(t1.iloc[4][f"{k}_paper"]) for k in P.P000_TABLE1_COLUMNS] == list(P.P000_TABLE1_AVG)
+    # trials 2-4 were not run: empty, never zero
+    assert (t1.iloc[1:4][["mr_epochs", "mo_epochs", "epoch_ratio", "mr_acc", "finetune_epochs"]] == "").all().all()
+    md = (out / "paper000_table1.md").read_text()
+    assert md.splitlines()[0].startswith("**Paper 000, Table 1") and "profile: smoke — not the paper reproduction" in md
+    assert "Trial(s) 2, 3, 4: not in this run" in md
+
+    cal = csv(out, "paper000_california")
+    assert list(cal["model"]) == ["m_o", "m_r", "m_c", "finetune"]
+    assert [float(x) for x in cal["epochs_paper"][:2]] == [P.P000_CALIFORNIA["m_o"], P.P000_CALIFORNIA["m_r"]]
+    assert float(cal["ratio_to_mc_paper"][0]) == P.P000_CALIFORNIA_MO_OVER_MC
+    assert {"epochs_sd", "cap_hits", "s_to_control", "s_to_oracle", "d", "rule"} <= set(cal.columns)
+    assert (cal["epochs"] == "").all() and (cal["epochs_delta"] == "").all()        # no California records
+
+    t2 = csv(out, "paper002_table1")
+    assert list(t2["row"]) == ["original", "naive 100", "relabel 100", "naive 600", "relabel 600"]
+    assert [float(x) for x in t2["test_acc_paper"]] == [r[2] for r in P.P002_TABLE1]
+    assert [float(x) for x in t2["forget_acc_paper"]] == [r[3] for r in P.P002_TABLE1]
+    assert (t2["test_acc"] == "").all() and set(t2["n"]) == {"0"}
+
+    oh = csv(out, "overhead")
+    assert sorted(oh["benchmark"]) == ["fit_vs_bare_loop", "relabel_request_vs_step"]
+    assert {"overhead_ratio", "overhead_target", "within_target", "bare_seconds"} <= set(oh.columns)
+
+    for name in TABLE_FILES:
+        for ext in ("md", "csv", "tex"):
+            assert (out / f"{name}.{ext}").stat().st_size > 0
+        assert "profile: smoke" in (out / f"{name}.md").read_text().splitlines()[0]
+        assert "profile: smoke" in (out / f"{name}.tex").read_text()
+    assert not (out / "grid.md").exists() and not (out / "torch_versions.md").exists()
+
+    for name in ("paper000_distance", "paper000_d", "paper000_loss"):
+        assert (out / f"{name}.png").stat().st_size > 1000
+    assert not (out / "paper002_figure1.png").exists() and not (out / "cost_vs_quality.png").exists()
+
+    readme = (out / "README.md").read_text()
+    assert "**profile: smoke — not the paper reproduction.**" in readme.split("## Headline")[0]
+    assert "not drawn: the input holds no paper-002 Figure 1 records" in readme
+    assert "not drawn: no grid records" in readme and "No comparison-grid records" in readme
+    assert "m_o (naive retraining): the loss starts at" in readme      # m_o's curve is in the records now
+    assert (out / "paper000_loss.png").stat().st_size > 0
+    assert f"Our mean m_r/m_o epoch ratio is {num(pruned['epoch_ratio'])} (paper 0.5396" in readme
+    assert real["machine_info"]["torch"] in readme and real_path.name in readme
+    assert real["commit_info"]["id"][:12] in readme
+    assert "README.md#choices-the-papers-leave-open" in readme
+    for name in TABLE_FILES:
+        assert (out / f"{name}.md").read_text().strip() in readme
+
+
+def test_tables_are_byte_stable(real_path, tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert run_main(capsys, real_path, "--out", a)[0] == 0
+    assert run_main(capsys, real_path, "--out", b)[0] == 0
+    before = {p.name: p.read_bytes() for p in a.iterdir() if p.suffix != ".png"}
+    assert len(before) == 3 * len(TABLE_FILES) + 1
+    assert before == {p.name: p.read_bytes() for p in b.iterdir() if p.suffix != ".png"}
+    assert run_main(capsys, real_path, "--out", a)[0] == 0                    # again into the same folder
+    assert before == {p.name: p.read_bytes() for p in a.iterdir() if p.suffix != ".png"}
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]      # no temporary folder left
+
+
+def test_every_table_and_figure_with_data_and_stale_files_removed(real, real_path, tmp_path, capsys):
+    out = tmp_path / "report"
+    src = write(tmp_path / "rich.json", rich(real))
+    rc, err = run_main(capsys, src, "--out", out)
+    assert rc == 0, err
+    for name in FIGURES:
+        assert (out / f"{name}.png").stat().st_size > 1000
+    grid = csv(out, "grid")
+    assert list(grid.columns[:7]) == ["profile", "dataset", "method", "optimizer", "lr", "removal_size", "n"]
+    assert {"seconds", "seconds_sd", "samples_processed", "speedup_vs_naive", "quality", "metric", "d", "d_sd"} \
+        <= set(grid.columns)
+    assert list(zip(grid["method"], grid["removal_size"])) == [
+        (m, n) for m in ("naive_retrain", "weight_pruning", "finetune") for n in ("1", "2")]
+    assert set(grid["n"]) == {"2"} and set(grid["metric"]) == {"test acc %"}
+    assert float(grid["seconds"][2]) == pytest.approx(info(real, "weight_pruning")["seconds"], rel=1e-5)
+    t1 = csv(out, "paper000_table1")
+    assert t1["mr_epochs"][1] == t1["mr_epochs"][0] and t1["mr_epochs"][5] == "0"       # two equal trials: sd 0
+    cal = csv(out, "paper000_california")
+    assert cal["n"][0] == "1" and float(cal["epochs"][2]) == info(real, "naive_retrain")["control_epochs"]
+    t2 = csv(out, "paper002_table1")
+    assert list(t2["row"]) == ["original", "naive 1", "relabel 1", "naive 2", "relabel 2"]
+    assert list(t2["paper_row"]) == ["original", "naive 100", "relabel 100", "naive 600", "relabel 600"]
+    assert float(t2["test_acc"][0]) == pytest.approx(100 * info(real, "naive_retrain")["test_acc"], rel=1e-5)
+    assert "rows are matched by position" in (out / "paper002_table1.md").read_text()
+
+    # the same folder from the tiny run: outputs it does not produce are removed, not left stale
+    assert run_main(capsys, real_path, "--out", out)[0] == 0
+    assert not (out / "grid.csv").exists() and not (out / "paper002_figure1.png").exists()
+    assert {p.name for p in out.iterdir()} <= OUTPUTS
+
+
+def test_torch_versions_side_by_side(real, tmp_path, capsys):
+    other = rich(real)
+    other["machine_info"]["torch"] = "2.99.0"
+    other["datetime"] = "2000-01-01T00:00:00+00:00"          # older: the main tables keep the real run's torch
+    a, b = write(tmp_path / "a.json", rich(real)), write(tmp_path / "b.json", other)
+    out = tmp_path / "report"
+    rc, err = run_main(capsys, tmp_path, "--out", out)
+    assert rc == 0, err
+    tv = csv(out, "torch_versions")
+    torch = real["machine_info"]["torch"]
+    assert list(tv.columns) == ["profile", "quantity", "paper", f"torch {torch}", "torch 2.99.0"]
+    assert (tv["torch 2.99.0"] == tv[f"torch {torch}"]).all()     # the same records under both versions
+    assert "000 synthetic: mean epoch ratio m_r/m_o" in set(tv["quantity"])
+    assert f"torch {torch}" in (out / "paper000_table1.md").read_text().splitlines()[0]
+
+
+# -- bad input ------------------------------------------------------------------------------------------------------------
+def test_truncated_file_is_named_and_the_rest_reported(real_path, tmp_path, capsys):
+    bad = tmp_path / "truncated.json"
+    bad.write_text(real_path.read_text()[:5000])
+    out = tmp_path / "report"
+    rc, err = run_main(capsys, bad, real_path, "--out", out)
+    assert rc == 1
+    assert f"{bad}: not valid JSON, truncated or malformed" in err
+    readme = (out / "README.md").read_text()
+    assert "truncated.json" in readme.split("## Skipped input")[1] and real_path.name in readme
+
+
+def test_foreign_and_other_schema_files(real, tmp_path, capsys):
+    foreign = copy.deepcopy(real)
+    for b in foreign["benchmarks"]:
+        b["extra_info"] = {}
+    newer = copy.deepcopy(real)
+    for b in newer["benchmarks"]:
+        b["extra_info"]["schema_version"] = SCHEMA_VERSION + 1
+    f, n = write(tmp_path / "other_suite.json", foreign), write(tmp_path / "schema2.json", newer)
+    out = tmp_path / "report"
+    rc, err = run_main(capsys, f, n, "--out", out)
+    assert rc == 2 and not out.exists()
+    assert f"{f}: 5 of 5 benchmarks have no extra_info.schema_version: not from this suite" in err
+    assert f"{n}: 5 of 5 benchmarks have schema_version {SCHEMA_VERSION + 1}; this generator reads " \
+           f"schema_version {SCHEMA_VERSION}" in err
+    assert "no usable benchmark records" in err
+
+    mixed = copy.deepcopy(real)           # one file, two schema versions: the current one is used
+    mixed["benchmarks"][0]["extra_info"]["schema_version"] = SCHEMA_VERSION + 1
+    m = write(tmp_path / "mixed.json", mixed)
+    rc, err = run_main(capsys, m, "--out", out)
+    assert rc == 1 and f"{m}: 1 of 5 benchmarks have schema_version {SCHEMA_VERSION + 1}" in err
+    assert (out / "README.md").exists()
+
+
+def test_record_missing_a_key_and_method_not_run(real, tmp_path, capsys):
+    broken = copy.deepcopy(real)
+    pruned = next(b for b in broken["benchmarks"] if b["extra_info"]["method"] == "weight_pruning")
+    del pruned["extra_info"]["epochs"]
+    src = write(tmp_path / "dropped.json", broken)
+    out = tmp_path / "report"
+    rc, err = run_main(capsys, src, "--out", out)
+    assert rc == 1 and f"{src}: record skipped: {pruned['name']} lacks epochs" in err
+    t1 = csv(out, "paper000_table1")
+    assert t1["mr_epochs"][0] == "" and t1["epoch_ratio"][0] == "" and t1["mo_epochs"][0] != ""
+    assert "m_r (weight_pruning) has no record for trial(s) 1: its cells are empty." in \
+        (out / "paper000_table1.md").read_text()
+
+    no_ft = copy.deepcopy(real)       # a method not run at all: empty cells and a note, exit 0
+    no_ft["benchmarks"] = [b for b in no_ft["benchmarks"] if b["extra_info"]["method"] != "finetune"]
+    rc, err = run_main(capsys, write(tmp_path / "no_ft.json", no_ft), "--out", out)
+    assert rc == 0, err
+    t1 = csv(out, "paper000_table1")
+    assert t1["finetune_epochs"][0] == "" and t1["finetune_epochs"][4] == "" and t1["mr_epochs"][0] != ""
+    assert "finetune (finetune) has no record for trial(s) 1" in (out / "paper000_table1.md").read_text()
+
+
+def test_profiles_never_mixed_and_paper_profile_not_flagged(real, tmp_path, capsys):
+    as_paper = copy.deepcopy(real)
+    for b in as_paper["benchmarks"]:
+        b["extra_info"]["profile"] = "paper"
+    p = write(tmp_path / "paper.json", as_paper)
+    out = tmp_path / "report"
+    rc, err = run_main(capsys, p, "--out", out)
+    assert rc == 0, err
+    readme = (out / "README.md").read_text()
+    assert "not the paper reproduction" not in readme and "**profile: paper**" in readme
+    s = write(tmp_path / "smoke.json", real)
+    rc, err = run_main(capsys, s, p, "--out", out)
+    assert rc == 1 and f"{s}: 5 record(s) of profile smoke not used: this report shows profile paper" in err
+
+
+def test_no_usable_input_exits_2(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = subprocess.run([sys.executable, "-m", "reports", str(empty), str(tmp_path / "nope.json"),
+                          "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 2
+    assert f"{empty}: folder holds no .json files" in res.stderr and "nope.json: no such file" in res.stderr
+    assert "nothing written" in res.stderr and not (tmp_path / "out").exists()
+
+
+def test_interrupted_generation_leaves_the_old_report(real, real_path, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "report"
+    assert run_main(capsys, real_path, "--out", out)[0] == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    from reports import cli, figures
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(figures, "FIGURES", (figures.paper000_distance, boom))
+    with pytest.raises(KeyboardInterrupt):
+        cli.main([str(write(tmp_path / "rich.json", rich(real))), "--out", str(out)])
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report", "rich.json"]
+
+
+def test_default_input_is_the_newest_run_and_schema_matches_the_lab(real_path, tmp_path):
+    folder = tmp_path / ".benchmarks" / "Linux-CPython-3.11-64bit"
+    folder.mkdir(parents=True)
+    old, new = folder / "0001_a.json", folder / "0002_b.json"
+    for p, t in ((old, 2_000_000_000), (new, 1_000_000_000)):
+        p.write_text(real_path.read_text())
+        os.utime(p, (t, t))
+    assert default_input([tmp_path / ".benchmarks"]) == old       # newest by mtime, not by name
+    from benchmarks.lab import SCHEMA_KEYS as LAB_KEYS, SCHEMA_VERSION as LAB_VERSION
+    assert (SCHEMA_KEYS, SCHEMA_VERSION) == (LAB_KEYS, LAB_VERSION)
+
+
+def test_a_failing_figure_is_reported_and_the_rest_written(real_path, tmp_path, capsys, monkeypatch):
+    from reports import figures
+
+    def broken(df, ctx, folder):
+        raise ValueError("unexpected series")
+    broken.__name__ = "paper000_loss"
+    monkeypatch.setattr(figures, "FIGURES", (figures.paper000_distance, broken))
+    out = tmp_path / "report"
+    rc, err = run_main(capsys, real_path, "--out", out)
+    assert rc == 1 and "paper000_loss.png: figure not drawn: ValueError: unexpected series" in err
+    assert (out / "paper000_distance.png").exists() and not (out / "paper000_loss.png").exists()
+    assert "not drawn: the figure failed on this input (ValueError: unexpected series)" in (out / "README.md").read_text()
