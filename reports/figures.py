@@ -143,6 +143,18 @@ def _series_long(sub: pd.DataFrame, key: str, label: str, prepend: str | None = 
     return long
 
 
+def _datasets_with(sub: pd.DataFrame, key: str) -> list[str]:
+    """The datasets of `sub` that have at least one record with `key` (a series) set."""
+    if sub.empty:
+        return []
+    return [d for d in _datasets(sub["dataset"].dropna()) if col(sub[sub["dataset"] == d], key).notna().any()]
+
+
+def _panel_row(n: int):
+    """One row of `n` panels, one per dataset."""
+    return plt.subplots(1, n, figsize=(5.2 * n, 3.8), squeeze=False, layout="constrained")
+
+
 def _pruned(df: pd.DataFrame) -> pd.DataFrame:
     sub = pd.concat([select(df, "000", "table1"), select(df, "000", "california")])
     return sub[sub["method"] == "weight_pruning"] if not sub.empty else sub
@@ -152,13 +164,12 @@ def paper000_distance(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
     title = "Paper 000: logit L1 distance of m_r to m_c and m_o during the fine-tune"
     out = Figure("paper000_distance", title)
     sub = _pruned(df)
-    datasets = [d for d in _datasets(sub["dataset"].dropna()) if col(sub[sub["dataset"] == d], "d_series").notna().any()] \
-        if not sub.empty else []
+    datasets = _datasets_with(sub, "d_series")
     if not datasets:
         out.note = "not drawn: no weight_pruning records of paper 000 with S series in the input."
         return out
     with _theme():
-        fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 3.8), squeeze=False, layout="constrained")
+        fig, axes = _panel_row(len(datasets))
         for ax, ds in zip(axes[0], datasets):
             s = sub[sub["dataset"] == ds]
             long = pd.concat([_series_long(s, "s_to_control_series", "S(m_r, m_c)"),
@@ -185,13 +196,12 @@ def paper000_d(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
     title = "Paper 000: deletion metric d over the fine-tune"
     out = Figure("paper000_d", title)
     sub = _pruned(df)
-    datasets = [d for d in _datasets(sub["dataset"].dropna()) if col(sub[sub["dataset"] == d], "d_series").notna().any()] \
-        if not sub.empty else []
+    datasets = _datasets_with(sub, "d_series")
     if not datasets:
         out.note = "not drawn: no weight_pruning records of paper 000 with d series in the input."
         return out
     with _theme():
-        fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 3.8), squeeze=False, layout="constrained")
+        fig, axes = _panel_row(len(datasets))
         for ax, ds in zip(axes[0], datasets):
             s = sub[sub["dataset"] == ds]
             long = _series_long(s, "d_series", "d")
@@ -228,13 +238,12 @@ def paper000_loss(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
     sub = pd.concat([select(df, "000", "table1"), select(df, "000", "california")])
     methods = ("naive_retrain", "weight_pruning", "finetune")
     sub = sub[sub["method"].isin(methods)] if not sub.empty else sub
-    datasets = [d for d in _datasets(sub["dataset"].dropna()) if col(sub[sub["dataset"] == d], "loss_series").notna().any()] \
-        if not sub.empty else []
+    datasets = _datasets_with(sub, "loss_series")
     if not datasets:
         out.note = "not drawn: no paper-000 records with loss series in the input."
         return out
     with _theme():
-        fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 3.8), squeeze=False, layout="constrained")
+        fig, axes = _panel_row(len(datasets))
         for ax, ds in zip(axes[0], datasets):
             s = sub[sub["dataset"] == ds]
             parts = [_series_long(s[s["method"] == m], "loss_series", LABEL[m], prepend="initial_loss")

@@ -13,13 +13,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
-from reports import paper as P
-from reports.cli import OUTPUTS, main
-from reports.load import SCHEMA_KEYS, SCHEMA_VERSION, default_input
-from reports.tables import num
+pd = pytest.importorskip("pandas", reason="the report generator needs the `report` extra: pip install -e '.[report]'")
+for _extra in ("seaborn", "tabulate", "jinja2"):
+    pytest.importorskip(_extra, reason="the report generator needs the `report` extra: pip install -e '.[report]'")
+
+from reports import paper as P  # noqa: E402
+from reports.cli import OUTPUTS, main  # noqa: E402
+from reports.load import SCHEMA_KEYS, SCHEMA_VERSION, default_input  # noqa: E402
+from reports.tables import num  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER000 = str(ROOT / "benchmarks" / "test_paper000_weight_pruning.py")
