@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from unlearning import get_config, load_dataset, train_original, unlearn
-from unlearning.config import Config, Convergence
+from unlearning.config import Config
 from unlearning.data import Data, DataUnavailableError
 from unlearning.experiment import ORACLE, Reference, json_safe, select_forget
 from unlearning.metrics import EVAL_SETS

@@ -535,7 +535,7 @@ def headline(tables: dict[str, Table], extended: bool = False) -> list[Headline]
         if not last.empty:
             r = last.iloc[0]
             paper_row = f" (paper: {r['paper_row']})" if r["paper_row"] and r["paper_row"] != r["row"] else ""
-            out.append(Headline(f"p002_t1_relabel_last_forget", f"002 MNIST: {r['row']}{paper_row} unlearned acc %",
+            out.append(Headline("p002_t1_relabel_last_forget", f"002 MNIST: {r['row']}{paper_row} unlearned acc %",
                                 r["forget_acc_paper"], r["forget_acc"], ".2f"))
     if extended:
         g = tables.get("grid")

@@ -224,7 +224,8 @@ def test_torch_versions_side_by_side(real, tmp_path, capsys):
     other = rich(real)
     other["machine_info"]["torch"] = "2.99.0"
     other["datetime"] = "2000-01-01T00:00:00+00:00"          # older: the main tables keep the real run's torch
-    a, b = write(tmp_path / "a.json", rich(real)), write(tmp_path / "b.json", other)
+    write(tmp_path / "a.json", rich(real))
+    write(tmp_path / "b.json", other)
     out = tmp_path / "report"
     rc, err = run_main(capsys, tmp_path, "--out", out)
     assert rc == 0, err

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import PRESETS_FACTORIES, Convergence, get_config
+from .config import PRESETS_FACTORIES, get_config
 from .data import DataUnavailableError
 from .experiment import SCHEMA, environment, run_trial, save_json
 from .methods import METHODS

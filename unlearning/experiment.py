@@ -15,9 +15,9 @@ import math
 import os
 import platform
 import tempfile
-from pathlib import Path
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
+from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import torch
@@ -25,8 +25,8 @@ import torch
 from .config import Config
 from .data import Data, load_dataset
 from .methods import METHODS, UnlearnResult, check_applicable, get_method, unlearn
-from .models import build_model, seeded
 from .metrics import EVAL_SETS, deletion_metric, evaluate, ratio
+from .models import build_model, seeded
 from .train import Trained, TrainRecord, predict, train_original
 
 log = logging.getLogger(__name__)
