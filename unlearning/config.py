@@ -12,12 +12,13 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
+from .data.base import FORGET_POLICIES
+
 OPTIMIZERS = {"adam": torch.optim.Adam, "adadelta": torch.optim.Adadelta, "sgd": torch.optim.SGD}
 CONVERGENCE_RULES = ("loss_below", "fixed_epochs")
 DELTA_ON = ("input", "output")
 SET_RULES = ("union", "sequential")
 ORACLE_INITS = ("same", "independent")
-FORGET_POLICIES = ("remove", "replace")
 
 
 def _check_choice(what: str, value, allowed) -> None:
