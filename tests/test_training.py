@@ -254,3 +254,36 @@ def test_train_original_records_redraws(monkeypatch):
     trained = train_original(california_like(), cfg)
     assert trained.init_redraws == 1 and calls["n"] == 2
     assert not math.isnan(trained.record.loss_history[0])
+
+
+def test_adam_uses_the_fused_kernel_and_matches_the_default_update():
+    from unlearning import config
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 9), torch.randn(64)
+    models = [nn.Linear(9, 1) for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    fused = config.make_optimizer("adam", models[0].parameters(), 1e-2)
+    plain = torch.optim.Adam(models[1].parameters(), lr=1e-2)
+    assert fused.defaults["fused"] is True
+    assert not plain.defaults.get("fused")
+    for _ in range(20):
+        for m, opt in zip(models, (fused, plain)):
+            opt.zero_grad()
+            F.mse_loss(m(x).reshape(-1), y).backward()
+            opt.step()
+    for a, b in zip(models[0].parameters(), models[1].parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_optimizer_falls_back_where_no_fused_kernel_exists(monkeypatch):
+    from unlearning import config
+
+    class NoFused(torch.optim.Adam):
+        def __init__(self, params, lr, fused=None):
+            if fused:
+                raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of supported devices")
+            super().__init__(params, lr=lr)
+
+    monkeypatch.setitem(config.OPTIMIZERS, "adam", NoFused)
+    opt = config.make_optimizer("adam", nn.Linear(2, 1).parameters(), 1e-3)
+    assert isinstance(opt, NoFused) and len(opt.param_groups[0]["params"]) == 2

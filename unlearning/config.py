@@ -26,10 +26,29 @@ def _check_choice(what: str, value, allowed) -> None:
         raise ValueError(f"unknown {what} {value!r}; allowed: {', '.join(map(str, allowed))}")
 
 
+# Optimizers built with torch's fused kernel (same update rule, one kernel per step
+# instead of one per tensor). Measured on the 2-core CPU: Adam 0.50 -> 0.34 ms per
+# California step and 15.5 -> 9.6 ms per MNIST relabel step; SGD gains nothing
+# (0.32 -> 0.31 ms) and AdaDelta has no fused kernel. Results match the unfused
+# update to float rounding, not bit for bit.
+FUSED = ("adam",)
+
+
 def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
-    """Build a torch optimizer by name (`adam`, `adadelta`, `sgd`) with torch's defaults besides `lr`."""
+    """Build a torch optimizer by name (`adam`, `adadelta`, `sgd`) with torch's defaults besides `lr`.
+
+    Optimizers in `FUSED` use torch's fused kernel where the parameters' device
+    has one, else the default implementation.
+    """
     _check_choice("optimizer", name, OPTIMIZERS)
-    return OPTIMIZERS[name](params, lr=lr)
+    cls = OPTIMIZERS[name]
+    if name in FUSED:
+        params = list(params)
+        try:
+            return cls(params, lr=lr, fused=True)
+        except RuntimeError:     # no fused kernel for this device or dtype
+            pass
+    return cls(params, lr=lr)
 
 
 @dataclass(frozen=True)
