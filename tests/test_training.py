@@ -7,6 +7,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from unlearning import config
 from unlearning import train as train_mod
 from unlearning.config import Convergence, TrainConfig, get_config
 from unlearning.data import Data, load_dataset
@@ -153,7 +154,7 @@ def test_on_epoch_sees_the_model_after_each_epoch(synthetic):
     assert [loss for _, loss in losses[1:]] == pytest.approx(rec.loss_history, rel=1e-6)
 
 
-def test_lr_decay(synthetic):
+def test_lr_decay(synthetic, monkeypatch):
     seen = []
 
     class Spy(torch.optim.SGD):
@@ -161,14 +162,9 @@ def test_lr_decay(synthetic):
             seen.append(self.param_groups[0]["lr"])
             return super().step(closure)
 
-    from unlearning import config as config_mod
-    original = config_mod.OPTIMIZERS["sgd"]
-    config_mod.OPTIMIZERS["sgd"] = Spy
-    try:
-        cfg = TrainConfig("sgd", 1.0, None, Convergence("fixed_epochs", 0.0, 3), lr_decay=0.5)
-        fit(small_model(), synthetic.x_train, synthetic.y_train, "binary", cfg)
-    finally:
-        config_mod.OPTIMIZERS["sgd"] = original
+    monkeypatch.setitem(config.OPTIMIZERS, "sgd", Spy)
+    cfg = TrainConfig("sgd", 1.0, None, Convergence("fixed_epochs", 0.0, 3), lr_decay=0.5)
+    fit(small_model(), synthetic.x_train, synthetic.y_train, "binary", cfg)
     assert seen == [1.0, 0.5, 0.25]
 
 
@@ -257,7 +253,6 @@ def test_train_original_records_redraws(monkeypatch):
 
 
 def test_adam_uses_the_fused_kernel_and_matches_the_default_update():
-    from unlearning import config
     torch.manual_seed(0)
     x, y = torch.randn(64, 9), torch.randn(64)
     models = [nn.Linear(9, 1) for _ in range(2)]
@@ -276,8 +271,6 @@ def test_adam_uses_the_fused_kernel_and_matches_the_default_update():
 
 
 def test_optimizer_falls_back_where_no_fused_kernel_exists(monkeypatch):
-    from unlearning import config
-
     class NoFused(torch.optim.Adam):
         def __init__(self, params, lr, fused=None):
             if fused:
