@@ -100,7 +100,7 @@ def test_relabel_request_overhead(benchmark, profile, progress):
 
     def bare():
         model = copy.deepcopy(init).train()
-        opt = torch.optim.Adadelta(model.parameters(), lr=cfg.relabel.lr)
+        opt = make_optimizer(cfg.relabel.optimizer, model.parameters(), cfg.relabel.lr)
         batches = [(x[i:i + 1].expand(9, 1, 28, 28), torch.tensor([c for c in range(10) if c != int(y[i])]))
                    for i in range(requests)]
         with seeded(0):
@@ -115,7 +115,7 @@ def test_relabel_request_overhead(benchmark, profile, progress):
     t_ours, t_bare = min(t for t, _ in timings), min(t for _, t in timings)
     result = benchmark.pedantic(unlearn, args=("random_relabel", trained, data, forget, cfg), rounds=1, iterations=1)
     ratio = t_ours / t_bare
-    stamp(benchmark, profile, paper="overhead", table="overhead", optimizer="adadelta", lr=cfg.relabel.lr, record={
+    stamp(benchmark, profile, paper="overhead", table="overhead", optimizer=cfg.relabel.optimizer, lr=cfg.relabel.lr, record={
         "dataset": "mnist-shaped random", "method": "relabel_request_vs_step", "seed": 0, "device": "cpu",
         "removal_size": requests, "steps": result.cost.steps, "samples_processed": result.cost.samples,
         "seconds": t_ours, "bare_seconds": t_bare, "seconds_per_request": t_ours / requests,
