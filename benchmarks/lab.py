@@ -137,10 +137,11 @@ class Lab:
         data, trained = self.data(dataset, part, seed), self.trained(dataset, seed, part)
         forget = self.forget(dataset, seed, size, part)
         cfg = config or self.config(dataset, seed, part)
-        series, on_epoch = ({}, None) if track else (None, None)      # the oracle: loss curve only
+        series, on_epoch = ({} if track else None), None       # the oracle: loss curve only
         if method != ORACLE:
             ref = self.reference(dataset, seed, size, part)
-            series, on_epoch = ref.tracker() if track else (None, None)
+            if track:
+                series, on_epoch = ref.tracker()
         result = benchmark.pedantic(unlearn, args=(method, trained, data, forget, cfg),
                                     kwargs={"on_epoch": on_epoch}, rounds=1, iterations=1)
         if method == ORACLE:
