@@ -9,29 +9,26 @@ import pytest
 import torch
 
 from unlearning.models import resolve_device
+from unlearning.schema import SCHEMA_VERSION
 
-from .lab import SCHEMA_VERSION, Lab
-from .profiles import ENV, PROFILES, get_profile
+from .lab import Lab
+from .profiles import ENV, OPTION, PROFILES, active
 
 
 def pytest_addoption(parser):
-    parser.addoption("--bench-profile", default=None,
+    parser.addoption(OPTION, default=None,
                      help=f"benchmark profile: {', '.join(PROFILES)} (default: ${ENV} or smoke)")
 
 
 def pytest_configure(config):
     try:
-        config._bench_profile = get_profile(config.getoption("--bench-profile"))
+        active(config)                    # a bad name is a usage error before anything runs
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
 
 
-def profile_of(config):
-    return config._bench_profile
-
-
 def pytest_report_header(config):
-    p = profile_of(config)
+    p = active(config)
     return f"benchmark profile: {p.name} (torch {torch.__version__}, device {resolve_device(None)})"
 
 
@@ -41,14 +38,15 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info.update(
         torch=torch.__version__, cuda=torch.version.cuda,
         device=str(device), device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        threads=torch.get_num_threads(), bench_profile=profile_of(config).name,
+        threads=torch.get_num_threads(), bench_profile=active(config).name,
         bench_schema_version=SCHEMA_VERSION,
     )
 
 
 @pytest.fixture(scope="session")
 def profile(pytestconfig):
-    return profile_of(pytestconfig)
+    """The session's benchmark profile (`benchmarks.profiles.active`)."""
+    return active(pytestconfig)
 
 
 @pytest.fixture(scope="session")

@@ -18,29 +18,17 @@ import os
 import pytest
 import torch
 
-from unlearning import get_config, load_dataset, train_original, unlearn
-from unlearning.config import Config
+from unlearning import schema
+from unlearning.config import Config, get_config
 from unlearning.data import Data, DataUnavailableError
+from unlearning.datasets import Scale, get_dataset, load_dataset
 from unlearning.experiment import ORACLE, Reference, json_safe, select_forget
-from unlearning.metrics import EVAL_SETS
-from unlearning.train import Trained
+from unlearning.methods import unlearn
+from unlearning.train import Trained, train_original
 
-from .profiles import Profile, Scale
+from .profiles import Profile
 
 log = logging.getLogger("benchmarks")
-
-SCHEMA_VERSION = 1
-# Predicting MNIST's 60,000 training images for every record costs minutes on a CPU:
-# there, S and d are measured on the test set and the training accuracy is not computed.
-D_ON = {"mnist": "test"}
-SETS = {"mnist": ("test", "forget", "total")}
-
-
-def capped(train_cfg, max_epochs: int | None):
-    if max_epochs is None:
-        return train_cfg
-    conv = dataclasses.replace(train_cfg.convergence, max_epochs=min(max_epochs, train_cfg.convergence.max_epochs))
-    return dataclasses.replace(train_cfg, convergence=conv)
 
 
 class Lab:
@@ -54,26 +42,23 @@ class Lab:
 
     # -- configuration ---------------------------------------------------------------------------
     def scale(self, dataset: str, part: str) -> Scale:
-        if part == "grid":
-            return self.profile.grid_scales.get(dataset, Scale())
-        return {"california": self.profile.california, "mnist": self.profile.mnist}.get(dataset, Scale())
+        return self.profile.scale(dataset, part)
 
     def config(self, dataset: str, seed: int, part: str = "paper", **overrides) -> Config:
         """The paper preset for `dataset`, with this profile's epoch cap and the lab's device."""
         cfg = get_config(dataset, seed=seed, device=str(self.device) if self.device else None)
-        cap = self.scale(dataset, part).max_epochs
-        cfg = dataclasses.replace(cfg, train=capped(cfg.train, cap),
-                                  finetune=capped(cfg.finetune, cap) if cfg.finetune else None)
+        cfg = cfg.with_epoch_cap(self.scale(dataset, part).max_epochs)
         return dataclasses.replace(cfg, **overrides) if overrides else cfg
 
     # -- cached work -----------------------------------------------------------------------------
     def data(self, dataset: str, part: str = "paper", seed: int = 0) -> Data:
         """The dataset at this part's scale; skips the test (with the loader's reason) when absent.
 
-        The synthetic set is drawn per seed (each trial is a new draw, as in the paper);
-        real datasets are loaded once and subset with a fixed seed.
+        A dataset whose spec says `new_draw_per_seed` (the synthetic set) is drawn per
+        seed (each trial a new draw, as in the paper); others are loaded once and subset
+        with a fixed seed.
         """
-        key = (dataset, part, seed if dataset == "synthetic" else 0)
+        key = (dataset, part, seed if get_dataset(dataset).new_draw_per_seed else 0)
         if key not in self._data:
             try:
                 data = load_dataset(dataset, seed=key[2])
@@ -114,7 +99,7 @@ class Lab:
 
     @staticmethod
     def sets(dataset: str) -> tuple[str, ...]:
-        return SETS.get(dataset, EVAL_SETS)
+        return get_dataset(dataset).eval_sets
 
     def reference(self, dataset: str, seed: int, size: int, part: str = "paper") -> Reference:
         key = (dataset, seed, size, part)
@@ -123,7 +108,7 @@ class Lab:
             self._refs[key] = Reference(self.data(dataset, part, seed), self.trained(dataset, seed, part),
                                         self.forget(dataset, seed, size, part),
                                         self.oracle(dataset, seed, size, part), cfg,
-                                        d_on=D_ON.get(dataset, "train"), sets=self.sets(dataset))
+                                        d_on=get_dataset(dataset).d_on, sets=self.sets(dataset))
         return self._refs[key]
 
     def timed_unlearn(self, benchmark, method: str, dataset: str, seed: int, size: int, part: str = "paper",
@@ -154,22 +139,11 @@ class Lab:
         return rec, result
 
 
-# Every saved result has these keys (None where a value does not apply, e.g. accuracy on a
-# regression task or d where no oracle is involved): the schema of benchmarks/README.md.
-SCHEMA_KEYS = (
-    "schema_version", "paper", "table", "profile", "dataset", "method", "removal_size", "optimizer", "lr",
-    "seed", "trial", "device", "epochs", "steps", "samples_processed", "seconds", "converged", "hit_cap",
-    "collapsed", "oracle_epochs", "oracle_seconds", "oracle_samples", "epoch_ratio", "speedup_vs_naive",
-    "test_acc", "forget_acc", "total_acc", "s_to_control", "s_to_oracle", "d",
-)
-
-
 def stamp(benchmark, profile: Profile, *, paper: str, table: str, record: dict, trial: int | None = None,
           optimizer: str | None = None, lr: float | None = None) -> dict:
-    """Put one flat, JSON-safe result into `benchmark.extra_info` (the schema of benchmarks/README.md)."""
-    info = dict.fromkeys(SCHEMA_KEYS)
-    info.update(record)
-    info.update(schema_version=SCHEMA_VERSION, paper=paper, table=table, profile=profile.name, trial=trial,
-                optimizer=optimizer, lr=lr, load_avg_1m=os.getloadavg()[0])
+    """Put one record into `benchmark.extra_info`, completed by `unlearning.schema.finish`
+    (every required key, None where it does not apply) with the benchmark's context."""
+    info = schema.finish(record, paper=paper, table=table, profile=profile.name, trial=trial,
+                         optimizer=optimizer, lr=lr, load_avg_1m=os.getloadavg()[0])
     benchmark.extra_info.update(json_safe(info))
     return info

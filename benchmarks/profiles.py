@@ -1,4 +1,4 @@
-"""Benchmark profiles: one setting, mapped here (and only here) to sizes, seeds, epochs and grids.
+"""Benchmark profiles: one setting, mapped here to seeds, sizes and grids per benchmark module.
 
 Pick one with `--bench-profile NAME` or `BENCH_PROFILE=NAME`:
 
@@ -8,95 +8,106 @@ Pick one with `--bench-profile NAME` or `BENCH_PROFILE=NAME`:
   first look in a quarter of an hour.
 - `paper`: the papers' settings, >= 3 seeds per cell, the full grids.
 
-A `Scale` says how big one dataset is in one part of the suite: a seeded training
-(and test) subset, and an optional cap on the preset's training epochs. `None` keeps
-the paper's value.
+How big each *dataset* is under a profile (a seeded subset, an epoch cap) is declared by
+the dataset itself (`DatasetSpec.scales` in `unlearning.datasets.<name>`; `Profile.scale`
+reads it): a new dataset brings its own scales, and joins the grid with no edit here.
+What each *module* does under a profile (seeds, removal sizes, optimizers) is grouped
+below, one dataclass per module.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+
+from unlearning.datasets import Scale, get_dataset
 
 ENV = "BENCH_PROFILE"
 DEFAULT = "smoke"
+OPTION = "--bench-profile"
 
 
 @dataclass(frozen=True)
-class Scale:
-    train: int | None = None          # training rows (seeded subset; the paper's target is kept)
-    test: int | None = None           # test rows
-    max_epochs: int | None = None     # cap on training/fine-tuning epochs (None: the preset's)
+class Paper000:
+    """test_paper000_weight_pruning: the seeds of each table's trials, by dataset."""
+
+    trials: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Paper002:
+    """test_paper002_random_relabel: Table 1 and Figure 1."""
+
+    seeds: tuple[int, ...] = (0,)
+    table1_sizes: tuple[int, ...] = (100, 600)
+    figure1_sizes: tuple[int, ...] = tuple(range(50, 401, 50))
+    figure1_optimizers: tuple[str, ...] = ("adadelta", "adam", "sgd")
+    figure1_lrs: tuple[float, ...] = (1e-3, 3e-4, 1e-4)
+    figure1_seeds: tuple[int, ...] = (0,)
+
+
+# each relabeling optimizer at a rate Figure 1 shows usable
+GRID_RELABEL = (("adadelta", 1e-3), ("adam", 1e-4), ("sgd", 1e-3))
+
+
+@dataclass(frozen=True)
+class Grid:
+    """test_grid: method x every registered dataset x removal size x relabeling optimizer x seed."""
+
+    sizes: tuple[int, ...] = tuple(range(50, 601, 50))
+    relabel: tuple[tuple[str, float], ...] = GRID_RELABEL     # (optimizer, lr) of random relabeling
+    seeds: tuple[int, ...] = (0,)
+
+
+@dataclass(frozen=True)
+class Overhead:
+    """test_overhead: harness cost on random tensors."""
+
+    rows: int = 4096
+    epochs: int = 3
+    requests: int = 200
 
 
 @dataclass(frozen=True)
 class Profile:
     name: str
-    seeds: tuple[int, ...]
-    # paper 000: Table 1 (synthetic) and the California table
-    synthetic_trials: tuple[int, ...]
-    california: Scale
-    # paper 002: Table 1 and Figure 1
-    mnist: Scale
-    table1_sizes: tuple[int, ...]
-    figure1_sizes: tuple[int, ...]
-    figure1_optimizers: tuple[str, ...]
-    figure1_lrs: tuple[float, ...]
-    figure1_seeds: tuple[int, ...]
-    # the comparison grid: method x dataset x removal size x optimizer
-    grid_scales: dict = field(default_factory=dict)   # dataset -> Scale
-    grid_sizes: tuple[int, ...] = ()
-    grid_relabel: tuple[tuple[str, float], ...] = ()   # (optimizer, lr) of random relabeling
-    grid_seeds: tuple[int, ...] = (0,)
-    # harness overhead
-    overhead_rows: int = 4096
-    overhead_epochs: int = 3
-    overhead_requests: int = 200
+    paper000: Paper000
+    paper002: Paper002
+    grid: Grid
+    overhead: Overhead = field(default_factory=Overhead)
+
+    def scale(self, dataset: str, part: str) -> Scale:
+        """How big `dataset` is in this profile's `part` (`paper` or `grid`), from its spec."""
+        return get_dataset(dataset).scale(self.name, part)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-FIG1_SIZES = tuple(range(50, 401, 50))
-GRID_SIZES = tuple(range(50, 601, 50))
-OPTIMIZERS = ("adadelta", "adam", "sgd")
-LRS = (1e-3, 3e-4, 1e-4)
-GRID_RELABEL = (("adadelta", 1e-3), ("adam", 1e-4), ("sgd", 1e-3))   # each optimizer at a rate Figure 1 shows usable
-
 PROFILES = {
     "smoke": Profile(
-        name="smoke", seeds=(0,), synthetic_trials=(0, 1),
-        california=Scale(train=2000, max_epochs=5),
-        mnist=Scale(train=1000, test=500, max_epochs=1),
-        table1_sizes=(20, 60), figure1_sizes=(10, 20), figure1_optimizers=OPTIMIZERS, figure1_lrs=(1e-3,),
-        figure1_seeds=(0,),
-        grid_scales={"california": Scale(train=1000, max_epochs=3),
-                     "mnist": Scale(train=1000, test=500, max_epochs=1)},
-        grid_sizes=(50, 100), grid_relabel=GRID_RELABEL, grid_seeds=(0,),
-        overhead_rows=2048, overhead_epochs=2, overhead_requests=50,
+        name="smoke",
+        paper000=Paper000(trials={"synthetic": (0, 1), "california": (0,)}),
+        paper002=Paper002(seeds=(0,), table1_sizes=(20, 60), figure1_sizes=(10, 20), figure1_lrs=(1e-3,)),
+        grid=Grid(sizes=(50, 100)),
+        overhead=Overhead(rows=2048, epochs=2, requests=50),
     ),
     "quick": Profile(
-        name="quick", seeds=(0,), synthetic_trials=(0, 1, 2, 3),
-        california=Scale(max_epochs=300),
-        mnist=Scale(train=20000, max_epochs=2),
-        table1_sizes=(100, 600), figure1_sizes=FIG1_SIZES, figure1_optimizers=OPTIMIZERS, figure1_lrs=LRS,
-        figure1_seeds=(0,),
-        grid_scales={"california": Scale(train=4000, max_epochs=100), "mnist": Scale(train=5000, max_epochs=2)},
-        grid_sizes=(50, 200, 400, 600), grid_relabel=GRID_RELABEL, grid_seeds=(0,),
+        name="quick",
+        paper000=Paper000(trials={"synthetic": (0, 1, 2, 3), "california": (0,)}),
+        paper002=Paper002(seeds=(0,)),
+        grid=Grid(sizes=(50, 200, 400, 600)),
     ),
     # The papers' tables at their settings with 3 seeds. Paper 002 gives no epoch count:
     # 3 epochs of the MNIST example's schedule (its default is 14) already reach the ~99 %
-    # test accuracy of paper 002's original model. The grid runs on subsets (its 12 sizes x
-    # 3 seeds x every method would otherwise retrain full MNIST 36 times).
+    # test accuracy of paper 002's original model (MNIST's scales). The grid runs on subsets
+    # (its 12 sizes x 3 seeds x every method would otherwise retrain full MNIST 36 times).
     "paper": Profile(
-        name="paper", seeds=(0, 1, 2), synthetic_trials=(0, 1, 2, 3, 4, 5, 6, 7),
-        california=Scale(),
-        mnist=Scale(max_epochs=3),
-        table1_sizes=(100, 600), figure1_sizes=FIG1_SIZES, figure1_optimizers=OPTIMIZERS, figure1_lrs=LRS,
-        figure1_seeds=(0, 1, 2),
-        grid_scales={"california": Scale(train=2000, max_epochs=200),
-                     "mnist": Scale(train=6000, test=2000, max_epochs=2)},
-        grid_sizes=GRID_SIZES, grid_relabel=GRID_RELABEL, grid_seeds=(0, 1, 2),
+        name="paper",
+        paper000=Paper000(trials={"synthetic": (0, 1, 2, 3, 4, 5, 6, 7), "california": (0, 1, 2)}),
+        paper002=Paper002(seeds=(0, 1, 2), figure1_seeds=(0, 1, 2)),
+        grid=Grid(seeds=(0, 1, 2)),
     ),
 }
 
@@ -108,3 +119,9 @@ def get_profile(name: str | None = None) -> Profile:
         return PROFILES[name]
     except KeyError:
         raise ValueError(f"unknown benchmark profile {name!r}; allowed: {', '.join(PROFILES)}") from None
+
+
+def active(config) -> Profile:
+    """The profile of a pytest session (`config`: pytest's Config, e.g. `metafunc.config`):
+    `--bench-profile`, else $BENCH_PROFILE, else smoke."""
+    return get_profile(config.getoption(OPTION, default=None))

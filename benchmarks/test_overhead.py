@@ -18,11 +18,11 @@ import time
 import torch
 from torch.nn import functional as F
 
-from unlearning import Convergence, TrainConfig, fit, get_config, unlearn
-from unlearning.config import make_optimizer
+from unlearning.config import Convergence, TrainConfig, get_config, make_optimizer
 from unlearning.data import Data
+from unlearning.methods import unlearn
 from unlearning.models import build_model, seeded
-from unlearning.train import TrainRecord, Trained
+from unlearning.train import Trained, TrainRecord, fit
 
 from .lab import stamp
 
@@ -56,7 +56,7 @@ def best_of(fn) -> float:
 
 
 def test_training_loop_overhead(benchmark, profile, progress):
-    n, epochs = profile.overhead_rows, profile.overhead_epochs
+    n, epochs = profile.overhead.rows, profile.overhead.epochs
     gen = torch.Generator().manual_seed(0)
     x, y = torch.rand(n, 9, generator=gen), torch.rand(n, generator=gen)
     with seeded(0):
@@ -84,7 +84,7 @@ def test_training_loop_overhead(benchmark, profile, progress):
 
 
 def test_relabel_request_overhead(benchmark, profile, progress):
-    requests = profile.overhead_requests
+    requests = profile.overhead.requests
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(requests + 1, 1, 28, 28, generator=gen)     # one point stays: a set cannot be emptied
     y = torch.randint(10, (requests + 1,), generator=gen)
@@ -93,6 +93,7 @@ def test_relabel_request_overhead(benchmark, profile, progress):
         init = build_model("mnist")
     trained = Trained(init, copy.deepcopy(init.state_dict()), TrainRecord(), 0, 0, torch.device("cpu"))
     cfg = get_config("mnist", device="cpu")
+    relabel = cfg.method_settings("random_relabel")
     forget = torch.arange(requests)
 
     def ours():
@@ -100,7 +101,7 @@ def test_relabel_request_overhead(benchmark, profile, progress):
 
     def bare():
         model = copy.deepcopy(init).train()
-        opt = make_optimizer(cfg.relabel.optimizer, model.parameters(), cfg.relabel.lr)
+        opt = make_optimizer(relabel.optimizer, model.parameters(), relabel.lr)
         batches = [(x[i:i + 1].expand(9, 1, 28, 28), torch.tensor([c for c in range(10) if c != int(y[i])]))
                    for i in range(requests)]
         with seeded(0):
@@ -115,7 +116,7 @@ def test_relabel_request_overhead(benchmark, profile, progress):
     t_ours, t_bare = min(t for t, _ in timings), min(t for _, t in timings)
     result = benchmark.pedantic(unlearn, args=("random_relabel", trained, data, forget, cfg), rounds=1, iterations=1)
     ratio = t_ours / t_bare
-    stamp(benchmark, profile, paper="overhead", table="overhead", optimizer=cfg.relabel.optimizer, lr=cfg.relabel.lr, record={
+    stamp(benchmark, profile, paper="overhead", table="overhead", optimizer=relabel.optimizer, lr=relabel.lr, record={
         "dataset": "mnist-shaped random", "method": "relabel_request_vs_step", "seed": 0, "device": "cpu",
         "removal_size": requests, "steps": result.cost.steps, "samples_processed": result.cost.samples,
         "seconds": t_ours, "bare_seconds": t_bare, "seconds_per_request": t_ours / requests,

@@ -16,6 +16,7 @@ import pytest
 from unlearning.experiment import ORACLE
 
 from .lab import stamp
+from .profiles import active
 
 METHODS = (ORACLE, "weight_pruning", "finetune")      # the oracle first: the others reuse it
 TABLES = {"synthetic": "table1", "california": "california"}
@@ -24,10 +25,9 @@ TABLES = {"synthetic": "table1", "california": "california"}
 def pytest_generate_tests(metafunc):
     if "case" not in metafunc.fixturenames:
         return
-    p = metafunc.config._bench_profile
-    cases = [(ds, trial, seed, m)
-             for ds, seeds in (("synthetic", p.synthetic_trials), ("california", p.seeds))
-             for trial, seed in enumerate(seeds, start=1) for m in METHODS]
+    trials = active(metafunc.config).paper000.trials
+    cases = [(ds, trial, seed, m) for ds in TABLES for trial, seed in enumerate(trials.get(ds, ()), start=1)
+             for m in METHODS]
     metafunc.parametrize("case", cases, ids=[f"{ds}-{m}-trial{t}-seed{s}" for ds, t, s, m in cases])
 
 

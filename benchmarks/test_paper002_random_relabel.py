@@ -13,20 +13,22 @@ is then evaluated. The records carry the per-checkpoint series.
 from __future__ import annotations
 
 import copy
-import dataclasses
 
 import pytest
 
-from unlearning import RelabelConfig, train_original, unlearn
 from unlearning.experiment import ORACLE, summarize
+from unlearning.methods import unlearn
+from unlearning.methods.random_relabel import RelabelConfig
+from unlearning.train import train_original
 
 from .lab import stamp
+from .profiles import active
 
 DATASET = "mnist"
 
 
 def pytest_generate_tests(metafunc):
-    p = metafunc.config._bench_profile
+    p = active(metafunc.config).paper002
     if "table1_case" in metafunc.fixturenames:
         cases = [(seed, m, n) for seed in p.seeds
                  for m, n in [("original", 0)] + [(m, n) for n in p.table1_sizes
@@ -42,18 +44,20 @@ def test_table1(benchmark, lab, profile, progress, table1_case):
     seed, method, size = table1_case
     data = lab.data(DATASET, "paper", seed)
     cfg = lab.config(DATASET, seed)
+    settings = profile.paper002
     if method == "original":
         trained = benchmark.pedantic(train_original, args=(data, cfg), rounds=1, iterations=1)
         lab.trained(DATASET, seed, given=trained)
-        forget = lab.forget(DATASET, seed, max(profile.table1_sizes))
+        forget = lab.forget(DATASET, seed, max(settings.table1_sizes))
         rec = summarize("original", trained.record, trained.model, data, forget, seed,
-                        {"init_redraws": trained.init_redraws}, lab.sets(DATASET))
+                        {"init_redraws": trained.init_redraws}, lab.sets(DATASET), config=cfg)
         rec["removal_size"] = 0
     else:
         rec, _ = lab.timed_unlearn(benchmark, method, DATASET, seed, size)
-    stamp(benchmark, profile, paper="002", table="table1", record=rec, trial=profile.seeds.index(seed) + 1,
-          optimizer=cfg.relabel.optimizer if method == "random_relabel" else cfg.train.optimizer,
-          lr=cfg.relabel.lr if method == "random_relabel" else cfg.train.lr)
+    relabel = cfg.method_settings("random_relabel")
+    opt = relabel if method == "random_relabel" else cfg.train
+    stamp(benchmark, profile, paper="002", table="table1", record=rec, trial=settings.seeds.index(seed) + 1,
+          optimizer=opt.optimizer, lr=opt.lr)
     progress(f"{method} n={size}: test {rec['test_acc']:.4f} forget {rec['forget_acc']:.4f} "
              f"total {rec['total_acc']:.4f}, {rec['seconds']:.1f}s")
     assert 0.0 <= rec["test_acc"] <= 1.0
@@ -61,11 +65,11 @@ def test_table1(benchmark, lab, profile, progress, table1_case):
 
 def test_figure1(benchmark, lab, profile, progress, figure1_case):
     optimizer, lr, seed = figure1_case
-    sizes = tuple(profile.figure1_sizes)
+    sizes = tuple(profile.paper002.figure1_sizes)
     data = lab.data(DATASET, "paper", seed)
     trained = lab.trained(DATASET, seed)
     forget = lab.forget(DATASET, seed, max(sizes))
-    cfg = dataclasses.replace(lab.config(DATASET, seed), relabel=RelabelConfig(optimizer, lr, checkpoints=sizes))
+    cfg = lab.config(DATASET, seed).with_method("random_relabel", RelabelConfig(optimizer, lr, checkpoints=sizes))
     result = benchmark.pedantic(unlearn, args=("random_relabel", trained, data, forget, cfg), rounds=1, iterations=1)
     series = {"checkpoint_sizes": [], "checkpoint_test_acc": [], "checkpoint_forget_acc": [],
               "checkpoint_total_acc": [], "checkpoint_seconds": []}
@@ -77,9 +81,9 @@ def test_figure1(benchmark, lab, profile, progress, figure1_case):
             series[f"checkpoint_{key}"].append(r[key])
         series["checkpoint_sizes"].append(cp.removed)
     rec = summarize("random_relabel", result.cost, result.model, data, forget, seed, result.details,
-                    lab.sets(DATASET))
+                    lab.sets(DATASET), config=cfg)
     stamp(benchmark, profile, paper="002", table="figure1", record={**rec, **series},
-          trial=profile.figure1_seeds.index(seed) + 1, optimizer=optimizer, lr=lr)
+          trial=profile.paper002.figure1_seeds.index(seed) + 1, optimizer=optimizer, lr=lr)
     progress(f"{optimizer} lr={lr:g}: test acc " + " ".join(f"{a:.3f}" for a in series["checkpoint_test_acc"]))
     assert series["checkpoint_sizes"] == list(sizes)
     assert series["checkpoint_test_acc"][-1] == pytest.approx(rec["test_acc"])

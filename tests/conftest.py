@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from unlearning.data import sources
+from unlearning.datasets import california, mnist
 
 DEAD_URL = "http://127.0.0.1:9/nothing.gz"   # nothing listens there: a download fails at once
 
@@ -18,9 +18,9 @@ def offline(monkeypatch, tmp_path):
     monkeypatch.setenv("UNLEARNING_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # the dead URL must never go through a proxy
     monkeypatch.setenv("no_proxy", "127.0.0.1")
-    for key, spec in sources.MNIST.items():
-        monkeypatch.setitem(sources.MNIST, key, replace(spec, urls=(DEAD_URL,)))
-    monkeypatch.setattr(sources, "CALIFORNIA", replace(sources.CALIFORNIA, urls=(DEAD_URL,)))
+    for key, spec in mnist.FILES.items():
+        monkeypatch.setitem(mnist.FILES, key, replace(spec, urls=(DEAD_URL,)))
+    monkeypatch.setattr(california, "FILE", replace(california.FILE, urls=(DEAD_URL,)))
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """California housing loader: parsing, encoding, fill, scaling, target, split; real data when available.
 
 Unit tests write a tiny housing.csv inside a .tgz of their own and point
-`sources.CALIFORNIA` at it; nothing is downloaded (the URL is http://127.0.0.1:9).
+`california.FILE` at it; nothing is downloaded (the URL is http://127.0.0.1:9).
 """
 
 import hashlib
@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from unlearning.data import load_dataset, sources
+from unlearning.datasets import california, load_dataset
 from unlearning.data.base import ChecksumError, DataUnavailableError
-from unlearning.data.california import FEATURES, OCEAN_PROXIMITY_CODES, load_california
+from unlearning.datasets.california import FEATURES, OCEAN_PROXIMITY_CODES, load_california
 from unlearning.data.fetch import fetch, find_local
 
 DEAD_URL = "http://127.0.0.1:9/nothing.gz"
@@ -57,8 +57,8 @@ def install(root, monkeypatch, rows=ROWS, header=HEADER):
     archive = tgz_bytes(text)
     (root / "california_housing").mkdir(parents=True, exist_ok=True)
     (root / "california_housing" / "housing.tgz").write_bytes(archive)
-    monkeypatch.setattr(sources, "CALIFORNIA", replace(
-        sources.CALIFORNIA, content_sha256=hashlib.sha256(text.encode()).hexdigest(),
+    monkeypatch.setattr(california, "FILE", replace(
+        california.FILE, content_sha256=hashlib.sha256(text.encode()).hexdigest(),
         download_md5=hashlib.md5(archive).hexdigest()))
     return root
 
@@ -163,7 +163,7 @@ def test_malformed_csv(tmp_path, monkeypatch, rows, header, message):
 
 
 def test_corrupted_archive_raises_checksum_error(tiny):
-    expected = sources.CALIFORNIA.content_sha256
+    expected = california.FILE.content_sha256
     tampered = "\n".join([HEADER, *ROWS[:-1]]) + "\n"
     (tiny / "california_housing" / "housing.tgz").write_bytes(tgz_bytes(tampered))
     with pytest.raises(ChecksumError) as err:
@@ -195,14 +195,14 @@ def test_no_file_and_no_network(tmp_path):
 @pytest.fixture(scope="module")
 def real_california():
     """California housing from $UNLEARNING_DATA_DIR, or skip with the reason. Never downloads."""
-    spec = sources.CALIFORNIA
+    spec = california.FILE
     try:
         if find_local(spec, REAL_DATA_DIR) is None:
             fetch(spec, REAL_DATA_DIR, allow_download=False)  # raises, with the reason
     except DataUnavailableError as err:
         pytest.skip(f"real California housing not available locally: {err}")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(sources, "CALIFORNIA", replace(spec, urls=(DEAD_URL,)))  # the file is local: no download
+        mp.setattr(california, "FILE", replace(spec, urls=(DEAD_URL,)))  # the file is local: no download
         return load_california(data_dir=REAL_DATA_DIR)
 
 

@@ -1,6 +1,6 @@
 """MNIST loader: IDX parsing, normalization, subsets, errors; real data when available.
 
-Unit tests write tiny IDX files of their own and point `sources.MNIST` at
+Unit tests write tiny IDX files of their own and point `mnist.FILES` at
 them; no test downloads anything (every URL points at http://127.0.0.1:9).
 """
 
@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from unlearning.data import load_dataset, sources
+from unlearning.datasets import load_dataset, mnist
 from unlearning.data.base import ChecksumError, DataUnavailableError
 from unlearning.data.fetch import fetch, find_local
-from unlearning.data.mnist import PIXEL_MEAN, PIXEL_STD, load_mnist, parse_idx
+from unlearning.datasets.mnist import PIXEL_MEAN, PIXEL_STD, load_mnist, parse_idx
 
 DEAD_URL = "http://127.0.0.1:9/nothing.gz"
 # Read before the `offline` fixture clears it for the unit tests.
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.usefixtures("offline")
 
 @pytest.fixture
 def tiny_mnist(tmp_path, monkeypatch):
-    """12 train / 5 test images in <tmp>/data/mnist/, with `sources.MNIST` hashes patched to match."""
+    """12 train / 5 test images in <tmp>/data/mnist/, with `mnist.FILES` hashes patched to match."""
     rng = np.random.default_rng(0)
     arrays = {
         "train_images": rng.integers(0, 256, (12, 28, 28), dtype=np.uint8),
@@ -46,11 +46,11 @@ def tiny_mnist(tmp_path, monkeypatch):
     root = tmp_path / "data"
     (root / "mnist").mkdir(parents=True)
     for key, arr in arrays.items():
-        spec = sources.MNIST[key]
+        spec = mnist.FILES[key]
         raw = idx_bytes(arr)
         gz = gzip.compress(raw)
         (root / "mnist" / spec.fname).write_bytes(gz)
-        monkeypatch.setitem(sources.MNIST, key, replace(spec, content_sha256=hashlib.sha256(raw).hexdigest(),
+        monkeypatch.setitem(mnist.FILES, key, replace(spec, content_sha256=hashlib.sha256(raw).hexdigest(),
                                                         download_md5=hashlib.md5(gz).hexdigest()))
     return root, arrays
 
@@ -145,9 +145,9 @@ def test_bad_sizes(tiny_mnist, kwargs, message):
 def test_label_count_mismatch(tiny_mnist, monkeypatch):
     root, _ = tiny_mnist
     raw = idx_bytes(np.zeros(11, dtype=np.uint8))
-    spec = sources.MNIST["train_labels"]
+    spec = mnist.FILES["train_labels"]
     (root / "mnist" / spec.fname).write_bytes(gzip.compress(raw))
-    monkeypatch.setitem(sources.MNIST, "train_labels", replace(spec, content_sha256=hashlib.sha256(raw).hexdigest()))
+    monkeypatch.setitem(mnist.FILES, "train_labels", replace(spec, content_sha256=hashlib.sha256(raw).hexdigest()))
     with pytest.raises(ValueError, match="train-labels-idx1-ubyte.gz: 11 labels for 12 images"):
         load_mnist(data_dir=root)
 
@@ -155,16 +155,16 @@ def test_label_count_mismatch(tiny_mnist, monkeypatch):
 def test_malformed_idx_file_with_matching_hash(tiny_mnist, monkeypatch):
     root, _ = tiny_mnist
     raw = b"\x00\x00\x07\x03" + b"\x00" * 20
-    spec = sources.MNIST["test_images"]
+    spec = mnist.FILES["test_images"]
     (root / "mnist" / spec.fname).write_bytes(gzip.compress(raw))
-    monkeypatch.setitem(sources.MNIST, "test_images", replace(spec, content_sha256=hashlib.sha256(raw).hexdigest()))
+    monkeypatch.setitem(mnist.FILES, "test_images", replace(spec, content_sha256=hashlib.sha256(raw).hexdigest()))
     with pytest.raises(ValueError, match="t10k-images-idx3-ubyte.gz: bad IDX magic number 0x00000703"):
         load_mnist(data_dir=root)
 
 
 def test_corrupted_file_raises_checksum_error(tiny_mnist):
     root, _ = tiny_mnist
-    spec = sources.MNIST["train_images"]
+    spec = mnist.FILES["train_images"]
     path = root / "mnist" / spec.fname
     raw = bytearray(gzip.decompress(path.read_bytes()))
     raw[100] ^= 0xFF
@@ -191,14 +191,14 @@ def test_no_files_and_no_network(tmp_path):
 def real_mnist():
     """MNIST from $UNLEARNING_DATA_DIR, or skip with the reason. Never downloads."""
     try:
-        for spec in sources.MNIST.values():
+        for spec in mnist.FILES.values():
             if find_local(spec, REAL_DATA_DIR) is None:
                 fetch(spec, REAL_DATA_DIR, allow_download=False)  # raises, with the reason
     except DataUnavailableError as err:
         pytest.skip(f"real MNIST not available locally: {err}")
     with pytest.MonkeyPatch.context() as mp:
-        for key, spec in sources.MNIST.items():  # belt and braces: every file is local, nothing may download
-            mp.setitem(sources.MNIST, key, replace(spec, urls=(DEAD_URL,)))
+        for key, spec in mnist.FILES.items():  # belt and braces: every file is local, nothing may download
+            mp.setitem(mnist.FILES, key, replace(spec, urls=(DEAD_URL,)))
         return load_mnist(data_dir=REAL_DATA_DIR)
 
 
@@ -223,7 +223,7 @@ def test_real_mnist_normalization(real_mnist):
 
 @pytest.mark.data
 def test_shared_recompressed_train_images_pass_by_content_hash(real_mnist):
-    spec = sources.MNIST["train_images"]
+    spec = mnist.FILES["train_images"]
     path = find_local(spec, REAL_DATA_DIR)
     with open(path, "rb") as f:
         md5 = hashlib.md5(f.read()).hexdigest()

@@ -3,15 +3,21 @@
 import copy
 import dataclasses
 
+import re
+
 import pytest
 import torch
 from torch import nn
 
 from unlearning import experiment
 from unlearning import train as train_mod
-from unlearning.config import (Config, Convergence, PruningConfig, RelabelConfig, TrainConfig, get_config,
+from unlearning.methods.random_relabel import RelabelConfig
+from unlearning.methods.weight_pruning import PruningConfig
+from unlearning.config import (Config, Convergence, TrainConfig, get_config,
                                make_optimizer)
-from unlearning.data import Data, load_dataset
+from unlearning.data import Data
+from unlearning.datasets import load_dataset, probe_data
+from unlearning.datasets import names as dataset_names
 from unlearning.experiment import run_trial, select_forget
 from unlearning.methods import MethodNotApplicable, get_method, unlearn
 from unlearning.models import build_model, resolve_device
@@ -52,18 +58,13 @@ def regression_data() -> Data:
 
 # --- unknown names ------------------------------------------------------------------------------------
 
-def test_unknown_dataset():
-    with pytest.raises(ValueError, match=r"unknown dataset 'nope'; allowed: california, mnist, synthetic"):
-        load_dataset("nope")
-    with pytest.raises(ValueError, match=r"unknown dataset 'nope'; allowed: synthetic, california, mnist"):
-        get_config("nope")
-    with pytest.raises(ValueError, match=r"unknown dataset 'nope'; allowed"):
-        Config(dataset="nope")
-
-
-def test_unknown_model():
-    with pytest.raises(ValueError, match=r"unknown model 'nope'; allowed: synthetic, california, mnist"):
-        build_model("nope")
+def test_unknown_dataset_has_one_answer_everywhere():
+    allowed = f"unknown dataset 'nope'; allowed: {', '.join(dataset_names())}"
+    assert dataset_names()[:3] == ["synthetic", "california", "mnist"]
+    for call in (lambda: load_dataset("nope"), lambda: get_config("nope"), lambda: Config(dataset="nope"),
+                 lambda: build_model("nope"), lambda: probe_data("nope")):
+        with pytest.raises(ValueError, match=re.escape(allowed)):
+            call()
 
 
 def test_unknown_method(data):
@@ -274,13 +275,13 @@ def test_replace_policy_without_replacements_fails_before_training(data, no_trai
 
 def test_wrong_threshold_count_fails_before_training(data, no_training):
     with pytest.raises(ValueError, match=r"3 thresholds given for 2 Linear layers"):
-        run_trial(get_config("synthetic", train=FAST, pruning=PruningConfig(thresholds=(1.0, 1.0, 1.0))),
+        run_trial(get_config("synthetic", train=FAST, methods={"weight_pruning": PruningConfig(thresholds=(1.0, 1.0, 1.0))}),
                   methods=["weight_pruning"], data=data)
 
 
 def test_checkpoint_beyond_removal_size_fails_before_training(data, no_training):
     with pytest.raises(ValueError, match=r"exceed the 1 removal requests"):
-        run_trial(get_config("synthetic", train=FAST, relabel=RelabelConfig(checkpoints=(5,))),
+        run_trial(get_config("synthetic", train=FAST, methods={"random_relabel": RelabelConfig(checkpoints=(5,))}),
                   methods=["random_relabel"], data=data)
 
 

@@ -8,7 +8,7 @@ import torch
 
 from unlearning import experiment
 from unlearning.config import get_config
-from unlearning.data import load_dataset
+from unlearning.datasets import load_dataset
 from unlearning.experiment import run_trial, save_json, select_forget
 from unlearning.methods import METHODS, unlearn
 from unlearning.metrics import logit_l1

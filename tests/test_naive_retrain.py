@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from unlearning.config import Convergence, TrainConfig, get_config
-from unlearning.data import load_dataset
+from unlearning.datasets import load_dataset
 from unlearning.methods import naive_retrain as nr
 from unlearning.methods import unlearn
 from unlearning.train import train_original

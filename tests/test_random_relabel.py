@@ -7,7 +7,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from unlearning.config import RelabelConfig, get_config
+from unlearning.config import get_config
+from unlearning.methods.random_relabel import RelabelConfig
 from unlearning.data import Data
 from unlearning.methods import MethodNotApplicable, unlearn
 from unlearning.methods.random_relabel import relabel_batch
@@ -34,7 +35,7 @@ def toy_trained(dropout=False) -> Trained:
 
 
 def config(**relabel):
-    return get_config("mnist", seed=0, relabel=RelabelConfig(**relabel))
+    return get_config("mnist", seed=0).with_method("random_relabel", RelabelConfig(**relabel))
 
 
 def states_equal(a: dict, b: dict) -> bool:
@@ -183,7 +184,7 @@ def test_regression_data_is_not_applicable():
 
 def test_binary_synthetic_relabels_to_the_other_class():
     # k = 2: the single other label; one BCE step pushes the point's logit towards it.
-    from unlearning.data import load_dataset
+    from unlearning.datasets import load_dataset
     from unlearning.train import predict, train_original
 
     data = load_dataset("synthetic", seed=0)

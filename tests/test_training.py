@@ -10,7 +10,8 @@ from torch.nn import functional as F
 from unlearning import config
 from unlearning import train as train_mod
 from unlearning.config import Convergence, TrainConfig, get_config
-from unlearning.data import Data, load_dataset
+from unlearning.data import Data
+from unlearning.datasets import load_dataset
 from unlearning.models import build_model
 from unlearning.train import MAX_INIT_REDRAWS, fit, fresh_model, train_original
 

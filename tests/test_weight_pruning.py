@@ -27,11 +27,12 @@ import pytest
 import torch
 from torch import nn
 
-from unlearning.config import PruningConfig, get_config
+from unlearning.config import get_config
+from unlearning.methods.weight_pruning import PruningConfig
 from unlearning.data import Data
 from unlearning.methods import MethodNotApplicable, unlearn
 from unlearning.methods import weight_pruning as wp
-from unlearning.methods.weight_pruning import layer_masks, prune, unsupported_reason
+from unlearning.methods.weight_pruning import check_thresholds, layer_masks, prune, unsupported_reason
 from unlearning.models import build_model
 from unlearning.train import Trained, TrainRecord
 
@@ -235,7 +236,7 @@ def test_wrong_number_of_thresholds():
     with pytest.raises(ValueError, match=r"3 thresholds given for 2 Linear layers"):
         prune(model, X, torch.tensor([0]), POOL, PruningConfig(thresholds=(1.0, 1.0, 1.0)))
     with pytest.raises(ValueError, match=r"1 thresholds given for 2 Linear layers"):
-        layer_masks(model, X, 0, POOL, PruningConfig(thresholds=(1.0,)))
+        check_thresholds(PruningConfig(thresholds=(1.0,)), model)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())   # nothing zeroed
 
 
@@ -280,7 +281,7 @@ def test_method_prunes_a_copy_with_the_retain_pool(monkeypatch):
     monkeypatch.setattr(wp, "warm_finetune", no_finetune)
     trained = toy_trained()
     before = copy.deepcopy(trained.model.state_dict())
-    config = get_config("synthetic", forget_policy="remove", pruning=PruningConfig(**PAIR_CFG))
+    config = get_config("synthetic", forget_policy="remove", methods={"weight_pruning": PruningConfig(**PAIR_CFG)})
     result = unlearn("weight_pruning", trained, toy_data(), [0, 3], config)
 
     assert pools == [[1, 2, 4, 5], [1, 2, 4, 5]]              # forget points are never neighbours
@@ -297,7 +298,7 @@ def test_method_prunes_a_copy_with_the_retain_pool(monkeypatch):
 
 def test_method_sequential_rule(monkeypatch):
     monkeypatch.setattr(wp, "warm_finetune", no_finetune)
-    config = get_config("synthetic", forget_policy="remove", pruning=PruningConfig(**PAIR_CFG, set_rule="sequential"))
+    config = get_config("synthetic", forget_policy="remove", methods={"weight_pruning": PruningConfig(**PAIR_CFG, set_rule="sequential")})
     result = unlearn("weight_pruning", toy_trained(), toy_data(), [0, 3], config)
     assert result.model[2].weight.tolist() == [[0.0, 0.0]]
     assert result.details["weights_zeroed"] == 5
@@ -312,7 +313,7 @@ def test_method_finetunes_on_the_oracle_set_after_pruning(monkeypatch):
         return TrainRecord(epochs=7, rule="fake")
 
     monkeypatch.setattr(wp, "warm_finetune", fake_finetune)
-    config = get_config("synthetic", forget_policy="remove", pruning=PruningConfig(thresholds=(0.7, 4.0), n_neighbors=2))
+    config = get_config("synthetic", forget_policy="remove", methods={"weight_pruning": PruningConfig(thresholds=(0.7, 4.0), n_neighbors=2)})
     result = unlearn("weight_pruning", toy_trained(), toy_data(5), [0], config)
     assert seen["weights"][0].tolist() == [[1.0, 0.0], [-1.0, 0.0]]    # pruned before fine-tuning
     assert seen["weights"][1].tolist() == [[0.0, -2.0]]
@@ -320,7 +321,7 @@ def test_method_finetunes_on_the_oracle_set_after_pruning(monkeypatch):
 
 
 def test_method_end_to_end_on_synthetic_leaves_original_untouched():
-    from unlearning.data import load_dataset
+    from unlearning.datasets import load_dataset
     from unlearning.train import train_original
 
     config = get_config("synthetic", seed=0)

@@ -5,19 +5,40 @@
     data = load_dataset("synthetic", seed=0)
     m_c = train_original(data, cfg)
     result = unlearn("weight_pruning", m_c, data, [data.target_index], cfg)
+
+The names below are imported on first use (PEP 562), so torch-free parts of the package
+(`unlearning.schema`, the report generator `unlearning.report`) import without torch.
 """
 
-from .config import Config, Convergence, PruningConfig, RelabelConfig, TrainConfig, get_config
-from .data import Data, DataUnavailableError, load_dataset
-from .experiment import run_trial, select_forget
-from .methods import METHODS, UnlearnResult, register, unlearn
-from .metrics import deletion_metric, evaluate, logit_l1
-from .models import build_model, resolve_device
-from .train import Trained, TrainRecord, fit, train_original
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = ["Config", "Convergence", "PruningConfig", "RelabelConfig", "TrainConfig", "get_config", "Data",
-           "DataUnavailableError", "load_dataset", "run_trial", "select_forget", "METHODS", "UnlearnResult",
-           "register", "unlearn", "deletion_metric", "evaluate", "logit_l1", "build_model", "resolve_device",
-           "Trained", "TrainRecord", "fit", "train_original"]
+# public name -> module that defines it
+_EXPORTS = {
+    "Config": "config", "Convergence": "config", "TrainConfig": "config", "get_config": "config",
+    "PruningConfig": "methods.weight_pruning", "RelabelConfig": "methods.random_relabel",
+    "Data": "data", "DataUnavailableError": "data", "load_dataset": "datasets", "DatasetSpec": "datasets",
+    "DATASETS": "datasets", "register_dataset": "datasets",
+    "run_trial": "experiment", "select_forget": "experiment",
+    "METHODS": "methods", "UnlearnResult": "methods", "register": "methods", "unlearn": "methods",
+    "deletion_metric": "metrics", "evaluate": "metrics", "logit_l1": "metrics",
+    "build_model": "models", "resolve_device": "models",
+    "Trained": "train", "TrainRecord": "train", "fit": "train", "train_original": "train",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'unlearning' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

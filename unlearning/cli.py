@@ -7,16 +7,17 @@ setup, four trials (the paper's Table 1 has four), every method, one removal.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import math
 import sys
 import time
 from pathlib import Path
 
-from .config import PRESETS_FACTORIES, get_config
+from . import schema
+from .config import get_config
 from .data import DataUnavailableError
-from .experiment import SCHEMA, environment, run_trial, save_json
+from .datasets import names as dataset_names
+from .experiment import environment, run_trial, save_json
 from .methods import METHODS
 
 COLUMNS = ("seed", "method", "epochs", "converged", "seconds", "epoch_ratio", "weights_zeroed",
@@ -25,7 +26,7 @@ COLUMNS = ("seed", "method", "epochs", "converged", "seconds", "epoch_ratio", "w
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m unlearning", description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", default="synthetic", choices=sorted(PRESETS_FACTORIES))
+    p.add_argument("--dataset", default="synthetic", choices=dataset_names())
     p.add_argument("--methods", default=None,
                    help=f"comma-separated, from: {', '.join(sorted(METHODS))} (default: all that apply)")
     p.add_argument("--removal-size", type=int, default=1, help="points to remove (default 1, the paper's target)")
@@ -56,10 +57,7 @@ def build_config(args, seed: int):
     if args.test_fraction is not None:
         opts["test_fraction"] = args.test_fraction
     cfg = get_config(args.dataset, seed=seed, device=args.device, dataset_options=opts)
-    if args.max_epochs is not None:
-        conv = dataclasses.replace(cfg.train.convergence, max_epochs=args.max_epochs)
-        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, convergence=conv))
-    return cfg
+    return cfg.with_epoch_cap(args.max_epochs)
 
 
 def _fmt(v) -> str:
@@ -89,12 +87,12 @@ def main(argv=None) -> int:
             cfg = build_config(args, seed)
             configs.append(cfg.as_dict())
             for rec in run_trial(cfg, args.methods, args.removal_size):
-                records.append({"trial": seed - args.seed + 1, **rec})
+                records.append(schema.finish(rec, trial=seed - args.seed + 1))
     except (ValueError, DataUnavailableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out or f"runs/{args.dataset}-{time.strftime('%Y%m%d-%H%M%S')}.json")
-    save_json(out, {"schema": SCHEMA, "dataset": args.dataset, "wall_seconds": time.time() - started,
+    save_json(out, {"schema": schema.FILE_SCHEMA, "record_schema_version": schema.SCHEMA_VERSION, "dataset": args.dataset, "wall_seconds": time.time() - started,
                     "environment": environment(), "configs": configs, "records": records})
     print(format_table(records))
     print(f"\nsaved {len(records)} records to {out}")

@@ -23,15 +23,16 @@ from typing import Callable, Iterable, Sequence
 import torch
 
 from .config import Config
-from .data import Data, load_dataset
-from .methods import METHODS, UnlearnResult, check_applicable, get_method, unlearn
+from .data import Data
+from .datasets import get_dataset, load_dataset
+from .methods import UnlearnResult, applicability, check_applicable, unlearn
 from .metrics import EVAL_SETS, deletion_metric, evaluate, ratio
 from .models import build_model, seeded
+from .schema import FILE_SCHEMA as SCHEMA
 from .train import Trained, TrainRecord, predict, train_original
 
 log = logging.getLogger(__name__)
 
-SCHEMA = "unlearning-bench/run/1"
 ORACLE = "naive_retrain"
 
 
@@ -50,16 +51,10 @@ def select_forget(data: Data, size: int = 1, seed: int = 0) -> torch.Tensor:
     return torch.cat([torch.tensor([data.target_index]), rest])
 
 
-def applicable_methods(data: Data, model, names: Iterable[str]) -> tuple[list[str], dict[str, str]]:
-    """Split `names` into those that run on this data/model and {name: why not} for the rest."""
-    ok, skipped = [], {}
-    for name in names:
-        reason = get_method(name).applies(data, model)
-        if reason:
-            skipped[name] = reason
-        else:
-            ok.append(name)
-    return ok, skipped
+def applicable_methods(data: Data, model, names: Iterable[str] | None = None) -> tuple[list[str], dict[str, str]]:
+    """Split `names` (default: every method) into those that run on this data/model and {name: why not}."""
+    reasons = applicability(data, model, names)
+    return [n for n, r in reasons.items() if not r], {n: r for n, r in reasons.items() if r}
 
 
 def _scalars(details: dict) -> dict:
@@ -74,16 +69,19 @@ def _scalars(details: dict) -> dict:
 
 
 def summarize(name: str, cost: TrainRecord, model, data: Data, forget: torch.Tensor, seed: int,
-              details: dict | None = None, sets=EVAL_SETS, outputs: dict | None = None) -> dict:
-    """One flat, JSON-safe record of a model: what produced it cost, and its quality
-    on the test, forget, total and training sets (no comparison with other models).
-    `outputs` collects the model's predictions for reuse (see `metrics.evaluate`)."""
+              details: dict | None = None, sets=EVAL_SETS, outputs: dict | None = None,
+              config: Config | None = None) -> dict:
+    """One flat record of a model (keys: `unlearning.schema`): what producing it cost, and
+    its quality on the test, forget, total and training sets (no comparison with other
+    models), with the config and data info it came from. `outputs` collects the model's
+    predictions for reuse (see `metrics.evaluate`)."""
     return {"dataset": data.name, "method": name, "removal_size": len(forget), "seed": seed,
             "train_size": data.n_train, "test_size": len(data.x_test),
             "device": str(next(model.parameters()).device), **cost.cost(),
             "initial_loss": cost.initial_loss,
             "final_loss": cost.loss_history[-1] if cost.loss_history else cost.initial_loss,
-            **evaluate(model, data, forget, sets, outputs), **_scalars(details or {})}
+            **evaluate(model, data, forget, sets, outputs), **_scalars(details or {}),
+            "config": config.as_dict() if config is not None else None, "data_info": dict(data.info)}
 
 
 @dataclass
@@ -142,7 +140,8 @@ class Reference:
         forget = self.forget if forget is None else forget
         oracle, control = self.oracle.cost, self.trained.record
         outputs = {}
-        rec = summarize(name, cost, model, self.data, forget, self.config.seed, details, self.sets, outputs)
+        rec = summarize(name, cost, model, self.data, forget, self.config.seed, details, self.sets, outputs,
+                        self.config)
         rec.update({"oracle_epochs": oracle.epochs, "oracle_seconds": oracle.seconds,
                     "oracle_samples": oracle.samples, "oracle_converged": oracle.converged,
                     "control_epochs": control.epochs, "control_seconds": control.seconds,
@@ -168,7 +167,7 @@ def prepare(config: Config, methods: Sequence[str] | None = None, removal_size: 
     data = data if data is not None else load_dataset(config.dataset, seed=config.seed, **config.dataset_options)
     with seeded(0):                        # a probe for applicability; leaves the caller's RNG alone
         model = build_model(data.name)
-    names = applicable_methods(data, model, METHODS)[0] if methods is None else list(methods)
+    names = applicable_methods(data, model)[0] if methods is None else list(methods)
     forget = data.check_forget(forget if forget is not None else select_forget(data, removal_size, config.seed))
     for name in {ORACLE, *names}:
         check_applicable(name, data, model, config, forget)
@@ -189,7 +188,8 @@ def run_trial(config: Config, methods: Sequence[str] | None = None, removal_size
     trained = trained if trained is not None else train_original(data, config)
     oracle = unlearn(ORACLE, trained, data, forget, config)
     log.info("%s oracle: %d epochs, %.2fs", data.name, oracle.cost.epochs, oracle.cost.seconds)
-    ref = Reference(data, trained, forget, oracle, config)
+    spec = get_dataset(data.name)
+    ref = Reference(data, trained, forget, oracle, config, d_on=spec.d_on, sets=spec.eval_sets)
     records = [ref.original_record()]
     for name in names:
         series, on_epoch = ref.tracker() if track_series and name != ORACLE else (None, None)

@@ -1,13 +1,12 @@
-"""Datasets: the `Data` container and the loaders (`synthetic`, `california`, `mnist`).
+"""The in-memory `Data` container, the seeded subset rule, and verified file fetching.
 
-Importing this package registers every loader, so `load_dataset(name, ...)`
-works for all of them. Real-data files are found and verified by
-`unlearning.data.fetch` (local ``UNLEARNING_DATA_DIR`` first, then a cached
-download); URLs and checksums live in `unlearning.data.sources`.
+The datasets themselves (one module each: loader, model, preset, provenance) live in
+`unlearning.datasets`; `unlearning.datasets.load_dataset(name)` loads one. Real-data
+files are found and verified by `unlearning.data.fetch` (local ``UNLEARNING_DATA_DIR``
+first, then a cached download), described by `unlearning.data.sources.RemoteFile`.
 """
 
-from . import base, california, mnist, synthetic  # noqa: F401  (imports register the loaders)
-from .base import LOADERS, ChecksumError, Data, DataUnavailableError, load_dataset, probe_data
+from .base import TASKS, ChecksumError, Data, DataUnavailableError, seeded_split
 from .fetch import resolve_data_dir
 
-__all__ = ["Data", "load_dataset", "probe_data", "LOADERS", "DataUnavailableError", "ChecksumError", "resolve_data_dir"]
+__all__ = ["TASKS", "ChecksumError", "Data", "DataUnavailableError", "resolve_data_dir", "seeded_split"]

@@ -8,12 +8,12 @@ paper's own deletion target. Loaders build one; nothing downstream reads files.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
+from ..config import FORGET_POLICIES, check_choice
+
 TASKS = ("binary", "regression", "multiclass")
-FORGET_POLICIES = ("remove", "replace")
 
 
 class DataUnavailableError(RuntimeError):
@@ -97,33 +97,23 @@ class Data:
         mask[forget] = False
         return mask
 
-    def subset(self, n_train: int | None = None, n_test: int | None = None, seed: int = 0) -> "Data":
+    def subset(self, n_train: int | None = None, n_test: int | None = None, seed: int = 0) -> Data:
         """A smaller copy: seeded random `n_train` training and `n_test` test rows, file order kept.
 
         The deletion target (if any) is always kept and re-indexed; replacement
-        points follow their rows. For quick profiles of the benchmarks.
+        points follow their rows. For the benchmark profiles' scales.
         """
-        def pick(n_all, n, keep=None):
-            if n is None or n >= n_all:
-                return torch.arange(n_all)
-            if n < 1:
-                raise ValueError(f"subset size {n}: must be >= 1")
-            perm = torch.randperm(n_all, generator=torch.Generator().manual_seed(seed))
-            if keep is not None:
-                perm = torch.cat([torch.tensor([keep]), perm[perm != keep]])
-            return perm[:n].sort().values
-
-        tr, te = pick(self.n_train, n_train, self.target_index), pick(len(self.x_test), n_test)
+        tr = seeded_split(self.n_train, n_train, seed, keep=self.target_index)[0]
+        te = seeded_split(len(self.x_test), n_test, seed)[0]
         target = None if self.target_index is None else int((tr == self.target_index).nonzero()[0, 0])
-        rep = (lambda t: None if t is None else t[tr])
+        rep = (lambda t: None if t is None else t[tr])  # noqa: E731
         return Data(self.name, self.task, self.x_train[tr], self.y_train[tr], self.x_test[te], self.y_test[te],
                     self.num_classes, target, rep(self.x_replacement), rep(self.y_replacement),
                     {**self.info, "subset": {"train": len(tr), "test": len(te), "seed": seed}})
 
     def check_policy(self, policy: str) -> None:
         """Raise ValueError unless `policy` is a forget policy this dataset supports."""
-        if policy not in FORGET_POLICIES:
-            raise ValueError(f"unknown forget policy {policy!r}; allowed: {', '.join(FORGET_POLICIES)}")
+        check_choice("forget policy", policy, FORGET_POLICIES)
         if policy == "replace" and self.x_replacement is None:
             raise ValueError(f"forget policy 'replace' needs replacement points, which {self.name} does not define; "
                              "use 'remove'")
@@ -144,39 +134,19 @@ class Data:
         return x, y
 
 
-LOADERS: dict[str, Callable[..., Data]] = {}
-SHAPES: dict[str, tuple[str, tuple[int, ...], int | None]] = {}
+def seeded_split(n: int, size: int | None, seed: int, keep: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The one seeded subset rule: `size` of `n` row indices, and the other rows, each sorted (file order).
 
-
-def register_loader(name: str, task: str, input_shape: tuple[int, ...], num_classes: int | None = None):
-    """Register a dataset loader under `name` (used by `load_dataset`), with the task and
-    input shape its data always has (so `probe_data` can answer without loading files)."""
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; allowed: {', '.join(TASKS)}")
-
-    def wrap(fn):
-        LOADERS[name] = fn
-        SHAPES[name] = (task, tuple(input_shape), num_classes)
-        return fn
-
-    return wrap
-
-
-def probe_data(name: str) -> Data:
-    """A two-row stand-in with the task and shapes of dataset `name`, for applicability checks
-    that must not load (or download) the real files."""
-    if name not in SHAPES:
-        raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(sorted(SHAPES))}")
-    task, shape, k = SHAPES[name]
-    x = torch.zeros(2, *shape)
-    y = torch.zeros(2, dtype=torch.long if task == "multiclass" else torch.float32)
-    return Data(name, task, x, y, x[:0], y[:0], num_classes=k, info={"probe": True})
-
-
-def load_dataset(name: str, **options) -> Data:
-    """Load a dataset by name: `synthetic`, `california` or `mnist` (see each loader for options)."""
-    try:
-        loader = LOADERS[name]
-    except KeyError:
-        raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(sorted(LOADERS))}") from None
-    return loader(**options)
+    A torch.Generator seeded with `seed` permutes all n rows; row `keep` (a deletion
+    target) is moved to the front so it is always chosen; the first `size` rows of the
+    permutation are chosen. `size` None or >= n chooses every row, unshuffled.
+    Used by `Data.subset`, the MNIST subsets and the held-out test rows of California and digits.
+    """
+    if size is None or size >= n:
+        return torch.arange(n), torch.arange(0)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise ValueError(f"subset size {size!r}: must be an integer >= 0 (or None for all {n} rows)")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    if keep is not None:
+        perm = torch.cat([torch.tensor([keep]), perm[perm != keep]])
+    return perm[:size].sort().values, perm[size:].sort().values

@@ -1,8 +1,18 @@
-"""Unlearning methods behind one interface (`base`); importing this package registers them all."""
+"""Unlearning methods behind one interface (`base`).
 
-from . import finetune, naive_retrain, random_relabel, weight_pruning  # noqa: F401  (registration)
-from .base import (METHODS, Checkpoint, Method, MethodNotApplicable, UnlearnResult, check_applicable,
-                   get_method, register, unlearn)
+Every public module of this package is imported here, and each registers its method
+with `@register`; methods of other packages are loaded from the entry-point group
+`unlearning_bench.methods` (see `unlearning.plugins`). Adding a method is one new module.
+"""
 
-__all__ = ["METHODS", "Checkpoint", "Method", "MethodNotApplicable", "UnlearnResult", "check_applicable",
-           "get_method", "register", "unlearn"]
+from ..plugins import import_modules, load_entry_points
+from .base import (METHODS, Checkpoint, Method, MethodNotApplicable, UnlearnResult, applicability,
+                   check_applicable, get_method, register, resolve_settings, unlearn)
+
+ENTRY_POINT_GROUP = "unlearning_bench.methods"
+
+import_modules(__name__, __path__)
+load_entry_points(ENTRY_POINT_GROUP)
+
+__all__ = ["ENTRY_POINT_GROUP", "METHODS", "Checkpoint", "Method", "MethodNotApplicable", "UnlearnResult",
+           "applicability", "check_applicable", "get_method", "register", "resolve_settings", "unlearn"]

@@ -4,26 +4,36 @@ A method is a function
 
     unlearn(trained, data, forget, config, on_epoch=None) -> UnlearnResult
 
-registered by name with `@register("name", applies=..., validate=...)`. It must
-not modify `trained.model`: it works on a copy. `applies(data, model)` returns
-None when the method can run on that dataset and model, else the reason it
-cannot (a grid lists it as skipped, with the reason); `validate(data, model,
-config, forget)` raises ValueError when the config does not fit them.
-`check_applicable` runs both, so errors come before any training. Adding a method is one
-new module in this package that uses the decorator.
+registered by name with `@register("name", settings=..., paper=..., applies=..., check=..., validate=...)`
+in its own module of this package (found by walking the package: no list to edit) or of
+another package (entry-point group `unlearning_bench.methods`, see `unlearning.plugins`).
+It must not modify `trained.model`: it works on a copy.
+
+- `settings`: the method's own frozen dataclass of settings, with defaults; a `Config`
+  holds one per method (`config.method_settings(name)`), so adding a method adds no
+  field to `Config`.
+- `paper`: where the method comes from (a citation, or "ablation (ours)").
+- `applies(data, model)`: None when the method can run on that dataset and model, else
+  the reason it cannot (a grid lists it as skipped, with the reason).
+- `check(settings, model)`: ValueError when the settings do not fit the model (checked
+  when a dataset registers its preset, and before every run).
+- `validate(data, model, config, forget)`: ValueError when a run's config does not fit
+  the forget set.
+`check_applicable` runs them all, so errors come before any training.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, is_dataclass
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 
-from ..config import Config
+from ..config import Config, check_choice
 from ..data import Data
-from ..train import TrainRecord, Trained
+from ..train import Trained, TrainRecord
 
 
 @dataclass
@@ -58,6 +68,17 @@ class Method:
     applies: Callable[[Data, nn.Module], str | None]
     validate: Callable[[Data, nn.Module, Config, torch.Tensor], None]
     description: str
+    settings: type | None = None
+    paper: str = ""
+    check: Callable[[Any, nn.Module], None] | None = None
+
+    def default_settings(self):
+        """A fresh instance of the settings dataclass with its defaults (None: the method has none)."""
+        return self.settings() if self.settings is not None else None
+
+    def check_settings(self, settings, model: nn.Module) -> None:
+        if self.check is not None and settings is not None:
+            self.check(settings, model)
 
 
 class MethodNotApplicable(ValueError):
@@ -75,25 +96,64 @@ def no_check(data: Data, model: nn.Module, config: Config, forget: torch.Tensor)
     return None
 
 
-def register(name: str, applies: Callable[[Data, nn.Module], str | None] = always,
+def register(name: str, *, settings: type | None = None, paper: str = "",
+             applies: Callable[[Data, nn.Module], str | None] = always,
+             check: Callable[[Any, nn.Module], None] | None = None,
              validate: Callable[[Data, nn.Module, Config, torch.Tensor], None] = no_check):
-    """Register an unlearning function under `name`."""
+    """Register an unlearning function under `name` (see the module docstring for the hooks)."""
+    if not name.isidentifier():
+        raise ValueError(f"method name {name!r}: use a Python identifier (letters, digits, _)")
+    if settings is not None and not is_dataclass(settings):
+        raise ValueError(f"method {name!r}: settings must be a dataclass type, got {settings!r}")
 
     def wrap(fn: UnlearnFn) -> UnlearnFn:
         if name in METHODS:
             raise ValueError(f"method {name!r} is registered twice")
         doc = (fn.__doc__ or "").strip().splitlines()
-        METHODS[name] = Method(name, fn, applies, validate, doc[0] if doc else "")
+        METHODS[name] = Method(name, fn, applies, validate, doc[0] if doc else "", settings, paper, check)
         return fn
 
     return wrap
 
 
+def resolve_settings(given: dict) -> dict:
+    """Every registered method's settings: `given[name]` (a dict of overrides or the settings
+    dataclass itself) or the defaults; ValueError naming an unknown method or field."""
+    out = {}
+    for name, value in given.items():
+        method = get_method(name)
+        if method.settings is None:
+            raise ValueError(f"method {name!r} takes no settings; got {value!r}")
+        out[name] = _settings_instance(method, value)
+    for name in sorted(METHODS):
+        if name not in out and METHODS[name].settings is not None:
+            out[name] = METHODS[name].default_settings()
+    return dict(sorted(out.items()))
+
+
+def _settings_instance(method: Method, value):
+    if isinstance(value, method.settings):
+        return value
+    if not isinstance(value, dict):
+        raise ValueError(f"settings of method {method.name!r} must be a {method.settings.__name__} or a dict, "
+                         f"got {type(value).__name__}")
+    allowed = [f for f in method.settings.__dataclass_fields__]
+    for key in value:
+        check_choice(f"setting of method {method.name!r}", key, allowed)
+    return method.settings(**value)
+
+
 def get_method(name: str) -> Method:
-    try:
-        return METHODS[name]
-    except KeyError:
-        raise ValueError(f"unknown method {name!r}; allowed: {', '.join(sorted(METHODS))}") from None
+    check_choice("method", name, sorted(METHODS))
+    return METHODS[name]
+
+
+def applicability(data: Data, model: nn.Module, names: Iterable[str] | None = None) -> dict[str, str | None]:
+    """The one applicability probe: {method: None if it runs on this data and model, else why not}.
+
+    `data` may be a dataset's two-row `probe()`: no files are read.
+    """
+    return {name: get_method(name).applies(data, model) for name in (sorted(METHODS) if names is None else names)}
 
 
 def check_applicable(name: str, data: Data, model: nn.Module, config: Config | None = None,
@@ -107,6 +167,7 @@ def check_applicable(name: str, data: Data, model: nn.Module, config: Config | N
         raise MethodNotApplicable(f"method {name!r} cannot run on dataset {data.name!r}: {reason}")
     if config is not None and forget is not None:
         data.check_policy(config.forget_policy)
+        method.check_settings(config.method_settings(name), model)
         method.validate(data, model, config, forget)
     return method
 

@@ -13,7 +13,7 @@ def warm_finetune(model, data, forget, config, on_epoch=None):
                device=next(model.parameters()).device, on_epoch=on_epoch)
 
 
-@register("finetune")
+@register("finetune", paper="ablation (ours): weight pruning without the pruning step")
 def finetune(trained, data, forget, config, on_epoch=None) -> UnlearnResult:
     """Fine-tune the trained model, unpruned, to convergence on the oracle set.
 

@@ -8,7 +8,7 @@ from .base import UnlearnResult, register
 INDEPENDENT_SEED_OFFSET = 10_007   # seed shift for an oracle with its own init (oracle_init="independent")
 
 
-@register("naive_retrain")
+@register("naive_retrain", paper="retraining from scratch on what remains: the oracle of both papers")
 def naive_retrain(trained, data, forget, config, on_epoch=None) -> UnlearnResult:
     """Train a fresh model to convergence on what remains (the oracle set).
 

@@ -9,13 +9,50 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import dataclass
 
 import torch
 
-from ..config import make_optimizer
+from ..config import OPTIMIZERS, check_choice, make_optimizer
 from ..models import seeded
 from ..train import TrainRecord, loss_fn
 from .base import Checkpoint, UnlearnResult, register
+
+PAPER = "Li, Ghosh: Random Relabeling for Efficient Machine Unlearning (paper 002, section 3)"
+
+
+@dataclass(frozen=True)
+class RelabelConfig:
+    """Paper 002, section 3 and "Online Unlearning Configuration".
+
+    Each removal request is one optimizer step on one mini-batch holding the
+    point under each of the other k−1 labels (or `k_prime` of them drawn at
+    random). The unlearning optimizer is separate from the training one: its
+    state is fresh at the start of a removal stream and carried across the
+    requests of that stream. Default: AdaDelta (Table 1: "default adaptive
+    learning rate method") at lr 1e-3, the largest of Figure 1's rates, where
+    the paper sees no accuracy drop for AdaDelta. AdaDelta's own default lr 1.0
+    (the MNIST example's training rate) was measured here to wreck the model:
+    test accuracy 98.4 % -> 9.8 % after 100 requests (quick profile, seed 0),
+    against the paper's 99.02 %. Steps run in train mode (dropout on), like training.
+    `checkpoints`: removal counts at which the stream's model is kept, so one
+    stream of 400 requests gives the 50, 100, …, 400 points of Figure 1.
+    """
+
+    optimizer: str = "adadelta"
+    lr: float = 1e-3
+    k_prime: int | None = None
+    checkpoints: tuple[int, ...] = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "checkpoints", tuple(self.checkpoints))
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        if self.lr <= 0:
+            raise ValueError(f"lr={self.lr}: must be > 0")
+        if self.k_prime is not None and self.k_prime < 1:
+            raise ValueError(f"k_prime={self.k_prime}: must be >= 1 or None (all other labels)")
+        if any(c < 1 for c in self.checkpoints):
+            raise ValueError(f"checkpoints={self.checkpoints}: removal counts must be >= 1")
 
 
 def _applies(data, model) -> str | None:
@@ -25,7 +62,7 @@ def _applies(data, model) -> str | None:
 
 
 def _validate(data, model, config, forget) -> None:
-    bad = [c for c in config.relabel.checkpoints if c > len(forget)]
+    bad = [c for c in config.method_settings("random_relabel").checkpoints if c > len(forget)]
     if bad:
         raise ValueError(f"checkpoint(s) {bad} exceed the {len(forget)} removal requests of this stream")
 
@@ -39,10 +76,10 @@ def relabel_batch(y_true: int, num_classes: int, k_prime: int | None = None,
     return others[torch.randperm(len(others), generator=gen)[:k_prime]]
 
 
-@register("random_relabel", applies=_applies, validate=_validate)
+@register("random_relabel", settings=RelabelConfig, paper=PAPER, applies=_applies, validate=_validate)
 def random_relabel(trained, data, forget, config, on_epoch=None) -> UnlearnResult:
     """One step per removal request on the point under every other label (paper 002)."""
-    cfg = config.relabel
+    cfg = config.method_settings("random_relabel")
     k = data.num_classes
     model = trained.copy_model()
     device = trained.device

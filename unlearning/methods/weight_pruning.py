@@ -16,13 +16,50 @@ their masks (default) or one after another (`PruningConfig.set_rule`).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from ..config import PruningConfig
+from ..config import check_choice
 from .base import UnlearnResult, register
 from .finetune import warm_finetune
+
+PAPER = "Orts, Sanchez, Song: Approximate Data Deletion via Weight Pruning (paper 000, Algorithm 1)"
+DELTA_ON = ("input", "output")
+SET_RULES = ("union", "sequential")
+
+
+@dataclass(frozen=True)
+class PruningConfig:
+    """Paper 000, Algorithm 1.
+
+    `thresholds`: one T_ℓ per Linear layer (the dataset presets give the paper's).
+    `delta_on`: the text writes `|Δ_j w_ij|` with `W ∈ R^{m×d}`, so `j` indexes
+    the layer's *input*; `Δ` is then the difference of the previous layer's
+    activations (the space the neighbours are searched in). That dimensionally
+    consistent reading is the default; `output` uses the difference of the
+    layer's own (activated) outputs, `|Δ_i w_ij|`, the literal reading of
+    `A^(ℓ) = a^[1] ∘ … ∘ a^[ℓ]`.
+    `set_rule`: the paper removes one point. `union` (default) computes every
+    forget point's mask on the trained model, zeroes the union, resets the
+    biases once and fine-tunes once; `sequential` prunes point after point,
+    each on the model the previous one left, then fine-tunes once.
+    `n_neighbors`: not stated in the paper; see the presets.
+    """
+
+    thresholds: tuple[float, ...] = (9.0, 9.0)
+    n_neighbors: int = 3
+    delta_on: str = "input"
+    set_rule: str = "union"
+    bias_value: float = 0.01               # "b ← 0.01" for every layer
+
+    def __post_init__(self):
+        object.__setattr__(self, "thresholds", tuple(self.thresholds))
+        check_choice("delta_on", self.delta_on, DELTA_ON)
+        check_choice("set rule", self.set_rule, SET_RULES)
+        if self.n_neighbors < 1:
+            raise ValueError(f"n_neighbors={self.n_neighbors}: must be >= 1")
 
 # Modules the algorithm can walk: Linear layers, the activations between them,
 # and layers that hold no weights (Flatten, Dropout, Identity).
@@ -44,25 +81,21 @@ def _applies(data, model) -> str | None:
     return unsupported_reason(model)
 
 
-def check_thresholds(model: nn.Module, cfg: PruningConfig) -> None:
+def check_thresholds(cfg: PruningConfig, model: nn.Module) -> None:
     """One threshold per Linear layer, or ValueError."""
-    n_linear = sum(isinstance(m, nn.Linear) for m in model)
+    n_linear = sum(isinstance(m, nn.Linear) for m in model.modules())
     if len(cfg.thresholds) != n_linear:
         raise ValueError(f"{len(cfg.thresholds)} thresholds given for {n_linear} Linear layers; "
                          f"give one per layer (thresholds={tuple(cfg.thresholds)})")
-
-
-def _validate(data, model, config, forget) -> None:
-    check_thresholds(model, config.pruning)
 
 
 def layer_masks(model: nn.Sequential, x: torch.Tensor, target: int, pool: torch.Tensor,
                 cfg: PruningConfig) -> list[torch.Tensor]:
     """The boolean prune mask of every Linear layer for one target (row `target` of x).
 
-    `pool` holds the row indices the neighbours may come from.
+    `pool` holds the row indices the neighbours may come from. The model and thresholds
+    are assumed checked: `prune` checks them once for every target.
     """
-    check_thresholds(model, cfg)
     linear_at = [i for i, m in enumerate(model) if isinstance(m, nn.Linear)]
     n = min(cfg.n_neighbors, len(pool))
     masks = []
@@ -91,11 +124,13 @@ def prune(model: nn.Sequential, x: torch.Tensor, forget: torch.Tensor, pool: tor
 
     `union`: all masks from the trained model, zeroed together. `sequential`:
     each target's mask is computed on the model the previous targets left,
-    with the biases reset after each.
+    with the biases reset after each. ValueError, before anything is zeroed, for a
+    model Algorithm 1 does not define or a threshold count that does not fit it.
     """
     reason = unsupported_reason(model)
     if reason:
         raise ValueError(f"weight pruning: {reason}")
+    check_thresholds(cfg, model)
     linears = [m for m in model if isinstance(m, nn.Linear)]
     union = [torch.zeros_like(m.weight, dtype=torch.bool) for m in linears]
 
@@ -116,7 +151,7 @@ def prune(model: nn.Sequential, x: torch.Tensor, forget: torch.Tensor, pool: tor
             "weights_total": sum(m.weight.numel() for m in linears)}
 
 
-@register("weight_pruning", applies=_applies, validate=_validate)
+@register("weight_pruning", settings=PruningConfig, paper=PAPER, applies=_applies, check=check_thresholds)
 def weight_pruning(trained, data, forget, config, on_epoch=None) -> UnlearnResult:
     """Zero the weights the forget points drive unusually hard, reset biases, fine-tune (paper 000)."""
     model = trained.copy_model().eval()   # no dropout while measuring activations
@@ -124,11 +159,11 @@ def weight_pruning(trained, data, forget, config, on_epoch=None) -> UnlearnResul
     t0 = time.perf_counter()
     x = data.x_train.to(device)
     pool = torch.nonzero(data.retain_mask(forget), as_tuple=True)[0].to(device)
-    details = prune(model, x, forget.to(device), pool, config.pruning)
+    cfg = config.method_settings("weight_pruning")
+    details = prune(model, x, forget.to(device), pool, cfg)
     prune_seconds = time.perf_counter() - t0
     rec = warm_finetune(model, data, forget, config, on_epoch)
     rec.seconds += prune_seconds
-    details.update(prune_seconds=prune_seconds, delta_on=config.pruning.delta_on,
-                   set_rule=config.pruning.set_rule, n_neighbors=config.pruning.n_neighbors,
-                   thresholds=list(config.pruning.thresholds))
+    details.update(prune_seconds=prune_seconds, delta_on=cfg.delta_on, set_rule=cfg.set_rule,
+                   n_neighbors=cfg.n_neighbors, thresholds=list(cfg.thresholds))
     return UnlearnResult("weight_pruning", model, rec, details)

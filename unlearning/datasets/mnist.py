@@ -8,10 +8,33 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
 
-from . import sources
-from .base import Data, register_loader
-from .fetch import fetch
+from ..config import Config, Convergence, TrainConfig
+from ..data.base import Data, seeded_split
+from ..data.fetch import fetch
+from ..data.sources import RemoteFile
+from . import DatasetSpec, Scale, register_dataset
+
+# The mirror torchvision downloads from (yann.lecun.com now often refuses
+# plain downloads). md5s: the canonical gz files; sha256s: decompressed IDX.
+MNIST_MIRROR = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+
+
+def _mnist(fname: str, md5: str, sha256: str) -> RemoteFile:
+    return RemoteFile("mnist", "mnist", fname, (MNIST_MIRROR + fname,), md5, sha256)
+
+
+FILES: dict[str, RemoteFile] = {
+    "train_images": _mnist("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+                           "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+    "train_labels": _mnist("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432",
+                           "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+    "test_images": _mnist("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3",
+                          "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+    "test_labels": _mnist("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c",
+                          "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+}
 
 # Normalization of the PyTorch MNIST example (mean/std of the training pixels
 # scaled to [0, 1]); the papers do not state theirs, and this is the usual one.
@@ -85,20 +108,6 @@ def _check_size(size, available: int, what: str, minimum: int) -> int:
     return int(size)
 
 
-def subset_indices(n: int, size: int, seed: int) -> torch.Tensor:
-    """`size` of `n` indices drawn without replacement with a torch.Generator seeded by `seed`.
-
-    Returned sorted, so a subset keeps the file order; `size == n` returns all
-    indices unshuffled. Train and test draws each use their own generator
-    seeded with `seed`, so one split's size does not change the other's subset.
-    """
-    if size == n:
-        return torch.arange(n)
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randperm(n, generator=gen)[:size].sort().values
-
-
-@register_loader("mnist", task="multiclass", input_shape=(1, 28, 28), num_classes=10)
 def load_mnist(*, data_dir=None, train_size=None, test_size=None, seed=0) -> Data:
     """Load MNIST as normalized float32 images (N, 1, 28, 28) and int64 labels (N,).
 
@@ -106,13 +115,13 @@ def load_mnist(*, data_dir=None, train_size=None, test_size=None, seed=0) -> Dat
     ``mnist/<file>.gz`` or ``<file>.gz`` before any download. `train_size` /
     `test_size` take a seeded random subset (default: all 60,000 / 10,000).
     """
-    files = {key: fetch(spec, data_dir) for key, spec in sources.MNIST.items()}
+    files = {key: fetch(spec, data_dir) for key, spec in FILES.items()}
     split = {}
     for part, size, minimum in (("train", train_size, 1), ("test", test_size, 0)):
         img, lab = files[f"{part}_images"], files[f"{part}_labels"]
         images = _images(img.content, img.spec.fname)
         labels = _labels(lab.content, lab.spec.fname, len(images))
-        keep = subset_indices(len(images), _check_size(size, len(images), f"{part}_size", minimum), seed)
+        keep = seeded_split(len(images), _check_size(size, len(images), f"{part}_size", minimum), seed)[0]
         split[part] = (normalize_images(images[keep.numpy()]), torch.from_numpy(labels[keep.numpy()].astype(np.int64)))
     info = {
         "source_urls": {f.spec.fname: list(f.spec.urls) for f in files.values()},
@@ -126,3 +135,45 @@ def load_mnist(*, data_dir=None, train_size=None, test_size=None, seed=0) -> Dat
     return Data(name="mnist", task="multiclass", x_train=split["train"][0], y_train=split["train"][1],
                 x_test=split["test"][0], y_test=split["test"][1], num_classes=NUM_CLASSES,
                 target_index=None, info=info)
+
+
+def mnist_convnet() -> nn.Sequential:
+    """The ConvNet of the PyTorch MNIST example (paper 002's 2-conv net), returning logits.
+
+    conv 3x3 → 32, conv 3x3 → 64, max-pool 2, dropout 0.25, fc 9216 → 128,
+    dropout 0.5, fc 128 → 10. The example returns log-softmax and uses NLL;
+    logits with cross-entropy are the same loss.
+    """
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, 1), nn.ReLU(),
+        nn.Conv2d(32, 64, 3, 1), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Dropout(0.25), nn.Flatten(),
+        nn.Linear(9216, 128), nn.ReLU(), nn.Dropout(0.5),
+        nn.Linear(128, 10),
+    )
+
+
+def preset() -> Config:
+    """Paper 002 builds on the PyTorch MNIST example: AdaDelta lr 1.0, StepLR gamma 0.7,
+    batch 64, 14 epochs. Fine-tuning (the warm-start ablation) gets one epoch; random
+    relabeling keeps its defaults (`RelabelConfig`: AdaDelta lr 1e-3)."""
+    train = TrainConfig("adadelta", 1.0, 64, Convergence("fixed_epochs", 0.0, 14), lr_decay=0.7)
+    return Config(dataset="mnist", train=train,
+                  finetune=TrainConfig("adadelta", 1.0, 64, Convergence("fixed_epochs", 0.0, 1), lr_decay=0.7),
+                  forget_policy="remove")
+
+
+# Predicting the 60,000 training images for every record costs minutes on a CPU: S and d
+# are measured on the test set, and the training accuracy is not computed.
+SPEC = register_dataset(DatasetSpec(
+    name="mnist", task="multiclass", input_shape=(1, *IMAGE_SHAPE), num_classes=NUM_CLASSES, n_train=60_000,
+    loader=load_mnist, model=mnist_convnet, preset=preset, paper="002", order=2,
+    description="MNIST handwritten digits: 60,000 train / 10,000 test 28x28 images, 10 classes",
+    provenance=f"LeCun, Cortes & Burges; the mirror torchvision uses: {MNIST_MIRROR} (see datasets/README.md)",
+    eval_sets=("test", "forget", "total"), d_on="test",
+    scales={
+        "smoke": {"paper": Scale(train=1000, test=500, max_epochs=1), "grid": Scale(train=1000, test=500, max_epochs=1)},
+        "quick": {"paper": Scale(train=20000, max_epochs=2), "grid": Scale(train=5000, max_epochs=2)},
+        "paper": {"paper": Scale(max_epochs=3), "grid": Scale(train=6000, test=2000, max_epochs=2)},
+    },
+))

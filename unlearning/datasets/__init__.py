@@ -1,0 +1,168 @@
+"""The datasets: one module each, found by walking this package (and plug-ins' entry points).
+
+A dataset module declares everything the suite knows about its dataset in one
+`DatasetSpec` given to `register_dataset`: name, task, input shape, classes, loader,
+model factory, paper preset (with its pruning thresholds), which sets are evaluated and
+where S and d are measured, provenance, and its benchmark scale per profile. `config`,
+`models`, the experiment, the benchmarks and the CLI all read it from `DATASETS`;
+adding a dataset is one new module here (or, from another package, a module named by an
+entry point of the group `unlearning_bench.datasets`).
+
+A spec is checked when it is registered: its preset must build, name the dataset, and
+fit its model under every method that applies to it (e.g. one pruning threshold per
+Linear layer); a mismatch fails at import with a ValueError saying what and where.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..config import Config, check_choice
+from ..data.base import TASKS, Data
+from ..metrics import EVAL_SETS
+from ..models import seeded
+from ..plugins import import_modules, load_entry_points
+
+ENTRY_POINT_GROUP = "unlearning_bench.datasets"
+PARTS = ("paper", "grid")           # the benchmark parts a scale applies to
+D_ON = ("train", "test")
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How big a dataset is in one part of a benchmark profile: a seeded training (and
+    test) subset and an optional cap on the preset's epochs. None keeps the full value."""
+
+    train: int | None = None
+    test: int | None = None
+    max_epochs: int | None = None
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Everything the suite knows about one dataset.
+
+    `n_train`: training rows at full size (what the benchmark grid can remove from).
+    `preset`: returns the paper's `Config` for this dataset (or this suite's, where no
+    paper covers it). `eval_sets`: the sets every record reports (see
+    `metrics.evaluate`); `d_on`: the set X that S and d are measured on (`train`, the
+    paper's choice, or `test` where predicting the training set per record is costly).
+    `new_draw_per_seed`: each seed draws a new dataset (the synthetic set), instead of
+    one load shared by every seed. `scales`: profile -> part (`paper`, `grid`) -> Scale;
+    a missing entry means the full dataset with the preset's epochs. `order`: position in
+    tables, figures and listings (smaller first).
+    """
+
+    name: str
+    task: str
+    input_shape: tuple[int, ...]
+    num_classes: int | None
+    n_train: int
+    loader: Callable[..., Data]
+    model: Callable[[], nn.Module]
+    preset: Callable[[], Config]
+    description: str
+    provenance: str
+    paper: str | None = None
+    eval_sets: tuple[str, ...] = EVAL_SETS
+    d_on: str = "train"
+    new_draw_per_seed: bool = False
+    needs_files: bool = True
+    scales: Mapping[str, Mapping[str, Scale]] = field(default_factory=dict)
+    order: int = 100
+
+    def scale(self, profile: str, part: str) -> Scale:
+        """The Scale of this dataset in benchmark `profile`, part `part` (`paper` or `grid`)."""
+        check_choice("benchmark part", part, PARTS)
+        return self.scales.get(profile, {}).get(part, Scale())
+
+    def probe(self) -> Data:
+        """A two-row stand-in with this dataset's task and shapes, for applicability checks
+        that must not load (or download) the real files."""
+        x = torch.zeros(2, *self.input_shape)
+        y = torch.zeros(2, dtype=torch.long if self.task == "multiclass" else torch.float32)
+        return Data(self.name, self.task, x, y, x[:0], y[:0], num_classes=self.num_classes, info={"probe": True})
+
+    def build_model(self) -> nn.Module:
+        return self.model()
+
+
+DATASETS: dict[str, DatasetSpec] = {}
+
+
+def _check_fields(spec: DatasetSpec) -> None:
+    check_choice(f"task of dataset {spec.name!r}", spec.task, TASKS)
+    check_choice(f"d_on of dataset {spec.name!r}", spec.d_on, D_ON)
+    for s in spec.eval_sets:
+        check_choice(f"evaluation set of dataset {spec.name!r}", s, EVAL_SETS)
+    for profile, parts in spec.scales.items():
+        for part in parts:
+            check_choice(f"benchmark part in the scales of dataset {spec.name!r} ({profile})", part, PARTS)
+    if (spec.task != "regression") != (spec.num_classes is not None and spec.num_classes >= 2):
+        raise ValueError(f"dataset {spec.name!r}: num_classes={spec.num_classes!r} does not fit task {spec.task!r}")
+
+
+def _check_preset(spec: DatasetSpec) -> None:
+    """The preset builds, names this dataset, and fits the model under every method that applies."""
+    from ..methods import METHODS                     # methods never import datasets: no cycle
+
+    cfg = spec.preset()
+    if cfg.dataset != spec.name:
+        raise ValueError(f"dataset {spec.name!r}: its preset is for dataset {cfg.dataset!r}")
+    with seeded(0):
+        model = spec.build_model()
+    probe = spec.probe()
+    for name, method in METHODS.items():
+        if method.applies(probe, model) is None:
+            try:
+                method.check_settings(cfg.method_settings(name), model)
+            except ValueError as exc:
+                raise ValueError(f"dataset {spec.name!r}: its preset does not fit its model for method "
+                                 f"{name!r}: {exc}") from None
+
+
+def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    """Add `spec` to `DATASETS` after checking it (ValueError, and nothing registered, if it is wrong)."""
+    if spec.name in DATASETS:
+        raise ValueError(f"dataset {spec.name!r} is registered twice")
+    _check_fields(spec)
+    DATASETS[spec.name] = spec
+    try:
+        _check_preset(spec)
+    except BaseException:
+        del DATASETS[spec.name]
+        raise
+    return spec
+
+
+def get_dataset(name: str) -> DatasetSpec:
+    """The spec of dataset `name`; ValueError naming the registered ones (the one answer to
+    "which datasets exist")."""
+    check_choice("dataset", name, names())
+    return DATASETS[name]
+
+
+def names() -> list[str]:
+    """Registered dataset names in their display order."""
+    return sorted(DATASETS, key=lambda n: (DATASETS[n].order, n))
+
+
+def load_dataset(name: str, **options) -> Data:
+    """Load a registered dataset by name (see its module's loader for `options`)."""
+    return get_dataset(name).loader(**options)
+
+
+def probe_data(name: str) -> Data:
+    """A two-row stand-in with the task and shapes of dataset `name` (no file is read)."""
+    return get_dataset(name).probe()
+
+
+import_modules(__name__, __path__)
+load_entry_points(ENTRY_POINT_GROUP)
+
+__all__ = ["DATASETS", "ENTRY_POINT_GROUP", "DatasetSpec", "Scale", "get_dataset", "load_dataset", "names",
+           "probe_data", "register_dataset"]

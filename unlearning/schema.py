@@ -1,0 +1,180 @@
+"""The saved record: every key a result may carry, its type, unit and meaning, versioned.
+
+This module is the one definition of the record format. It imports neither torch nor
+pandas, so the report generator and any other reader can use it anywhere:
+
+- the experiment builds records with these keys (`unlearning.experiment`);
+- `finish(record, **context)` completes one with every required key (None where a value
+  does not apply) and the current `SCHEMA_VERSION`: the benchmarks' `stamp` and the CLI's
+  JSON both go through it;
+- `missing(record)` names the required keys a record lacks, for the version it declares;
+- `markdown_table()` is the schema table of `benchmarks/README.md` (a test keeps the two equal).
+
+Records are flat: scalars, lists of numbers for per-epoch or per-checkpoint series, and
+two nested dicts (`config`, `data_info`, since version 2) saying what produced them. A
+method registered by a plug-in may add its own detail keys; they are kept, not checked.
+
+Version history: 1, the first saved benchmark records (committed under reports/runs);
+2 adds `config` and `data_info`. Readers accept every version in `VERSIONS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SCHEMA_VERSION = 2
+VERSIONS = (1, 2)
+FILE_SCHEMA = "unlearning-bench/run/1"     # the CLI's JSON envelope (its `schema` field)
+
+
+@dataclass(frozen=True)
+class Key:
+    """One record key. `since`: the schema version from which every record must carry it
+    (None: present only where it applies)."""
+
+    name: str
+    type: str
+    unit: str
+    meaning: str
+    since: int | None = None
+
+
+def _keys(rows: list[tuple], since: int | None) -> list[Key]:
+    return [Key(*row, since=since) for row in rows]
+
+
+# fmt: off
+_REQUIRED_V1 = [
+    ("schema_version", "int", "", "version of this schema the record follows"),
+    ("paper", "str", "", "benchmarks: `000`, `002`, `grid` or `overhead` (null from the CLI)"),
+    ("table", "str", "", "benchmarks: `table1`, `california`, `figure1`, `grid`, `overhead` (null from the CLI)"),
+    ("profile", "str", "", "benchmark profile: smoke, quick or paper (null from the CLI)"),
+    ("dataset", "str", "", "dataset name (a registered dataset, or a description for overhead runs)"),
+    ("method", "str", "", "unlearning method (`original` for the control model m_c)"),
+    ("removal_size", "int", "points", "points removed (0 for the original model)"),
+    ("optimizer", "str", "", "the relabeling optimizer for `random_relabel`, else the training optimizer"),
+    ("lr", "float", "", "that optimizer's learning rate"),
+    ("seed", "int", "", "seed of the trial (init, shuffling, forget set)"),
+    ("trial", "int", "", "1-based position of the seed in the profile's (or the CLI's) seed list"),
+    ("device", "str", "", "where the model ran"),
+    ("epochs", "int", "epochs", "epochs of the operation (0 for random relabeling)"),
+    ("steps", "int", "steps", "optimizer steps"),
+    ("samples_processed", "int", "rows", "rows that went through a training step"),
+    ("seconds", "float", "s", "wall time of the operation (excludes untimed per-epoch S/d tracking)"),
+    ("converged", "bool", "", "the convergence rule was met (null for relabeling: no rule applies)"),
+    ("hit_cap", "bool", "", "stopped by the epoch cap without converging: `epochs` is a lower bound"),
+    ("collapsed", "bool", "", "constant output and zero gradient: training could not move the model"),
+    ("oracle_epochs", "int", "epochs", "naive retraining's epochs on the same forget set"),
+    ("oracle_seconds", "float", "s", "naive retraining's seconds on the same forget set"),
+    ("oracle_samples", "int", "rows", "naive retraining's samples processed"),
+    ("epoch_ratio", "float", "ratio", "epochs / oracle epochs (paper 000's convergence-time ratio)"),
+    ("speedup_vs_naive", "float", "ratio", "oracle seconds / seconds (> 1: faster than naive retraining)"),
+    ("test_acc", "float", "fraction", "accuracy on the test set (classification)"),
+    ("forget_acc", "float", "fraction", "accuracy on the forget set with its true labels"),
+    ("total_acc", "float", "fraction", "accuracy on test ∪ forget (paper 002's total)"),
+    ("s_to_control", "float", "logit L1", "S(m, m_c, X): logit L1 distance to the control model"),
+    ("s_to_oracle", "float", "logit L1", "S(m, m_o, X): logit L1 distance to the oracle"),
+    ("d", "float", "logit L1 / point", "deletion metric (S to m_c − S to m_o) / |Y|: > 0 means closer to the oracle"),
+]
+_REQUIRED_V2 = [
+    ("config", "dict", "", "`Config.as_dict()` of the run: every setting, method settings included"),
+    ("data_info", "dict", "", "`Data.info` of the data the record was measured on (source, sizes, seeds, choices)"),
+]
+_OPTIONAL = [
+    ("rule", "str", "", "the convergence rule, in words"),
+    ("train_size", "int", "rows", "rows of the (possibly subset) training set"),
+    ("test_size", "int", "rows", "rows of the (possibly subset) test set"),
+    ("train_acc", "float", "fraction", "accuracy on the whole training set"),
+    ("test_mse", "float", "MSE", "mean squared error on the test set (regression)"),
+    ("forget_mse", "float", "MSE", "mean squared error on the forget set (regression)"),
+    ("total_mse", "float", "MSE", "mean squared error on test ∪ forget (regression)"),
+    ("train_mse", "float", "MSE", "mean squared error on the training set (regression)"),
+    ("initial_loss", "float", "loss", "the watched loss before the first epoch"),
+    ("final_loss", "float", "loss", "the watched loss after the last epoch"),
+    ("oracle_converged", "bool", "", "naive retraining met its convergence rule"),
+    ("control_epochs", "int", "epochs", "the control model m_c's training epochs"),
+    ("control_seconds", "float", "s", "the control model's training seconds"),
+    ("control_converged", "bool", "", "the control model met its convergence rule"),
+    ("control_hit_cap", "bool", "", "the control model was stopped by the epoch cap"),
+    ("control_collapsed", "bool", "", "the control model collapsed"),
+    ("speedup_samples", "float", "ratio", "oracle samples / samples"),
+    ("d_on", "str", "", "the set X that S and d are measured on: `train`, or `test` where that is costly"),
+    ("load_avg_1m", "float", "", "the machine's 1-minute load average when the record was made"),
+    ("init_redraws", "int", "", "initialisations redrawn because the output was constant on the training set"),
+    ("oracle_init", "str", "", "naive retraining: `same` init as the control, or `independent`"),
+    ("weights_zeroed", "int", "weights", "weight pruning: weights Algorithm 1 zeroed"),
+    ("weights_zeroed_per_layer", "list[int]", "weights", "weight pruning: zeroed per Linear layer"),
+    ("weights_total", "int", "weights", "weight pruning: weights of the Linear layers"),
+    ("prune_seconds", "float", "s", "weight pruning: seconds of the pruning step (inside `seconds`)"),
+    ("delta_on", "str", "", "weight pruning: the activation Δ_j indexes (`input` or `output`)"),
+    ("set_rule", "str", "", "weight pruning: how a set is pruned (`union` or `sequential`)"),
+    ("n_neighbors", "int", "points", "weight pruning: neighbours n"),
+    ("thresholds", "list[float]", "", "weight pruning: one threshold per Linear layer"),
+    ("k_prime", "int", "labels", "random relabeling: other labels per request"),
+    ("loss_series", "list[float]", "loss", "the watched loss after each epoch (`epochs` entries)"),
+    ("control_loss_series", "list[float]", "loss", "on oracle records: the control model's loss curve"),
+    ("control_initial_loss", "float", "loss", "on oracle records: the control model's loss before training"),
+    ("s_to_control_series", "list[float]", "logit L1", "S to m_c before the fine-tune and after each epoch"),
+    ("s_to_oracle_series", "list[float]", "logit L1", "S to m_o before the fine-tune and after each epoch"),
+    ("d_series", "list[float]", "logit L1 / point", "d before the fine-tune and after each epoch"),
+    ("checkpoint_sizes", "list[int]", "points", "paper 002 Figure 1: removals at each checkpoint of the stream"),
+    ("checkpoint_test_acc", "list[float]", "fraction", "test accuracy at each checkpoint"),
+    ("checkpoint_forget_acc", "list[float]", "fraction", "accuracy on the requests so far at each checkpoint"),
+    ("checkpoint_total_acc", "list[float]", "fraction", "total accuracy at each checkpoint"),
+    ("checkpoint_seconds", "list[float]", "s", "stream seconds up to each checkpoint"),
+    ("bare_seconds", "float", "s", "overhead: the plain-torch side"),
+    ("overhead_ratio", "float", "ratio", "overhead: ours / plain torch"),
+    ("overhead_target", "float", "ratio", "overhead: the ratio aimed at"),
+    ("overhead_within_target", "bool", "", "overhead: ratio ≤ target"),
+    ("seconds_per_request", "float", "s", "overhead: seconds per relabeling request"),
+]
+# fmt: on
+
+KEYS: tuple[Key, ...] = tuple(_keys(_REQUIRED_V1, 1) + _keys(_REQUIRED_V2, 2) + _keys(_OPTIONAL, None))
+BY_NAME = {k.name: k for k in KEYS}
+NUMERIC = tuple(k.name for k in KEYS if k.type in ("int", "float") and k.name != "schema_version")
+TEXT = tuple(k.name for k in KEYS if k.type == "str")
+
+
+def required(version: int = SCHEMA_VERSION) -> tuple[str, ...]:
+    """The keys every record of schema `version` carries; ValueError for an unknown version."""
+    if version not in VERSIONS:
+        raise ValueError(f"unknown record schema_version {version!r}; allowed: {', '.join(map(str, VERSIONS))}")
+    return tuple(k.name for k in KEYS if k.since is not None and k.since <= version)
+
+
+REQUIRED = required()
+
+
+def missing(record: dict) -> list[str]:
+    """Required keys `record` lacks for the schema version it declares (all of them if it declares none)."""
+    version = record.get("schema_version")
+    keys = required(version) if version in VERSIONS else REQUIRED
+    return [k for k in keys if k not in record]
+
+
+def finish(record: dict, **context) -> dict:
+    """`record` with every required key (None where it does not apply), `context` on top, and the version."""
+    out = dict.fromkeys(REQUIRED)
+    out.update(record)
+    out.update(context)
+    out["schema_version"] = SCHEMA_VERSION
+    return out
+
+
+def undocumented(record: dict) -> list[str]:
+    """Keys of `record` this schema does not define (a plug-in method's details, or a mistake)."""
+    return [k for k in record if k not in BY_NAME]
+
+
+def markdown_table() -> str:
+    """The schema as the Markdown table of benchmarks/README.md."""
+    lines = ["| key | type | unit | required | meaning |", "|---|---|---|---|---|"]
+    for k in KEYS:
+        since = f"since v{k.since}" if k.since is not None else "where it applies"
+        lines.append(f"| `{k.name}` | {k.type} | {k.unit} | {since} | {k.meaning} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":     # python -m unlearning.schema: print the table
+    print(markdown_table(), end="")
