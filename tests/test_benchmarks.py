@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.profiles import PROFILES, get_profile
 from unlearning.schema import REQUIRED as SCHEMA_KEYS
 from unlearning.schema import SCHEMA_VERSION
-from benchmarks.profiles import PROFILES, get_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER000 = str(ROOT / "benchmarks" / "test_paper000_weight_pruning.py")

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import torch
 
-from unlearning.datasets import california, load_dataset
 from unlearning.data.base import ChecksumError, DataUnavailableError
-from unlearning.datasets.california import FEATURES, OCEAN_PROXIMITY_CODES, load_california
 from unlearning.data.fetch import fetch, find_local
+from unlearning.datasets import california, load_dataset
+from unlearning.datasets.california import FEATURES, OCEAN_PROXIMITY_CODES, load_california
 
 DEAD_URL = "http://127.0.0.1:9/nothing.gz"
 REAL_DATA_DIR = os.environ.get("UNLEARNING_DATA_DIR") or None
@@ -126,7 +126,7 @@ def test_registered_under_california(tiny):
 def test_split_keeps_target_in_train_and_is_seeded(tiny):
     full = load_california(data_dir=tiny)
     splits = {seed: load_california(data_dir=tiny, test_fraction=0.25, seed=seed) for seed in range(6)}
-    for seed, d in splits.items():
+    for _seed, d in splits.items():
         assert d.x_train.shape == (6, 9) and d.x_test.shape == (2, 9) and d.info["sizes"] == {"train": 6, "test": 2}
         assert torch.equal(d.x_train[d.target_index], full.x_train[TARGET_ROW])
         assert d.y_train[d.target_index].item() == 1.0
@@ -152,9 +152,11 @@ def test_bad_test_fraction(tiny, bad):
 
 @pytest.mark.parametrize("rows, header, message", [
     (ROWS, HEADER.replace("population", "pop"), "unexpected header"),
-    (ROWS[:2] + ["-120.0,36.0,30,300,40,70,30,3.0,500001,ON THE MOON"], HEADER, "data row 2: unknown ocean_proximity 'ON THE MOON'"),
-    (ROWS[:3] + ["-119.0,35.0,,400,60,80,40,4.0,300000,NEAR OCEAN"], HEADER, "data row 3, column housing_median_age: '' is not a finite number"),
-    (ROWS[:1] + ["-119.0,35.0,40,400,60,80"], HEADER, "data row 1 has 6 fields; expected 10"),
+    ([*ROWS[:2], "-120.0,36.0,30,300,40,70,30,3.0,500001,ON THE MOON"], HEADER,
+     "data row 2: unknown ocean_proximity 'ON THE MOON'"),
+    ([*ROWS[:3], "-119.0,35.0,,400,60,80,40,4.0,300000,NEAR OCEAN"], HEADER,
+     "data row 3, column housing_median_age: '' is not a finite number"),
+    ([*ROWS[:1], "-119.0,35.0,40,400,60,80"], HEADER, "data row 1 has 6 fields; expected 10"),
 ])
 def test_malformed_csv(tmp_path, monkeypatch, rows, header, message):
     root = install(tmp_path / "data", monkeypatch, rows=rows, header=header)

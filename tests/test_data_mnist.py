@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from unlearning.datasets import load_dataset, mnist
 from unlearning.data.base import ChecksumError, DataUnavailableError
 from unlearning.data.fetch import fetch, find_local
+from unlearning.datasets import load_dataset, mnist
 from unlearning.datasets.mnist import PIXEL_MEAN, PIXEL_STD, load_mnist, parse_idx
 
 DEAD_URL = "http://127.0.0.1:9/nothing.gz"
@@ -116,7 +116,7 @@ def test_data_dir_from_env(tiny_mnist, monkeypatch):
 
 
 def test_subsets_are_seeded(tiny_mnist):
-    root, arrays = tiny_mnist
+    root, _arrays = tiny_mnist
     a = load_mnist(data_dir=root, train_size=5, test_size=2, seed=3)
     b = load_mnist(data_dir=root, train_size=5, test_size=2, seed=3)
     c = load_mnist(data_dir=root, train_size=5, test_size=2, seed=4)
@@ -148,7 +148,7 @@ def test_label_count_mismatch(tiny_mnist, monkeypatch):
     spec = mnist.FILES["train_labels"]
     (root / "mnist" / spec.fname).write_bytes(gzip.compress(raw))
     monkeypatch.setitem(mnist.FILES, "train_labels", replace(spec, content_sha256=hashlib.sha256(raw).hexdigest()))
-    with pytest.raises(ValueError, match="train-labels-idx1-ubyte.gz: 11 labels for 12 images"):
+    with pytest.raises(ValueError, match=r"train-labels-idx1-ubyte.gz: 11 labels for 12 images"):
         load_mnist(data_dir=root)
 
 
@@ -158,7 +158,7 @@ def test_malformed_idx_file_with_matching_hash(tiny_mnist, monkeypatch):
     spec = mnist.FILES["test_images"]
     (root / "mnist" / spec.fname).write_bytes(gzip.compress(raw))
     monkeypatch.setitem(mnist.FILES, "test_images", replace(spec, content_sha256=hashlib.sha256(raw).hexdigest()))
-    with pytest.raises(ValueError, match="t10k-images-idx3-ubyte.gz: bad IDX magic number 0x00000703"):
+    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte.gz: bad IDX magic number 0x00000703"):
         load_mnist(data_dir=root)
 
 

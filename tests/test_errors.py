@@ -2,7 +2,6 @@
 
 import copy
 import dataclasses
-
 import re
 
 import pytest
@@ -11,15 +10,14 @@ from torch import nn
 
 from unlearning import experiment
 from unlearning import train as train_mod
-from unlearning.methods.random_relabel import RelabelConfig
-from unlearning.methods.weight_pruning import PruningConfig
-from unlearning.config import (Config, Convergence, TrainConfig, get_config,
-                               make_optimizer)
+from unlearning.config import Config, Convergence, TrainConfig, get_config, make_optimizer
 from unlearning.data import Data
 from unlearning.datasets import load_dataset, probe_data
 from unlearning.datasets import names as dataset_names
 from unlearning.experiment import run_trial, select_forget
 from unlearning.methods import MethodNotApplicable, get_method, unlearn
+from unlearning.methods.random_relabel import RelabelConfig
+from unlearning.methods.weight_pruning import PruningConfig
 from unlearning.models import build_model, resolve_device
 from unlearning.train import Trained, TrainRecord, loss_fn
 
@@ -275,7 +273,8 @@ def test_replace_policy_without_replacements_fails_before_training(data, no_trai
 
 def test_wrong_threshold_count_fails_before_training(data, no_training):
     with pytest.raises(ValueError, match=r"3 thresholds given for 2 Linear layers"):
-        run_trial(get_config("synthetic", train=FAST, methods={"weight_pruning": PruningConfig(thresholds=(1.0, 1.0, 1.0))}),
+        run_trial(get_config("synthetic", train=FAST,
+                             methods={"weight_pruning": PruningConfig(thresholds=(1.0, 1.0, 1.0))}),
                   methods=["weight_pruning"], data=data)
 
 

@@ -64,7 +64,7 @@ def test_one_record_per_model(trial):
 
 
 def test_total_is_test_union_forget(trial):
-    cfg, by_method, _ = trial
+    _cfg, by_method, _ = trial
     n_test = load_dataset("synthetic", seed=0).x_test.shape[0]
     for rec in by_method.values():
         assert rec["total_acc"] == pytest.approx((rec["test_acc"] * n_test + rec["forget_acc"]) / (n_test + 1))
@@ -72,7 +72,7 @@ def test_total_is_test_union_forget(trial):
 
 def test_original_and_oracle_match_an_independent_rebuild(trial, rebuilt):
     _, by_method, _ = trial
-    data, trained, forget, oracle = rebuilt
+    data, trained, _forget, oracle = rebuilt
     orig, orc = by_method["original"], by_method["naive_retrain"]
     assert orig["epochs"] == trained.record.epochs and orig["steps"] == trained.record.steps
     assert orc["epochs"] == oracle.cost.epochs and orc["train_size"] == data.n_train   # synthetic: replace
@@ -119,7 +119,7 @@ def test_series_follow_every_epoch(trial):
         assert rec["s_to_control_series"][-1] == pytest.approx(rec["s_to_control"])
         assert rec["s_to_oracle_series"][-1] == pytest.approx(rec["s_to_oracle"])
         assert rec["d_series"][-1] == pytest.approx(rec["d"])
-        for sc, so, d in zip(*(rec[k] for k in SERIES)):
+        for sc, so, d in zip(*(rec[k] for k in SERIES), strict=True):
             assert d == pytest.approx((sc - so) / 10)
     # fine-tuning starts from the control itself: epoch 0 is the control's point
     ft = by_method["finetune"]

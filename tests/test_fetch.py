@@ -78,7 +78,7 @@ def test_resolve_data_dir_unset_or_empty_is_none(monkeypatch):
 
 
 def test_resolve_data_dir_missing_directory_is_a_clear_error(tmp_path):
-    with pytest.raises(DataUnavailableError, match="does-not-exist.*UNLEARNING_DATA_DIR"):
+    with pytest.raises(DataUnavailableError, match=r"does-not-exist.*UNLEARNING_DATA_DIR"):
         resolve_data_dir(tmp_path / "does-not-exist")
 
 
@@ -149,7 +149,7 @@ def test_tar_member_content_hash(tmp_path, no_download):
     spec = make_spec(gz=buf.getvalue(), fname="t.tgz", kind=TAR_MEMBER, member="inner/table.csv")
     write(tmp_path / "t.tgz", buf.getvalue())
     assert fetch(spec, tmp_path).content == CONTENT
-    with pytest.raises(ChecksumError, match="member other.csv.*unreadable.*KeyError"):
+    with pytest.raises(ChecksumError, match=r"member other.csv.*unreadable.*KeyError"):
         fetch(replace(spec, member="other.csv"), tmp_path)
 
 
@@ -219,7 +219,7 @@ def test_no_data_dir_and_no_network(tmp_path):
 
 
 def test_allow_download_false_never_touches_the_network(tmp_path, no_download):
-    with pytest.raises(DataUnavailableError, match="downloading is disabled.*127.0.0.1:9"):
+    with pytest.raises(DataUnavailableError, match=r"downloading is disabled.*127.0.0.1:9"):
         fetch(make_spec(), tmp_path, allow_download=False)
 
 

@@ -30,7 +30,8 @@ def fit_spy(monkeypatch):
     real_fit = nr.fit
 
     def spy(model, x, y, task, cfg, **kw):
-        calls.append({"x": x.clone(), "y": y.clone(), "init": copy.deepcopy(model.state_dict()), "seed": kw.get("seed")})
+        calls.append({"x": x.clone(), "y": y.clone(), "init": copy.deepcopy(model.state_dict()),
+                      "seed": kw.get("seed")})
         return real_fit(model, x, y, task, cfg, **kw)
 
     monkeypatch.setattr(nr, "fit", spy)
@@ -42,7 +43,7 @@ def rows_in(rows: torch.Tensor, x: torch.Tensor) -> bool:
 
 
 def test_remove_never_sees_a_forget_row(setup, fit_spy):
-    data, cfg, trained = setup
+    data, _cfg, trained = setup
     forget = [2, 7, 11]
     result = unlearn("naive_retrain", trained, data, forget, get_config("synthetic", seed=3, train=FAST,
                                                                          forget_policy="remove"))
@@ -56,7 +57,7 @@ def test_remove_never_sees_a_forget_row(setup, fit_spy):
 
 
 def test_replace_keeps_size_and_swaps_in_the_replacement(setup, fit_spy):
-    data, cfg, trained = setup
+    data, _cfg, trained = setup
     forget = [0, 5]
     result = unlearn("naive_retrain", trained, data, forget, get_config("synthetic", seed=3, train=FAST,
                                                                          forget_policy="replace"))
@@ -86,7 +87,7 @@ def test_same_init_starts_from_the_controls_initial_weights(setup, fit_spy):
 
 
 def test_independent_init_differs_and_is_reproducible(setup, fit_spy):
-    data, cfg, trained = setup
+    data, _cfg, trained = setup
     ind = get_config("synthetic", seed=3, train=FAST, oracle_init="independent")
     r1 = unlearn("naive_retrain", trained, data, [1], ind)
     r2 = unlearn("naive_retrain", trained, data, [1], ind)

@@ -8,10 +8,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from unlearning.config import get_config
-from unlearning.methods.random_relabel import RelabelConfig
 from unlearning.data import Data
 from unlearning.methods import MethodNotApplicable, unlearn
-from unlearning.methods.random_relabel import relabel_batch
+from unlearning.methods.random_relabel import RelabelConfig, relabel_batch
 from unlearning.train import Trained, TrainRecord
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -98,7 +97,7 @@ def test_each_request_is_one_forward_pass_on_k_minus_1_copies():
     forget = [7, 2, 9]
     result = unlearn("random_relabel", trained, data, forget, config())
     assert len(batches) == len(forget)
-    for xb, i in zip(batches, forget):
+    for xb, i in zip(batches, forget, strict=True):
         assert xb.shape == (K - 1, 2)
         assert torch.equal(xb, data.x_train[i].expand(K - 1, 2))
     assert result.cost.steps == len(forget)

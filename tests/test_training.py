@@ -211,7 +211,7 @@ def test_dead_output_relu_collapses_immediately():
 def test_healthy_california_net_is_not_collapsed():
     data = california_like()
     torch.manual_seed(0)
-    model, redraws = fresh_model(data, seed=0)
+    model, _redraws = fresh_model(data, seed=0)
     cfg = TrainConfig("adam", 1e-3, 8, Convergence("loss_below", 1e-9, 2))
     rec = fit(model, data.x_train, data.y_train, data.task, cfg)
     assert rec.collapsed is False and rec.epochs == 2 and rec.hit_cap is True
@@ -263,11 +263,11 @@ def test_adam_uses_the_fused_kernel_and_matches_the_default_update():
     assert fused.defaults["fused"] is True
     assert not plain.defaults.get("fused")
     for _ in range(20):
-        for m, opt in zip(models, (fused, plain)):
+        for m, opt in zip(models, (fused, plain), strict=True):
             opt.zero_grad()
             F.mse_loss(m(x).reshape(-1), y).backward()
             opt.step()
-    for a, b in zip(models[0].parameters(), models[1].parameters()):
+    for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
@@ -275,7 +275,8 @@ def test_optimizer_falls_back_where_no_fused_kernel_exists(monkeypatch):
     class NoFused(torch.optim.Adam):
         def __init__(self, params, lr, fused=None):
             if fused:
-                raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of supported devices")
+                raise RuntimeError("`fused=True` requires all the params to be floating point Tensors "
+                                   "of supported devices")
             super().__init__(params, lr=lr)
 
     monkeypatch.setitem(config.OPTIMIZERS, "adam", NoFused)

@@ -28,11 +28,10 @@ import torch
 from torch import nn
 
 from unlearning.config import get_config
-from unlearning.methods.weight_pruning import PruningConfig
 from unlearning.data import Data
 from unlearning.methods import MethodNotApplicable, unlearn
 from unlearning.methods import weight_pruning as wp
-from unlearning.methods.weight_pruning import check_thresholds, layer_masks, prune, unsupported_reason
+from unlearning.methods.weight_pruning import PruningConfig, check_thresholds, layer_masks, prune, unsupported_reason
 from unlearning.models import build_model
 from unlearning.train import Trained, TrainRecord
 
@@ -186,7 +185,7 @@ def test_union_by_hand_and_equal_to_or_of_single_target_masks():
 
     model = toy_model()
     details = prune(model, X, PAIR, PAIR_POOL, cfg)
-    for layer, a, b in zip((model[0], model[2]), m0, m3):
+    for layer, a, b in zip((model[0], model[2]), m0, m3, strict=True):
         assert torch.equal(layer.weight == 0, a | b)
     assert model[0].weight.tolist() == [[0.0, 2.0], [0.0, 0.0]]
     assert model[2].weight.tolist() == [[0.0, -2.0]]
@@ -199,7 +198,7 @@ def test_union_does_not_depend_on_target_order():
     a, b = toy_model(), toy_model()
     prune(a, X, torch.tensor([0, 3]), PAIR_POOL, cfg)
     prune(b, X, torch.tensor([3, 0]), PAIR_POOL, cfg)
-    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
 
 
 def test_sequential_by_hand_differs_from_union():
@@ -225,7 +224,7 @@ def test_single_target_union_equals_sequential():
         prune(models[rule], X, torch.tensor([0]), POOL, PruningConfig(thresholds=(0.7, 4.0), n_neighbors=2,
                                                                         set_rule=rule))
     assert all(torch.equal(p, q) for p, q in zip(models["union"].state_dict().values(),
-                                                 models["sequential"].state_dict().values()))
+                                                 models["sequential"].state_dict().values(), strict=True))
 
 
 # --- errors -------------------------------------------------------------------------------------------
@@ -298,7 +297,8 @@ def test_method_prunes_a_copy_with_the_retain_pool(monkeypatch):
 
 def test_method_sequential_rule(monkeypatch):
     monkeypatch.setattr(wp, "warm_finetune", no_finetune)
-    config = get_config("synthetic", forget_policy="remove", methods={"weight_pruning": PruningConfig(**PAIR_CFG, set_rule="sequential")})
+    config = get_config("synthetic", forget_policy="remove",
+                        methods={"weight_pruning": PruningConfig(**PAIR_CFG, set_rule="sequential")})
     result = unlearn("weight_pruning", toy_trained(), toy_data(), [0, 3], config)
     assert result.model[2].weight.tolist() == [[0.0, 0.0]]
     assert result.details["weights_zeroed"] == 5
@@ -313,7 +313,8 @@ def test_method_finetunes_on_the_oracle_set_after_pruning(monkeypatch):
         return TrainRecord(epochs=7, rule="fake")
 
     monkeypatch.setattr(wp, "warm_finetune", fake_finetune)
-    config = get_config("synthetic", forget_policy="remove", methods={"weight_pruning": PruningConfig(thresholds=(0.7, 4.0), n_neighbors=2)})
+    config = get_config("synthetic", forget_policy="remove",
+                        methods={"weight_pruning": PruningConfig(thresholds=(0.7, 4.0), n_neighbors=2)})
     result = unlearn("weight_pruning", toy_trained(), toy_data(5), [0], config)
     assert seen["weights"][0].tolist() == [[1.0, 0.0], [-1.0, 0.0]]    # pruned before fine-tuning
     assert seen["weights"][1].tolist() == [[0.0, -2.0]]

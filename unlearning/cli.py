@@ -73,7 +73,7 @@ def format_table(records: list[dict]) -> str:
     cols = [c for c in COLUMNS if any(c in r for r in records)]
     rows = [[_fmt(r.get(c)) for c in cols] for r in records]
     widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(cols)]
-    line = lambda cells: "  ".join(x.rjust(w) for x, w in zip(cells, widths))  # noqa: E731
+    line = lambda cells: "  ".join(x.rjust(w) for x, w in zip(cells, widths, strict=True))  # noqa: E731
     return "\n".join([line(cols), line(["-" * w for w in widths]), *map(line, rows)])
 
 
@@ -92,7 +92,8 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out or f"runs/{args.dataset}-{time.strftime('%Y%m%d-%H%M%S')}.json")
-    save_json(out, {"schema": schema.FILE_SCHEMA, "record_schema_version": schema.SCHEMA_VERSION, "dataset": args.dataset, "wall_seconds": time.time() - started,
+    save_json(out, {"schema": schema.FILE_SCHEMA, "record_schema_version": schema.SCHEMA_VERSION,
+                    "dataset": args.dataset, "wall_seconds": time.time() - started,
                     "environment": environment(), "configs": configs, "records": records})
     print(format_table(records))
     print(f"\nsaved {len(records)} records to {out}")

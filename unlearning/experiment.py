@@ -15,10 +15,10 @@ import math
 import os
 import platform
 import tempfile
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import torch
 
@@ -28,7 +28,6 @@ from .datasets import get_dataset, load_dataset
 from .methods import UnlearnResult, applicability, check_applicable, unlearn
 from .metrics import EVAL_SETS, deletion_metric, evaluate, ratio
 from .models import build_model, seeded
-from .schema import FILE_SCHEMA as SCHEMA
 from .train import Trained, TrainRecord, predict, train_original
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from .config import check_device
 
 def build_model(name: str) -> nn.Module:
     """A freshly initialised model for dataset `name`, from its spec (PyTorch's default init, global RNG)."""
-    from .datasets import get_dataset        # the dataset modules import this one
+    from .datasets import get_dataset  # the dataset modules import this one
 
     return get_dataset(name).build_model()
 

@@ -39,7 +39,7 @@ def load_entry_points(group: str, *, strict: bool = False) -> list[str]:
     for ep in sorted(entry_points(group=group), key=lambda e: e.name):
         try:
             ep.load()
-        except Exception as exc:       # noqa: BLE001 - any error in foreign code: skip that plug-in
+        except Exception as exc:
             if strict:
                 raise
             warnings.warn(f"plug-in {ep.name!r} ({ep.value}) of entry-point group {group!r} was not loaded: "

@@ -10,8 +10,8 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 from torch import nn
@@ -104,6 +104,36 @@ def _full_loss(model, x, y, lossf, device) -> tuple[float, bool]:
     return loss, grad == 0.0
 
 
+def _run_epoch(model, x, y, bs: int, gen: torch.Generator, opt, lossf, rec: TrainRecord) -> float:
+    """One pass over (x, y) in shuffled batches of `bs` (in file order when one batch is all);
+    counts steps and samples into `rec` and returns the mean training loss of the pass."""
+    n = len(x)
+    model.train()
+    perm = torch.randperm(n, generator=gen).to(x.device) if bs < n else None
+    total = 0.0
+    for i in range(0, n, bs):
+        idx = perm[i:i + bs] if perm is not None else slice(None)
+        xb, yb = x[idx], y[idx]
+        opt.zero_grad(set_to_none=True)
+        loss = lossf(model(xb), yb)
+        loss.backward()
+        opt.step()
+        total += float(loss.detach()) * len(xb)
+        rec.steps += 1
+        rec.samples += len(xb)
+    return total / n
+
+
+def _finish(rec: TrainRecord, watch: bool, seconds: float) -> TrainRecord:
+    rec.seconds = seconds
+    if not watch:
+        rec.converged = True
+    rec.hit_cap = not rec.converged and not rec.collapsed
+    if rec.collapsed:
+        log.warning("model collapsed after %d epochs: constant output and zero gradient", rec.epochs)
+    return rec
+
+
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, cfg: TrainConfig, *,
         seed: int = 0, device: torch.device | str | None = None,
         on_epoch: Callable[[int, nn.Module], None] | None = None) -> TrainRecord:
@@ -117,10 +147,9 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, cfg: Trai
     device = resolve_device(device)
     model.to(device)
     x, y = x.to(device), y.to(device)
-    n = len(x)
-    if n == 0:
+    if len(x) == 0:
         raise ValueError("cannot train on an empty set")
-    bs = n if cfg.batch_size is None else min(cfg.batch_size, n)
+    bs = len(x) if cfg.batch_size is None else min(cfg.batch_size, len(x))
     conv = cfg.convergence
     watch = conv.rule == "loss_below"
     lossf = loss_fn(task)
@@ -138,27 +167,13 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, cfg: Trai
             rec.initial_loss, rec.collapsed = _full_loss(model, x, y, lossf, device)
             rec.converged = rec.initial_loss < conv.threshold
         while not (rec.converged or rec.collapsed) and rec.epochs < conv.max_epochs:
-            model.train()
-            perm = torch.randperm(n, generator=gen).to(device) if bs < n else None
-            total = 0.0
-            for i in range(0, n, bs):
-                idx = perm[i:i + bs] if perm is not None else slice(None)
-                xb, yb = x[idx], y[idx]
-                opt.zero_grad(set_to_none=True)
-                loss = lossf(model(xb), yb)
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(xb)
-                rec.steps += 1
-                rec.samples += len(xb)
+            loss_now = _run_epoch(model, x, y, bs, gen, opt, lossf, rec)
             if sched:
                 sched.step()
             rec.epochs += 1
             if watch:
                 loss_now, rec.collapsed = _full_loss(model, x, y, lossf, device)
                 rec.converged = loss_now < conv.threshold
-            else:
-                loss_now = total / n
             rec.loss_history.append(loss_now)
             if rec.epochs % LOG_EVERY == 0:
                 log.info("epoch %d: loss %.5g (%s)", rec.epochs, loss_now, rec.rule)
@@ -167,15 +182,8 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, cfg: Trai
                 on_epoch(rec.epochs, model)
                 t0 = time.perf_counter()
         timed += time.perf_counter() - t0
-
-    rec.seconds = timed
-    if not watch:
-        rec.converged = True
-    rec.hit_cap = not rec.converged and not rec.collapsed
-    if rec.collapsed:
-        log.warning("model collapsed after %d epochs: constant output and zero gradient", rec.epochs)
     model.eval()
-    return rec
+    return _finish(rec, watch, timed)
 
 
 def fresh_model(data: Data, seed: int, device: torch.device | str | None = None) -> tuple[nn.Module, int]:

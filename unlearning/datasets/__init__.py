@@ -108,7 +108,7 @@ def _check_fields(spec: DatasetSpec) -> None:
 
 def _check_preset(spec: DatasetSpec) -> None:
     """The preset builds, names this dataset, and fits the model under every method that applies."""
-    from ..methods import METHODS                     # methods never import datasets: no cycle
+    from ..methods import METHODS  # methods never import datasets: no cycle
 
     cfg = spec.preset()
     if cfg.dataset != spec.name:

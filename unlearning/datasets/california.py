@@ -42,7 +42,7 @@ FILE = RemoteFile(
 FEATURES = ("longitude", "latitude", "housing_median_age", "total_rooms", "total_bedrooms",
             "population", "households", "median_income", "ocean_proximity")
 LABEL = "median_house_value"
-COLUMNS = FEATURES[:-1] + (LABEL, FEATURES[-1])  # the CSV header, label before ocean_proximity
+COLUMNS = (*FEATURES[:-1], LABEL, FEATURES[-1])  # the CSV header, label before ocean_proximity
 
 # `ocean_proximity` -> one ordinal code, categories in alphabetical order, as
 # sklearn's LabelEncoder or pandas' cat.codes give them: one column, so still
@@ -153,7 +153,7 @@ def split_rows(n: int, target: int, test_fraction: float, seed: int) -> tuple[np
     ``round(test_fraction * n)`` rows (at most n - 1) are held out by the suite's one
     seeded subset rule (`data.base.seeded_split`, the target kept in train).
     """
-    n_test = min(int(math.floor(test_fraction * n + 0.5)), n - 1)
+    n_test = min(math.floor(test_fraction * n + 0.5), n - 1)
     train, test = seeded_split(n, n - n_test, seed, keep=target)
     return train.numpy(), test.numpy()
 

@@ -58,8 +58,9 @@ def parse_idx(raw: bytes, *, name: str = "IDX data") -> np.ndarray:
         raise ValueError(f"{name}: {len(raw)} bytes is too short for an IDX header (needs at least 4)")
     zero, type_code, ndim = int.from_bytes(raw[:2], "big"), raw[2], raw[3]
     if zero != 0 or type_code not in _IDX_DTYPES:
+        types = ", ".join(f"{c:02x}" for c in _IDX_DTYPES)
         raise ValueError(f"{name}: bad IDX magic number 0x{raw[:4].hex()}; expected 0x0000TTNN with type TT "
-                         f"in {', '.join(f'{c:02x}' for c in _IDX_DTYPES)} (MNIST images: 0x00000803, labels: 0x00000801)")
+                         f"in {types} (MNIST images: 0x00000803, labels: 0x00000801)")
     if ndim == 0:
         raise ValueError(f"{name}: IDX header declares 0 dimensions; expected at least 1")
     header = 4 + 4 * ndim
@@ -172,7 +173,8 @@ SPEC = register_dataset(DatasetSpec(
     provenance=f"LeCun, Cortes & Burges; the mirror torchvision uses: {MNIST_MIRROR} (see datasets/README.md)",
     eval_sets=("test", "forget", "total"), d_on="test",
     scales={
-        "smoke": {"paper": Scale(train=1000, test=500, max_epochs=1), "grid": Scale(train=1000, test=500, max_epochs=1)},
+        "smoke": {"paper": Scale(train=1000, test=500, max_epochs=1),
+                  "grid": Scale(train=1000, test=500, max_epochs=1)},
         "quick": {"paper": Scale(train=20000, max_epochs=2), "grid": Scale(train=5000, max_epochs=2)},
         "paper": {"paper": Scale(max_epochs=3), "grid": Scale(train=6000, test=2000, max_epochs=2)},
     },

@@ -136,13 +136,13 @@ def prune(model: nn.Sequential, x: torch.Tensor, forget: torch.Tensor, pool: tor
 
     def apply(masks):
         with torch.no_grad():
-            for layer, mask in zip(linears, masks):
+            for layer, mask in zip(linears, masks, strict=True):
                 layer.weight[mask] = 0.0
                 layer.bias.fill_(cfg.bias_value)
 
     for t in forget.tolist():
         masks = layer_masks(model, x, t, pool, cfg)
-        union = [u | m for u, m in zip(union, masks)]
+        union = [u | m for u, m in zip(union, masks, strict=True)]
         if cfg.set_rule == "sequential":
             apply(masks)
     apply(union)
