@@ -7,17 +7,17 @@ with `@register`; methods of other packages are loaded from the entry-point grou
 
 from ..plugins import import_modules, load_entry_points
 from .base import (
-                   METHODS,
-                   Checkpoint,
-                   Method,
-                   MethodNotApplicable,
-                   UnlearnResult,
-                   applicability,
-                   check_applicable,
-                   get_method,
-                   register,
-                   resolve_settings,
-                   unlearn,
+    METHODS,
+    Checkpoint,
+    Method,
+    MethodNotApplicable,
+    UnlearnResult,
+    applicability,
+    check_applicable,
+    get_method,
+    register,
+    resolve_settings,
+    unlearn,
 )
 
 ENTRY_POINT_GROUP = "unlearning_bench.methods"
