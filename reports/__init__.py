@@ -1,11 +1,9 @@
-"""The report generator: saved benchmark runs -> the papers' tables and figures beside ours.
+"""The committed benchmark report (tables, figures, README.md, and the runs they come from under runs/).
 
-`python -m reports [JSON files or folders ...] [--out DIR]` (see `reports.cli`). Modules:
-`load` (find, read, check and select records), `paper` (the papers' published numbers),
-`tables` (Markdown/CSV/LaTeX tables), `figures` (PNG), `render` (README from
-`templates/README.md.j2`).
+The generator lives in `unlearning.report`; this package only keeps `python -m reports [args]` working from the
+repository root (see `unlearning.report.cli`).
 """
 
-from .cli import main
+from unlearning.report.cli import main
 
 __all__ = ["main"]

@@ -1,7 +1,7 @@
-"""`python -m reports`: see reports/cli.py."""
+"""`python -m reports`: runs `unlearning.report.cli.main` (the generator lives in unlearning/report/)."""
 
 import sys
 
-from .cli import main
+from unlearning.report.cli import main
 
 sys.exit(main())

@@ -1,9 +1,10 @@
-"""The report generator (`python -m reports`) on real benchmark JSON.
+"""The report generator (`unlearning.report`, run as `python -m reports`) on real benchmark JSON.
 
 One tiny real benchmark session (paper 000's synthetic trial 1 and the overhead
 benchmarks) is run once for the module; every other input is derived from its JSON
 in Python (keys dropped, schema_version changed, text truncated, records relabelled),
-so no result number is typed by hand. The papers' numbers come from `reports.paper`.
+so no result number is typed by hand. The papers' numbers come from `unlearning.report.paper`.
+The committed runs under reports/runs (record schema version 1) are read too.
 """
 
 import copy
@@ -16,17 +17,21 @@ from pathlib import Path
 import pytest
 
 pd = pytest.importorskip("pandas", reason="the report generator needs the `report` extra: pip install -e '.[report]'")
-for _extra in ("seaborn", "tabulate", "jinja2"):
+for _extra in ("matplotlib", "seaborn", "tabulate", "jinja2"):
     pytest.importorskip(_extra, reason="the report generator needs the `report` extra: pip install -e '.[report]'")
 
-from reports import paper as P  # noqa: E402
-from reports.cli import OUTPUTS, main  # noqa: E402
-from reports.load import SCHEMA_KEYS, SCHEMA_VERSION, default_input  # noqa: E402
-from reports.tables import num  # noqa: E402
+from unlearning.report import paper as P  # noqa: E402
+from unlearning.report.cli import main  # noqa: E402
+from unlearning.report.common import num  # noqa: E402
+from unlearning.report.load import default_input, load  # noqa: E402
+from unlearning.report.pipeline import OUTPUTS  # noqa: E402
+from unlearning.schema import SCHEMA_VERSION, VERSIONS, required  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER000 = str(ROOT / "benchmarks" / "test_paper000_weight_pruning.py")
 OVERHEAD = str(ROOT / "benchmarks" / "test_overhead.py")
+COMMITTED = ROOT / "reports" / "runs"
+READS = " or ".join(map(str, VERSIONS))
 TABLE_FILES = ("paper000_table1", "paper000_california", "paper002_table1", "overhead", "headline")
 FIGURES = ("paper002_figure1", "paper000_distance", "paper000_d", "paper000_loss", "cost_vs_quality")
 
@@ -113,8 +118,13 @@ def test_real_run_tables_figures_and_readme(real, real_path, tmp_path, capsys):
     out = tmp_path / "report"
     rc, err = run_main(capsys, real_path, "--out", out)
     assert rc == 0, err
-    pruned, oracle, ft = info(real, "weight_pruning"), info(real, "naive_retrain"), info(real, "finetune")
+    check_real_table1(out, real)
+    check_real_other_tables(out)
+    check_real_figures_and_readme(out, real, real_path)
 
+
+def check_real_table1(out: Path, real: dict):
+    pruned, oracle, ft = info(real, "weight_pruning"), info(real, "naive_retrain"), info(real, "finetune")
     t1 = csv(out, "paper000_table1")
     assert list(t1["trial"]) == ["1", "2", "3", "4", "avg", "sd"]
     for key in P.P000_TABLE1_COLUMNS:
@@ -135,6 +145,8 @@ def test_real_run_tables_figures_and_readme(real, real_path, tmp_path, capsys):
     assert md.splitlines()[0].startswith("**Paper 000, Table 1") and "profile: smoke — not the paper reproduction" in md
     assert "Trial(s) 2, 3, 4: not in this run" in md
 
+
+def check_real_other_tables(out: Path):
     cal = csv(out, "paper000_california")
     assert list(cal["model"]) == ["m_o", "m_r", "m_c", "finetune"]
     assert [float(x) for x in cal["epochs_paper"][:2]] == [P.P000_CALIFORNIA["m_o"], P.P000_CALIFORNIA["m_r"]]
@@ -159,6 +171,9 @@ def test_real_run_tables_figures_and_readme(real, real_path, tmp_path, capsys):
         assert "profile: smoke" in (out / f"{name}.tex").read_text()
     assert not (out / "grid.md").exists() and not (out / "torch_versions.md").exists()
 
+
+def check_real_figures_and_readme(out: Path, real: dict, real_path: Path):
+    pruned = info(real, "weight_pruning")
     for name in ("paper000_distance", "paper000_d", "paper000_loss"):
         assert (out / f"{name}.png").stat().st_size > 1000
     assert not (out / "paper002_figure1.png").exists() and not (out / "cost_vs_quality.png").exists()
@@ -200,7 +215,7 @@ def test_every_table_and_figure_with_data_and_stale_files_removed(real, real_pat
     assert list(grid.columns[:7]) == ["profile", "dataset", "method", "optimizer", "lr", "removal_size", "n"]
     assert {"seconds", "seconds_sd", "samples_processed", "speedup_vs_naive", "quality", "metric", "d", "d_sd"} \
         <= set(grid.columns)
-    assert list(zip(grid["method"], grid["removal_size"])) == [
+    assert list(zip(grid["method"], grid["removal_size"], strict=True)) == [
         (m, n) for m in ("naive_retrain", "weight_pruning", "finetune") for n in ("1", "2")]
     assert set(grid["n"]) == {"2"} and set(grid["metric"]) == {"test acc %"}
     assert float(grid["seconds"][2]) == pytest.approx(info(real, "weight_pruning")["seconds"], rel=1e-5)
@@ -237,7 +252,7 @@ def test_torch_versions_side_by_side(real, tmp_path, capsys):
     assert f"torch {torch}" in (out / "paper000_table1.md").read_text().splitlines()[0]
 
 
-# -- bad input ------------------------------------------------------------------------------------------------------------
+# -- bad input ---------------------------------------------------------------------------------------------------------
 def test_truncated_file_is_named_and_the_rest_reported(real_path, tmp_path, capsys):
     bad = tmp_path / "truncated.json"
     bad.write_text(real_path.read_text()[:5000])
@@ -262,7 +277,7 @@ def test_foreign_and_other_schema_files(real, tmp_path, capsys):
     assert rc == 2 and not out.exists()
     assert f"{f}: 5 of 5 benchmarks have no extra_info.schema_version: not from this suite" in err
     assert f"{n}: 5 of 5 benchmarks have schema_version {SCHEMA_VERSION + 1}; this generator reads " \
-           f"schema_version {SCHEMA_VERSION}" in err
+           f"schema_version {READS}; skipped" in err
     assert "no usable benchmark records" in err
 
     mixed = copy.deepcopy(real)           # one file, two schema versions: the current one is used
@@ -324,7 +339,7 @@ def test_interrupted_generation_leaves_the_old_report(real, real_path, tmp_path,
     out = tmp_path / "report"
     assert run_main(capsys, real_path, "--out", out)[0] == 0
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    from reports import cli, figures
+    from unlearning.report import cli, figures
 
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
@@ -335,7 +350,7 @@ def test_interrupted_generation_leaves_the_old_report(real, real_path, tmp_path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report", "rich.json"]
 
 
-def test_default_input_is_the_newest_run_and_schema_matches_the_lab(real_path, tmp_path):
+def test_default_input_is_the_newest_run_and_schema_matches_the_benchmarks(real, real_path, tmp_path):
     folder = tmp_path / ".benchmarks" / "Linux-CPython-3.11-64bit"
     folder.mkdir(parents=True)
     old, new = folder / "0001_a.json", folder / "0002_b.json"
@@ -343,12 +358,13 @@ def test_default_input_is_the_newest_run_and_schema_matches_the_lab(real_path, t
         p.write_text(real_path.read_text())
         os.utime(p, (t, t))
     assert default_input([tmp_path / ".benchmarks"]) == old       # newest by mtime, not by name
-    from benchmarks.lab import SCHEMA_KEYS as LAB_KEYS, SCHEMA_VERSION as LAB_VERSION
-    assert (SCHEMA_KEYS, SCHEMA_VERSION) == (LAB_KEYS, LAB_VERSION)
+    # the benchmarks stamp records with unlearning.schema's current version, which the generator reads
+    assert {b["extra_info"]["schema_version"] for b in real["benchmarks"]} == {SCHEMA_VERSION}
+    assert SCHEMA_VERSION in VERSIONS
 
 
 def test_a_failing_figure_is_reported_and_the_rest_written(real_path, tmp_path, capsys, monkeypatch):
-    from reports import figures
+    from unlearning.report import figures
 
     def broken(df, ctx, folder):
         raise ValueError("unexpected series")
@@ -358,4 +374,76 @@ def test_a_failing_figure_is_reported_and_the_rest_written(real_path, tmp_path, 
     rc, err = run_main(capsys, real_path, "--out", out)
     assert rc == 1 and "paper000_loss.png: figure not drawn: ValueError: unexpected series" in err
     assert (out / "paper000_distance.png").exists() and not (out / "paper000_loss.png").exists()
-    assert "not drawn: the figure failed on this input (ValueError: unexpected series)" in (out / "README.md").read_text()
+    readme = (out / "README.md").read_text()
+    assert "not drawn: the figure failed on this input (ValueError: unexpected series)" in readme
+
+
+# -- record schema versions, the torch-free import, the missing extra ------------------------------------------------
+def as_v2(bench: dict) -> dict:
+    """A copy of a committed (version 1) record as version 2: with its nested `config` and `data_info`."""
+    b = copy.deepcopy(bench)
+    b["extra_info"].update(schema_version=2, config={"train": {"lr": 0.01, "epochs": {"cap": 100}}, "seed": 0},
+                           data_info={"source": "test", "sizes": {"train": 10, "test": 5}})
+    return b
+
+
+def test_committed_v1_runs_and_a_v2_record_load(tmp_path, capsys):
+    committed = load([str(COMMITTED)])
+    assert committed.problems == [] and committed.schema_versions == [1]
+    assert len(committed.records) == sum(r.records for r in committed.runs) > 0
+
+    run = json.loads((COMMITTED / "0012_paper-overhead.json").read_text())
+    run["benchmarks"][1] = as_v2(run["benchmarks"][1])
+    src = write(tmp_path / "mixed_versions.json", run)
+    loaded = load([str(src)])
+    assert loaded.problems == [] and loaded.schema_versions == [1, 2] and len(loaded.records) == 2
+    cols = set(loaded.records.columns)
+    assert {"config", "data_info"} <= cols             # one object column each, not exploded
+    assert not [c for c in cols if c.startswith(("config.", "data_info.", "extra_info."))]
+    assert loaded.records["config"].iloc[1]["train"]["epochs"] == {"cap": 100}
+    rc, err = run_main(capsys, src, "--out", tmp_path / "report")
+    assert rc == 0, err
+
+
+def test_required_keys_follow_the_record_version(tmp_path, capsys):
+    run = json.loads((COMMITTED / "0012_paper-overhead.json").read_text())
+    v1, v2 = run["benchmarks"]
+    assert "data_info" not in required(1) and "data_info" in required(2)
+    v2 = as_v2(v2)
+    del v2["extra_info"]["data_info"]           # required since version 2: skipped, the key named
+    del v1["extra_info"]["method"]              # required since version 1
+    run["benchmarks"] = [v1, v2]
+    src = write(tmp_path / "incomplete.json", run)
+    rc, err = run_main(capsys, src, "--out", tmp_path / "report")
+    assert rc == 2 and not (tmp_path / "report").exists()
+    assert f"{src}: record skipped: {v1['name']} lacks method (benchmarks/README.md's schema)" in err
+    assert f"{src}: record skipped: {v2['name']} lacks data_info (benchmarks/README.md's schema)" in err
+
+
+def test_the_generator_imports_without_torch():
+    res = subprocess.run([sys.executable, "-c", "import unlearning.report.cli, sys; assert 'torch' not in sys.modules"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+
+
+BLOCK = """
+import runpy, sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == {blocked!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+sys.meta_path.insert(0, Block())
+sys.argv = ["x", {src!r}, "--out", {out!r}]
+runpy.run_module({module!r}, run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize(("module", "blocked"), [("reports", "pandas"), ("unlearning.report", "matplotlib"),
+                                                  ("reports", "tabulate")])
+def test_missing_report_extra_is_one_line_and_exit_2(tmp_path, module, blocked):
+    code = BLOCK.format(blocked=blocked, module=module, src=str(COMMITTED), out=str(tmp_path / "out"))
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr == ("reports: error: the report generator needs the 'report' extra "
+                          f"(pip install 'unlearning-bench[report]'): No module named '{blocked}'\n")
+    assert not (tmp_path / "out").exists()

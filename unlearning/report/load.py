@@ -1,0 +1,314 @@
+"""Find, read and check saved benchmark runs; choose the records the report shows.
+
+A run is a pytest-benchmark JSON file (`--benchmark-save`, `--benchmark-json`). Its
+benchmarks are ours when their `extra_info` carries `schema_version`; the versions read and
+the keys each version's records must have come from `unlearning.schema` (torch-free).
+Everything that is not used is reported as a `Problem` naming the file and the reason; the
+caller turns problems into exit code 1.
+
+Selection: the report shows one profile (the most complete present: paper, quick,
+smoke) and one torch version (that of the newest run of that profile); runs of the same
+profile under other torch versions feed the torch-version comparison. A benchmark saved
+by several runs (same `fullname`, same torch version) is taken from the newest run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from unlearning import schema
+
+PROFILE_ORDER = ("paper", "quick", "smoke")
+READS = " or ".join(map(str, schema.VERSIONS))      # "1 or 2", for messages
+
+
+class NoInput(Exception):
+    """Nothing usable to report on (exit code 2); `problems` says what was skipped and why."""
+
+    def __init__(self, message: str, problems: list | None = None):
+        super().__init__(message)
+        self.problems = list(problems or [])
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass
+class Run:
+    """One saved run's provenance (from `machine_info`, `commit_info`, `datetime`)."""
+
+    path: Path
+    label: str                 # the path as given / found, shown in the report
+    datetime: str
+    torch: str
+    profile: str
+    device: str
+    device_name: str
+    threads: str
+    machine: str
+    python: str
+    pytest_benchmark: str
+    commit: str
+    branch: str
+    dirty: bool | None
+    records: int = 0           # records of this run the report uses
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def device_label(self) -> str:
+        """The device, with its name where that says more ("cuda:0 (NVIDIA H100)")."""
+        shown = self.device_name and self.device_name != self.device
+        return self.device + (f" ({self.device_name})" if shown else "")
+
+    @classmethod
+    def from_json(cls, path: Path, label: str, run: dict) -> Run:
+        mi = run.get("machine_info") or {}
+        ci = run.get("commit_info") or {}
+        cpu = mi.get("cpu") or {}
+        machine = ", ".join(str(x) for x in (mi.get("node"), cpu.get("brand_raw"),
+                                             f"{cpu['count']} CPUs" if cpu.get("count") else None,
+                                             mi.get("system"), mi.get("machine")) if x)
+        return cls(path=path, label=label, datetime=str(run.get("datetime") or ""),
+                   torch=str(mi.get("torch") or "unknown"), profile=str(mi.get("bench_profile") or ""),
+                   device=str(mi.get("device") or ""), device_name=str(mi.get("device_name") or ""),
+                   threads=str(mi.get("threads") or ""), machine=machine,
+                   python=str(mi.get("python_version") or ""), pytest_benchmark=str(run.get("version") or ""),
+                   commit=str(ci.get("id") or ""), branch=str(ci.get("branch") or ""), dirty=ci.get("dirty"))
+
+
+@dataclass
+class Loaded:
+    records: pd.DataFrame                       # the shown profile and torch version, one row per benchmark
+    by_torch: dict[str, pd.DataFrame]           # the shown profile, per torch version (incl. the shown one)
+    runs: list[Run]                             # runs with at least one record used, sorted by name
+    problems: list[Problem] = field(default_factory=list)
+    profile: str = ""
+    torch: str = ""
+
+    @property
+    def schema_versions(self) -> list[int]:
+        """The record schema versions of the shown records."""
+        return sorted({int(v) for v in self.records["schema_version"].dropna()})
+
+
+# -- finding inputs ---------------------------------------------------------------------------------------
+def default_input(search: list[Path] | None = None) -> Path:
+    """The newest saved run (by file mtime) under `.benchmarks/` of the working directory."""
+    dirs = search if search is not None else [Path.cwd() / ".benchmarks"]
+    found = [p for d in dirs if d.is_dir() for p in d.rglob("*.json") if p.is_file()]
+    if not found:
+        where = " or ".join(str(d) for d in dirs)
+        raise NoInput(f"no saved benchmark run found under {where}; run e.g. "
+                      "`pytest benchmarks/ --benchmark-save=NAME` first, or name JSON files or folders")
+    return max(found, key=lambda p: (p.stat().st_mtime, str(p)))
+
+
+def _named(given: str) -> tuple[list[tuple[Path, str]], list[Problem]]:
+    """The file named, or the JSON files under the folder named (sorted), with their labels."""
+    p = Path(given)
+    if p.is_dir():
+        found = sorted(q for q in p.rglob("*.json") if q.is_file())
+        return [(q, str(q)) for q in found], [] if found else [Problem(given, "folder holds no .json files")]
+    if p.is_file():
+        return [(p, given)], []
+    return [], [Problem(given, "no such file or folder")]
+
+
+def expand(paths: list[str]) -> tuple[list[tuple[Path, str]], list[Problem]]:
+    """Files named and the JSON files under folders named (sorted, each once); problems for what does not exist."""
+    files, problems, seen = [], [], set()
+    for given in paths:
+        items, probs = _named(given)
+        problems += probs
+        for q, label in items:
+            if (key := q.resolve()) not in seen:
+                seen.add(key)
+                files.append((q, label))
+    return files, problems
+
+
+# -- reading one run --------------------------------------------------------------------------------------
+def _parse(path: Path, label: str) -> tuple[dict | None, list[Problem]]:
+    """The run's JSON when it is a pytest-benchmark run with benchmarks; else the problem."""
+    try:
+        run = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem(label, f"cannot be read ({exc})")]
+    except json.JSONDecodeError as exc:
+        return None, [Problem(label, f"not valid JSON, truncated or malformed "
+                                     f"(line {exc.lineno}, column {exc.colno}: {exc.msg})")]
+    if not isinstance(run, dict) or not isinstance(run.get("benchmarks"), list):
+        return None, [Problem(label, "not a pytest-benchmark run (no 'benchmarks' list)")]
+    if not run["benchmarks"]:
+        return None, [Problem(label, "the run holds no benchmarks")]
+    return run, []
+
+
+def _check(bench) -> str:
+    """'' for a usable record of ours; else why not: 'foreign', 'version', or 'lacks KEY, ...'."""
+    info = bench.get("extra_info") if isinstance(bench, dict) else None
+    if not isinstance(info, dict) or "schema_version" not in info:
+        return "foreign"
+    version = info["schema_version"]
+    if type(version) is not int or version not in schema.VERSIONS:
+        return "version"
+    missing = schema.missing(info)
+    return f"lacks {', '.join(missing)}" if missing else ""
+
+
+def _check_all(label: str, benches: list) -> tuple[list[dict], list[Problem]]:
+    """The usable records; one problem per kind of record left out (foreign, per other version, per record)."""
+    total, foreign, versions, problems, good = len(benches), 0, Counter(), [], []
+    for b in benches:
+        why = _check(b)
+        if why == "foreign":
+            foreign += 1
+        elif why == "version":
+            versions[repr(b["extra_info"]["schema_version"])] += 1
+        elif why:
+            problems.append(Problem(label, f"record skipped: {b.get('name', '?')} {why} (benchmarks/README.md's "
+                                           "schema)"))
+        else:
+            good.append(b)
+    head = [Problem(label, f"{foreign} of {total} benchmarks have no extra_info.schema_version: "
+                           "not from this suite (another pytest-benchmark suite?); skipped")] if foreign else []
+    head += [Problem(label, f"{n} of {total} benchmarks have schema_version {version}; this generator "
+                            f"reads schema_version {READS}; skipped") for version, n in sorted(versions.items())]
+    return good, head + problems
+
+
+def read_run(path: Path, label: str) -> tuple[Run | None, list[dict], list[Problem]]:
+    """The run's provenance and its benchmarks of our schema; problems for everything left out."""
+    run, problems = _parse(path, label)
+    if run is None:
+        return None, [], problems
+    good, problems = _check_all(label, run["benchmarks"])
+    if not good:
+        return None, [], [*problems, Problem(label, "skipped: no usable benchmark records")]
+    return Run.from_json(path, label, run), good, problems
+
+
+def to_frame(run: Run, benches: list[dict]) -> pd.DataFrame:
+    """One row per benchmark: extra_info keys as columns, pytest-benchmark's own under `bench.`. Nested dicts of
+    a record (`config`, `data_info`) stay one object column each (max_level=1), not hundreds of columns."""
+    df = pd.json_normalize(benches, max_level=1)
+    df.columns = [c.removeprefix("extra_info.") if c.startswith("extra_info.") else f"bench.{c}" for c in df.columns]
+    df["run.label"] = run.label
+    df["run.datetime"] = run.datetime
+    df["run.torch"] = run.torch
+    return df
+
+
+def _number(v):
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def _text(v):
+    return None if v is None or (isinstance(v, float) and v != v) else str(v)
+
+
+def _clean(df: pd.DataFrame) -> pd.DataFrame:
+    """The schema's numeric keys as floats (None -> NaN), its text keys as str or None."""
+    df = df.copy()
+    for key in schema.NUMERIC:
+        if key in df.columns:
+            df[key] = pd.to_numeric(df[key].map(_number), errors="coerce").astype(float)
+    for key in schema.TEXT:
+        if key in df.columns:
+            df[key] = df[key].map(_text)
+    return df
+
+
+def torch_key(version: str) -> tuple:
+    return (*(int(x) for x in re.findall(r"\d+", version.split("+")[0])), version)
+
+
+# -- everything ---------------------------------------------------------------------------------------------
+def _inputs(paths: list[str]) -> tuple[list[tuple[Path, str]], list[Problem]]:
+    """What to read: the paths given, else the newest saved run (labelled relative to the working directory)."""
+    if paths:
+        return expand(paths)
+    newest = default_input()
+    try:
+        label = str(newest.relative_to(Path.cwd()))
+    except ValueError:
+        label = str(newest)
+    return [(newest, label)], []
+
+
+def _read_all(files: list[tuple[Path, str]], problems: list[Problem]) -> tuple[dict[str, Run], pd.DataFrame]:
+    runs: dict[str, Run] = {}
+    frames = []
+    for path, label in files:
+        run, benches, probs = read_run(path, label)
+        problems += probs
+        if run is not None:
+            runs[label] = run
+            frames.append(to_frame(run, benches))
+    if not frames:
+        raise NoInput("no usable benchmark records in " + (", ".join(label for _, label in files) or "the input"),
+                      problems)
+    return runs, _clean(pd.concat(frames, ignore_index=True))
+
+
+def _one_profile(df: pd.DataFrame, problems: list[Problem]) -> tuple[str, pd.DataFrame]:
+    """The most complete profile present, and its records; the others' are named as problems."""
+    present = sorted(set(df["profile"].dropna()), key=lambda p: (PROFILE_ORDER.index(p) if p in PROFILE_ORDER
+                                                                else len(PROFILE_ORDER), p))
+    if not present:
+        raise NoInput("no record names its profile", problems)
+    profile = present[0]
+    other = df[df["profile"] != profile]
+    for (label, prof), n in other.groupby(["run.label", "profile"], dropna=False).size().items():
+        problems.append(Problem(label, f"{n} record(s) of profile {prof} not used: this report shows profile "
+                                       f"{profile} (give one profile's runs)"))
+    return profile, df[df["profile"] == profile]
+
+
+def _newest_only(df: pd.DataFrame, problems: list[Problem]) -> pd.DataFrame:
+    """A benchmark saved by several runs of one torch version: the newest run's (sorted newest first)."""
+    df = df.sort_values(["run.datetime", "run.label"], ascending=False, kind="stable")
+    dup = df.duplicated(["run.torch", "bench.fullname"], keep="first")
+    for label, n in df[dup].groupby("run.label").size().items():
+        problems.append(Problem(label, f"{n} record(s) not used: the same benchmarks from a newer run "
+                                       "of the same torch version are used"))
+    return df[~dup]
+
+
+def _used(runs: dict[str, Run], df: pd.DataFrame) -> list[Run]:
+    """The runs with records in `df` (sorted by file name), each with its count of records used."""
+    used = df.groupby("run.label").size()
+    out = []
+    for label, run in sorted(runs.items(), key=lambda kv: (kv[1].name, kv[0])):
+        if label in used.index:
+            run.records = int(used[label])
+            out.append(run)
+    return out
+
+
+def load(paths: list[str]) -> Loaded:
+    """Read every input; raise NoInput (with every problem) when nothing is usable."""
+    files, problems = _inputs(paths)
+    runs, df = _read_all(files, problems)
+    profile, df = _one_profile(df, problems)
+    df = _newest_only(df, problems)
+    torch = str(df.iloc[0]["run.torch"])
+    by_torch = {t: g.reset_index(drop=True)
+                for t, g in sorted(df.groupby("run.torch"), key=lambda kv: torch_key(kv[0]))}
+    return Loaded(records=by_torch[torch], by_torch=by_torch, runs=_used(runs, df), problems=problems,
+                  profile=profile, torch=torch)

@@ -1,0 +1,66 @@
+"""The README, rendered from its jinja2 template: the tables with their sentences, the figures, the settings
+the records carry and where they came from."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+
+from .common import num
+from .figures import Figure
+from .load import Loaded
+from .tables import Context, Headline, Table
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+# recorded settings that answer a choice the papers leave open (README "Choices the papers leave open")
+SETTINGS = (("rule", "convergence rule"), ("oracle_init", "oracle initialisation"),
+            ("delta_on", "activation Δ_j indexes"), ("set_rule", "removing a set (weight pruning)"),
+            ("n_neighbors", "neighbours n"), ("k_prime", "relabel batch (k')"), ("d_on", "S and d measured on"),
+            ("optimizer", "optimizer"), ("lr", "learning rate"), ("device", "device"))
+
+
+def settings_table(df: pd.DataFrame) -> str:
+    df = df[df["paper"] != "overhead"]          # the overhead cases run on random tensors, not a dataset
+    rows = []
+    for key, label in SETTINGS:
+        if key not in df.columns:
+            continue
+        for ds, g in df.groupby("dataset", sort=True):
+            vals = sorted({num(v, "g") if isinstance(v, float) else str(v) for v in g[key].dropna()})
+            if vals:
+                rows.append({"setting": label, "key": key, "dataset": ds, "values in this run": "; ".join(vals)})
+    if not rows:
+        return ""
+    return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
+
+
+def provenance_table(loaded: Loaded) -> str:
+    rows = [{"file": r.label, "date": r.datetime,
+             "commit": (r.commit[:12] + (" (dirty)" if r.dirty else "")) if r.commit else "",
+             "branch": r.branch, "torch": r.torch, "device": r.device_label,
+             "threads": r.threads, "profile": r.profile, "machine": r.machine, "python": r.python,
+             "pytest-benchmark": r.pytest_benchmark, "records used": str(r.records)} for r in loaded.runs]
+    return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
+
+
+def link(target: str, out: Path) -> str:
+    """A relative link from the output folder to `target` of the working directory (the project root when the
+    report is generated from there): `../README.md` for the default `reports/`."""
+    return Path(os.path.relpath(Path.cwd() / target, out.resolve())).as_posix()
+
+
+def readme(loaded: Loaded, ctx: Context, tables: dict[str, Table], headline: Headline, figures: list[Figure],
+           out: Path) -> str:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False)
+    shown = [r for r in loaded.runs if r.torch == loaded.torch]
+    return env.get_template("README.md.j2").render(
+        ctx=ctx, loaded=loaded, shown_runs=shown, tables=tables, headline=headline, figures=figures,
+        sentences={name: t.sentences() for name, t in tables.items()}, settings=settings_table(loaded.records),
+        provenance=provenance_table(loaded), top_readme=link("README.md", out), profiles_py=link(
+            "benchmarks/profiles.py", out), schema_version=" and ".join(map(str, loaded.schema_versions)),
+        dates=sorted({r.datetime[:10] for r in shown if r.datetime}),
+        commits=sorted({r.commit[:12] for r in shown if r.commit}))

@@ -1,0 +1,26 @@
+"""The report's tables, one class each (see `base.Table`): built from the records with pandas, written as
+Markdown, CSV and LaTeX, each with the sentences its numbers support."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .base import Cell, Context, Table
+from .grid import Grid
+from .headline import Headline, TorchVersions
+from .overhead import Overhead
+from .paper000 import Paper000California, Paper000Table1
+from .paper002 import Paper002Table1
+
+# built from the records, in the report's order; the paper tables always (the paper's numbers at least)
+FROM_RECORDS: tuple[type[Table], ...] = (Paper000Table1, Paper000California, Paper002Table1, Grid, Overhead)
+NAMES = tuple(t.name for t in (Headline, *FROM_RECORDS, TorchVersions))
+
+__all__ = ["FROM_RECORDS", "NAMES", "Cell", "Context", "Grid", "Headline", "Overhead", "Paper000California",
+           "Paper000Table1", "Paper002Table1", "Table", "TorchVersions", "build"]
+
+
+def build(df: pd.DataFrame, ctx: Context) -> dict[str, Table]:
+    """Every table the records support, by name."""
+    built = ((t.name, t.build(df, ctx)) for t in FROM_RECORDS)
+    return {name: t for name, t in built if t is not None}

@@ -1,0 +1,113 @@
+"""What every table shares: the run's context, the Markdown/CSV/LaTeX writers, and its headline cells.
+
+A table has a numeric frame (`data`, written as CSV: means, standard deviations and counts
+in separate columns, the paper's values and the deviation ours - paper) and a formatted
+frame (`display`, written as Markdown and LaTeX: "mean ± sd", fixed digits). Cells that
+have no record are empty (NaN), never zero, and a note says why. Rows are sorted and
+numbers formatted with fixed rules, so the same input gives the same bytes.
+
+Each table is a subclass: `build(...)` makes it from the records (None where the records
+hold nothing for it), `sentences()` says in words what its own numbers show, and
+`cells()` names its key numbers for the headline and the torch-version comparison.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import pandas as pd
+
+LATEX_SYMBOLS = {"±": r"$\pm$", "Δ": r"$\Delta$", "≈": r"$\approx$", "—": "---", "–": "--", "×": r"$\times$",
+                 "≤": r"$\leq$", "→": r"$\to$", "−": "$-$", "∪": r"$\cup$", "↔": r"$\leftrightarrow$"}
+LATEX_SPECIAL = {"\\": r"\textbackslash{}", "<": "$<$", ">": "$>$", "~": r"\textasciitilde{}",
+                 "^": r"\textasciicircum{}", **{ch: "\\" + ch for ch in "&%$#_{}"}}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(LATEX_SPECIAL.get(ch, LATEX_SYMBOLS.get(ch, ch)) for ch in text)
+
+
+@dataclass
+class Context:
+    profile: str
+    torch: str
+    device: str
+
+    @property
+    def is_paper(self) -> bool:
+        return self.profile == "paper"
+
+    def caption(self, title: str) -> str:
+        prof = f"profile: {self.profile}" + ("" if self.is_paper else " — not the paper reproduction")
+        return f"{title} ({prof}; torch {self.torch}; {self.device or 'device unknown'})"
+
+
+@dataclass
+class Cell:
+    """One key number of a table: ours beside the paper's (NaN where the paper has none)."""
+
+    key: str
+    label: str
+    paper: float
+    ours: float
+    spec: str
+
+
+@dataclass
+class Table:
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+
+    ctx: Context
+    data: pd.DataFrame
+    display: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+    has_records: bool = True
+
+    @classmethod
+    def make(cls, ctx: Context, data: pd.DataFrame, display: pd.DataFrame, notes: list[str],
+             has_records: bool = True, **state):
+        """The table with the `profile` column first in `data`; `state`: the subclass's own fields."""
+        data = data.reset_index(drop=True)
+        data.insert(0, "profile", ctx.profile)
+        return cls(ctx, data, display.reset_index(drop=True), notes, has_records, **state)
+
+    @property
+    def caption(self) -> str:
+        return self.ctx.caption(self.title)
+
+    def sentences(self) -> list[str]:
+        """What the table's numbers show, in words (the README puts them under the table)."""
+        return []
+
+    def cells(self, extended: bool = False) -> list[Cell]:
+        """The key numbers (the headline's; `extended` adds those only the torch-version comparison shows)."""
+        return []
+
+    # -- writing --------------------------------------------------------------------------------------------
+    def markdown(self) -> str:
+        lines = [f"**{self.caption}**", "", self.display.to_markdown(index=False, disable_numparse=True)]
+        if self.notes:
+            lines += ["", *(f"- {n}" for n in self.notes)]
+        return "\n".join(lines) + "\n"
+
+    def csv(self) -> str:
+        return self.data.to_csv(index=False, float_format="%.6g", lineterminator="\n", na_rep="")
+
+    def latex(self) -> str:
+        disp = self.display.map(lambda v: latex_escape(str(v)))
+        disp.columns = [latex_escape(str(c)) for c in disp.columns]
+        tex = disp.to_latex(index=False, escape=False, caption=latex_escape(self.caption), label=f"tab:{self.name}",
+                            position="htbp")
+        if self.notes:
+            notes = "\n".join(r"\par\footnotesize " + latex_escape(n) for n in self.notes)
+            tex = tex.replace("\\end{table}", notes + "\n\\end{table}")
+        return tex
+
+    def write(self, folder: Path) -> list[str]:
+        files = {f"{self.name}.md": self.markdown(), f"{self.name}.csv": self.csv(), f"{self.name}.tex": self.latex()}
+        for fname, text in files.items():
+            (folder / fname).write_text(text, encoding="utf-8", newline="\n")
+        return sorted(files)

@@ -1,0 +1,107 @@
+"""The comparison grid: method × dataset × removal size (cost, speedup over naive retraining, quality, d)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..common import NAN, col, method_key, missing, num, nums, pms, quality_metric, select, stats
+from .base import Cell, Context, Table
+
+MEASURES = ("seconds", "samples_processed", "speedup_vs_naive", "quality", "d")
+NOTE = ("mean ± sd over seeds (n). speedup vs naive: naive retraining's seconds / the method's on the "
+        "same forget set. quality: test accuracy (%) for classification; MSE for regression (test MSE, "
+        "or train MSE where the dataset has no test set). optimizer/lr: the relabeling optimizer for "
+        "random_relabel, else the training optimizer.")
+
+
+def _configs(sm: pd.DataFrame) -> list[tuple[str, float]]:
+    """The (optimizer, lr) pairs one method ran with, by optimizer, then largest lr first."""
+    pairs = zip(sm["optimizer"].fillna(""), col(sm, "lr").fillna(NAN), strict=True)
+    return sorted({(str(o), float(lr)) for o, lr in pairs}, key=lambda c: (c[0], -c[1] if not missing(c[1]) else 0))
+
+
+def _cell(sm: pd.DataFrame, size: float, opt: str, lr: float, quality: tuple) -> tuple[dict, pd.DataFrame]:
+    """The means and sds of one grid cell (method, dataset, size, optimizer, lr) and its records."""
+    cell = sm[(sm["removal_size"] == size) & (sm["optimizer"].fillna("") == opt)]
+    cell = cell[col(cell, "lr") == lr] if not missing(lr) else cell
+    qkey, _, qscale = quality
+    row = {}
+    for key in MEASURES:
+        values = (col(cell, qkey) * qscale if qkey else pd.Series(dtype=float)) if key == "quality" else col(cell, key)
+        m, s, _ = stats(values)
+        row.update({key: m, f"{key}_sd": s})
+    return row, cell
+
+
+class Grid(Table):
+    name = "grid"
+    title = "Comparison grid: method × dataset × removal size"
+
+    @classmethod
+    def build(cls, df: pd.DataFrame, ctx: Context) -> Grid | None:
+        sub = select(df, "grid", "grid")
+        if sub.empty:
+            return None
+        methods = sorted(sub["method"].dropna().unique(), key=method_key)
+        rows, notes = [], []
+        for ds in sorted(sub["dataset"].dropna().unique()):
+            cls.dataset_rows(sub[sub["dataset"] == ds], ds, methods, rows, notes)
+        data = pd.DataFrame(rows)
+        for key in MEASURES:
+            for c in (key, f"{key}_sd"):
+                if c not in data.columns:
+                    data[c] = NAN
+        return cls.make(ctx, data, cls.show(data), [*notes, NOTE])
+
+    @staticmethod
+    def dataset_rows(sd_: pd.DataFrame, ds: str, methods: list[str], rows: list[dict], notes: list[str]) -> None:
+        """Append one dataset's rows (every method × size × config) and the notes on its empty cells."""
+        quality = quality_metric(sd_)
+        sizes = sorted(col(sd_, "removal_size").dropna().unique())
+        for method in methods:
+            sm = sd_[sd_["method"] == method]
+            base = {"dataset": ds, "method": method}
+            if sm.empty:
+                rows.append({**base, "optimizer": "", "lr": NAN, "removal_size": NAN, "n": 0, "metric": quality[1]})
+                notes.append(f"{method} on {ds}: no records (the method does not apply there or was not run; "
+                             "the benchmark lists such cases as skipped): empty cells.")
+                continue
+            for size in sizes:
+                for opt, lr in _configs(sm):
+                    measured, cell = _cell(sm, size, opt, lr, quality)
+                    rows.append({**base, "optimizer": opt, "lr": lr, "removal_size": size, "n": len(cell),
+                                 "metric": quality[1], **measured})
+                    if cell.empty:
+                        notes.append(f"{method} ({opt}, lr {num(lr, 'g')}) on {ds} at n={num(size, 'int')}: "
+                                     "not run, empty cells.")
+
+    @staticmethod
+    def show(d: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({
+            "dataset": d["dataset"], "method": d["method"], "optimizer": d["optimizer"],
+            "lr": nums(d["lr"], "g"), "removal size": nums(d["removal_size"], "int"), "n": nums(d["n"], "int"),
+            "seconds": pms(d, "seconds", ".3g"), "samples processed": pms(d, "samples_processed", ".6g"),
+            "speedup vs naive": pms(d, "speedup_vs_naive", ".3g"), "quality metric": d["metric"],
+            "quality": pms(d, "quality", ".4g"), "d": pms(d, "d", ".4g"),
+        })
+
+    def sentences(self) -> list[str]:
+        s = []
+        for ds, g in self.data.groupby("dataset", sort=True):
+            parts = []
+            for (method, opt, lr), h in g.groupby(["method", "optimizer", "lr"], sort=False, dropna=False):
+                if method == "naive_retrain" or h["speedup_vs_naive"].isna().all():
+                    continue
+                lab = method if method != "random_relabel" else f"{method} ({opt}, lr {num(lr, 'g')})"
+                parts.append(f"{lab} ×{num(stats(h['speedup_vs_naive'])[0], '.3g')}")
+            if parts:
+                s.append(f"{ds}: mean speedup over naive retraining across removal sizes: {', '.join(parts)}.")
+        return s
+
+    def cells(self, extended: bool = False) -> list[Cell]:
+        if not extended:
+            return []
+        return [Cell(f"grid_{ds}_{method}_speedup", f"grid {ds}: {method} mean speedup vs naive", NAN,
+                     stats(s["speedup_vs_naive"])[0], ".3g")
+                for (ds, method), s in self.data.groupby(["dataset", "method"], sort=False)
+                if method != "naive_retrain"]

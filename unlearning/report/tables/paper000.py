@@ -1,0 +1,292 @@
+"""Paper 000 (weight pruning): Table 1 (synthetic data) and the California housing table."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .. import paper as P
+from ..common import NAN, col, compare, delta, is_false, is_true, missing, num, nums, plural, pms, rules, select, stats
+from .base import Cell, Context, Table
+
+M000 = {"m_r": "weight_pruning", "m_o": "naive_retrain", "finetune": "finetune"}
+
+
+# -- Table 1 (synthetic) ----------------------------------------------------------------------------------
+T1_OURS = {"mr_epochs": ("m_r", "epochs"), "mo_epochs": ("m_o", "epochs"), "epoch_ratio": ("m_r", "epoch_ratio"),
+           "mr_acc": ("m_r", "train_acc"), "mo_acc": ("m_o", "train_acc")}
+T1_EXTRA = {"finetune_epochs": ("finetune", "epochs"), "finetune_ratio": ("finetune", "epoch_ratio"),
+            "weights_zeroed": ("m_r", "weights_zeroed"), "mr_d": ("m_r", "d")}
+# the paper's columns as displayed: key -> (label, format)
+T1_SHOWN = {"mr_epochs": ("m_r epochs", "int"), "mo_epochs": ("m_o epochs", "int"),
+            "epoch_ratio": ("ratio m_r/m_o", ".4f"), "mr_acc": ("m_r acc", ".3f"), "mo_acc": ("m_o acc", ".3f")}
+T1_CELLS = (("epoch_ratio", "000 synthetic: mean epoch ratio m_r/m_o", ".4f"),
+            ("mr_epochs", "000 synthetic: mean m_r epochs", ".1f"),
+            ("mo_epochs", "000 synthetic: mean m_o epochs", ".1f"),
+            ("mr_acc", "000 synthetic: mean m_r accuracy", ".3f"),
+            ("mo_acc", "000 synthetic: mean m_o accuracy", ".3f"))
+
+
+class Trials:
+    """Paper 000's Table 1 records, per model (m_r, m_o, finetune) and trial."""
+
+    def __init__(self, df: pd.DataFrame):
+        self.sub = select(df, "000", "table1")
+        self.ours = sorted(int(t) for t in col(self.sub, "trial").dropna().unique())
+        self.all = sorted(set(self.ours) | set(P.P000_TABLE1))
+        self.per = {label: self.sub[self.sub["method"] == m] for label, m in M000.items()}
+
+    def at(self, label: str, t: int) -> pd.DataFrame:
+        s = self.per[label]
+        return s[s["trial"] == t]
+
+    def value(self, label: str, key: str, t: int) -> float:
+        s = self.at(label, t)
+        return float(col(s, key).mean()) if not s.empty else NAN
+
+    def flags(self, t: int, key: str) -> str:
+        """The models of trial t whose record has `key` (hit_cap, collapsed) set; '' when none ran."""
+        found = [label for label in self.per if not self.at(label, t).empty]
+        if not found:
+            return ""
+        hit = [label for label in found if is_true(col(self.at(label, t), key)).any()]
+        return ", ".join(hit) if hit else "none"
+
+    def counts(self, key: str) -> str:
+        """"m_r 1/4, ..." over every trial: the models with `key` set at least once."""
+        counts = [f"{label} {int(is_true(col(s, key)).sum())}/{len(s)}" for label, s in self.per.items()
+                  if not s.empty and is_true(col(s, key)).any()]
+        return ", ".join(counts) if counts else ("none" if not self.sub.empty else "")
+
+    def row(self, t: int) -> dict:
+        paper = P.P000_TABLE1.get(t, (NAN,) * 5)
+        seed = col(self.sub[self.sub["trial"] == t], "seed").dropna()
+        row = {"trial": str(t), "seed": float(seed.iloc[0]) if len(seed) else NAN}
+        for k, ref in zip(P.P000_TABLE1_COLUMNS, paper, strict=True):
+            ours = self.value(*T1_OURS[k], t)
+            row.update({k: ours, f"{k}_paper": ref, f"{k}_delta": delta(ours, ref)})
+        row.update({k: self.value(label, key, t) for k, (label, key) in T1_EXTRA.items()})
+        row.update(hit_cap=self.flags(t, "hit_cap"), collapsed=self.flags(t, "collapsed"))
+        return row
+
+    def summary(self, data: pd.DataFrame) -> list[dict]:
+        """The avg and sd rows over our trials (the paper's avg beside ours)."""
+        ours = data[data["trial"].isin([str(t) for t in self.ours])]
+        avg, sd = {"trial": "avg", "seed": NAN}, {"trial": "sd", "seed": NAN}
+        for k in [*T1_OURS, *T1_EXTRA]:
+            avg[k], sd[k], _ = stats(ours[k])
+        for k, ref in zip(P.P000_TABLE1_COLUMNS, P.P000_TABLE1_AVG, strict=True):
+            avg.update({f"{k}_paper": ref, f"{k}_delta": delta(avg[k], ref)})
+            sd.update({f"{k}_paper": NAN, f"{k}_delta": NAN})
+        for key in ("hit_cap", "collapsed"):
+            avg[key], sd[key] = self.counts(key), ""
+        return [avg, sd]
+
+    def notes(self) -> list[str]:
+        if self.sub.empty:
+            return ["No paper-000 Table 1 records in the input: only the paper's numbers are shown."]
+        n, papers = len(self.ours), len(P.P000_TABLE1)
+        notes = [f"avg / sd: over our {n} {plural(n, 'trial')}; the paper's avg is over its {papers} trials. "
+                 "The ratio is m_r epochs / m_o epochs per trial, averaged like the paper's 0.5396."]
+        if beyond := [t for t in self.ours if t not in P.P000_TABLE1]:
+            notes.append(f"Trial(s) {', '.join(map(str, beyond))}: the paper reports {papers} trials; no paper values.")
+        if absent := [t for t in self.all if t not in self.ours]:
+            notes.append(f"Trial(s) {', '.join(map(str, absent))}: not in this run; only the paper's values are shown.")
+        for label, m in M000.items():
+            if lacking := [t for t in self.ours if self.at(label, t).empty]:
+                notes.append(f"{label} ({m}) has no record for trial(s) {', '.join(map(str, lacking))}: "
+                             "its cells are empty.")
+        if r := rules(self.sub):
+            notes.append(f"Convergence rule: {r}. Cap hits: models stopped by the epoch cap "
+                         "(their epochs are a lower bound).")
+        return notes
+
+
+class Paper000Table1(Table):
+    name = "paper000_table1"
+    title = "Paper 000, Table 1: synthetic data, epochs to convergence and accuracy"
+
+    @classmethod
+    def build(cls, df: pd.DataFrame, ctx: Context) -> Paper000Table1:
+        trials = Trials(df)
+        data = pd.DataFrame([trials.row(t) for t in trials.all])
+        data = pd.concat([data, pd.DataFrame(trials.summary(data))], ignore_index=True)
+        notes = [*trials.notes(),
+                 "acc: `train_acc`, accuracy on the synthetic training points (the paper's 10 points). "
+                 "Δ = ours − paper. finetune: the warm-start ablation (fine-tuning without pruning)."]
+        return cls.make(ctx, data, cls.show(data), notes, not trials.sub.empty)
+
+    @staticmethod
+    def show(d: pd.DataFrame) -> pd.DataFrame:
+        display = pd.DataFrame({"trial": d["trial"], "seed": nums(d["seed"], "int")})
+        for k, (label, spec) in T1_SHOWN.items():
+            display[label] = nums(d[k], spec)
+            display[f"{label} (paper)"] = nums(d[f"{k}_paper"], spec if spec != ".3f" else ".2f")
+            display[f"Δ {label}"] = nums(d[f"{k}_delta"], spec)
+        display["finetune epochs"] = nums(d["finetune_epochs"], "int")
+        display["weights zeroed"] = nums(d["weights_zeroed"], "int")
+        display["m_r d"] = nums(d["mr_d"], ".4g")
+        display["cap hits"] = d["hit_cap"]
+        display["collapsed"] = d["collapsed"]
+        return display
+
+    @property
+    def avg(self) -> pd.Series:
+        return self.data[self.data["trial"] == "avg"].iloc[0]
+
+    def sentences(self) -> list[str]:
+        d, avg = self.data, self.avg
+        ours = d[~d["trial"].isin(["avg", "sd"]) & d["mr_epochs"].notna()]
+        if ours.empty:
+            return ["No synthetic trials in this run: the table shows the paper's numbers only."]
+        n, faster = len(ours), int((ours["epoch_ratio"] < 1).sum())
+        paper_faster = sum(r[2] < 1 for r in P.P000_TABLE1.values())
+        s = [f"Our mean m_r/m_o epoch ratio is {compare(avg['epoch_ratio'], avg['epoch_ratio_paper'])} over "
+             f"{n} {plural(n, 'trial')}; weight pruning converged in fewer epochs than "
+             f"retraining in {faster} of {n} (the paper: {paper_faster} of {len(P.P000_TABLE1)}).",
+             f"Mean epochs: m_r {compare(avg['mr_epochs'], avg['mr_epochs_paper'], '.1f')}, m_o "
+             f"{compare(avg['mo_epochs'], avg['mo_epochs_paper'], '.1f')}; mean accuracy on the training points: "
+             f"m_r {compare(avg['mr_acc'], avg['mr_acc_paper'], '.3f')}, "
+             f"m_o {compare(avg['mo_acc'], avg['mo_acc_paper'], '.3f')}."]
+        if not missing(avg["finetune_epochs"]):
+            s.append(f"The warm-start finetune ablation needed {num(avg['finetune_epochs'], '.1f')} epochs on "
+                     f"average (m_r: {num(avg['mr_epochs'], '.1f')}): the part of the saving that starting warm "
+                     "alone gives.")
+        if avg["hit_cap"] not in ("", "none"):
+            s.append(f"Runs stopped by the epoch cap: {avg['hit_cap']} (their epochs are lower bounds).")
+        return s
+
+    def cells(self, extended: bool = False) -> list[Cell]:
+        avg = self.avg
+        return [Cell(f"p000_t1_{k}", label, avg[f"{k}_paper"], avg[k], spec) for k, label, spec in T1_CELLS]
+
+
+# -- California housing -----------------------------------------------------------------------------------
+CAL_MODELS = (("m_o", "naive_retrain"), ("m_r", "weight_pruning"), ("m_c", "control"), ("finetune", "finetune"))
+CAL_DISTANCES = ("s_to_control", "s_to_oracle", "d")
+PAPER_MC = P.P000_CALIFORNIA["m_o"] / P.P000_CALIFORNIA_MO_OVER_MC
+CAL_PAPER = {"m_o": P.P000_CALIFORNIA["m_o"], "m_r": P.P000_CALIFORNIA["m_r"], "m_c": PAPER_MC}
+CAL_PAPER_RATIO = {"m_o": P.P000_CALIFORNIA_MO_OVER_MC, "m_c": 1.0}
+CAL_NOTES = (
+    f"The paper gives m_c only through the ratio m_o/m_c = {P.P000_CALIFORNIA_MO_OVER_MC}: its m_c "
+    f"epochs (≈{PAPER_MC:.1f}) are derived as {P.P000_CALIFORNIA['m_o']}/{P.P000_CALIFORNIA_MO_OVER_MC}. "
+    f"The paper's convergence threshold is {P.P000_CALIFORNIA_THRESHOLD}.",
+    "S to control / S to oracle: logit L1 distance of the model to m_c / m_o; d = (S to control − "
+    "S to oracle) / |Y|. Not shown for m_o (its S to oracle is 0 by definition) nor m_c (no record of its "
+    "own); m_c's rule is the same preset as m_o's.",
+)
+
+
+def _control(sub: pd.DataFrame) -> pd.DataFrame:
+    """The control model m_c per seed, from the records that carry its epochs (`control_*`)."""
+    keys = ["control_epochs", "control_converged"]
+    if not set(keys) <= set(sub.columns) or sub.empty:
+        return pd.DataFrame(columns=keys)
+    return sub.sort_values(["seed", "method"]).groupby("seed")[keys].first()
+
+
+def _model(sub: pd.DataFrame, method: str, control: pd.DataFrame) -> dict:
+    """One model's epochs, counts and distances (none for m_o: S and d of m_o against itself say nothing)."""
+    if method == "control":
+        epochs = control["control_epochs"]
+        n = int(epochs.notna().sum())
+        return {"epochs": epochs, "n": n, "caps": int(is_false(control["control_converged"]).sum()),
+                "collapsed": NAN, "distances": {}, "rule": ""}
+    s = sub[sub["method"] == method]
+    n = len(s)
+    keep = method != "naive_retrain"
+    return {"epochs": col(s, "epochs"), "n": n, "caps": int(is_true(col(s, "hit_cap")).sum()) if n else NAN,
+            "collapsed": int(is_true(col(s, "collapsed")).sum()) if n else NAN,
+            "distances": {k: col(s, k) for k in CAL_DISTANCES} if keep else {}, "rule": rules(s)}
+
+
+def _model_row(label: str, method: str, got: dict, mc_mean: float) -> dict:
+    m, sd, _ = stats(got["epochs"])
+    n, ref, ref_ratio = got["n"], CAL_PAPER.get(label, NAN), CAL_PAPER_RATIO.get(label, NAN)
+    ratio = m / mc_mean if not missing(m) and not missing(mc_mean) and mc_mean else NAN
+    row = {"model": label, "method": method, "n": n, "epochs": m, "epochs_sd": sd,
+           "cap_hits": got["caps"] if n else NAN, "collapsed": got["collapsed"], "epochs_paper": ref,
+           "epochs_delta": delta(m, ref), "ratio_to_mc": ratio, "ratio_to_mc_paper": ref_ratio,
+           "ratio_to_mc_delta": delta(ratio, ref_ratio)}
+    for key in CAL_DISTANCES:
+        mm, ss, _ = stats(got["distances"].get(key, pd.Series(dtype=float)))
+        row.update({key: mm, f"{key}_sd": ss})
+    row["rule"] = got["rule"]
+    return row
+
+
+def _of_n(counts: pd.Series, ns: pd.Series) -> list[str]:
+    return [f"{num(c, 'int')}/{num(n, 'int')}" if n and not missing(c) else "" for c, n in zip(counts, ns, strict=True)]
+
+
+class Paper000California(Table):
+    name = "paper000_california"
+    title = "Paper 000, California housing: epochs to convergence"
+
+    @classmethod
+    def build(cls, df: pd.DataFrame, ctx: Context) -> Paper000California:
+        sub = select(df, "000", "california")
+        control = _control(sub)
+        mc_mean = stats(control["control_epochs"])[0]
+        data = pd.DataFrame([_model_row(label, method, _model(sub, method, control), mc_mean)
+                             for label, method in CAL_MODELS])
+        return cls.make(ctx, data, cls.show(data), [*cls.record_notes(sub), *CAL_NOTES], not sub.empty)
+
+    @staticmethod
+    def record_notes(sub: pd.DataFrame) -> list[str]:
+        if sub.empty:
+            return ["No paper-000 California records in the input: only the paper's numbers are shown."]
+        notes = [f"{label} ({method}) was not run: its cells are empty." for label, method in CAL_MODELS
+                 if method != "control" and sub[sub["method"] == method].empty]
+        return [*notes, "epochs: mean ± sd over seeds (n). Cap hits: runs stopped by the epoch cap (m_c: runs whose "
+                        "training did not converge, from `control_converged`); their epochs are a lower bound."]
+
+    @staticmethod
+    def show(d: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({
+            "model": d["model"], "method": d["method"], "n": d["n"].map(lambda x: num(x, "int") if x else "0"),
+            "epochs": pms(d, "epochs", ".1f"),
+            "epochs (paper)": [("≈" if m == "m_c" else "") + num(x, ".1f") if not missing(x) else ""
+                               for m, x in zip(d["model"], d["epochs_paper"], strict=True)],
+            "Δ epochs": nums(d["epochs_delta"], ".1f"),
+            "cap hits": _of_n(d["cap_hits"], d["n"]), "collapsed": _of_n(d["collapsed"], d["n"]),
+            "epochs / m_c": nums(d["ratio_to_mc"], ".3f"), "epochs / m_c (paper)": nums(d["ratio_to_mc_paper"], ".3f"),
+            "S to control": pms(d, "s_to_control"), "S to oracle": pms(d, "s_to_oracle"), "d": pms(d, "d"),
+            "rule": d["rule"],
+        })
+
+    @property
+    def by_model(self) -> pd.DataFrame:
+        return self.data.set_index("model")
+
+    def _capped(self, m: str) -> str:
+        hits, n = self.by_model.loc[m, "cap_hits"], self.by_model.loc[m, "n"]
+        if missing(hits) or not hits:
+            return ""
+        return " (every run stopped by the cap)" if hits == n else f" ({int(hits)} of {int(n)} runs stopped by the cap)"
+
+    def sentences(self) -> list[str]:
+        if not self.has_records:
+            return ["No California records in this run: the table shows the paper's numbers only."]
+        by = self.by_model
+        s = [f"m_r took {compare(by.loc['m_r', 'epochs'], by.loc['m_r', 'epochs_paper'], '.1f')} epochs"
+             f"{self._capped('m_r')} and m_o {compare(by.loc['m_o', 'epochs'], by.loc['m_o', 'epochs_paper'], '.1f')}"
+             f"{self._capped('m_o')}; our m_o/m_c epoch ratio is "
+             f"{compare(by.loc['m_o', 'ratio_to_mc'], P.P000_CALIFORNIA_MO_OVER_MC, '.3f')}."]
+        caps = [f"{m} {int(by.loc[m, 'cap_hits'])}/{int(by.loc[m, 'n'])}" for m in by.index
+                if not missing(by.loc[m, "cap_hits"]) and by.loc[m, "cap_hits"] > 0]
+        if caps:
+            s.append(f"Runs that hit the epoch cap ({self.data['rule'].iloc[0] or 'see rule'}): {', '.join(caps)}: "
+                     "those epochs are lower bounds, not epochs to convergence.")
+        if not missing(by.loc["m_r", "d"]):
+            s.append(f"d of m_r is {num(by.loc['m_r', 'd'])} (finetune: {num(by.loc['finetune', 'd'])}); "
+                     "positive d means closer to m_o than to m_c.")
+        return s
+
+    def cells(self, extended: bool = False) -> list[Cell]:
+        by = self.by_model
+        return [Cell("p000_cal_mo", "000 California: m_o epochs", by.loc["m_o", "epochs_paper"],
+                     by.loc["m_o", "epochs"], ".1f"),
+                Cell("p000_cal_mr", "000 California: m_r epochs", by.loc["m_r", "epochs_paper"],
+                     by.loc["m_r", "epochs"], ".1f"),
+                Cell("p000_cal_mo_mc", "000 California: m_o/m_c epoch ratio", by.loc["m_o", "ratio_to_mc_paper"],
+                     by.loc["m_o", "ratio_to_mc"], ".3f")]
