@@ -334,3 +334,21 @@ def test_method_end_to_end_on_synthetic_leaves_original_untouched():
     assert result.cost.converged is True and result.cost.epochs == len(result.cost.loss_history)
     assert result.cost.loss_history[-1] < config.finetune_train.convergence.threshold
     assert result.details["weights_total"] == 6
+
+
+def test_masks_are_scores_above_thresholds_and_calibration_takes_their_quantile():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3))
+    x = torch.randn(40, 4)
+    cfg = PruningConfig(thresholds=(0.1, 0.2), n_neighbors=3)
+    pool = torch.arange(1, 40)
+    scores = wp.layer_scores(model, x, 0, pool, cfg)
+    masks = layer_masks(model, x, 0, pool, cfg)
+    assert [s.shape for s in scores] == [(6, 4), (3, 6)]
+    assert all(torch.equal(m, s > t) for m, s, t in zip(masks, scores, cfg.thresholds, strict=True))
+    targets = torch.arange(10)
+    thresholds = wp.calibrate_thresholds(model, x, targets, 0.9, cfg)
+    pooled = [torch.cat([wp.layer_scores(model, x, t, torch.cat([torch.arange(t), torch.arange(t + 1, 40)]),
+                                         cfg)[li].flatten() for t in range(10)]) for li in range(2)]
+    for t, p in zip(thresholds, pooled, strict=True):
+        assert float((p > t).float().mean()) == pytest.approx(0.1, abs=0.02)    # ~10 % above the 0.9 quantile

@@ -89,16 +89,16 @@ def check_thresholds(cfg: PruningConfig, model: nn.Module) -> None:
                          f"give one per layer (thresholds={tuple(cfg.thresholds)})")
 
 
-def layer_masks(model: nn.Sequential, x: torch.Tensor, target: int, pool: torch.Tensor,
-                cfg: PruningConfig) -> list[torch.Tensor]:
-    """The boolean prune mask of every Linear layer for one target (row `target` of x).
-
-    `pool` holds the row indices the neighbours may come from. The model and thresholds
-    are assumed checked: `prune` checks them once for every target.
+def layer_scores(model: nn.Sequential, x: torch.Tensor, target: int, pool: torch.Tensor,
+                 cfg: PruningConfig) -> list[torch.Tensor]:
+    """Algorithm 1's score of every weight for one target (row `target` of x), per Linear layer:
+    `|Δ_j w_ij|` (Δ on the layer input) or `|Δ_i w_ij|` (on its output), Δ the target's
+    activation minus the mean of its `n_neighbors` nearest rows of `pool` in the previous
+    layer's activation space. The model is assumed checked (`unsupported_reason`).
     """
     linear_at = [i for i, m in enumerate(model) if isinstance(m, nn.Linear)]
     n = min(cfg.n_neighbors, len(pool))
-    masks = []
+    scores = []
     with torch.no_grad():
         act = x
         for li, start in enumerate(linear_at):
@@ -109,13 +109,40 @@ def layer_masks(model: nn.Sequential, x: torch.Tensor, target: int, pool: torch.
             out = model[start:end](act)       # the layer and the activations after it
             if cfg.delta_on == "input":
                 delta = act[target] - act[nn_idx].mean(0)
-                score = (weight * delta[None, :]).abs()
+                scores.append((weight * delta[None, :]).abs())
             else:
                 delta = out[target] - out[nn_idx].mean(0)
-                score = (weight * delta[:, None]).abs()
-            masks.append(score > cfg.thresholds[li])
+                scores.append((weight * delta[:, None]).abs())
             act = out
-    return masks
+    return scores
+
+
+def layer_masks(model: nn.Sequential, x: torch.Tensor, target: int, pool: torch.Tensor,
+                cfg: PruningConfig) -> list[torch.Tensor]:
+    """The boolean prune mask of every Linear layer for one target: score > the layer's threshold.
+
+    `pool` holds the row indices the neighbours may come from. The model and thresholds
+    are assumed checked: `prune` checks them once for every target.
+    """
+    scores = layer_scores(model, x, target, pool, cfg)
+    return [score > t for score, t in zip(scores, cfg.thresholds, strict=True)]
+
+
+def calibrate_thresholds(model: nn.Sequential, x: torch.Tensor, targets: torch.Tensor, quantile: float,
+                         cfg: PruningConfig) -> tuple[float, ...]:
+    """Thresholds for a net no paper gives any for: per Linear layer, the `quantile` of the
+    scores of every weight over the `targets` (each with every other row of x as its
+    neighbour pool), so that one removed point zeroes about `1 - quantile` of each layer.
+    `cfg` supplies `n_neighbors` and `delta_on` (its thresholds are not used)."""
+    if not 0.0 < quantile < 1.0:
+        raise ValueError(f"quantile={quantile!r}: must lie strictly between 0 and 1")
+    model = model.eval()
+    pooled = None
+    for t in targets.tolist():
+        pool = torch.cat([torch.arange(t), torch.arange(t + 1, len(x))])
+        scores = [s.flatten() for s in layer_scores(model, x, t, pool, cfg)]
+        pooled = scores if pooled is None else [torch.cat([a, b]) for a, b in zip(pooled, scores, strict=True)]
+    return tuple(float(torch.quantile(p, quantile)) for p in pooled)
 
 
 def prune(model: nn.Sequential, x: torch.Tensor, forget: torch.Tensor, pool: torch.Tensor,
