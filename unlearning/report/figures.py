@@ -197,23 +197,32 @@ def _distance_panel(ax, s: pd.DataFrame, ds: str, first: bool) -> str:
             f"{num(start_o)} right after pruning to {num(so)} ({'down' if so < start_o else 'up'}).")
 
 
-def paper000_distance(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
-    title = "Paper 000: logit L1 distance of m_r to m_c and m_o during the fine-tune"
-    out = Figure("paper000_distance", title)
+def _pruning_panels(df: pd.DataFrame, ctx: Context, folder: Path, out: Figure, panel, *, what: str,
+                    caption: str, legend: bool) -> bool:
+    """One panel per dataset with weight-pruning series of paper 000 (`panel(ax, records, dataset, first)`
+    draws one and returns its sentence); False, with a note, when the input has none."""
     sub = _pruned(df)
     datasets = _datasets_with(df, sub, "d_series")
     if not datasets:
-        out.note = "not drawn: no weight_pruning records of paper 000 with S series in the input."
-        return out
+        out.note = f"not drawn: no weight_pruning records of paper 000 with {what} series in the input."
+        return False
     with _theme():
         fig, axes = _panel_row(len(datasets))
         for ax, ds in zip(axes[0], datasets, strict=True):
-            out.sentences.append(_distance_panel(ax, sub[sub["dataset"] == ds], ds, ax is axes[0][0]))
-        _one_legend(fig, axes[0])
-        _suptitle(fig, ctx, title + " (mean ± sd over trials)")
+            out.sentences.append(panel(ax, sub[sub["dataset"] == ds], ds, ax is axes[0][0]))
+        if legend:
+            _one_legend(fig, axes[0])
+        _suptitle(fig, ctx, out.title + caption)
         out.file = _save(fig, folder, out.name)
-    out.sentences.append("The paper reports that pruning brings m_r's predictions closer to m_o's, and that on "
-                         "California S is generally decreasing.")
+    return True
+
+
+def paper000_distance(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
+    out = Figure("paper000_distance", "Paper 000: logit L1 distance of m_r to m_c and m_o during the fine-tune")
+    if _pruning_panels(df, ctx, folder, out, _distance_panel, what="S", caption=" (mean ± sd over trials)",
+                       legend=True):
+        out.sentences.append("The paper reports that pruning brings m_r's predictions closer to m_o's, and that "
+                             "on California S is generally decreasing.")
     return out
 
 
@@ -236,21 +245,11 @@ def _d_panel(ax, s: pd.DataFrame, ds: str, first: bool) -> str:
 
 
 def paper000_d(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
-    title = "Paper 000: deletion metric d over the fine-tune"
-    out = Figure("paper000_d", title)
-    sub = _pruned(df)
-    datasets = _datasets_with(df, sub, "d_series")
-    if not datasets:
-        out.note = "not drawn: no weight_pruning records of paper 000 with d series in the input."
-        return out
-    with _theme():
-        fig, axes = _panel_row(len(datasets))
-        for ax, ds in zip(axes[0], datasets, strict=True):
-            out.sentences.append(_d_panel(ax, sub[sub["dataset"] == ds], ds, ax is axes[0][0]))
-        _suptitle(fig, ctx, title + " (mean ± 1 sd over trials; about 40 epochs shown)")
-        out.file = _save(fig, folder, out.name)
-    out.sentences.append("The paper reports d becoming increasingly positive on the synthetic data.")
-    out.note = "Trials stop at different epochs: a point averages the trials still fine-tuning at that epoch."
+    out = Figure("paper000_d", "Paper 000: deletion metric d over the fine-tune")
+    if _pruning_panels(df, ctx, folder, out, _d_panel, what="d", legend=False,
+                       caption=" (mean ± 1 sd over trials; about 40 epochs shown)"):
+        out.sentences.append("The paper reports d becoming increasingly positive on the synthetic data.")
+        out.note = "Trials stop at different epochs: a point averages the trials still fine-tuning at that epoch."
     return out
 
 
