@@ -36,7 +36,7 @@ def toy_spec(name: str, thresholds=(1.0, 1.0), **changes) -> DatasetSpec:
 
     fields = dict(name=name, task="binary", input_shape=(1,), num_classes=2, n_train=10,
                   loader=lambda **kw: replace(synthetic.loader(**kw), name=name), model=synthetic.model,
-                  preset=preset, description="toy", provenance="test", needs_files=False)
+                  preset=preset, description="toy", provenance="test")
     fields.update(changes)
     return DatasetSpec(**fields)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from . import schema
 from .config import get_config
 from .data import DataUnavailableError
+from .datasets import get_dataset
 from .datasets import names as dataset_names
 from .experiment import environment, run_trial, save_json
 from .methods import METHODS
@@ -26,7 +27,10 @@ COLUMNS = ("seed", "method", "epochs", "converged", "seconds", "epoch_ratio", "w
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m unlearning", description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", default="synthetic", choices=dataset_names())
+    p.add_argument("--dataset", default="synthetic", choices=dataset_names(), metavar="NAME",
+                   help="; ".join(f"{n}: {get_dataset(n).description}"
+                                  + (f" (paper {get_dataset(n).paper})" if get_dataset(n).paper else "")
+                                  for n in dataset_names()))
     p.add_argument("--methods", default=None,
                    help=f"comma-separated, from: {', '.join(sorted(METHODS))} (default: all that apply)")
     p.add_argument("--removal-size", type=int, default=1, help="points to remove (default 1, the paper's target)")

@@ -71,7 +71,6 @@ class DatasetSpec:
     eval_sets: tuple[str, ...] = EVAL_SETS
     d_on: str = "train"
     new_draw_per_seed: bool = False
-    needs_files: bool = True
     scales: Mapping[str, Mapping[str, Scale]] = field(default_factory=dict)
     order: int = 100
 

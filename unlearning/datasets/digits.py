@@ -108,7 +108,7 @@ def preset() -> Config:
 
 SPEC = register_dataset(DatasetSpec(
     name="digits", task="multiclass", input_shape=(N_FEATURES,), num_classes=NUM_CLASSES, n_train=N_TRAIN,
-    loader=load_digits, model=digits_mlp, preset=preset, paper=None, order=3, needs_files=False,
+    loader=load_digits, model=digits_mlp, preset=preset, paper=None, order=3,
     description="scikit-learn's digits: 1,797 8x8 handwritten digits (UCI test set), 10 classes, MLP 64-32-16-10",
     provenance="ships inside scikit-learn (sklearn.datasets.load_digits): E. Alpaydin, C. Kaynak, UCI Optical "
                "Recognition of Handwritten Digits (1998); CC BY 4.0; no download",

@@ -89,7 +89,7 @@ def preset() -> Config:
 SPEC = register_dataset(DatasetSpec(
     name="synthetic", task="binary", input_shape=(1,), num_classes=2, n_train=N_POINTS,
     loader=load_synthetic, model=synthetic_mlp, preset=preset, paper="000", order=0,
-    description="paper 000's ten 1-D Gaussian points, label x > 0 (embedded, seeded)",
+    description="ten 1-D Gaussian points x ~ 10·N(0, 1), label x > 0 (embedded, seeded)",
     provenance="drawn in code: x ~ 10·N(0, 1) from torch.Generator(seed); nothing is downloaded",
-    new_draw_per_seed=True, needs_files=False,
+    new_draw_per_seed=True,
 ))

@@ -137,7 +137,7 @@ def _settings_instance(method: Method, value):
     if not isinstance(value, dict):
         raise ValueError(f"settings of method {method.name!r} must be a {method.settings.__name__} or a dict, "
                          f"got {type(value).__name__}")
-    allowed = [f for f in method.settings.__dataclass_fields__]
+    allowed = list(method.settings.__dataclass_fields__)
     for key in value:
         check_choice(f"setting of method {method.name!r}", key, allowed)
     return method.settings(**value)
