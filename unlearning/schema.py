@@ -82,6 +82,7 @@ _REQUIRED_V2 = [
 ]
 _OPTIONAL = [
     ("rule", "str", "", "the convergence rule, in words"),
+    ("batch_models", "int", "models", "models trained together (fit_many); `seconds` is the whole batch's"),
     ("train_size", "int", "rows", "rows of the (possibly subset) training set"),
     ("test_size", "int", "rows", "rows of the (possibly subset) test set"),
     ("train_acc", "float", "fraction", "accuracy on the whole training set"),
@@ -127,6 +128,11 @@ _OPTIONAL = [
     ("overhead_target", "float", "ratio", "overhead: the ratio aimed at"),
     ("overhead_within_target", "bool", "", "overhead: ratio ≤ target"),
     ("seconds_per_request", "float", "s", "overhead: seconds per relabeling request"),
+    ("k", "int", "models", "overhead: models trained at once by fit_many"),
+    ("sequential_seconds", "float", "s", "overhead: the same K models trained by K sequential fits"),
+    ("speedup", "float", "ratio", "overhead: K sequential fits' seconds / fit_many's seconds (throughput ratio)"),
+    ("speedup_target", "float", "ratio", "overhead: the speed-up aimed at"),
+    ("speedup_within_target", "bool", "", "overhead: speedup ≥ target"),
 ]
 # fmt: on
 

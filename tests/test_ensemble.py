@@ -1,0 +1,129 @@
+"""`fit_many` against K sequential `fit`s: the same epochs and the same weights within float rounding.
+
+Tolerance: the stacked forward uses one batched matmul (`baddbmm`) where `fit` uses one matmul
+per model (`addmm`); the two kernels may sum in a different order, so weights agree to float32
+rounding (here within 1e-5 after hundreds of steps), not bit for bit. Epoch counts are equal
+unless a run's loss lands within that rounding of its convergence threshold: then one side
+can stop an epoch earlier. The cases below do not sit on a threshold (their epochs are
+checked equal); the California subset runs to its cap, so only weights are compared there.
+"""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from unlearning.config import Convergence, TrainConfig
+from unlearning.data import Data, DataUnavailableError
+from unlearning.datasets import load_dataset
+from unlearning.ensemble import fit_many, stack_reason
+from unlearning.models import build_model
+from unlearning.train import fit, fresh_model
+
+ATOL = 1e-5
+
+
+def sequential_and_many(models, x, y, task, cfg, seeds):
+    """Train copies of `models` with K `fit`s and with one `fit_many`; return both (models, records)."""
+    one = [copy.deepcopy(m) for m in models]
+    many = [copy.deepcopy(m) for m in models]
+    xs = x if isinstance(x, list) else [x] * len(models)
+    ys = y if isinstance(y, list) else [y] * len(models)
+    recs_one = [fit(m, xi, yi, task, cfg, seed=s, device="cpu") for m, xi, yi, s in zip(one, xs, ys, seeds,
+                                                                                      strict=True)]
+    recs_many = fit_many(many, x, y, task, cfg, seeds=seeds, device="cpu")
+    return (one, recs_one), (many, recs_many)
+
+
+def assert_same(one, many, epochs=True):
+    (models_a, recs_a), (models_b, recs_b) = one, many
+    for a, b, ra, rb in zip(models_a, models_b, recs_a, recs_b, strict=True):
+        for p, q in zip(a.parameters(), b.parameters(), strict=True):
+            torch.testing.assert_close(q.detach(), p.detach(), rtol=0, atol=ATOL)
+        assert (rb.converged, rb.hit_cap, rb.collapsed, rb.rule) == (ra.converged, ra.hit_cap, ra.collapsed, ra.rule)
+        if epochs:
+            assert (rb.epochs, rb.steps, rb.samples) == (ra.epochs, ra.steps, ra.samples)
+            assert rb.loss_history == pytest.approx(ra.loss_history, abs=1e-5)
+            assert rb.initial_loss == pytest.approx(ra.initial_loss, abs=1e-6)
+        assert rb.batch_models == len(models_b) and ra.batch_models == 1
+
+
+def test_synthetic_full_batch_same_epochs_and_weights():
+    data = load_dataset("synthetic", seed=0)
+    seeds = [0, 1, 2, 3]
+    models = [fresh_model(data, s, "cpu")[0] for s in seeds]
+    cfg = TrainConfig("adam", 1e-3, None, Convergence("loss_below", 0.05, 2000))
+    one, many = sequential_and_many(models, data.x_train, data.y_train, data.task, cfg, seeds)
+    assert len({r.epochs for r in many[1]}) > 1          # models stop at different epochs: the stack shrinks
+    assert_same(one, many)
+
+
+def test_synthetic_trials_each_on_their_own_draw():
+    """The paper's trials: one new draw of the data per seed (a list of K training sets)."""
+    seeds = [0, 1, 2]
+    sets = [load_dataset("synthetic", seed=s) for s in seeds]
+    models = [fresh_model(d, s, "cpu")[0] for d, s in zip(sets, seeds, strict=True)]
+    cfg = TrainConfig("adam", 1e-3, None, Convergence("loss_below", 0.05, 2000))
+    one, many = sequential_and_many(models, [d.x_train for d in sets], [d.y_train for d in sets], "binary",
+                                    cfg, seeds)
+    assert_same(one, many)
+
+
+@pytest.mark.parametrize("optimizer, lr, decay", [("adam", 1e-3, None), ("adadelta", 1.0, 0.7), ("sgd", 0.05, None)])
+def test_digits_minibatches_each_optimizer(optimizer, lr, decay):
+    data = load_dataset("digits").subset(400, 50, seed=0)
+    seeds = [0, 1, 2, 3]
+    models = [fresh_model(data, s, "cpu")[0] for s in seeds]
+    cfg = TrainConfig(optimizer, lr, 32, Convergence("loss_below", 0.3, 40), lr_decay=decay)
+    one, many = sequential_and_many(models, data.x_train, data.y_train, data.task, cfg, seeds)
+    assert_same(one, many)
+
+
+def test_fixed_epochs_rule():
+    data = load_dataset("digits").subset(300, 50, seed=0)
+    seeds = [5, 6]
+    models = [fresh_model(data, s, "cpu")[0] for s in seeds]
+    cfg = TrainConfig("adam", 1e-3, 64, Convergence("fixed_epochs", 0.0, 3))
+    one, many = sequential_and_many(models, data.x_train, data.y_train, data.task, cfg, seeds)
+    assert [r.epochs for r in many[1]] == [3, 3] and all(r.converged for r in many[1])
+    assert_same(one, many)
+
+
+@pytest.mark.data
+def test_california_subset_batch_32():
+    try:
+        data = load_dataset("california").subset(600, None, seed=0)
+    except DataUnavailableError as exc:
+        pytest.skip(f"california data unavailable: {exc}")
+    seeds = [0, 1, 2]
+    models = [fresh_model(data, s, "cpu")[0] for s in seeds]
+    cfg = TrainConfig("adam", 1e-3, 32, Convergence("loss_below", 0.015, 20))
+    one, many = sequential_and_many(models, data.x_train, data.y_train, data.task, cfg, seeds)
+    assert_same(one, many, epochs=False)
+    assert [r.epochs for r in many[1]] == [r.epochs for r in one[1]]
+
+
+def test_a_collapsed_model_stops_like_fit_and_the_others_go_on():
+    torch.manual_seed(0)
+    x, y = torch.rand(64, 9), torch.rand(64)
+    data = Data("california", "regression", x, y, x[:0], y[:0])
+    models = [fresh_model(data, s, "cpu")[0] for s in range(3)]      # live inits (dead ones are redrawn)
+    with torch.no_grad():
+        models[1][4].bias.fill_(-100.0)                  # the output ReLU is dead on every row
+    cfg = TrainConfig("adam", 1e-3, 16, Convergence("loss_below", 1e-6, 5))
+    one, many = sequential_and_many(models, x, y, "regression", cfg, [0, 1, 2])
+    assert [r.collapsed for r in many[1]] == [False, True, False] and many[1][1].epochs == 0
+    assert_same(one, many)
+
+
+def test_unsupported_models_and_bad_arguments():
+    assert "Conv2d" in stack_reason(build_model("mnist"))
+    with pytest.raises(ValueError, match=r"layer 0 is Conv2d; fit_many stacks Linear layers"):
+        fit_many([build_model("mnist")], torch.zeros(2, 1, 28, 28), torch.zeros(2, dtype=torch.long), "multiclass",
+                 TrainConfig(), seeds=[0])
+    with pytest.raises(ValueError, match=r"one seed per model \(2 models, 1 seeds\)"):
+        fit_many([build_model("synthetic"), build_model("synthetic")], torch.zeros(3, 1), torch.zeros(3), "binary",
+                 TrainConfig(), seeds=[0])
+    with pytest.raises(ValueError, match=r"fit_many stacks nn.Sequential nets"):
+        fit_many([nn.Linear(1, 1)], torch.zeros(3, 1), torch.zeros(3), "binary", TrainConfig(), seeds=[0])
