@@ -32,7 +32,7 @@ PAPER000 = str(ROOT / "benchmarks" / "test_paper000_weight_pruning.py")
 OVERHEAD = str(ROOT / "benchmarks" / "test_overhead.py")
 COMMITTED = ROOT / "reports" / "runs"
 READS = " or ".join(map(str, VERSIONS))
-TABLE_FILES = ("paper000_table1", "paper000_california", "paper002_table1", "overhead", "headline")
+TABLE_FILES = ("paper000_table1", "paper000_california", "paper002_table1", "overhead", "ensemble", "headline")
 FIGURES = ("paper002_figure1", "paper000_distance", "paper000_d", "paper000_loss", "cost_vs_quality")
 
 
@@ -53,7 +53,7 @@ def real_path(pytester, bench_dir, monkeypatch) -> Path:
         result = pytester.runpytest_subprocess(PAPER000, OVERHEAD, "-k", "synthetic and trial1 or overhead",
                                                f"--benchmark-json={partial}", "-p", "no:cacheprovider",
                                                "--rootdir", str(ROOT))
-        result.assert_outcomes(passed=5)
+        result.assert_outcomes(passed=7)
         partial.rename(out)
     return out
 
@@ -163,6 +163,9 @@ def check_real_other_tables(out: Path):
     oh = csv(out, "overhead")
     assert sorted(oh["benchmark"]) == ["fit_vs_bare_loop", "relabel_request_vs_step"]
     assert {"overhead_ratio", "overhead_target", "within_target", "bare_seconds"} <= set(oh.columns)
+    ens = csv(out, "ensemble")                       # fit_many's own table, not mixed into the overhead one
+    assert list(ens["k"]) == ["8", "32"] and list(ens["speedup_target"]) == ["5", "20"]
+    assert all(float(v) > 0 for v in ens["speedup"]) and set(ens["within_target"]) <= {"yes", "no"}
 
     for name in TABLE_FILES:
         for ext in ("md", "csv", "tex"):
@@ -275,8 +278,9 @@ def test_foreign_and_other_schema_files(real, tmp_path, capsys):
     out = tmp_path / "report"
     rc, err = run_main(capsys, f, n, "--out", out)
     assert rc == 2 and not out.exists()
-    assert f"{f}: 5 of 5 benchmarks have no extra_info.schema_version: not from this suite" in err
-    assert f"{n}: 5 of 5 benchmarks have schema_version {SCHEMA_VERSION + 1}; this generator reads " \
+    total = len(real["benchmarks"])
+    assert f"{f}: {total} of {total} benchmarks have no extra_info.schema_version: not from this suite" in err
+    assert f"{n}: {total} of {total} benchmarks have schema_version {SCHEMA_VERSION + 1}; this generator reads " \
            f"schema_version {READS}; skipped" in err
     assert "no usable benchmark records" in err
 
@@ -284,7 +288,7 @@ def test_foreign_and_other_schema_files(real, tmp_path, capsys):
     mixed["benchmarks"][0]["extra_info"]["schema_version"] = SCHEMA_VERSION + 1
     m = write(tmp_path / "mixed.json", mixed)
     rc, err = run_main(capsys, m, "--out", out)
-    assert rc == 1 and f"{m}: 1 of 5 benchmarks have schema_version {SCHEMA_VERSION + 1}" in err
+    assert rc == 1 and f"{m}: 1 of {len(real['benchmarks'])} benchmarks have schema_version {SCHEMA_VERSION + 1}" in err
     assert (out / "README.md").exists()
 
 
@@ -322,7 +326,8 @@ def test_profiles_never_mixed_and_paper_profile_not_flagged(real, tmp_path, caps
     assert "not the paper reproduction" not in readme and "**profile: paper**" in readme
     s = write(tmp_path / "smoke.json", real)
     rc, err = run_main(capsys, s, p, "--out", out)
-    assert rc == 1 and f"{s}: 5 record(s) of profile smoke not used: this report shows profile paper" in err
+    n = len(real["benchmarks"])
+    assert rc == 1 and f"{s}: {n} record(s) of profile smoke not used: this report shows profile paper" in err
 
 
 def test_no_usable_input_exits_2(tmp_path):

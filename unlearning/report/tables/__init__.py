@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .base import Cell, Context, Table
+from .ensemble import Ensemble
 from .grid import Grid
 from .headline import Headline, TorchVersions
 from .overhead import Overhead
@@ -13,10 +14,11 @@ from .paper000 import Paper000California, Paper000Table1
 from .paper002 import Paper002Table1
 
 # built from the records, in the report's order; the paper tables always (the paper's numbers at least)
-FROM_RECORDS: tuple[type[Table], ...] = (Paper000Table1, Paper000California, Paper002Table1, Grid, Overhead)
+FROM_RECORDS: tuple[type[Table], ...] = (Paper000Table1, Paper000California, Paper002Table1, Grid, Overhead,
+                                         Ensemble)
 NAMES = tuple(t.name for t in (Headline, *FROM_RECORDS, TorchVersions))
 
-__all__ = ["FROM_RECORDS", "NAMES", "Cell", "Context", "Grid", "Headline", "Overhead", "Paper000California",
+__all__ = ["FROM_RECORDS", "NAMES", "Cell", "Context", "Ensemble", "Grid", "Headline", "Overhead", "Paper000California",
            "Paper000Table1", "Paper002Table1", "Table", "TorchVersions", "build"]
 
 
