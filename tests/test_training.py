@@ -282,3 +282,22 @@ def test_optimizer_falls_back_where_no_fused_kernel_exists(monkeypatch):
     monkeypatch.setitem(config.OPTIMIZERS, "adam", NoFused)
     opt = config.make_optimizer("adam", nn.Linear(2, 1).parameters(), 1e-3)
     assert isinstance(opt, NoFused) and len(opt.param_groups[0]["params"]) == 2
+
+
+def test_predict_on_images_matches_the_plain_forward_and_leaves_the_model_alone():
+    """Images are predicted by a channels_last copy in small passes: the same outputs as one
+    plain forward within float rounding, the same classes, and the caller's model untouched."""
+    torch.manual_seed(0)
+    model = build_model("mnist").train()
+    x = torch.randn(150, 1, 28, 28)          # more than one pass of EVAL_BATCH_IMAGES_CPU
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        plain = model.eval()(x)
+    model.train()
+    out = train_mod.predict(model, x)
+    assert out.shape == (150, 10)
+    assert torch.allclose(out, plain, atol=1e-5, rtol=1e-5)
+    assert torch.equal(out.argmax(1), plain.argmax(1))
+    assert model.training and states_equal(model.state_dict(), before)
+    assert all(p.is_contiguous() for p in model.parameters())
+    assert len(x) > train_mod.EVAL_BATCH_IMAGES_CPU

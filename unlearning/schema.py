@@ -123,6 +123,7 @@ _OPTIONAL = [
     ("checkpoint_forget_acc", "list[float]", "fraction", "accuracy on the requests so far at each checkpoint"),
     ("checkpoint_total_acc", "list[float]", "fraction", "total accuracy at each checkpoint"),
     ("checkpoint_seconds", "list[float]", "s", "stream seconds up to each checkpoint"),
+    ("checkpoint_eval_seconds", "float", "s", "Figure 1: seconds spent evaluating every checkpoint (not in `seconds`)"),
     ("bare_seconds", "float", "s", "overhead: the plain-torch side"),
     ("overhead_ratio", "float", "ratio", "overhead: ours / plain torch"),
     ("overhead_target", "float", "ratio", "overhead: the ratio aimed at"),

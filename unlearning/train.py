@@ -24,6 +24,11 @@ from .models import build_model, resolve_device, seeded
 log = logging.getLogger(__name__)
 
 EVAL_BATCH = 4096            # rows per forward pass when evaluating a whole set
+# Images on a CPU: 64 per pass in channels_last layout was the fastest of 32..10,000 in either
+# layout for the MNIST ConvNet on the 2-core machine (10,000 test images: ~0.9 s against ~3.8 s
+# at 4,096 in the default layout; from 256 up the activations outgrow the cache and it varies
+# 1-2 s); outputs equal within float rounding (max |diff| ~1e-7).
+EVAL_BATCH_IMAGES_CPU = 64
 MAX_INIT_REDRAWS = 100       # fresh inits tried before giving up on a dead network
 CONSTANT_OUTPUT_TOL = 1e-7   # outputs spread less than this over the set: constant
 LOG_EVERY = 100              # progress line every this many epochs (logger "unlearning.train", INFO)
@@ -42,8 +47,18 @@ def loss_fn(task: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
 
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, device: torch.device | None = None) -> torch.Tensor:
-    """Model outputs on `x` in eval mode, batched, on the CPU."""
+    """Model outputs on `x` in eval mode, batched, on the CPU.
+
+    Images (4-D `x`) go through a channels_last copy of the model, in passes of
+    `EVAL_BATCH_IMAGES_CPU` on a CPU; `model` itself is left as it was.
+    """
     device = device or next(model.parameters()).device
+    if x.dim() == 4:
+        net = copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
+        step = EVAL_BATCH_IMAGES_CPU if device.type == "cpu" else EVAL_BATCH
+        outs = [net(x[i:i + step].to(device).contiguous(memory_format=torch.channels_last)).cpu()
+                for i in range(0, len(x), step)]
+        return torch.cat(outs) if outs else torch.empty(0)
     was_training = model.training
     model.eval()
     try:
