@@ -1,8 +1,9 @@
-"""Harness for the benchmark modules: the profile option, machine info, the shared lab, progress lines."""
+"""Harness for the benchmark modules: the profile option, machine info, the shared lab, a live line per cell."""
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 import pytest
@@ -10,6 +11,7 @@ import torch
 
 from unlearning.models import resolve_device
 from unlearning.schema import SCHEMA_VERSION
+from unlearning.throughput import GEMM_SIZE, matmul_gflops
 
 from .lab import Lab
 from .profiles import ENV, OPTION, PROFILES, active
@@ -32,10 +34,17 @@ def pytest_report_header(config):
     return f"benchmark profile: {p.name} (torch {torch.__version__}, device {resolve_device(None)})"
 
 
+def pytest_sessionstart(session):
+    """Measure the device's GEMM peak before any benchmark loads the machine (`unlearning.throughput`)."""
+    matmul_gflops(str(resolve_device(None)))
+
+
 def pytest_benchmark_update_machine_info(config, machine_info):
-    """The machine id does not tell torch versions or devices apart: record them."""
+    """The machine id does not tell torch versions or devices apart: record them, and the
+    fp32 GEMM throughput measured when the run started."""
     device = resolve_device(None)
     machine_info.update(
+        matmul_gflops=matmul_gflops(str(device)), gemm_size=GEMM_SIZE,
         torch=torch.__version__, cuda=torch.version.cuda,
         device=str(device), device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         threads=torch.get_num_threads(), bench_profile=active(config).name,
@@ -54,22 +63,102 @@ def lab(pytestconfig, profile):
     return Lab(profile, resolve_device(None))
 
 
+class Progress:
+    """One live line per finished benchmark cell: position, what it measured, its time, the
+    time so far and an estimate of what remains.
+
+    The estimate sums, over the cells still to run, the mean time of finished cells of the
+    same group (test function and the first two words of its id, e.g. `test_grid[mnist-
+    naive_retrain`), else of the same test function, else of every finished cell.
+    """
+
+    def __init__(self, config):
+        self.config, self.started = config, time.perf_counter()
+        self.items: list = []
+        self.done: set[str] = set()
+        self.seconds: dict[str, list[float]] = {}
+        self.messages: dict[str, str] = {}
+
+    @staticmethod
+    def groups(nodeid: str) -> tuple[str, str]:
+        func, _, params = nodeid.partition("[")
+        return func + "[" + "-".join(params.split("-")[:2]), func
+
+    def estimate(self) -> float:
+        every = [t for ts in self.seconds.values() for t in ts]
+        if not every:
+            return math.nan
+        left = 0.0
+        for item in self.items:
+            if item.nodeid not in self.done:
+                group, func = self.groups(item.nodeid)
+                times = self.seconds.get(group) or [t for g, ts in self.seconds.items() if g.startswith(func + "[")
+                                                    for t in ts] or every
+                left += sum(times) / len(times)
+        return left
+
+    def finished(self, report) -> None:
+        self.done.add(report.nodeid)
+        if report.skipped:
+            return
+        for group in self.groups(report.nodeid)[:1]:
+            self.seconds.setdefault(group, []).append(report.duration)
+        name = report.nodeid.split("::")[-1]
+        what = self.messages.pop(report.nodeid, "failed" if report.failed else "done")
+        left = self.estimate()
+        line = (f"[{len(self.done)}/{len(self.items)}] {name}: {what} ({report.duration:.1f}s) · "
+                f"{_clock(time.perf_counter() - self.started)} so far, ~{_clock(left)} left")
+        logging.getLogger("benchmarks").info(line)
+        _write(self.config, line)
+
+
+def _clock(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{secs:02d}s"
+
+
+def _write(config, line: str) -> None:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None:
+        return
+    if capture is None:
+        reporter.write_line(line)
+        return
+    with capture.global_and_fixture_disabled():     # output capture would swallow it
+        reporter.write_line(line)
+
+
+PROGRESS = pytest.StashKey[Progress]()
+
+
+def pytest_collection_finish(session):
+    session.config.stash[PROGRESS] = progress = Progress(session.config)
+    progress.items = list(session.items)
+
+
+def pytest_runtest_logreport(report):
+    progress = getattr(report, "_progress", None)
+    if progress is not None and (report.when == "call" or (report.when == "setup" and report.skipped)):
+        progress.finished(report)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    report._progress = item.config.stash.get(PROGRESS, None)
+    return report
+
+
 @pytest.fixture
 def progress(pytestconfig, request):
-    """Print a progress line for long runs (shown live, without -s): `progress("...")`."""
-    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
-    started = time.perf_counter()
+    """`progress("...")`: what this cell measured, printed in its live line when it finishes."""
+    progress = pytestconfig.stash.get(PROGRESS, None)
 
     def say(msg: str):
-        line = f"[{request.node.name}] {msg} ({time.perf_counter() - started:.1f}s)"
-        logging.getLogger("benchmarks").info(line)
-        if reporter is None:
-            return
-        if capture is None:
-            reporter.write_line(line)
-            return
-        with capture.global_and_fixture_disabled():     # output capture would swallow it
-            reporter.write_line(line)
+        if progress is not None:
+            progress.messages[request.node.nodeid] = msg
 
     return say

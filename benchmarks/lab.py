@@ -18,10 +18,10 @@ import os
 import pytest
 import torch
 
-from unlearning import schema
+from unlearning import schema, throughput
 from unlearning.config import Config, get_config
 from unlearning.data import Data, DataUnavailableError
-from unlearning.datasets import Scale, get_dataset, load_dataset
+from unlearning.datasets import Scale, get_dataset, load_dataset, names
 from unlearning.experiment import ORACLE, Reference, json_safe, select_forget
 from unlearning.methods import unlearn
 from unlearning.train import Trained, train_original
@@ -139,11 +139,23 @@ class Lab:
         return rec, result
 
 
+def _throughput(record: dict) -> dict:
+    """FLOPs per training sample of the record's model, the GFLOP/s its training reached
+    (amortised seconds) and that as a fraction of the measured GEMM peak of its device."""
+    if record.get("dataset") not in names() or not record.get("device"):
+        return {}
+    flops = throughput.train_flops_per_sample(record["dataset"])
+    seconds = record.get("seconds")
+    return {"flops_per_sample": flops, "matmul_gflops": throughput.matmul_gflops(record["device"]),
+            **throughput.achieved(flops, record.get("samples_processed") or 0, seconds or 0.0,
+                                  throughput.matmul_gflops(record["device"]))}
+
+
 def stamp(benchmark, profile: Profile, *, paper: str, table: str, record: dict, trial: int | None = None,
           optimizer: str | None = None, lr: float | None = None) -> dict:
     """Put one record into `benchmark.extra_info`, completed by `unlearning.schema.finish`
     (every required key, None where it does not apply) with the benchmark's context."""
     info = schema.finish(record, paper=paper, table=table, profile=profile.name, trial=trial,
-                         optimizer=optimizer, lr=lr, load_avg_1m=os.getloadavg()[0])
+                         optimizer=optimizer, lr=lr, load_avg_1m=os.getloadavg()[0], **_throughput(record))
     benchmark.extra_info.update(json_safe(info))
     return info

@@ -38,6 +38,14 @@ def test_tiny_session_saves_every_schema_key(pytester, tmp_path, monkeypatch):
     assert oracle["s_to_oracle"] == 0 and oracle["epoch_ratio"] == 1
     pruned = by_method["weight_pruning"]
     assert len(pruned["d_series"]) == pruned["epochs"] + 1 and pruned["weights_zeroed"] >= 0
+    for info in by_method.values():          # throughput against the GEMM peak measured at the start
+        assert info["matmul_gflops"] == run["machine_info"]["matmul_gflops"] > 0
+        assert info["flops_per_sample"] == 30.0          # 1->3->1, as FlopCounterMode counts forward + backward
+        assert info["train_gflops"] == pytest.approx(30.0 * info["samples_processed"] / info["seconds"] / 1e9)
+        assert info["peak_fraction"] == pytest.approx(info["train_gflops"] / info["matmul_gflops"])
+    lines = [line for line in result.outlines if line.lstrip(".").startswith("[")]
+    assert len(lines) == 3 and lines[0].lstrip(".").startswith("[1/3] test_paper000[synthetic-naive_retrain")
+    assert "so far, ~" in lines[-1] and lines[-1].endswith("~0m00s left")
     for b in run["benchmarks"]:
         assert b["stats"]["rounds"] == 1
 
@@ -66,3 +74,21 @@ def test_missing_data_skips_with_the_reason(pytester, tmp_path, monkeypatch):
     result = run_bench(pytester, PAPER000, "-k", "california and naive", "--benchmark-disable")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*california data unavailable*UNLEARNING_DATA_DIR*housing.tgz*"])
+
+
+def test_progress_estimates_what_is_left_from_finished_cells_of_the_same_kind():
+    from types import SimpleNamespace
+
+    from benchmarks.conftest import Progress, _clock
+
+    progress = Progress(config=None)
+    ids = ["m.py::t[a-x-1]", "m.py::t[a-x-2]", "m.py::t[b-y-1]", "m.py::t[b-y-2]", "m.py::u[c-1]"]
+    progress.items = [SimpleNamespace(nodeid=i) for i in ids]
+    assert Progress.groups(ids[0]) == ("m.py::t[a-x", "m.py::t")
+    progress.done.add(ids[0])
+    progress.seconds = {"m.py::t[a-x": [10.0]}
+    assert progress.estimate() == 40.0          # a-x-2 like a-x; b-y by t's mean; u by every cell's mean
+    progress.done.add(ids[2])
+    progress.seconds["m.py::t[b-y"] = [2.0]
+    assert progress.estimate() == 10.0 + 2.0 + 6.0
+    assert _clock(59.6) == "1m00s" and _clock(3725) == "1h02m" and _clock(float("nan")) == "?"
