@@ -12,6 +12,7 @@ config or torch versions.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 
@@ -22,8 +23,9 @@ from unlearning import schema, throughput
 from unlearning.config import Config, get_config
 from unlearning.data import Data, DataUnavailableError
 from unlearning.datasets import Scale, get_dataset, load_dataset, names
+from unlearning.ensemble import stack_reason, train_original_many
 from unlearning.experiment import ORACLE, Reference, json_safe, select_forget
-from unlearning.methods import unlearn
+from unlearning.methods import get_method, unlearn, unlearn_many
 from unlearning.train import Trained, train_original
 
 from .profiles import Profile
@@ -39,6 +41,7 @@ class Lab:
         self._trained: dict = {}
         self._oracles: dict = {}
         self._refs: dict = {}
+        self._results: dict = {}       # (method, dataset, size, part, config) -> {seed: (result, series)} not yet used
 
     # -- configuration ---------------------------------------------------------------------------
     def scale(self, dataset: str, part: str) -> Scale:
@@ -70,13 +73,36 @@ class Lab:
             self._data[key] = data
         return self._data[key]
 
+    def seeds(self, dataset: str, part: str) -> tuple[int, ...]:
+        """The seeds this profile runs `dataset` with in `part`: what the lab trains together."""
+        if part == "grid":
+            return tuple(self.profile.grid.seeds)
+        return tuple(self.profile.paper000.trials.get(dataset, ()))
+
+    def batch(self, dataset: str, seed: int, part: str, config: Config,
+              method: str | None = None) -> tuple[list[int], list[Config]]:
+        """The seeds to run with `seed` as one `fit_many` batch (the profile's seeds of this
+        dataset and part, when `seed` is one of them, the model stacks and `method`, if
+        given, has a batched form; else `seed` alone), and their configs (`config` with each seed)."""
+        seeds = list(self.seeds(dataset, part))
+        if (seed not in seeds or len(seeds) < 2 or stack_reason(get_dataset(dataset).build_model())
+                or (method is not None and get_method(method).many is None)):
+            seeds = [seed]
+        return seeds, [dataclasses.replace(config, seed=s) for s in seeds]
+
     def trained(self, dataset: str, seed: int, part: str = "paper", given: Trained | None = None) -> Trained:
+        """The control model of (dataset, seed, part); the profile's seeds are trained together."""
         key = (dataset, seed, part)
         if given is not None:
             self._trained[key] = given
         if key not in self._trained:
-            log.info("training original %s seed %d (%s)", dataset, seed, part)
-            self._trained[key] = train_original(self.data(dataset, part, seed), self.config(dataset, seed, part))
+            seeds, configs = self.batch(dataset, seed, part, self.config(dataset, seed, part))
+            seeds, configs = zip(*[(s, c) for s, c in zip(seeds, configs, strict=True)
+                                   if (dataset, s, part) not in self._trained], strict=True)
+            log.info("training original %s seeds %s (%s)", dataset, seeds, part)
+            datas = [self.data(dataset, part, s) for s in seeds]
+            got = (train_original_many(datas, configs) if len(seeds) > 1 else [train_original(datas[0], configs[0])])
+            self._trained.update({(dataset, s, part): t for s, t in zip(seeds, got, strict=True)})
         return self._trained[key]
 
     def forget(self, dataset: str, seed: int, size: int, part: str = "paper") -> torch.Tensor:
@@ -97,6 +123,17 @@ class Lab:
                                          self.forget(dataset, seed, size, part), cfg)
         return self._oracles[key]
 
+    def _batch_inputs(self, method, dataset, size, part, seeds, configs, track):
+        """The arguments of `unlearn_many` for one batch (everything untimed is computed here),
+        and per seed its (S/d series, on_epoch) pair: empty series and no callback for the
+        oracle with `track` (its loss curve only), None without `track`."""
+        datas = [self.data(dataset, part, s) for s in seeds]
+        trained = [self.trained(dataset, s, part) for s in seeds]
+        forgets = [self.forget(dataset, s, size, part) for s in seeds]
+        series = [((None, None) if not track else ({}, None) if method == ORACLE
+                   else self.reference(dataset, s, size, part).tracker()) for s in seeds]
+        return (method, trained, datas, forgets, configs), series
+
     @staticmethod
     def sets(dataset: str) -> tuple[str, ...]:
         return get_dataset(dataset).eval_sets
@@ -115,25 +152,33 @@ class Lab:
                       config: Config | None = None, track: bool = False):
         """Time one unlearning operation (once: `pedantic`, rounds=1) and return (record, result).
 
-        Naive retraining hands its model to the lab as the oracle of this forget set, so
-        the oracle is never trained twice; other methods are compared with that oracle.
+        The profile's seeds of a dataset whose model stacks run as one batch
+        (`methods.unlearn_many`): the first seed's cell times the whole batch, the others
+        take their results from it (pytest-benchmark's own time for them is ~0; the
+        records' `seconds` is each model's amortised share, `batch_seconds` the batch's).
+        Naive retraining hands its models to the lab as the oracles of their forget sets, so
+        no oracle is trained twice; other methods are compared with those oracles.
         `track` records the per-epoch S / d / loss series.
         """
-        data, trained = self.data(dataset, part, seed), self.trained(dataset, seed, part)
-        forget = self.forget(dataset, seed, size, part)
         cfg = config or self.config(dataset, seed, part)
-        series, on_epoch = ({} if track else None), None       # the oracle: loss curve only
-        if method != ORACLE:
-            ref = self.reference(dataset, seed, size, part)
-            if track:
-                series, on_epoch = ref.tracker()
-        result = benchmark.pedantic(unlearn, args=(method, trained, data, forget, cfg),
-                                    kwargs={"on_epoch": on_epoch}, rounds=1, iterations=1)
-        if method == ORACLE:
-            self.oracle(dataset, seed, size, part, given=result)
-            ref = self.reference(dataset, seed, size, part)
-        rec = ref.record(method, result.cost, result.model, result.details, series)
+        seeds, configs = self.batch(dataset, seed, part, cfg, method)
+        key = (method, dataset, size, part, json.dumps(dataclasses.replace(cfg, seed=0).as_dict(), sort_keys=True))
+        done = self._results.setdefault(key, {})
+        if seed not in done:
+            args, series = self._batch_inputs(method, dataset, size, part, seeds, configs, track)
+            results = benchmark.pedantic(unlearn_many, args=args, kwargs={"on_epoch": [s[1] for s in series]},
+                                         rounds=1, iterations=1)
+            if method == ORACLE:
+                for s, result in zip(seeds, results, strict=True):
+                    self.oracle(dataset, s, size, part, given=result)
+            done.update({s: (r, ser[0]) for s, r, ser in zip(seeds, results, series, strict=True)})
+        else:
+            benchmark.pedantic(done.get, args=(seed,), rounds=1, iterations=1)
+        result, series = done.pop(seed)
+        rec = self.reference(dataset, seed, size, part).record(method, result.cost, result.model, result.details,
+                                                               series)
         if method == ORACLE and track:                                 # and the control's, for paper 000's plot
+            trained = self.trained(dataset, seed, part)
             rec.update(control_loss_series=list(trained.record.loss_history),
                        control_initial_loss=trained.record.initial_loss)
         return rec, result

@@ -127,3 +127,85 @@ def test_unsupported_models_and_bad_arguments():
                  TrainConfig(), seeds=[0])
     with pytest.raises(ValueError, match=r"fit_many stacks nn.Sequential nets"):
         fit_many([nn.Linear(1, 1)], torch.zeros(3, 1), torch.zeros(3), "binary", TrainConfig(), seeds=[0])
+
+
+# -- the methods' batched forms (`methods.unlearn_many`) and the originals (`train_original_many`) ------------------
+SEEDS = (0, 1, 2)
+
+
+@pytest.fixture(scope="module")
+def synthetic_trials():
+    """Paper 000's synthetic trials: a new draw, config and control model per seed (trained one by one)."""
+    from unlearning.config import get_config
+    from unlearning.experiment import select_forget
+    from unlearning.train import train_original
+
+    datas = [load_dataset("synthetic", seed=s) for s in SEEDS]
+    configs = [get_config("synthetic", seed=s) for s in SEEDS]
+    trained = [train_original(d, c) for d, c in zip(datas, configs, strict=True)]
+    forgets = [select_forget(d, 1, s) for d, s in zip(datas, SEEDS, strict=True)]
+    return datas, configs, trained, forgets
+
+
+def test_train_original_many_matches_train_original(synthetic_trials):
+    from unlearning.ensemble import train_original_many
+
+    datas, configs, trained, _ = synthetic_trials
+    many = train_original_many(datas, configs)
+    for a, b in zip(trained, many, strict=True):
+        assert (b.record.epochs, b.record.converged, b.init_redraws, b.seed) == (a.record.epochs, True,
+                                                                                a.init_redraws, a.seed)
+        assert b.record.batch_models == len(SEEDS) and b.record.seconds * len(SEEDS) == b.record.batch_seconds
+        for k in a.init_state:
+            assert torch.equal(a.init_state[k], b.init_state[k])
+        for p, q in zip(a.model.parameters(), b.model.parameters(), strict=True):
+            torch.testing.assert_close(q.detach(), p.detach(), rtol=0, atol=ATOL)
+
+
+@pytest.mark.parametrize("method", ["naive_retrain", "weight_pruning", "finetune"])
+def test_unlearn_many_matches_unlearn_per_seed(synthetic_trials, method):
+    """The batched form of each method that trains to convergence: per seed the same epochs,
+    details and per-epoch callbacks as `unlearn`, weights within float rounding."""
+    from unlearning.methods import unlearn, unlearn_many
+
+    datas, configs, trained, forgets = synthetic_trials
+    seen_one, seen_many = [[] for _ in SEEDS], [[] for _ in SEEDS]
+
+    def watcher(log):
+        return lambda epoch, model: log.append((epoch, float(model[0].weight.detach().abs().sum())))
+
+    one = [unlearn(method, t, d, f, c, on_epoch=watcher(log))
+           for t, d, f, c, log in zip(trained, datas, forgets, configs, seen_one, strict=True)]
+    many = unlearn_many(method, trained, datas, forgets, configs, on_epoch=[watcher(log) for log in seen_many])
+    for a, b, la, lb in zip(one, many, seen_one, seen_many, strict=True):
+        assert (b.cost.epochs, b.cost.steps, b.cost.converged) == (a.cost.epochs, a.cost.steps, a.cost.converged)
+        assert b.cost.batch_models == len(SEEDS) and a.cost.batch_models == 1
+        assert b.cost.batch_seconds >= b.cost.seconds > 0
+        assert {k: v for k, v in b.details.items() if k != "prune_seconds"} == \
+               {k: v for k, v in a.details.items() if k != "prune_seconds"}
+        assert [e for e, _ in lb] == [e for e, _ in la] == list(range(a.cost.epochs + 1))
+        assert [w for _, w in lb] == pytest.approx([w for _, w in la], abs=1e-4)
+        for p, q in zip(a.model.parameters(), b.model.parameters(), strict=True):
+            torch.testing.assert_close(q.detach(), p.detach(), rtol=0, atol=ATOL)
+    assert all(t.model.training is False for t in trained)          # the controls are left as they were
+
+
+def test_unlearn_many_falls_back_to_one_run_each_and_says_why_not_batched(synthetic_trials):
+    import dataclasses
+
+    from unlearning.ensemble import batch_reason
+    from unlearning.methods import unlearn, unlearn_many
+
+    datas, configs, trained, forgets = synthetic_trials
+    mixed = [configs[0], dataclasses.replace(configs[1], train=dataclasses.replace(configs[1].train, lr=3e-3))]
+    assert batch_reason(datas[:2], mixed, trained[0].model) == "the configs differ in more than their seeds"
+    assert batch_reason(datas[:1], configs[:1], trained[0].model) == "a single run"
+    assert "nn.Sequential" in batch_reason(datas, configs, nn.Linear(1, 1))
+    got = unlearn_many("naive_retrain", trained[:2], datas[:2], forgets[:2], mixed)
+    want = [unlearn("naive_retrain", t, d, f, c) for t, d, f, c in zip(trained[:2], datas[:2], forgets[:2], mixed,
+                                                                       strict=True)]
+    for a, b in zip(want, got, strict=True):
+        assert b.cost.batch_models == 1 and b.cost.epochs == a.cost.epochs
+        assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), b.model.parameters(), strict=True))
+    with pytest.raises(ValueError, match="one data, forget set, config and on_epoch per trained model"):
+        unlearn_many("finetune", trained, datas[:2], forgets, configs)

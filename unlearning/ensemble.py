@@ -22,17 +22,24 @@ dropout, no convolutions); anything else raises ValueError: use `fit`.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import json
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .config import TrainConfig, make_optimizer
+from .config import Config, TrainConfig, make_optimizer
+from .data import Data
 from .models import resolve_device
-from .train import CONSTANT_OUTPUT_TOL, EVAL_BATCH, TrainRecord
+from .train import CONSTANT_OUTPUT_TOL, EVAL_BATCH, Trained, TrainRecord, fresh_model
+
+log = logging.getLogger(__name__)
 
 ELEMENTWISE = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.Identity)
 
@@ -122,8 +129,14 @@ def _sliced_optimizer(old, old_params, stack: Stack, rows: torch.Tensor, name: s
 class _Run:
     """The state of one `fit_many` call: data, stack, optimizer, per-model records and generators."""
 
-    def __init__(self, models, x, y, task, cfg: TrainConfig, seeds, device):
+    def __init__(self, models, x, y, task, cfg: TrainConfig, seeds, device, on_epoch=None):
         self.models, self.task, self.cfg, self.device = models, task, cfg, device
+        self.on_epoch, self.untimed = on_epoch, 0.0
+        if x is not None and not torch.is_tensor(x):
+            sizes = {len(xi) for xi in x}
+            if len(x) != len(models) or len(sizes) != 1:
+                raise ValueError(f"fit_many: give one training set per model, all of one size "
+                                 f"({len(models)} models, {len(x)} sets of sizes {sorted(sizes)})")
         self.per_model_x = not torch.is_tensor(x)
         self.x = (torch.stack(list(x)) if self.per_model_x else x).to(device)
         self.y = (torch.stack(list(y)) if self.per_model_x else y).to(device)
@@ -135,6 +148,17 @@ class _Run:
         self.gens = [torch.Generator().manual_seed(s) for s in seeds]
         rule = cfg.convergence.describe()
         self.recs = [TrainRecord(rule=rule, batch_models=len(models)) for _ in models]
+
+    def call_back(self, ids, epoch: int) -> None:
+        """`on_epoch[i](epoch, model i)` for each model i of `ids` whose weights are current; untimed."""
+        if self.on_epoch is None or not any(self.on_epoch[i] for i in ids):
+            return
+        t0 = time.perf_counter()
+        for i in ids:
+            if self.on_epoch[i] is not None:
+                self.models[i].eval()
+                self.on_epoch[i](epoch, self.models[i])
+        self.untimed += time.perf_counter() - t0
 
     def active(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Every training row of every active model, (K, n, ...) and (K, n); kept until the stack changes."""
@@ -195,28 +219,33 @@ class _Run:
 
 
 def fit_many(models: Sequence[nn.Module], x, y, task: str, cfg: TrainConfig, *, seeds: Sequence[int],
-             device: torch.device | str | None = None) -> list[TrainRecord]:
+             device: torch.device | str | None = None,
+             on_epoch: Sequence[Callable[[int, nn.Module], None] | None] | None = None) -> list[TrainRecord]:
     """Train every model of `models` (one architecture) in place on (x, y), all at once, each
     until `cfg.convergence` says stop for it; one `TrainRecord` per model, as `fit` gives.
 
     `x`, `y`: one training set for all, or a sequence of K sets of the same size (one per
     model). `seeds[k]`: model k's shuffling seed (what `fit(..., seed=)` takes). Every
-    record's `seconds` is the wall time of the whole batch and `batch_models` is K, so
-    `seconds / batch_models` is the amortised time per model.
+    record's `batch_seconds` is the wall time of the whole batch, `batch_models` is K and
+    `seconds` the amortised share, `batch_seconds / K`. `on_epoch[k](e, model)`, as `fit`'s
+    `on_epoch` for model k: once before training and after each of its epochs, untimed.
     """
     if len(models) == 0 or len(seeds) != len(models):
         raise ValueError(f"fit_many: give one seed per model ({len(models)} models, {len(seeds)} seeds)")
+    if on_epoch is not None and len(on_epoch) != len(models):
+        raise ValueError(f"fit_many: give one on_epoch (or None) per model ({len(models)} models, {len(on_epoch)})")
     for m in models:
         if reason := stack_reason(m):
             raise ValueError(reason)
-    run = _Run(models, x, y, task, cfg, seeds, resolve_device(device))
+    run = _Run(models, x, y, task, cfg, seeds, resolve_device(device), on_epoch)
     if run.n == 0:
         raise ValueError("cannot train on an empty set")
+    run.call_back(range(len(models)), 0)
     t0 = time.perf_counter()
     _train(run)
-    seconds = time.perf_counter() - t0
+    seconds = time.perf_counter() - t0 - run.untimed
     for rec in run.recs:
-        rec.seconds = seconds
+        rec.batch_seconds, rec.seconds = seconds, seconds / len(models)
         if cfg.convergence.rule != "loss_below":
             rec.converged = True
         rec.hit_cap = not rec.converged and not rec.collapsed
@@ -250,6 +279,9 @@ def _train(run: _Run) -> None:
                 rec.collapsed = bool(collapsed[r])
                 rec.converged = float(losses[r]) < conv.threshold
             rec.loss_history.append(float(losses[r]))
+        if run.on_epoch is not None:
+            run.stack.write_back(run.models, range(len(run.stack.ids)))
+            run.call_back(run.stack.ids, run.recs[run.stack.ids[0]].epochs)
         _retire(run)
 
 
@@ -267,3 +299,38 @@ def _retire(run: _Run) -> None:
     if run.stack.ids:
         run.opt = _sliced_optimizer(run.opt, old_params, run.stack, keep.to(old_params[0].device),
                                     run.cfg.optimizer, run.lr)
+
+
+def same_but_seed(configs: Sequence[Config]) -> bool:
+    """Whether `configs` differ in nothing but their seeds (so their runs can be batched)."""
+    return len({json.dumps(dataclasses.replace(c, seed=0).as_dict(), sort_keys=True) for c in configs}) == 1
+
+
+def batch_reason(datas: Sequence[Data], configs: Sequence[Config], model: nn.Module) -> str | None:
+    """Why K runs (one data and config each) cannot be trained as one `fit_many` batch, or None."""
+    if len(datas) < 2:
+        return "a single run"
+    if reason := stack_reason(model):
+        return reason
+    if not same_but_seed(configs):
+        return "the configs differ in more than their seeds"
+    if len({(d.name, d.task, d.n_train) for d in datas}) != 1:
+        return "the runs are on datasets of different kinds or sizes"
+    return None
+
+
+def train_original_many(datas: Sequence[Data], configs: Sequence[Config]) -> list[Trained]:
+    """`train.train_original` for K (data, config) pairs at once (`fit_many`): each control
+    model from its own seed's init (with the same dead-init redraws) and shuffling."""
+    if len(datas) != len(configs):
+        raise ValueError(f"train_original_many: {len(datas)} datasets for {len(configs)} configs")
+    device = resolve_device(configs[0].device)
+    fresh = [fresh_model(d, c.seed, device) for d, c in zip(datas, configs, strict=True)]
+    models = [m for m, _ in fresh]
+    inits = [copy.deepcopy(m.state_dict()) for m in models]
+    recs = fit_many(models, [d.x_train for d in datas], [d.y_train for d in datas], datas[0].task,
+                    configs[0].train, seeds=[c.seed for c in configs], device=device)
+    log.info("%s originals x%d at once: epochs %s, %.2fs", datas[0].name, len(models), [r.epochs for r in recs],
+             recs[0].batch_seconds)
+    return [Trained(m, init, rec, redraws, c.seed, device)
+            for m, init, rec, (_, redraws), c in zip(models, inits, recs, fresh, configs, strict=True)]

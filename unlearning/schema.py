@@ -60,7 +60,8 @@ _REQUIRED_V1 = [
     ("epochs", "int", "epochs", "epochs of the operation (0 for random relabeling)"),
     ("steps", "int", "steps", "optimizer steps"),
     ("samples_processed", "int", "rows", "rows that went through a training step"),
-    ("seconds", "float", "s", "wall time of the operation (excludes untimed per-epoch S/d tracking)"),
+    ("seconds", "float", "s", "wall time of the operation (excludes untimed per-epoch S/d tracking); "
+                              "amortised when models were trained together: see `batch_seconds`"),
     ("converged", "bool", "", "the convergence rule was met (null for relabeling: no rule applies)"),
     ("hit_cap", "bool", "", "stopped by the epoch cap without converging: `epochs` is a lower bound"),
     ("collapsed", "bool", "", "constant output and zero gradient: training could not move the model"),
@@ -82,7 +83,9 @@ _REQUIRED_V2 = [
 ]
 _OPTIONAL = [
     ("rule", "str", "", "the convergence rule, in words"),
-    ("batch_models", "int", "models", "models trained together (fit_many); `seconds` is the whole batch's"),
+    ("batch_models", "int", "models", "models trained together (fit_many); 1 when trained alone"),
+    ("batch_seconds", "float", "s", "the whole batch's wall time; `seconds` = batch_seconds / batch_models "
+                                    "(+ per-model work such as pruning)"),
     ("train_size", "int", "rows", "rows of the (possibly subset) training set"),
     ("test_size", "int", "rows", "rows of the (possibly subset) test set"),
     ("train_acc", "float", "fraction", "accuracy on the whole training set"),

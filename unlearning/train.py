@@ -79,8 +79,9 @@ class TrainRecord:
     `converged` is None where no convergence rule applies (random relabeling's
     fixed single steps). `loss_history[e]` is the loss the rule watched after
     epoch e+1; `initial_loss` the same before the first epoch. `batch_models`: how many
-    models were trained together (`ensemble.fit_many`); `seconds` is then the whole
-    batch's time, so `seconds / batch_models` is the amortised time per model.
+    models were trained together (`ensemble.fit_many`); `batch_seconds` is then the whole
+    batch's wall time and `seconds` this model's amortised share of it (`batch_seconds /
+    batch_models`, plus any work done for this model alone). Trained alone, both are equal.
     """
 
     epochs: int = 0
@@ -94,12 +95,14 @@ class TrainRecord:
     initial_loss: float | None = None
     loss_history: list[float] = field(default_factory=list)
     batch_models: int = 1
+    batch_seconds: float | None = None
 
     def cost(self) -> dict:
         """The flat cost fields every result carries (`samples` is reported as `samples_processed`)."""
         return {"epochs": self.epochs, "steps": self.steps, "samples_processed": self.samples,
                 "seconds": self.seconds, "converged": self.converged, "hit_cap": self.hit_cap,
-                "collapsed": self.collapsed, "rule": self.rule, "batch_models": self.batch_models}
+                "collapsed": self.collapsed, "rule": self.rule, "batch_models": self.batch_models,
+                "batch_seconds": self.seconds if self.batch_seconds is None else self.batch_seconds}
 
 
 def _full_loss(model, x, y, lossf, device) -> tuple[float, bool]:

@@ -18,6 +18,7 @@ from .base import (
     register,
     resolve_settings,
     unlearn,
+    unlearn_many,
 )
 
 ENTRY_POINT_GROUP = "unlearning_bench.methods"
@@ -26,4 +27,5 @@ import_modules(__name__, __path__)
 load_entry_points(ENTRY_POINT_GROUP)
 
 __all__ = ["ENTRY_POINT_GROUP", "METHODS", "Checkpoint", "Method", "MethodNotApplicable", "UnlearnResult",
-           "applicability", "check_applicable", "get_method", "register", "resolve_settings", "unlearn"]
+           "applicability", "check_applicable", "get_method", "register", "resolve_settings", "unlearn",
+           "unlearn_many"]

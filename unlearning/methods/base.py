@@ -24,7 +24,7 @@ It must not modify `trained.model`: it works on a copy.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, is_dataclass
 from typing import Any, Protocol
 
@@ -61,6 +61,14 @@ class UnlearnFn(Protocol):
                  on_epoch: Callable[[int, nn.Module], None] | None = None) -> UnlearnResult: ...
 
 
+class ManyFn(Protocol):
+    """A method's batched form: K independent runs (one per seed) trained as one `fit_many`
+    batch; called only when `ensemble.batch_reason` finds nothing against it."""
+
+    def __call__(self, trained: list[Trained], datas: list[Data], forgets: list[torch.Tensor],
+                 configs: list[Config], on_epoch: list) -> list[UnlearnResult]: ...
+
+
 @dataclass(frozen=True)
 class Method:
     name: str
@@ -71,6 +79,7 @@ class Method:
     settings: type | None = None
     paper: str = ""
     check: Callable[[Any, nn.Module], None] | None = None
+    many: ManyFn | None = None
 
     def default_settings(self):
         """A fresh instance of the settings dataclass with its defaults (None: the method has none)."""
@@ -99,8 +108,10 @@ def no_check(data: Data, model: nn.Module, config: Config, forget: torch.Tensor)
 def register(name: str, *, settings: type | None = None, paper: str = "",
              applies: Callable[[Data, nn.Module], str | None] = always,
              check: Callable[[Any, nn.Module], None] | None = None,
-             validate: Callable[[Data, nn.Module, Config, torch.Tensor], None] = no_check):
-    """Register an unlearning function under `name` (see the module docstring for the hooks)."""
+             validate: Callable[[Data, nn.Module, Config, torch.Tensor], None] = no_check,
+             many: ManyFn | None = None):
+    """Register an unlearning function under `name` (see the module docstring for the hooks;
+    `many`: the optional batched form `unlearn_many` uses)."""
     if not name.isidentifier():
         raise ValueError(f"method name {name!r}: use a Python identifier (letters, digits, _)")
     if settings is not None and not is_dataclass(settings):
@@ -110,7 +121,7 @@ def register(name: str, *, settings: type | None = None, paper: str = "",
         if name in METHODS:
             raise ValueError(f"method {name!r} is registered twice")
         doc = (fn.__doc__ or "").strip().splitlines()
-        METHODS[name] = Method(name, fn, applies, validate, doc[0] if doc else "", settings, paper, check)
+        METHODS[name] = Method(name, fn, applies, validate, doc[0] if doc else "", settings, paper, check, many)
         return fn
 
     return wrap
@@ -178,3 +189,27 @@ def unlearn(name: str, trained: Trained, data: Data, forget, config: Config,
     forget = data.check_forget(forget)
     method = check_applicable(name, data, trained.model, config, forget)
     return method.fn(trained, data, forget, config, on_epoch=on_epoch)
+
+
+def unlearn_many(name: str, trained: Sequence[Trained], datas: Sequence[Data], forgets: Sequence,
+                 configs: Sequence[Config], on_epoch: Sequence[Callable | None] | None = None) -> list[UnlearnResult]:
+    """Run method `name` on K independent problems (typically one per seed): every one
+    validated first, then one batched run (`Method.many`, through `ensemble.fit_many`) where
+    the method has one and `ensemble.batch_reason` finds nothing against it, else K `unlearn`s.
+    Batched results' costs carry `batch_models` = K and amortised `seconds`."""
+    from ..ensemble import batch_reason
+
+    k = len(trained)
+    on_epoch = [None] * k if on_epoch is None else list(on_epoch)
+    if not k or {len(datas), len(forgets), len(configs), len(on_epoch)} != {k}:
+        raise ValueError(f"unlearn_many: give one data, forget set, config and on_epoch per trained model "
+                         f"({k} models, {len(datas)}, {len(forgets)}, {len(configs)}, {len(on_epoch)})")
+    forgets = [d.check_forget(f) for d, f in zip(datas, forgets, strict=True)]
+    method = get_method(name)
+    for t, d, f, c in zip(trained, datas, forgets, configs, strict=True):
+        check_applicable(name, d, t.model, c, f)
+    if method.many is not None and len({len(f) for f in forgets}) == 1 \
+            and batch_reason(datas, configs, trained[0].model) is None:
+        return method.many(list(trained), list(datas), forgets, list(configs), on_epoch)
+    return [method.fn(t, d, f, c, on_epoch=o) for t, d, f, c, o in zip(trained, datas, forgets, configs, on_epoch,
+                                                                          strict=True)]

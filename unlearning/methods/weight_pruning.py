@@ -23,7 +23,7 @@ from torch import nn
 
 from ..config import check_choice
 from .base import UnlearnResult, register
-from .finetune import warm_finetune
+from .finetune import warm_finetune, warm_finetune_many
 
 PAPER = "Orts, Sanchez, Song: Approximate Data Deletion via Weight Pruning (paper 000, Algorithm 1)"
 DELTA_ON = ("input", "output")
@@ -178,9 +178,8 @@ def prune(model: nn.Sequential, x: torch.Tensor, forget: torch.Tensor, pool: tor
             "weights_total": sum(m.weight.numel() for m in linears)}
 
 
-@register("weight_pruning", settings=PruningConfig, paper=PAPER, applies=_applies, check=check_thresholds)
-def weight_pruning(trained, data, forget, config, on_epoch=None) -> UnlearnResult:
-    """Zero the weights the forget points drive unusually hard, reset biases, fine-tune (paper 000)."""
+def _pruned(trained, data, forget, config) -> tuple[nn.Module, dict, float]:
+    """A copy of the trained model with Algorithm 1 applied, its details and the seconds it took."""
     model = trained.copy_model().eval()   # no dropout while measuring activations
     device = trained.device
     t0 = time.perf_counter()
@@ -189,8 +188,28 @@ def weight_pruning(trained, data, forget, config, on_epoch=None) -> UnlearnResul
     cfg = config.method_settings("weight_pruning")
     details = prune(model, x, forget.to(device), pool, cfg)
     prune_seconds = time.perf_counter() - t0
-    rec = warm_finetune(model, data, forget, config, on_epoch)
-    rec.seconds += prune_seconds
     details.update(prune_seconds=prune_seconds, delta_on=cfg.delta_on, set_rule=cfg.set_rule,
                    n_neighbors=cfg.n_neighbors, thresholds=list(cfg.thresholds))
+    return model, details, prune_seconds
+
+
+def weight_pruning_many(trained, datas, forgets, configs, on_epoch) -> list[UnlearnResult]:
+    """K pruning runs: each model pruned on its own (per-point masks are per model), then the K
+    fine-tunes at once; each model's `seconds` = its pruning + its share of the fine-tune."""
+    pruned = [_pruned(t, d, f, c) for t, d, f, c in zip(trained, datas, forgets, configs, strict=True)]
+    recs = warm_finetune_many([m for m, _, _ in pruned], datas, forgets, configs, on_epoch)
+    total_prune = sum(s for _, _, s in pruned)
+    for rec, (_, _, prune_seconds) in zip(recs, pruned, strict=True):
+        rec.seconds += prune_seconds
+        rec.batch_seconds += total_prune
+    return [UnlearnResult("weight_pruning", m, rec, details) for (m, details, _), rec in zip(pruned, recs, strict=True)]
+
+
+@register("weight_pruning", settings=PruningConfig, paper=PAPER, applies=_applies, check=check_thresholds,
+          many=weight_pruning_many)
+def weight_pruning(trained, data, forget, config, on_epoch=None) -> UnlearnResult:
+    """Zero the weights the forget points drive unusually hard, reset biases, fine-tune (paper 000)."""
+    model, details, prune_seconds = _pruned(trained, data, forget, config)
+    rec = warm_finetune(model, data, forget, config, on_epoch)
+    rec.seconds += prune_seconds
     return UnlearnResult("weight_pruning", model, rec, details)
