@@ -452,3 +452,21 @@ def test_missing_report_extra_is_one_line_and_exit_2(tmp_path, module, blocked):
     assert res.stderr == ("reports: error: the report generator needs the 'report' extra "
                           f"(pip install 'unlearning-bench[report]'): No module named '{blocked}'\n")
     assert not (tmp_path / "out").exists()
+
+
+def test_grid_speedups_leave_out_capped_runs_and_count_them():
+    """A run that stopped at its epoch cap (or whose oracle did) measures the cap: its speed-up
+    is left out of the cell's mean, and the cell says how many such records it holds."""
+    import pandas as pd
+
+    from unlearning.report.tables.grid import _cell, capped_rows
+
+    cell = pd.DataFrame({"removal_size": [50, 50, 50], "optimizer": ["adam"] * 3, "lr": [1e-3] * 3,
+                         "speedup_vs_naive": [2.0, 10.0, 4.0], "hit_cap": [False, True, False],
+                         "oracle_converged": [True, True, False], "seconds": [1.0, 2.0, 3.0],
+                         "samples_processed": [1, 1, 1], "d": [0.0] * 3, "test_acc": [0.5] * 3})
+    assert capped_rows(cell).tolist() == [False, True, True]
+    row, _ = _cell(cell, 50, "adam", 1e-3, ("test_acc", "test acc %", 100))
+    assert row["hit_cap"] == 2 and row["speedup_vs_naive"] == 2.0 and row["seconds"] == 2.0
+    old = cell.drop(columns=["hit_cap", "oracle_converged"])          # records without the keys: nothing capped
+    assert not capped_rows(old).any()

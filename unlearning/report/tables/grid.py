@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..common import NAN, col, method_key, missing, num, nums, pms, quality_metric, select, stats
+from ..common import NAN, col, is_false, is_true, method_key, missing, num, nums, pms, quality_metric, select, stats
 from .base import Cell, Context, Table
 
 MEASURES = ("seconds", "samples_processed", "speedup_vs_naive", "quality", "d")
 NOTE = ("mean ± sd over seeds (n). speedup vs naive: naive retraining's seconds / the method's on the "
-        "same forget set. quality: test accuracy (%) for classification; MSE for regression (test MSE, "
+        "same forget set, only over the records where neither side stopped at its epoch cap (a capped run's "
+        "seconds measure the cap, not convergence); hit cap: records (of n) where the method or its oracle "
+        "stopped at the cap. quality: test accuracy (%) for classification; MSE for regression (test MSE, "
         "or train MSE where the dataset has no test set). optimizer/lr: the relabeling optimizer for "
         "random_relabel, else the training optimizer.")
 
@@ -25,12 +27,22 @@ def _cell(sm: pd.DataFrame, size: float, opt: str, lr: float, quality: tuple) ->
     cell = sm[(sm["removal_size"] == size) & (sm["optimizer"].fillna("") == opt)]
     cell = cell[col(cell, "lr") == lr] if not missing(lr) else cell
     qkey, _, qscale = quality
-    row = {}
+    capped = capped_rows(cell)
+    row = {"hit_cap": int(capped.sum())}
     for key in MEASURES:
         values = (col(cell, qkey) * qscale if qkey else pd.Series(dtype=float)) if key == "quality" else col(cell, key)
+        if key == "speedup_vs_naive":
+            values = values[~capped]
         m, s, _ = stats(values)
         row.update({key: m, f"{key}_sd": s})
     return row, cell
+
+
+def capped_rows(cell: pd.DataFrame) -> pd.Series:
+    """Records whose method hit its epoch cap, or whose oracle did not converge (a boolean per row)."""
+    hit = cell["hit_cap"] if "hit_cap" in cell else pd.Series(False, index=cell.index)
+    oracle = cell["oracle_converged"] if "oracle_converged" in cell else pd.Series(True, index=cell.index)
+    return is_true(hit) | is_false(oracle)
 
 
 class Grid(Table):
@@ -47,7 +59,7 @@ class Grid(Table):
         for ds in sorted(sub["dataset"].dropna().unique()):
             cls.dataset_rows(sub[sub["dataset"] == ds], ds, methods, rows, notes)
         data = pd.DataFrame(rows)
-        for key in MEASURES:
+        for key in (*MEASURES, "hit_cap"):
             for c in (key, f"{key}_sd"):
                 if c not in data.columns:
                     data[c] = NAN
@@ -80,6 +92,7 @@ class Grid(Table):
         return pd.DataFrame({
             "dataset": d["dataset"], "method": d["method"], "optimizer": d["optimizer"],
             "lr": nums(d["lr"], "g"), "removal size": nums(d["removal_size"], "int"), "n": nums(d["n"], "int"),
+            "hit cap": nums(d["hit_cap"], "int"),
             "seconds": pms(d, "seconds", ".3g"), "samples processed": pms(d, "samples_processed", ".6g"),
             "speedup vs naive": pms(d, "speedup_vs_naive", ".3g"), "quality metric": d["metric"],
             "quality": pms(d, "quality", ".4g"), "d": pms(d, "d", ".4g"),
@@ -88,14 +101,21 @@ class Grid(Table):
     def sentences(self) -> list[str]:
         s = []
         for ds, g in self.data.groupby("dataset", sort=True):
-            parts = []
+            parts, capped = [], []
             for (method, opt, lr), h in g.groupby(["method", "optimizer", "lr"], sort=False, dropna=False):
-                if method == "naive_retrain" or h["speedup_vs_naive"].isna().all():
+                if method == "naive_retrain":
                     continue
                 lab = method if method != "random_relabel" else f"{method} ({opt}, lr {num(lr, 'g')})"
+                if h["speedup_vs_naive"].isna().all():
+                    if h["hit_cap"].sum() > 0:
+                        capped.append(lab)
+                    continue
                 parts.append(f"{lab} ×{num(stats(h['speedup_vs_naive'])[0], '.3g')}")
             if parts:
                 s.append(f"{ds}: mean speedup over naive retraining across removal sizes: {', '.join(parts)}.")
+            if capped:
+                s.append(f"{ds}: no speedup for {', '.join(capped)}: in every cell the method or its oracle stopped "
+                         "at the epoch cap, so their seconds measure the cap, not convergence.")
         return s
 
     def cells(self, extended: bool = False) -> list[Cell]:
