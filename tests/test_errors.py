@@ -66,7 +66,7 @@ def test_unknown_dataset_has_one_answer_everywhere():
 
 
 def test_unknown_method(data):
-    allowed = "finetune, naive_retrain, random_relabel, weight_pruning"
+    allowed = "finetune, naive_retrain, noop, random_relabel, weight_pruning"
     with pytest.raises(ValueError, match=f"unknown method 'nope'; allowed: {allowed}"):
         get_method("nope")
     with pytest.raises(ValueError, match=f"unknown method 'nope'; allowed: {allowed}"):

@@ -53,7 +53,7 @@ def rebuilt():
 def test_one_record_per_model(trial):
     _, by_method, records = trial
     assert [r["method"] for r in records] == ["original", *METHODS]
-    assert set(by_method) == {"original", "finetune", "naive_retrain", "random_relabel", "weight_pruning"}
+    assert set(by_method) == {"original", "finetune", "naive_retrain", "noop", "random_relabel", "weight_pruning"}
     for rec in records:
         assert KEYS <= set(rec), rec["method"]
         assert rec["dataset"] == "synthetic" and rec["removal_size"] == 1 and rec["seed"] == 0

@@ -25,6 +25,7 @@ import torch
 from .config import Config
 from .data import Data
 from .datasets import get_dataset, load_dataset
+from .forget_sets import select_random as select_forget
 from .methods import UnlearnResult, applicability, check_applicable, unlearn
 from .metrics import EVAL_SETS, deletion_metric, evaluate, ratio
 from .models import build_model, seeded
@@ -33,21 +34,6 @@ from .train import Trained, TrainRecord, predict, train_original
 log = logging.getLogger(__name__)
 
 ORACLE = "naive_retrain"
-
-
-def select_forget(data: Data, size: int = 1, seed: int = 0) -> torch.Tensor:
-    """The points to remove: the dataset's own target first (paper 000), then seeded random others.
-
-    Datasets without a target (MNIST) get `size` seeded random training points.
-    """
-    if not 1 <= size < data.n_train:
-        raise ValueError(f"removal size {size}: allowed 1..{data.n_train - 1} for {data.name}")
-    gen = torch.Generator().manual_seed(seed)
-    perm = torch.randperm(data.n_train, generator=gen)
-    if data.target_index is None:
-        return perm[:size]
-    rest = perm[perm != data.target_index][: size - 1]
-    return torch.cat([torch.tensor([data.target_index]), rest])
 
 
 def applicable_methods(data: Data, model, names: Iterable[str] | None = None) -> tuple[list[str], dict[str, str]]:
