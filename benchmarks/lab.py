@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from unlearning import schema, throughput
+from unlearning.audit import Panel, build_panel
 from unlearning.config import Config, get_config
 from unlearning.data import Data, DataUnavailableError
 from unlearning.datasets import Scale, get_dataset, load_dataset, names
@@ -42,6 +43,8 @@ class Lab:
         self._oracles: dict = {}
         self._refs: dict = {}
         self._results: dict = {}       # (method, dataset, size, part, config) -> {seed: (result, series)} not yet used
+        self._panels: dict = {}        # (dataset, regime, size) -> forgetting Panel
+        self._panel_oracles: dict = {}  # (dataset, regime, size) -> naive retraining of the panel's originals
 
     # -- configuration ---------------------------------------------------------------------------
     def scale(self, dataset: str, part: str) -> Scale:
@@ -182,6 +185,39 @@ class Lab:
             rec.update(control_loss_series=list(trained.record.loss_history),
                        control_initial_loss=trained.record.initial_loss)
         return rec, result
+
+
+    # -- the forgetting audit -------------------------------------------------------------------
+    def n_models(self, dataset: str) -> int:
+        """Models per group in the forgetting audit: more where the model stacks (one batch)."""
+        f = self.profile.forgetting
+        return f.n_models if stack_reason(get_dataset(dataset).build_model()) is None else f.n_models_unstacked
+
+    def panel(self, dataset: str, regime: str, size: int) -> Panel:
+        """The forgetting panel of (dataset, regime, size): N originals and N reference models,
+        trained once (untimed); skipped with the reason when the forget set cannot be drawn."""
+        key = (dataset, regime, size)
+        if key not in self._panels:
+            data = self.data(dataset, "forgetting", self.profile.forgetting.seed)
+            cfg = self.config(dataset, self.profile.forgetting.seed, "forgetting")
+            log.info("training forgetting panel %s %s n=%d (%d models per group)", dataset, regime, size,
+                     self.n_models(dataset))
+            try:
+                self._panels[key] = build_panel(data, cfg, size, self.n_models(dataset), regime)
+            except ValueError as exc:
+                if "removal size" not in str(exc):
+                    raise
+                pytest.skip(str(exc))
+        return self._panels[key]
+
+    def panel_oracle(self, dataset: str, regime: str, size: int, given: list | None = None) -> list:
+        """Naive retraining of the panel's originals, one per seed: each model's oracle."""
+        key = (dataset, regime, size)
+        if given is not None:
+            self._panel_oracles[key] = given
+        if key not in self._panel_oracles:
+            self._panel_oracles[key] = self.panel(dataset, regime, size).run(ORACLE)
+        return self._panel_oracles[key]
 
 
 def _throughput(record: dict) -> dict:

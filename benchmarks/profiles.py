@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 from unlearning.datasets import Scale, get_dataset
+from unlearning.forget_sets import REGIMES
 
 ENV = "BENCH_PROFILE"
 DEFAULT = "smoke"
@@ -61,6 +62,19 @@ class Grid:
 
 
 @dataclass(frozen=True)
+class Forgetting:
+    """test_forgetting: every dataset x forget regime x removal size x method, each cell a
+    group of N models (`n_models` where the model stacks and trains as one batch,
+    `n_models_unstacked` where it trains one by one: MNIST's ConvNet) from seed `seed` on."""
+
+    sizes: tuple[int, ...] = (20,)
+    regimes: tuple[str, ...] = REGIMES
+    n_models: int = 32
+    n_models_unstacked: int = 16
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class Overhead:
     """test_overhead: harness cost on random tensors."""
 
@@ -76,9 +90,10 @@ class Profile:
     paper002: Paper002
     grid: Grid
     overhead: Overhead = field(default_factory=Overhead)
+    forgetting: Forgetting = field(default_factory=Forgetting)
 
     def scale(self, dataset: str, part: str) -> Scale:
-        """How big `dataset` is in this profile's `part` (`paper` or `grid`), from its spec."""
+        """How big `dataset` is in this profile's `part` (`paper`, `grid`, `forgetting`), from its spec."""
         return get_dataset(dataset).scale(self.name, part)
 
     def as_dict(self) -> dict:
@@ -92,12 +107,14 @@ PROFILES = {
         paper002=Paper002(seeds=(0,), table1_sizes=(20, 60), figure1_sizes=(10, 20), figure1_lrs=(1e-3,)),
         grid=Grid(sizes=(50, 100)),
         overhead=Overhead(rows=2048, epochs=2, requests=50),
+        forgetting=Forgetting(sizes=(2,), n_models=4, n_models_unstacked=4),
     ),
     "quick": Profile(
         name="quick",
         paper000=Paper000(trials={"synthetic": (0, 1, 2, 3), "california": (0,)}),
         paper002=Paper002(seeds=(0,)),
         grid=Grid(sizes=(50, 200, 400, 600)),
+        forgetting=Forgetting(sizes=(20,), n_models=16, n_models_unstacked=8),
     ),
     # The papers' tables at their settings with 3 seeds. Paper 002 gives no epoch count:
     # 3 epochs of the MNIST example's schedule (its default is 14) already reach the ~99 %
@@ -108,6 +125,7 @@ PROFILES = {
         paper000=Paper000(trials={"synthetic": (0, 1, 2, 3, 4, 5, 6, 7), "california": (0, 1, 2)}),
         paper002=Paper002(seeds=(0, 1, 2), figure1_seeds=(0, 1, 2)),
         grid=Grid(seeds=(0, 1, 2)),
+        forgetting=Forgetting(sizes=(2, 20, 100)),
     ),
 }
 

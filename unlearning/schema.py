@@ -46,8 +46,9 @@ def _keys(rows: list[tuple], since: int | None) -> list[Key]:
 # fmt: off
 _REQUIRED_V1 = [
     ("schema_version", "int", "", "version of this schema the record follows"),
-    ("paper", "str", "", "benchmarks: `000`, `002`, `grid` or `overhead` (null from the CLI)"),
-    ("table", "str", "", "benchmarks: `table1`, `california`, `figure1`, `grid`, `overhead` (null from the CLI)"),
+    ("paper", "str", "", "benchmarks: `000`, `002`, `grid`, `forgetting` or `overhead` (null from the CLI)"),
+    ("table", "str", "", "benchmarks: `table1`, `california`, `figure1`, `grid`, `forgetting`, `overhead` "
+                         "(null from the CLI)"),
     ("profile", "str", "", "benchmark profile: smoke, quick or paper (null from the CLI)"),
     ("dataset", "str", "", "dataset name (a registered dataset, or a description for overhead runs)"),
     ("method", "str", "", "unlearning method (`original` for the control model m_c)"),
@@ -141,6 +142,36 @@ _OPTIONAL = [
     ("speedup", "float", "ratio", "overhead: K sequential fits' seconds / fit_many's seconds (throughput ratio)"),
     ("speedup_target", "float", "ratio", "overhead: the speed-up aimed at"),
     ("speedup_within_target", "bool", "", "overhead: speedup ≥ target"),
+    ("forget_regime", "str", "", "forgetting: how the forget set was drawn: `random`, `classwise` or `canaries`"),
+    ("n_models", "int", "models", "forgetting: models per group (originals, unlearned, reference retrained); "
+                                  "the record's values are means over them"),
+    ("retain_acc", "float", "fraction", "forgetting: accuracy on a seeded sample of retain points (the MIA members)"),
+    ("retain_mse", "float", "MSE", "forgetting: mean squared error on that retain sample (regression)"),
+    ("reference_seconds", "float", "s", "forgetting: mean seconds of one reference retrained model (untimed setup)"),
+    ("mia_feature", "str", "", "forgetting: the MIA attacker's per-example feature (`confidence`, or `loss`)"),
+    ("mia_attacker", "str", "", "forgetting: the MIA attacker (`svc`: SVC(C=3, gamma=auto, rbf), or `logistic`)"),
+    ("mia_efficacy", "float", "fraction", "forgetting: share of forget points the attacker calls non-members"),
+    ("mia_efficacy_oracle", "float", "fraction", "forgetting: the same for naive retraining from the same originals"),
+    ("mia_efficacy_control", "float", "fraction", "forgetting: the same for the original models m_c"),
+    ("mia_gap", "float", "fraction", "forgetting: |mia_efficacy − mia_efficacy_oracle| (0 is best)"),
+    ("loss_auc", "float", "AUC", "forgetting: ROC AUC of −loss separating forget from test points (0.5: alike)"),
+    ("loss_auc_oracle", "float", "AUC", "forgetting: the same for naive retraining"),
+    ("loss_auc_control", "float", "AUC", "forgetting: the same for the original models"),
+    ("kl_to_oracle", "float", "nats", "forgetting: mean KL(model ‖ oracle of its seed) on the forget set"),
+    ("js_to_oracle", "float", "nats", "forgetting: mean Jensen–Shannon divergence to that oracle on the forget set "
+                                      "(≤ ln 2; 0 is best)"),
+    ("kl_to_oracle_test", "float", "nats", "forgetting: KL to the oracle on the test set"),
+    ("js_to_oracle_test", "float", "nats", "forgetting: JS to the oracle on the test set"),
+    ("forget_quality", "float", "", "forgetting: F, mean of 2^(−⌊ε/0.5⌋) over the forget set against N retrained "
+                                    "reference models (NeurIPS 2023 challenge)"),
+    ("forget_quality_ceiling", "float", "", "forgetting: F of a second retrained group at the same N (the ceiling)"),
+    ("forget_quality_normalised", "float", "ratio", "forgetting: forget_quality / forget_quality_ceiling"),
+    ("epsilon_cap", "int", "", "forgetting: ⌈ln(N − 1)⌉; an example with ε at or above it scores 0"),
+    ("epsilon_per_example", "list[float]", "", "forgetting: ε of each forget example, in forget-set order"),
+    ("epsilon_mean", "float", "", "forgetting: mean of epsilon_per_example"),
+    ("unlearn_score", "float", "", "forgetting: F × retain-utility ratio × test-utility ratio vs the reference models"),
+    ("tow", "float", "", "forgetting: tug-of-war Π(1 − |acc − oracle acc|) over forget, retain, test (1 is best)"),
+    ("rte", "float", "ratio", "forgetting: run-time efficiency, oracle seconds / seconds (null at zero cost)"),
 ]
 # fmt: on
 

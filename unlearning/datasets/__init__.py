@@ -28,7 +28,7 @@ from ..models import seeded
 from ..plugins import import_modules, load_entry_points
 
 ENTRY_POINT_GROUP = "unlearning_bench.datasets"
-PARTS = ("paper", "grid")           # the benchmark parts a scale applies to
+PARTS = ("paper", "grid", "forgetting")   # the benchmark parts a scale applies to
 D_ON = ("train", "test")
 
 
@@ -75,7 +75,7 @@ class DatasetSpec:
     order: int = 100
 
     def scale(self, profile: str, part: str) -> Scale:
-        """The Scale of this dataset in benchmark `profile`, part `part` (`paper` or `grid`)."""
+        """The Scale of this dataset in benchmark `profile`, part `part` (one of PARTS)."""
         check_choice("benchmark part", part, PARTS)
         return self.scales.get(profile, {}).get(part, Scale())
 

@@ -235,8 +235,11 @@ SPEC = register_dataset(DatasetSpec(
     provenance=f"Kaggle camnugent/california-housing-prices as archived in ageron/data: {FILE.urls[0]} "
                "(see datasets/README.md)",
     scales={
-        "smoke": {"paper": Scale(train=2000, max_epochs=5), "grid": Scale(train=1000, max_epochs=3)},
-        "quick": {"paper": Scale(max_epochs=300), "grid": Scale(train=4000, max_epochs=100)},
-        "paper": {"paper": Scale(), "grid": Scale(train=2000, max_epochs=200)},
+        "smoke": {"paper": Scale(train=2000, max_epochs=5), "grid": Scale(train=1000, max_epochs=3),
+                  "forgetting": Scale(train=500, max_epochs=5)},
+        "quick": {"paper": Scale(max_epochs=300), "grid": Scale(train=4000, max_epochs=100),
+                  "forgetting": Scale(train=2000, max_epochs=100)},
+        "paper": {"paper": Scale(), "grid": Scale(train=2000, max_epochs=200),
+                  "forgetting": Scale(train=2000, max_epochs=200)},
     },
 ))

@@ -174,8 +174,11 @@ SPEC = register_dataset(DatasetSpec(
     eval_sets=("test", "forget", "total"), d_on="test",
     scales={
         "smoke": {"paper": Scale(train=1000, test=500, max_epochs=1),
-                  "grid": Scale(train=1000, test=500, max_epochs=1)},
-        "quick": {"paper": Scale(train=20000, max_epochs=2), "grid": Scale(train=5000, max_epochs=2)},
-        "paper": {"paper": Scale(max_epochs=3), "grid": Scale(train=6000, test=2000, max_epochs=2)},
+                  "grid": Scale(train=1000, test=500, max_epochs=1),
+                  "forgetting": Scale(train=300, test=200, max_epochs=1)},
+        "quick": {"paper": Scale(train=20000, max_epochs=2), "grid": Scale(train=5000, max_epochs=2),
+                  "forgetting": Scale(train=2000, test=1000, max_epochs=2)},
+        "paper": {"paper": Scale(max_epochs=3), "grid": Scale(train=6000, test=2000, max_epochs=2),
+                  "forgetting": Scale(train=3000, test=1000, max_epochs=2)},
     },
 ))

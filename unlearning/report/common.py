@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 NAN = float("nan")
-METHOD_ORDER = ("original", "naive_retrain", "weight_pruning", "finetune", "random_relabel")
+METHOD_ORDER = ("original", "naive_retrain", "noop", "weight_pruning", "finetune", "random_relabel")
 # a dataset's quality column: the first of these its records carry (key, label, scale)
 QUALITY = (("test_acc", "test acc %", 100.0), ("train_acc", "train acc %", 100.0),
            ("test_mse", "test MSE", 1.0), ("train_mse", "train MSE", 1.0), ("total_mse", "total MSE", 1.0))

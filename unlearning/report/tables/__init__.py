@@ -7,6 +7,7 @@ import pandas as pd
 
 from .base import Cell, Context, Table
 from .ensemble import Ensemble
+from .forgetting import Forgetting
 from .grid import Grid
 from .headline import Headline, TorchVersions
 from .overhead import Overhead
@@ -14,12 +15,12 @@ from .paper000 import Paper000California, Paper000Table1
 from .paper002 import Paper002Table1
 
 # built from the records, in the report's order; the paper tables always (the paper's numbers at least)
-FROM_RECORDS: tuple[type[Table], ...] = (Paper000Table1, Paper000California, Paper002Table1, Grid, Overhead,
-                                         Ensemble)
+FROM_RECORDS: tuple[type[Table], ...] = (Paper000Table1, Paper000California, Paper002Table1, Grid, Forgetting,
+                                         Overhead, Ensemble)
 NAMES = tuple(t.name for t in (Headline, *FROM_RECORDS, TorchVersions))
 
-__all__ = ["FROM_RECORDS", "NAMES", "Cell", "Context", "Ensemble", "Grid", "Headline", "Overhead", "Paper000California",
-           "Paper000Table1", "Paper002Table1", "Table", "TorchVersions", "build"]
+__all__ = ["FROM_RECORDS", "NAMES", "Cell", "Context", "Ensemble", "Forgetting", "Grid", "Headline", "Overhead",
+           "Paper000California", "Paper000Table1", "Paper002Table1", "Table", "TorchVersions", "build"]
 
 
 def build(df: pd.DataFrame, ctx: Context) -> dict[str, Table]:

@@ -1,0 +1,79 @@
+"""Forgetting quality: every method (the no-op floor and naive retraining included) x every
+dataset x forget regime (random, classwise, canaries) x removal size, each cell a group of N
+models (`unlearning.audit`).
+
+Per (dataset, regime, size) the lab trains, untimed, N originals and N reference models
+retrained from scratch; naive retraining runs first and is timed like any method, then
+serves as each seed's oracle. Each cell times its method on all N originals (one batch
+where the model stacks) and records the means over the N models: MIA-efficacy (and its
+gap to the oracle's), loss-attack AUC, KL / JS to the oracle, per-example ε, forget
+quality F beside its ceiling (naive retraining's own F), the challenge's score, ToW, RTE.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from unlearning.audit import record
+from unlearning.datasets import get_dataset, names
+from unlearning.experiment import ORACLE
+from unlearning.methods import METHODS, applicability
+from unlearning.models import seeded
+
+from .lab import stamp
+from .profiles import Profile, active
+
+FIRST = (ORACLE, "noop")         # the oracle first (every other cell compares with it), then the floor
+
+
+def _rows(p: Profile, ds: str) -> int:
+    return min(get_dataset(ds).n_train, p.scale(ds, "forgetting").train or get_dataset(ds).n_train)
+
+
+def _reason(p: Profile, ds: str, regime: str, size: int) -> str | None:
+    spec = get_dataset(ds)
+    if regime == "classwise" and spec.task == "regression":
+        return f"forget regime 'classwise' needs classes; {ds} is {spec.task}"
+    if 2 * size > _rows(p, ds):
+        return f"removal size {size} is more than half the {_rows(p, ds)} training points of {ds}"
+    return None
+
+
+def cases(p: Profile):
+    for ds in names():
+        spec = get_dataset(ds)
+        with seeded(0):
+            applies = applicability(spec.probe(), spec.build_model())
+        methods = [m for m in FIRST if m in METHODS] + sorted(set(METHODS) - set(FIRST))
+        for regime in p.forgetting.regimes:
+            for size in p.forgetting.sizes:
+                for method in methods:
+                    case_id = f"{ds}-{regime}-n{size}-{method}"
+                    reason = applies[method] or _reason(p, ds, regime, size)
+                    marks = [pytest.mark.skip(reason=reason)] if reason else []
+                    yield pytest.param((ds, regime, size, method), id=case_id, marks=marks)
+
+
+def pytest_generate_tests(metafunc):
+    if "forgetting_case" in metafunc.fixturenames:
+        metafunc.parametrize("forgetting_case", list(cases(active(metafunc.config))))
+
+
+def test_forgetting(benchmark, lab, profile, progress, forgetting_case):
+    dataset, regime, size, method = forgetting_case
+    panel = lab.panel(dataset, regime, size)
+    if method == ORACLE:
+        results = benchmark.pedantic(panel.run, args=(method,), rounds=1, iterations=1)
+        oracle = lab.panel_oracle(dataset, regime, size, given=results)
+    else:
+        oracle = lab.panel_oracle(dataset, regime, size)
+        results = benchmark.pedantic(panel.run, args=(method,), rounds=1, iterations=1)
+    rec = record(panel, method, results, oracle)
+    stamp(benchmark, profile, paper="forgetting", table="forgetting", record=rec, trial=1)
+    js = "" if rec["js_to_oracle"] is None else f", JS {rec['js_to_oracle']:.3g}"
+    progress(f"{dataset} {regime} n={size} {method}: F {rec['forget_quality']:.2f} "
+             f"(ceiling {rec['forget_quality_ceiling']:.2f}), MIA gap {rec['mia_gap']:.2f}{js}")
+    assert rec["n_models"] == lab.n_models(dataset) and len(rec["epsilon_per_example"]) == size
+    assert 0 <= rec["forget_quality"] <= 1
+    if method == ORACLE:                 # a second retrained group: its F is the ceiling by construction
+        assert rec["forget_quality"] == rec["forget_quality_ceiling"] and rec["mia_gap"] == 0

@@ -1,0 +1,97 @@
+"""The forgetting audit end to end on the embedded digits set: canaries are memorised by the
+originals, a no-op keeps them, naive retraining does not, and every metric says so."""
+
+import pytest
+import torch
+
+from unlearning import schema
+from unlearning.audit import HOLDOUT_FRACTION, build_panel, record, with_holdout
+from unlearning.config import get_config
+from unlearning.data import Data
+from unlearning.datasets import load_dataset
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+N_MODELS = 6
+
+
+@pytest.fixture(scope="module")
+def canaries():
+    """A digits panel (400 rows, 12 canaries, 6 models per group) and the no-op's, retraining's and
+    fine-tuning's records."""
+    data = load_dataset("digits").subset(400, 200, seed=0)
+    cfg = get_config("digits", seed=0)             # the preset: training cross-entropy < 0.05
+    panel = build_panel(data, cfg, 12, N_MODELS, "canaries")
+    oracle = panel.run("naive_retrain")
+    recs = {m: record(panel, m, oracle if m == "naive_retrain" else panel.run(m), oracle)
+            for m in ("naive_retrain", "noop", "finetune")}
+    return panel, recs
+
+
+def test_panel_shares_one_forget_set_and_holds_its_groups(canaries):
+    panel, _ = canaries
+    assert panel.n_models == N_MODELS and len(panel.originals) == len(panel.reference) == N_MODELS
+    assert [c.seed for c in panel.configs] == list(range(N_MODELS))
+    assert "canaries" in panel.data.info and len(panel.forget) == 12
+    # the originals memorised most canaries (their wrong labels)
+    acc = [float((t.model(panel.data.x_train[panel.forget]).argmax(1) == panel.data.y_train[panel.forget])
+                 .float().mean()) for t in panel.originals]
+    assert sum(acc) / len(acc) > 0.5
+
+
+def test_noop_is_told_apart_from_retraining_on_canaries(canaries):
+    _, recs = canaries
+    noop, oracle = recs["noop"], recs["naive_retrain"]
+    assert oracle["forget_quality"] == oracle["forget_quality_ceiling"] > 0
+    assert noop["forget_quality"] < 0.5 * noop["forget_quality_ceiling"]
+    assert noop["epsilon_mean"] > oracle["epsilon_mean"]
+    assert noop["js_to_oracle"] > 0.05 and oracle["js_to_oracle"] == pytest.approx(0, abs=1e-12)
+    assert noop["forget_acc"] > oracle["forget_acc"] + 0.3          # canary labels kept vs lost
+    assert noop["loss_auc"] > oracle["loss_auc"]                    # canaries look more like members
+    assert noop["mia_efficacy_control"] == pytest.approx(noop["mia_efficacy"])
+    assert noop["rte"] is None and noop["tow"] < oracle["tow"] == 1.0
+
+
+def test_records_follow_the_schema(canaries):
+    _, recs = canaries
+    for rec in recs.values():
+        assert schema.undocumented(rec) == [], schema.undocumented(rec)
+        assert len(rec["epsilon_per_example"]) == 12 and rec["n_models"] == N_MODELS
+        assert rec["epsilon_cap"] == 2 and rec["forget_regime"] == "canaries"
+
+
+def test_forgetting_table_gives_each_method_a_verdict(canaries):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("tabulate")
+    from unlearning.report.tables import Context, Forgetting
+
+    _, recs = canaries
+    frame = pd.DataFrame([{**schema.finish(r, paper="forgetting", table="forgetting", profile="smoke")}
+                          for r in recs.values()])
+    table = Forgetting.build(frame, Context("smoke", "x", "cpu"))
+    verdicts = dict(zip(table.data["method"], table.data["verdict"], strict=True))
+    assert verdicts["noop"] == "did not forget" and verdicts["naive_retrain"] == ""
+    assert list(table.data["method"]) == ["naive_retrain", "noop", "finetune"]
+    assert any(s.startswith("noop: 1 did not forget of 1 cells") for s in table.sentences())
+    assert "F (ceiling)" in table.markdown()
+
+
+def test_verdict_rule():
+    from unlearning.report.tables.forgetting import FORGOT_FRACTION, verdict
+
+    assert verdict(FORGOT_FRACTION, 0.1) == "forgot"
+    assert verdict(FORGOT_FRACTION - 0.01, 0.1) == "did not forget"
+    assert verdict(0.9, FORGOT_FRACTION) == "cannot tell"        # the no-op scores as well: no evidence
+    assert verdict(float("nan"), 0.1) == ""
+
+
+def test_holdout_only_where_there_is_no_test_set():
+    x, y = torch.arange(50.0).reshape(50, 1), torch.rand(50)
+    data = Data("toy", "regression", x, y, x[:0], y[:0], target_index=7)
+    held = with_holdout(data, seed=3)
+    assert len(held.x_test) == round(HOLDOUT_FRACTION * 50) and held.n_train == 40
+    assert float(held.x_train[held.target_index]) == 7.0            # the target stays in training
+    assert set(held.x_test.flatten().tolist()).isdisjoint(held.x_train.flatten().tolist())
+    assert torch.equal(with_holdout(data, seed=3).x_test, held.x_test)
+    full = Data("toy", "regression", x, y, x[:5], y[:5])
+    assert with_holdout(full, seed=3) is full

@@ -1,0 +1,238 @@
+"""Forgetting audit: N originals, N unlearned models per method, N retrained references.
+
+One `Panel` per (dataset, forget regime, removal size, N): the data the originals train
+on (canaries applied; a held-out set where the dataset has no test set), one forget set
+shared by every model (per-example ε compares the same examples across models), N
+originals (seeds `seed`..`seed + N − 1`, trained together where the model stacks) and
+the *reference* group: N models retrained from scratch on the retain set with seeds
+`REFERENCE_SEED_OFFSET` further on, independent of every method's runs.
+
+`Panel.run(method)` unlearns all N originals (`methods.unlearn_many`: batched where it
+can be); `Panel.record(method, results, oracle)` compares them with the reference group
+(per-example ε, F, score) and, model by model, with the oracle run of the same seed
+(naive retraining from that original: MIA gap, JS/KL, ToW) — see `unlearning.forgetting`
+for every formula. `naive_retrain` run through the panel is a second retrained group,
+independent of the reference: its F is the ceiling every other F is read against.
+
+Choices, here and nowhere else:
+- Non-members for the MIA attacker and the loss attack: the test set. A dataset without
+  one (California's default) gets `HOLDOUT_FRACTION` of its training rows held out by
+  `data.base.seeded_split` with the panel's seed, before anything trains.
+- Members: a seeded sample of at most `forgetting.MIA_MAX_PER_SIDE` retain rows, also the
+  rows "retain accuracy" is measured on (predicting all of MNIST's 59k per model is costly).
+- The labels of the forget set are the ones the original trained on (canaries: the wrong ones).
+- Utility in the score and ToW: accuracy; for regression the score uses 1 / MSE and ToW
+  is not defined (None).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import forgetting as fg
+from .config import Config
+from .data import Data
+from .data.base import seeded_split
+from .ensemble import batch_reason, train_original_many
+from .forget_sets import DEFAULT_CLASS, select
+from .methods import UnlearnResult, unlearn_many
+from .metrics import score
+from .models import build_model, seeded
+from .train import Trained, predict, train_original
+
+ORACLE = "naive_retrain"
+REFERENCE_SEED_OFFSET = 1_000_003   # the reference group's seeds: seed + offset + i
+HOLDOUT_FRACTION = 0.2              # held out as non-members where a dataset has no test set
+
+
+def with_holdout(data: Data, seed: int, fraction: float = HOLDOUT_FRACTION) -> Data:
+    """`data` itself when it has a test set, else a copy with a seeded `fraction` of its
+    training rows moved to the test set (the paper-000 target, if any, stays in training)."""
+    if len(data.x_test):
+        return data
+    n_held = min(data.n_train - 2, max(1, round(fraction * data.n_train)))
+    kept, held = seeded_split(data.n_train, data.n_train - n_held, seed, keep=data.target_index)
+    target = None if data.target_index is None else int((kept == data.target_index).nonzero()[0, 0])
+    rep = (lambda t: None if t is None else t[kept])  # noqa: E731
+    return Data(data.name, data.task, data.x_train[kept], data.y_train[kept], data.x_train[held],
+                data.y_train[held], data.num_classes, target, rep(data.x_replacement), rep(data.y_replacement),
+                {**data.info, "holdout": {"fraction": fraction, "rows": len(held), "seed": seed}})
+
+
+@dataclass
+class View:
+    """One model's outputs on the panel's forget, member (retain sample) and test rows."""
+
+    forget: torch.Tensor
+    retain: torch.Tensor
+    test: torch.Tensor
+
+
+@dataclass
+class Panel:
+    data: Data
+    forget: torch.Tensor
+    regime: str
+    configs: list[Config]
+    originals: list[Trained] = field(repr=False)
+    reference: list[nn.Module] = field(repr=False)
+    members: torch.Tensor = field(repr=False)
+    reference_seconds: float = 0.0
+
+    @property
+    def n_models(self) -> int:
+        return len(self.configs)
+
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def view(self, model: nn.Module) -> View:
+        d = self.data
+        return View(predict(model, d.x_train[self.forget]), predict(model, d.x_train[self.members]),
+                    predict(model, d.x_test))
+
+    def views(self, key: str, models: list[nn.Module]) -> list[View]:
+        """Views of a group that every record compares with (`control`, `oracle`, `reference`), made once."""
+        if key not in self._cache:
+            self._cache[key] = [self.view(m) for m in models]
+        return self._cache[key]
+
+    @property
+    def labels(self) -> View:
+        d = self.data
+        return View(d.y_train[self.forget], d.y_train[self.members], d.y_test)
+
+    def run(self, method: str) -> list[UnlearnResult]:
+        """`method` on every original (one batch where it can be)."""
+        k = self.n_models
+        return unlearn_many(method, self.originals, [self.data] * k, [self.forget] * k, self.configs)
+
+
+def build_panel(data: Data, config: Config, size: int, n_models: int, regime: str = "random",
+                forget_class: int = DEFAULT_CLASS) -> Panel:
+    """Train a panel's N originals and its N reference models (see the module docstring)."""
+    if n_models < 3:
+        raise ValueError(f"n_models={n_models}: the forgetting audit needs at least 3 models per group")
+    data, forget = select(with_holdout(data, config.seed), size, config.seed, regime, forget_class)
+    configs = [dataclasses.replace(config, seed=config.seed + i) for i in range(n_models)]
+    originals = _train(data, configs)
+    x, y = data.oracle_set(forget, config.forget_policy)       # what naive retraining trains on
+    retain = Data(data.name, data.task, x, y, data.x_test, data.y_test, data.num_classes, info=dict(data.info))
+    ref_configs = [dataclasses.replace(c, seed=c.seed + REFERENCE_SEED_OFFSET) for c in configs]
+    reference = _train(retain, ref_configs)
+    kept = torch.nonzero(data.retain_mask(forget)).flatten()
+    members = kept[seeded_split(len(kept), min(len(kept), fg.MIA_MAX_PER_SIDE), config.seed)[0]]
+    return Panel(data, forget, regime, configs, originals, [t.model for t in reference], members,
+                 sum(t.record.seconds for t in reference) / n_models)
+
+
+def _train(data: Data, configs: list[Config]) -> list[Trained]:
+    with seeded(0):
+        probe = build_model(data.name)
+    if batch_reason([data] * len(configs), configs, probe) is None:
+        return train_original_many([data] * len(configs), configs)
+    return [train_original(data, c) for c in configs]
+
+
+def _mean(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return float(statistics.fmean(values)) if values else None
+
+
+def _utility(v: View, labels: View, task: str) -> dict[str, float]:
+    """Accuracy (or MSE for regression) of one model on the forget, retain-sample and test rows."""
+    return {k: score(getattr(v, k), getattr(labels, k), task) for k in ("forget", "retain", "test")}
+
+
+def _mia(v: View, labels: View, task: str, seed: int) -> float:
+    feats = [fg.mia_features(getattr(v, k), getattr(labels, k), task) for k in ("retain", "test", "forget")]
+    return fg.mia_efficacy(*feats, seed=seed)
+
+
+def _auc(v: View, labels: View, task: str) -> float:
+    return fg.loss_auc(fg.per_example_loss(v.forget, labels.forget, task),
+                       fg.per_example_loss(v.test, labels.test, task))
+
+
+def _phi(views: list[View], labels: View, task: str) -> np.ndarray:
+    return np.stack([fg.logit_confidence(v.forget, labels.forget, task) for v in views])
+
+
+def _attacks(panel: Panel, views: list[View], key: str | None = None) -> tuple[float, float]:
+    """Mean MIA-efficacy and loss-attack AUC of a group of models (cached for the panel's own groups)."""
+    if key is not None and key in panel._cache:
+        return panel._cache[key]
+    task, labels, seed = panel.data.task, panel.labels, panel.configs[0].seed
+    out = (_mean(_mia(v, labels, task, seed) for v in views), _mean(_auc(v, labels, task) for v in views))
+    if key is not None:
+        panel._cache[key] = out
+    return out
+
+
+def attack_metrics(panel: Panel, views: list[View], oracle: list[View], control: list[View]) -> dict:
+    """MIA-efficacy and loss-attack AUC of a group, its oracles' and the controls', averaged over models."""
+    (mia, auc), (mia_o, auc_o), (mia_c, auc_c) = (_attacks(panel, views), _attacks(panel, oracle, "attacks_oracle"),
+                                                  _attacks(panel, control, "attacks_control"))
+    return {"mia_efficacy": mia, "mia_efficacy_oracle": mia_o, "mia_efficacy_control": mia_c,
+            "mia_gap": abs(mia - mia_o), "loss_auc": auc, "loss_auc_oracle": auc_o, "loss_auc_control": auc_c,
+            "mia_feature": fg.default_feature(panel.data.task), "mia_attacker": "svc"}
+
+
+def divergence_metrics(panel: Panel, views: list[View], oracle: list[View]) -> dict:
+    """Mean KL and JS of each model to the oracle of its seed, on the forget and the test rows."""
+    if not panel.data.is_classification:
+        return dict.fromkeys(("kl_to_oracle", "js_to_oracle", "kl_to_oracle_test", "js_to_oracle_test"))
+    out = {}
+    for part, suffix in (("forget", ""), ("test", "_test")):
+        divs = [fg.divergences(getattr(v, part), getattr(o, part), panel.data.task)
+                for v, o in zip(views, oracle, strict=True)]
+        out[f"kl_to_oracle{suffix}"] = _mean(d["kl"] for d in divs)
+        out[f"js_to_oracle{suffix}"] = _mean(d["js"] for d in divs)
+    return out
+
+
+def quality_metrics(panel: Panel, views: list[View], oracle: list[View], reference: list[View]) -> dict:
+    """Per-example ε and F against the reference group, its ceiling, the score and ToW."""
+    task, labels, n = panel.data.task, panel.labels, panel.n_models
+    eps = fg.epsilon_per_example(_phi(views, labels, task), _phi(reference, labels, task))
+    f = fg.forget_quality(eps, n)
+    ceiling = fg.forget_quality(fg.epsilon_per_example(_phi(oracle, labels, task), _phi(reference, labels, task)), n)
+    util = [_utility(v, labels, task) for v in views]
+    ref = [_utility(v, labels, task) for v in reference]
+    up = (lambda u: u) if panel.data.is_classification else (lambda u: 1 / u if u > 0 else float("inf"))
+    score_ = fg.unlearn_score(f, [up(u["retain"]) for u in util], [up(u["retain"]) for u in ref],
+                              [up(u["test"]) for u in util], [up(u["test"]) for u in ref])
+    tow = (_mean(fg.tug_of_war(u, _utility(o, labels, task)) for u, o in zip(util, oracle, strict=True))
+           if panel.data.is_classification else None)
+    suffix = "acc" if panel.data.is_classification else "mse"
+    return {"forget_quality": f, "forget_quality_ceiling": ceiling,
+            "forget_quality_normalised": f / ceiling if ceiling > 0 else None,
+            "epsilon_cap": fg.epsilon_cap(n), "n_models": n, "epsilon_per_example": eps.tolist(),
+            "epsilon_mean": float(eps.mean()), "unlearn_score": score_, "tow": tow,
+            **{f"{k}_{suffix}": _mean(u[k] for u in util) for k in ("forget", "retain", "test")}}
+
+
+def record(panel: Panel, method: str, results: list[UnlearnResult], oracle: list[UnlearnResult]) -> dict:
+    """One flat record of `method` on the panel (keys: `unlearning.schema`), every value a mean over the N models."""
+    views = [panel.view(r.model) for r in results]
+    ov = panel.views("oracle", [r.model for r in oracle])
+    cv = panel.views("control", [t.model for t in panel.originals])
+    rv = panel.views("reference", panel.reference)
+    seconds, oracle_seconds = _mean(r.cost.seconds for r in results), _mean(r.cost.seconds for r in oracle)
+    data = panel.data
+    return {"dataset": data.name, "method": method, "forget_regime": panel.regime, "removal_size": len(panel.forget),
+            "seed": panel.configs[0].seed, "train_size": data.n_train, "test_size": len(data.x_test),
+            "device": str(next(results[0].model.parameters()).device),
+            "epochs": _mean(r.cost.epochs for r in results), "seconds": seconds,
+            "batch_seconds": max(r.cost.cost()["batch_seconds"] for r in results),
+            "batch_models": results[0].cost.batch_models, "oracle_seconds": oracle_seconds,
+            "oracle_epochs": _mean(r.cost.epochs for r in oracle), "rte": fg.rte(oracle_seconds, seconds),
+            "reference_seconds": panel.reference_seconds,
+            **attack_metrics(panel, views, ov, cv), **divergence_metrics(panel, views, ov),
+            **quality_metrics(panel, views, ov, rv),
+            "config": panel.configs[0].as_dict(), "data_info": dict(data.info)}
