@@ -4,7 +4,8 @@ One tiny real benchmark session (paper 000's synthetic trial 1 and the overhead
 benchmarks) is run once for the module; every other input is derived from its JSON
 in Python (keys dropped, schema_version changed, text truncated, records relabelled),
 so no result number is typed by hand. The papers' numbers come from `unlearning.report.paper`.
-The committed runs under reports/runs (record schema version 1) are read too.
+The committed run under reports/runs (record schema version 2) and a version-1 run under
+tests/data/runs_v1 are read too.
 """
 
 import copy
@@ -31,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PAPER000 = str(ROOT / "benchmarks" / "test_paper000_weight_pruning.py")
 OVERHEAD = str(ROOT / "benchmarks" / "test_overhead.py")
 COMMITTED = ROOT / "reports" / "runs"
+V1_RUNS = ROOT / "tests" / "data" / "runs_v1"      # a record-schema-1 run kept to test that readers still take it
 READS = " or ".join(map(str, VERSIONS))
 TABLE_FILES = ("paper000_table1", "paper000_california", "paper002_table1", "overhead", "ensemble", "headline")
 FIGURES = ("paper002_figure1", "paper000_distance", "paper000_d", "paper000_loss", "cost_vs_quality")
@@ -393,11 +395,12 @@ def as_v2(bench: dict) -> dict:
 
 
 def test_committed_v1_runs_and_a_v2_record_load(tmp_path, capsys):
-    committed = load([str(COMMITTED)])
-    assert committed.problems == [] and committed.schema_versions == [1]
-    assert len(committed.records) == sum(r.records for r in committed.runs) > 0
+    for folder, versions in ((V1_RUNS, [1]), (COMMITTED, [2])):
+        runs = load([str(folder)])
+        assert runs.problems == [] and runs.schema_versions == versions
+        assert len(runs.records) == sum(r.records for r in runs.runs) > 0
 
-    run = json.loads((COMMITTED / "0012_paper-overhead.json").read_text())
+    run = json.loads((V1_RUNS / "0012_paper-overhead.json").read_text())
     run["benchmarks"][1] = as_v2(run["benchmarks"][1])
     src = write(tmp_path / "mixed_versions.json", run)
     loaded = load([str(src)])
@@ -411,7 +414,7 @@ def test_committed_v1_runs_and_a_v2_record_load(tmp_path, capsys):
 
 
 def test_required_keys_follow_the_record_version(tmp_path, capsys):
-    run = json.loads((COMMITTED / "0012_paper-overhead.json").read_text())
+    run = json.loads((V1_RUNS / "0012_paper-overhead.json").read_text())
     v1, v2 = run["benchmarks"]
     assert "data_info" not in required(1) and "data_info" in required(2)
     v2 = as_v2(v2)
