@@ -201,7 +201,10 @@ def quality_metrics(panel: Panel, views: list[View], oracle: list[View], referen
     task, labels, n = panel.data.task, panel.labels, panel.n_models
     eps = fg.epsilon_per_example(_phi(views, labels, task), _phi(reference, labels, task))
     f = fg.forget_quality(eps, n)
-    ceiling = fg.forget_quality(fg.epsilon_per_example(_phi(oracle, labels, task), _phi(reference, labels, task)), n)
+    if "ceiling" not in panel._cache:          # the same for every method of the panel
+        panel._cache["ceiling"] = fg.forget_quality(
+            fg.epsilon_per_example(_phi(oracle, labels, task), _phi(reference, labels, task)), n)
+    ceiling = panel._cache["ceiling"]
     util = [_utility(v, labels, task) for v in views]
     ref = [_utility(v, labels, task) for v in reference]
     up = (lambda u: u) if panel.data.is_classification else (lambda u: 1 / u if u > 0 else float("inf"))
