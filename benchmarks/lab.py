@@ -24,10 +24,10 @@ from unlearning.audit import Panel, build_panel
 from unlearning.config import Config, get_config
 from unlearning.data import Data, DataUnavailableError
 from unlearning.datasets import Scale, get_dataset, load_dataset, names
-from unlearning.ensemble import stack_reason, train_original_many
+from unlearning.ensemble import stack_reason, train_originals
 from unlearning.experiment import ORACLE, Reference, json_safe, select_forget
 from unlearning.methods import get_method, unlearn, unlearn_many
-from unlearning.train import Trained, train_original
+from unlearning.train import Trained
 
 from .profiles import Profile
 
@@ -104,7 +104,7 @@ class Lab:
                                    if (dataset, s, part) not in self._trained], strict=True)
             log.info("training original %s seeds %s (%s)", dataset, seeds, part)
             datas = [self.data(dataset, part, s) for s in seeds]
-            got = (train_original_many(datas, configs) if len(seeds) > 1 else [train_original(datas[0], configs[0])])
+            got = train_originals(datas, list(configs))
             self._trained.update({(dataset, s, part): t for s, t in zip(seeds, got, strict=True)})
         return self._trained[key]
 

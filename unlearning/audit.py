@@ -39,14 +39,12 @@ from . import forgetting as fg
 from .config import Config
 from .data import Data
 from .data.base import seeded_split
-from .ensemble import batch_reason, train_original_many
+from .ensemble import train_originals
 from .forget_sets import DEFAULT_CLASS, select
 from .methods import UnlearnResult, unlearn_many
 from .metrics import score
-from .models import build_model, seeded
-from .train import Trained, predict, train_original
+from .train import Trained, predict
 
-ORACLE = "naive_retrain"
 REFERENCE_SEED_OFFSET = 1_000_003   # the reference group's seeds: seed + offset + i
 HOLDOUT_FRACTION = 0.2              # held out as non-members where a dataset has no test set
 
@@ -58,11 +56,8 @@ def with_holdout(data: Data, seed: int, fraction: float = HOLDOUT_FRACTION) -> D
         return data
     n_held = min(data.n_train - 2, max(1, round(fraction * data.n_train)))
     kept, held = seeded_split(data.n_train, data.n_train - n_held, seed, keep=data.target_index)
-    target = None if data.target_index is None else int((kept == data.target_index).nonzero()[0, 0])
-    rep = (lambda t: None if t is None else t[kept])  # noqa: E731
-    return Data(data.name, data.task, data.x_train[kept], data.y_train[kept], data.x_train[held],
-                data.y_train[held], data.num_classes, target, rep(data.x_replacement), rep(data.y_replacement),
-                {**data.info, "holdout": {"fraction": fraction, "rows": len(held), "seed": seed}})
+    return data.with_train_rows(kept, data.x_train[held], data.y_train[held],
+                                {"holdout": {"fraction": fraction, "rows": len(held), "seed": seed}})
 
 
 @dataclass
@@ -120,23 +115,15 @@ def build_panel(data: Data, config: Config, size: int, n_models: int, regime: st
         raise ValueError(f"n_models={n_models}: the forgetting audit needs at least 3 models per group")
     data, forget = select(with_holdout(data, config.seed), size, config.seed, regime, forget_class)
     configs = [dataclasses.replace(config, seed=config.seed + i) for i in range(n_models)]
-    originals = _train(data, configs)
+    originals = train_originals([data] * n_models, configs)
     x, y = data.oracle_set(forget, config.forget_policy)       # what naive retraining trains on
     retain = Data(data.name, data.task, x, y, data.x_test, data.y_test, data.num_classes, info=dict(data.info))
     ref_configs = [dataclasses.replace(c, seed=c.seed + REFERENCE_SEED_OFFSET) for c in configs]
-    reference = _train(retain, ref_configs)
+    reference = train_originals([retain] * n_models, ref_configs)
     kept = torch.nonzero(data.retain_mask(forget)).flatten()
     members = kept[seeded_split(len(kept), min(len(kept), fg.MIA_MAX_PER_SIDE), config.seed)[0]]
     return Panel(data, forget, regime, configs, originals, [t.model for t in reference], members,
                  sum(t.record.seconds for t in reference) / n_models)
-
-
-def _train(data: Data, configs: list[Config]) -> list[Trained]:
-    with seeded(0):
-        probe = build_model(data.name)
-    if batch_reason([data] * len(configs), configs, probe) is None:
-        return train_original_many([data] * len(configs), configs)
-    return [train_original(data, c) for c in configs]
 
 
 def _mean(values) -> float | None:

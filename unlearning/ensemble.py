@@ -36,8 +36,8 @@ from torch.nn import functional as F
 
 from .config import Config, TrainConfig, make_optimizer
 from .data import Data
-from .models import resolve_device
-from .train import CONSTANT_OUTPUT_TOL, EVAL_BATCH, Trained, TrainRecord, fresh_model
+from .models import build_model, resolve_device, seeded
+from .train import CONSTANT_OUTPUT_TOL, EVAL_BATCH, Trained, TrainRecord, fresh_model, train_original
 
 log = logging.getLogger(__name__)
 
@@ -334,3 +334,13 @@ def train_original_many(datas: Sequence[Data], configs: Sequence[Config]) -> lis
              recs[0].batch_seconds)
     return [Trained(m, init, rec, redraws, c.seed, device)
             for m, init, rec, (_, redraws), c in zip(models, inits, recs, fresh, configs, strict=True)]
+
+
+def train_originals(datas: Sequence[Data], configs: Sequence[Config]) -> list[Trained]:
+    """K originals: one `train_original_many` batch where `batch_reason` finds nothing against
+    it, else `train.train_original` one after another."""
+    with seeded(0):                        # a probe for stackability; leaves the caller's RNG alone
+        probe = build_model(datas[0].name)
+    if batch_reason(datas, configs, probe) is None:
+        return train_original_many(datas, configs)
+    return [train_original(d, c) for d, c in zip(datas, configs, strict=True)]

@@ -105,11 +105,17 @@ class Data:
         """
         tr = seeded_split(self.n_train, n_train, seed, keep=self.target_index)[0]
         te = seeded_split(len(self.x_test), n_test, seed)[0]
-        target = None if self.target_index is None else int((tr == self.target_index).nonzero()[0, 0])
-        rep = (lambda t: None if t is None else t[tr])  # noqa: E731
-        return Data(self.name, self.task, self.x_train[tr], self.y_train[tr], self.x_test[te], self.y_test[te],
-                    self.num_classes, target, rep(self.x_replacement), rep(self.y_replacement),
-                    {**self.info, "subset": {"train": len(tr), "test": len(te), "seed": seed}})
+        return self.with_train_rows(tr, self.x_test[te], self.y_test[te],
+                                    {"subset": {"train": len(tr), "test": len(te), "seed": seed}})
+
+    def with_train_rows(self, rows: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor, info: dict) -> Data:
+        """A copy holding only training rows `rows` (which must include the deletion target, if
+        any: it is re-indexed; replacement points follow their rows), the given test set, and
+        `info` added to this data's."""
+        target = None if self.target_index is None else int((rows == self.target_index).nonzero()[0, 0])
+        rep = (lambda t: None if t is None else t[rows])  # noqa: E731
+        return Data(self.name, self.task, self.x_train[rows], self.y_train[rows], x_test, y_test,
+                    self.num_classes, target, rep(self.x_replacement), rep(self.y_replacement), {**self.info, **info})
 
     def check_policy(self, policy: str) -> None:
         """Raise ValueError unless `policy` is a forget policy this dataset supports."""
