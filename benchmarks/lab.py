@@ -45,6 +45,7 @@ class Lab:
         self._results: dict = {}       # (method, dataset, size, part, config) -> {seed: (result, series)} not yet used
         self._panels: dict = {}        # (dataset, regime, size) -> forgetting Panel
         self._panel_oracles: dict = {}  # (dataset, regime, size) -> naive retraining of the panel's originals
+        self._panel_originals: dict = {}  # dataset -> originals the panels of unchanged data share (build_panel)
 
     # -- configuration ---------------------------------------------------------------------------
     def scale(self, dataset: str, part: str) -> Scale:
@@ -203,12 +204,17 @@ class Lab:
             log.info("training forgetting panel %s %s n=%d (%d models per group)", dataset, regime, size,
                      self.n_models(dataset))
             try:
-                self._panels[key] = build_panel(data, cfg, size, self.n_models(dataset), regime)
+                self._panels[key] = build_panel(data, cfg, size, self.n_models(dataset), regime,
+                                                shared=self._panel_originals.setdefault(dataset, {}))
             except ValueError as exc:
                 if "removal size" not in str(exc):
                     raise
                 pytest.skip(str(exc))
         return self._panels[key]
+
+    def panel_run(self, dataset: str, regime: str, size: int, method: str, setting=None):
+        """Run `method` (with `setting`) on the panel, timed by the caller; returns the results."""
+        return self.panel(dataset, regime, size).run(method, setting)
 
     def panel_oracle(self, dataset: str, regime: str, size: int, given: list | None = None) -> list:
         """Naive retraining of the panel's originals, one per seed: each model's oracle."""

@@ -46,6 +46,9 @@ class Paper002:
     figure1_optimizers: tuple[str, ...] = ("adadelta", "adam", "sgd")
     figure1_lrs: tuple[float, ...] = (1e-3, 3e-4, 1e-4)
     figure1_seeds: tuple[int, ...] = (0,)
+    # the open question of Table 1's relabel 600 row: relabeling's AdaDelta lr, swept at the
+    # largest Table 1 size on the Table 1 models (same originals, same naive-retraining oracles)
+    sweep_lrs: tuple[float, ...] = (1e-3, 1e-2, 0.1, 1.0)
 
 
 # each relabeling optimizer at a rate Figure 1 shows usable
@@ -72,6 +75,13 @@ class Forgetting:
     n_models: int = 32
     n_models_unstacked: int = 16
     seed: int = 0
+    # the trade-off sweeps, on the panels of `sweep_size` in `sweep_regimes` (the main cells
+    # run each method at its preset: lr 1e-3, threshold scale 1): random relabeling's lr,
+    # weight pruning's per-layer thresholds multiplied by each scale
+    sweep_size: int = 20
+    sweep_regimes: tuple[str, ...] = ("random", "canaries")
+    relabel_lrs: tuple[float, ...] = (1e-2, 0.1, 1.0)
+    pruning_scales: tuple[float, ...] = (0.25, 0.5, 2.0, 4.0)
 
 
 @dataclass(frozen=True)
@@ -104,10 +114,12 @@ PROFILES = {
     "smoke": Profile(
         name="smoke",
         paper000=Paper000(trials={"synthetic": (0, 1), "california": (0,)}),
-        paper002=Paper002(seeds=(0,), table1_sizes=(20, 60), figure1_sizes=(10, 20), figure1_lrs=(1e-3,)),
+        paper002=Paper002(seeds=(0,), table1_sizes=(20, 60), figure1_sizes=(10, 20), figure1_lrs=(1e-3,),
+                          sweep_lrs=(1e-3, 1.0)),
         grid=Grid(sizes=(50, 100)),
         overhead=Overhead(rows=2048, epochs=2, requests=50),
-        forgetting=Forgetting(sizes=(2,), n_models=4, n_models_unstacked=4),
+        forgetting=Forgetting(sizes=(2,), n_models=4, n_models_unstacked=4, sweep_size=2, sweep_regimes=("canaries",),
+                              relabel_lrs=(1.0,), pruning_scales=(0.25,)),
     ),
     "quick": Profile(
         name="quick",
@@ -123,9 +135,10 @@ PROFILES = {
     "paper": Profile(
         name="paper",
         paper000=Paper000(trials={"synthetic": (0, 1, 2, 3, 4, 5, 6, 7), "california": (0, 1, 2)}),
-        paper002=Paper002(seeds=(0, 1, 2), figure1_seeds=(0, 1, 2)),
+        paper002=Paper002(seeds=(0, 1, 2), figure1_seeds=(0, 1, 2),
+                          sweep_lrs=(1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)),
         grid=Grid(seeds=(0, 1, 2)),
-        forgetting=Forgetting(sizes=(2, 20, 100)),
+        forgetting=Forgetting(sizes=(2, 20, 100), relabel_lrs=(3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)),
     ),
 }
 

@@ -8,9 +8,16 @@ serves as each seed's oracle. Each cell times its method on all N originals (one
 where the model stacks) and records the means over the N models: MIA-efficacy (and its
 gap to the oracle's), loss-attack AUC, KL / JS to the oracle, per-example ε, forget
 quality F beside its ceiling (naive retraining's own F), the challenge's score, ToW, RTE.
+
+The sweeps (`test_forgetting_sweep`): on the panels of the profile's `sweep_size` and
+`sweep_regimes`, each method with a knob (`SWEEPS`) runs at every value of it beside its
+preset — random relabeling's lr, weight pruning's per-layer thresholds times a scale —
+giving the utility–forgetting trade-off curves of the report.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 
@@ -24,6 +31,14 @@ from .lab import stamp
 from .profiles import Profile, active
 
 FIRST = (ORACLE, "noop")         # the oracle first (every other cell compares with it), then the floor
+
+# method -> (the record key of its knob, the `profiles.Forgetting` field of its values, the
+# changes a value makes to the method's preset settings)
+SWEEPS = {
+    "random_relabel": ("lr", "relabel_lrs", lambda preset, v: {"lr": v}),
+    "weight_pruning": ("threshold_scale", "pruning_scales",
+                       lambda preset, v: {"thresholds": tuple(t * v for t in preset.thresholds)}),
+}
 
 
 def _rows(p: Profile, ds: str) -> int:
@@ -39,11 +54,15 @@ def _reason(p: Profile, ds: str, regime: str, size: int) -> str | None:
     return None
 
 
+def _applies(ds: str) -> dict[str, str | None]:
+    spec = get_dataset(ds)
+    with seeded(0):
+        return applicability(spec.probe(), spec.build_model())
+
+
 def cases(p: Profile):
     for ds in names():
-        spec = get_dataset(ds)
-        with seeded(0):
-            applies = applicability(spec.probe(), spec.build_model())
+        applies = _applies(ds)
         methods = [m for m in FIRST if m in METHODS] + sorted(set(METHODS) - set(FIRST))
         for regime in p.forgetting.regimes:
             for size in p.forgetting.sizes:
@@ -54,9 +73,26 @@ def cases(p: Profile):
                     yield pytest.param((ds, regime, size, method), id=case_id, marks=marks)
 
 
+def sweep_cases(p: Profile):
+    f, size = p.forgetting, p.forgetting.sweep_size
+    for ds in names():
+        applies = _applies(ds)
+        for regime in f.sweep_regimes:
+            for method, (knob, field, _) in SWEEPS.items():
+                if method not in METHODS:
+                    continue
+                reason = applies[method] or _reason(p, ds, regime, size)
+                for value in getattr(f, field):
+                    yield pytest.param((ds, regime, size, method, value),
+                                       id=f"{ds}-{regime}-n{size}-{method}-{knob}{value:g}",
+                                       marks=[pytest.mark.skip(reason=reason)] if reason else [])
+
+
 def pytest_generate_tests(metafunc):
     if "forgetting_case" in metafunc.fixturenames:
         metafunc.parametrize("forgetting_case", list(cases(active(metafunc.config))))
+    if "sweep_case" in metafunc.fixturenames:
+        metafunc.parametrize("sweep_case", list(sweep_cases(active(metafunc.config))))
 
 
 def test_forgetting(benchmark, lab, profile, progress, forgetting_case):
@@ -77,3 +113,22 @@ def test_forgetting(benchmark, lab, profile, progress, forgetting_case):
     assert 0 <= rec["forget_quality"] <= 1
     if method == ORACLE:                 # a second retrained group: its F is the ceiling by construction
         assert rec["forget_quality"] == rec["forget_quality_ceiling"] and rec["mia_gap"] == 0
+
+
+def test_forgetting_sweep(benchmark, lab, profile, progress, sweep_case):
+    dataset, regime, size, method, value = sweep_case
+    knob, _, changes = SWEEPS[method]
+    panel = lab.panel(dataset, regime, size)
+    oracle = lab.panel_oracle(dataset, regime, size)
+    preset = panel.configs[0].method_settings(method)
+    setting = dataclasses.replace(preset, **changes(preset, value))
+    results = benchmark.pedantic(panel.run, args=(method, setting), rounds=1, iterations=1)
+    rec = record(panel, method, results, oracle, setting)
+    rec[knob] = value
+    stamp(benchmark, profile, paper="forgetting", table="forgetting_sweep", record=rec, trial=1,
+          optimizer=getattr(setting, "optimizer", None), lr=getattr(setting, "lr", None))
+    utility = rec["test_acc"] if "test_acc" in rec else rec["test_mse"]
+    progress(f"{dataset} {regime} n={size} {method} {knob}={value:g}: utility {utility:.3g}, F "
+             f"{rec['forget_quality']:.2f} (ceiling {rec['forget_quality_ceiling']:.2f}), MIA gap {rec['mia_gap']:.2f}")
+    assert rec["config"]["methods"][method] == dataclasses.asdict(setting) != dataclasses.asdict(preset)
+    assert 0 <= rec["forget_quality"] <= 1 and len(rec["epsilon_per_example"]) == size

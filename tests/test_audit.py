@@ -5,10 +5,11 @@ import pytest
 import torch
 
 from unlearning import schema
-from unlearning.audit import HOLDOUT_FRACTION, build_panel, record, with_holdout
+from unlearning.audit import HOLDOUT_FRACTION, build_panel, record, seed_panel, with_holdout
 from unlearning.config import get_config
 from unlearning.data import Data
 from unlearning.datasets import load_dataset
+from unlearning.methods.random_relabel import RelabelConfig
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -95,3 +96,47 @@ def test_holdout_only_where_there_is_no_test_set():
     assert torch.equal(with_holdout(data, seed=3).x_test, held.x_test)
     full = Data("toy", "regression", x, y, x[:5], y[:5])
     assert with_holdout(full, seed=3) is full
+
+
+def test_panels_of_unchanged_data_share_their_originals():
+    """Random and classwise forget sets leave the training data as it is: panels of any size take
+    the same originals from `shared` (trained once); canaries change labels, so they train their own."""
+    data = load_dataset("digits").subset(200, 100, seed=0)
+    cfg = get_config("digits", seed=0).with_epoch_cap(5)
+    shared: dict = {}
+    a = build_panel(data, cfg, 4, 3, "random", shared=shared)
+    b = build_panel(data, cfg, 8, 3, "classwise", shared=shared)
+    c = build_panel(data, cfg, 4, 3, "canaries", shared=shared)
+    alone = build_panel(data, cfg, 4, 3, "random")
+    assert a.originals is b.originals and c.originals is not a.originals and list(shared) == [3]
+    for s, t in zip(a.originals, alone.originals, strict=True):     # the same models as trained alone
+        assert all(torch.equal(p, q) for p, q in zip(s.model.state_dict().values(),
+                                                       t.model.state_dict().values(), strict=True))
+
+
+def test_record_names_the_setting_it_ran_with_and_averages_details(canaries):
+    panel, recs = canaries
+    setting = RelabelConfig(lr=0.5)
+    results = panel.run("random_relabel", setting)
+    oracle = panel.run("naive_retrain")
+    rec = record(panel, "random_relabel", results, oracle, setting)
+    assert rec["config"]["methods"]["random_relabel"]["lr"] == 0.5
+    assert recs["noop"]["config"]["methods"]["random_relabel"]["lr"] == 1e-3     # the preset's
+    # a large relabel lr moves the canaries away from their wrong labels: less like the no-op
+    assert rec["forget_acc"] < recs["noop"]["forget_acc"]
+    pruned = record(panel, "weight_pruning", panel.run("weight_pruning"), oracle)
+    assert pruned["weights_zeroed"] == pytest.approx(
+        sum(r.details["weights_zeroed"] for r in panel.run("weight_pruning")) / N_MODELS)
+
+
+def test_seed_panel_compares_one_model_with_its_oracle(canaries):
+    panel, _ = canaries
+    trained, cfg = panel.originals[0], panel.configs[0]
+    one = seed_panel(panel.data, panel.forget, cfg, trained)
+    oracle = one.run("naive_retrain")
+    noop = record(one, "noop", one.run("noop"), oracle)
+    same = record(one, "naive_retrain", oracle, oracle)
+    assert one.n_models == 1 and noop["n_models"] == 1 and "forget_quality" not in noop
+    assert same["mia_gap"] == 0 and same["js_to_oracle"] == pytest.approx(0, abs=1e-12)
+    assert noop["js_to_oracle"] > 0.05 and noop["forget_acc"] > same["forget_acc"]
+    assert torch.equal(one.members, panel.members)                  # the same seeded member sample

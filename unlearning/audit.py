@@ -102,28 +102,58 @@ class Panel:
         d = self.data
         return View(d.y_train[self.forget], d.y_train[self.members], d.y_test)
 
-    def run(self, method: str) -> list[UnlearnResult]:
-        """`method` on every original (one batch where it can be)."""
+    def method_configs(self, method: str, setting=None) -> list[Config]:
+        """The panel's configs, with `setting` (the method's settings object) in place of the preset's."""
+        return self.configs if setting is None else [c.with_method(method, setting) for c in self.configs]
+
+    def run(self, method: str, setting=None) -> list[UnlearnResult]:
+        """`method` (with `setting`, else the preset's) on every original (one batch where it can be)."""
         k = self.n_models
-        return unlearn_many(method, self.originals, [self.data] * k, [self.forget] * k, self.configs)
+        return unlearn_many(method, self.originals, [self.data] * k, [self.forget] * k,
+                            self.method_configs(method, setting))
+
+
+def _members(data: Data, forget: torch.Tensor, seed: int) -> torch.Tensor:
+    """The MIA members: a seeded sample of at most `MIA_MAX_PER_SIDE` retain rows."""
+    kept = torch.nonzero(data.retain_mask(forget)).flatten()
+    return kept[seeded_split(len(kept), min(len(kept), fg.MIA_MAX_PER_SIDE), seed)[0]]
 
 
 def build_panel(data: Data, config: Config, size: int, n_models: int, regime: str = "random",
-                forget_class: int = DEFAULT_CLASS) -> Panel:
-    """Train a panel's N originals and its N reference models (see the module docstring)."""
+                forget_class: int = DEFAULT_CLASS, shared: dict | None = None) -> Panel:
+    """Train a panel's N originals and its N reference models (see the module docstring).
+
+    `shared`: a dict kept by the caller across panels of one dataset and config. Where the
+    regime leaves the training data as it is (random, classwise: only canaries change
+    labels before training), the N originals do not depend on the forget set, so panels
+    of every size and of both regimes take the same originals from it (trained once)."""
     if n_models < 3:
         raise ValueError(f"n_models={n_models}: the forgetting audit needs at least 3 models per group")
-    data, forget = select(with_holdout(data, config.seed), size, config.seed, regime, forget_class)
+    base = with_holdout(data, config.seed)
+    data, forget = select(base, size, config.seed, regime, forget_class)
     configs = [dataclasses.replace(config, seed=config.seed + i) for i in range(n_models)]
-    originals = train_originals([data] * n_models, configs)
+    if data is base and shared is not None:
+        if n_models not in shared:
+            shared[n_models] = train_originals([data] * n_models, configs)
+        originals = shared[n_models]
+    else:
+        originals = train_originals([data] * n_models, configs)
     x, y = data.oracle_set(forget, config.forget_policy)       # what naive retraining trains on
     retain = Data(data.name, data.task, x, y, data.x_test, data.y_test, data.num_classes, info=dict(data.info))
     ref_configs = [dataclasses.replace(c, seed=c.seed + REFERENCE_SEED_OFFSET) for c in configs]
     reference = train_originals([retain] * n_models, ref_configs)
-    kept = torch.nonzero(data.retain_mask(forget)).flatten()
-    members = kept[seeded_split(len(kept), min(len(kept), fg.MIA_MAX_PER_SIDE), config.seed)[0]]
+    members = _members(data, forget, config.seed)
     return Panel(data, forget, regime, configs, originals, [t.model for t in reference], members,
                  sum(t.record.seconds for t in reference) / n_models)
+
+
+def seed_panel(data: Data, forget: torch.Tensor, config: Config, trained: Trained) -> Panel:
+    """A panel of one original (already trained, on `data` as given) and no reference group:
+    the per-model comparisons (utility, MIA, loss AUC, KL / JS to the oracle) on full data
+    where an ensemble is unaffordable (paper 002's lr sweep on MNIST). Per-example ε and F
+    need the N-model panels of `build_panel`."""
+    members = _members(data, forget, config.seed)
+    return Panel(data, forget, "random", [config], [trained], [], members)
 
 
 def _mean(values) -> float | None:
@@ -199,16 +229,30 @@ def quality_metrics(panel: Panel, views: list[View], oracle: list[View], referen
                               [up(u["test"]) for u in util], [up(u["test"]) for u in ref])
     tow = (_mean(fg.tug_of_war(u, _utility(o, labels, task)) for u, o in zip(util, oracle, strict=True))
            if panel.data.is_classification else None)
-    suffix = "acc" if panel.data.is_classification else "mse"
     return {"forget_quality": f, "forget_quality_ceiling": ceiling,
             "forget_quality_normalised": f / ceiling if ceiling > 0 else None,
             "epsilon_cap": fg.epsilon_cap(n), "n_models": n, "epsilon_per_example": eps.tolist(),
-            "epsilon_mean": float(eps.mean()), "unlearn_score": score_, "tow": tow,
-            **{f"{k}_{suffix}": _mean(u[k] for u in util) for k in ("forget", "retain", "test")}}
+            "epsilon_mean": float(eps.mean()), "unlearn_score": score_, "tow": tow}
 
 
-def record(panel: Panel, method: str, results: list[UnlearnResult], oracle: list[UnlearnResult]) -> dict:
-    """One flat record of `method` on the panel (keys: `unlearning.schema`), every value a mean over the N models."""
+def utility_metrics(panel: Panel, views: list[View]) -> dict:
+    """Mean accuracy (MSE for regression) of the group on the forget, retain-sample and test rows."""
+    suffix = "acc" if panel.data.is_classification else "mse"
+    util = [_utility(v, panel.labels, panel.data.task) for v in views]
+    return {f"{k}_{suffix}": _mean(u[k] for u in util) for k in ("forget", "retain", "test")}
+
+
+def _details(results: list[UnlearnResult]) -> dict:
+    """The numeric details the results report (e.g. weights zeroed), averaged over the models."""
+    keys = [k for k, v in results[0].details.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return {k: _mean(r.details.get(k) for r in results) for k in keys}
+
+
+def record(panel: Panel, method: str, results: list[UnlearnResult], oracle: list[UnlearnResult],
+           setting=None) -> dict:
+    """One flat record of `method` (run with `setting`, else the preset's) on the panel (keys:
+    `unlearning.schema`), every value a mean over the N models. A panel without a reference
+    group (`seed_panel`) gets no ε, F or score."""
     views = [panel.view(r.model) for r in results]
     ov = panel.views("oracle", [r.model for r in oracle])
     cv = panel.views("control", [t.model for t in panel.originals])
@@ -224,5 +268,6 @@ def record(panel: Panel, method: str, results: list[UnlearnResult], oracle: list
             "oracle_epochs": _mean(r.cost.epochs for r in oracle), "rte": fg.rte(oracle_seconds, seconds),
             "reference_seconds": panel.reference_seconds,
             **attack_metrics(panel, views, ov, cv), **divergence_metrics(panel, views, ov),
-            **quality_metrics(panel, views, ov, rv),
-            "config": panel.configs[0].as_dict(), "data_info": dict(data.info)}
+            **utility_metrics(panel, views), **_details(results),
+            **(quality_metrics(panel, views, ov, rv) if panel.reference else {"n_models": panel.n_models}),
+            "config": panel.method_configs(method, setting)[0].as_dict(), "data_info": dict(data.info)}

@@ -47,8 +47,8 @@ def _keys(rows: list[tuple], since: int | None) -> list[Key]:
 _REQUIRED_V1 = [
     ("schema_version", "int", "", "version of this schema the record follows"),
     ("paper", "str", "", "benchmarks: `000`, `002`, `grid`, `forgetting` or `overhead` (null from the CLI)"),
-    ("table", "str", "", "benchmarks: `table1`, `california`, `figure1`, `grid`, `forgetting`, `overhead` "
-                         "(null from the CLI)"),
+    ("table", "str", "", "benchmarks: `table1`, `california`, `figure1`, `lr_sweep`, `grid`, `forgetting`, "
+                         "`forgetting_sweep`, `overhead` (null from the CLI)"),
     ("profile", "str", "", "benchmark profile: smoke, quick or paper (null from the CLI)"),
     ("dataset", "str", "", "dataset name (a registered dataset, or a description for overhead runs)"),
     ("method", "str", "", "unlearning method (`original` for the control model m_c)"),
@@ -171,6 +171,8 @@ _OPTIONAL = [
     ("epsilon_mean", "float", "", "forgetting: mean of epsilon_per_example"),
     ("unlearn_score", "float", "", "forgetting: F × retain-utility ratio × test-utility ratio vs the reference models"),
     ("tow", "float", "", "forgetting: tug-of-war Π(1 − |acc − oracle acc|) over forget, retain, test (1 is best)"),
+    ("threshold_scale", "float", "ratio", "forgetting sweeps: weight pruning's preset thresholds were multiplied "
+                                          "by this"),
     ("rte", "float", "ratio", "forgetting: run-time efficiency, oracle seconds / seconds (null at zero cost)"),
 ]
 # fmt: on
