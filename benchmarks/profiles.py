@@ -138,7 +138,7 @@ PROFILES = {
         paper002=Paper002(seeds=(0, 1, 2), figure1_seeds=(0, 1, 2),
                           sweep_lrs=(1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)),
         grid=Grid(seeds=(0, 1, 2)),
-        forgetting=Forgetting(sizes=(2, 20, 100), relabel_lrs=(3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)),
+        forgetting=Forgetting(sizes=(20, 100), relabel_lrs=(3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)),
     ),
 }
 

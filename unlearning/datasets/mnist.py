@@ -179,6 +179,6 @@ SPEC = register_dataset(DatasetSpec(
         "quick": {"paper": Scale(train=20000, max_epochs=2), "grid": Scale(train=5000, max_epochs=2),
                   "forgetting": Scale(train=2000, test=1000, max_epochs=2)},
         "paper": {"paper": Scale(max_epochs=3), "grid": Scale(train=6000, test=2000, max_epochs=2),
-                  "forgetting": Scale(train=3000, test=1000, max_epochs=2)},
+                  "forgetting": Scale(train=2000, test=1000, max_epochs=2)},
     },
 ))

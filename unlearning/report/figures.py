@@ -24,6 +24,8 @@ import seaborn as sns
 from . import paper as P
 from .common import col, dataset_order, method_key, missing, num, plural, quality_metric, select, series_matrix, stats
 from .tables import Context
+from .tables.forgetting import FORGOT_FRACTION
+from .tables.sweeps import KNOBS, knob_rows
 
 DPI = 110
 OPT_ORDER = ("adadelta", "adam", "sgd")
@@ -381,7 +383,150 @@ def cost_vs_quality(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
     return out
 
 
-FIGURES = (paper002_figure1, paper000_distance, paper000_d, paper000_loss, cost_vs_quality)
+# -- forgetting (the audit, its sweeps) -----------------------------------------------------------------------------
+FLOOR = 1e-3      # seconds at which zero-cost runs (the no-op) are drawn on the log cost axis
+EPS_SHOWN = 8.0   # the ε histograms' last bin holds every ε at or above this (ε is clipped at 50)
+
+
+def _utility(s: pd.DataFrame) -> tuple[pd.Series, str]:
+    """Test accuracy (%) where the records have it, else −MSE (larger is better either way), and its label."""
+    acc = col(s, "test_acc")
+    return (acc * 100, "test acc %") if acc.notna().any() else (-col(s, "test_mse"), "−test MSE")
+
+
+def _relative_utility(s: pd.DataFrame) -> pd.Series:
+    """Each record's test utility against naive retraining's on the same cell (accuracy ratio, or
+    retraining's MSE / the record's): 1 is as good as retraining, on one scale for every dataset."""
+    keys = ["dataset", "forget_regime", "removal_size"]
+    acc = col(s, "test_acc").notna().any()
+    u = col(s, "test_acc") if acc else col(s, "test_mse")
+    ref = s.assign(u=u)[s["method"] == "naive_retrain"].groupby(keys)["u"].mean()
+    base = pd.Series([ref.get(k, np.nan) for k in zip(*(s[c] for c in keys), strict=True)], index=s.index)
+    return u / base if acc else base / u
+
+
+def forgetting_pareto(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
+    title = "Forgetting: cost against the forgetting gap 1 − F / ceiling"
+    out = Figure("forgetting_pareto", title)
+    sub = select(df, "forgetting", "forgetting")
+    sub = sub[col(sub, "forget_quality_normalised").notna()] if not sub.empty else sub
+    if sub.empty:
+        out.note = "not drawn: no forgetting records in the input."
+        return out
+    datasets = dataset_order(df, sub["dataset"].dropna())
+    methods = sorted(sub["method"].unique(), key=method_key)
+    palette = dict(zip(methods, sns.color_palette("deep", len(methods)), strict=True))
+    regimes = sorted(sub["forget_regime"].dropna().unique())
+    with _theme():
+        fig, axes = _panel_row(len(datasets))
+        for ax, ds in zip(axes[0], datasets, strict=True):
+            s = sub[sub["dataset"] == ds].copy()
+            s["utility vs retraining"] = _relative_utility(s).clip(0.5, 1.1)
+            s["seconds"] = col(s, "seconds").fillna(0).clip(lower=FLOOR)
+            s["forgetting gap"] = 1 - col(s, "forget_quality_normalised")
+            sns.scatterplot(data=s, x="seconds", y="forgetting gap", hue="method", hue_order=methods, palette=palette,
+                            style="forget_regime", style_order=regimes, size="utility vs retraining",
+                            size_norm=(0.5, 1.1), sizes=(15, 170), ax=ax)
+            ax.axhline(1 - FORGOT_FRACTION, color="grey", lw=0.8, ls="--")
+            ax.set(xscale="log", xlabel=f"seconds per model (log; zero cost at {FLOOR:g})",
+                   ylabel="1 − F / ceiling (0: as retraining)", title=ds)
+            means = s.groupby("method")[["seconds", "forgetting gap"]].mean()
+            front = [m for m in means.index if not any(
+                (means.loc[o, "seconds"] <= means.loc[m, "seconds"]) and (means.loc[o, "forgetting gap"]
+                                                                          < means.loc[m, "forgetting gap"])
+                for o in means.index if o != m)]
+            out.sentences.append(f"{ds}: on average over its cells, no method is both cheaper and closer to "
+                                 f"retraining than {', '.join(sorted(front, key=method_key))} (the Pareto front).")
+        _one_legend(fig, axes[0])
+        _suptitle(fig, ctx, title + f" (one point per cell; dashed: 1 − {FORGOT_FRACTION}; marker size: test "
+                                    "utility / retraining's, clipped to 0.5–1.1)")
+        out.file = _save(fig, folder, out.name)
+    return out
+
+
+def epsilon_histograms(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
+    title = "Per-example ε against the retrained reference models"
+    out = Figure("epsilon_histograms", title)
+    sub = select(df, "forgetting", "forgetting")
+    rows = [{"method": r["method"], "regime": r["forget_regime"], "epsilon": float(e)}
+            for _, r in sub.iterrows() if isinstance(r.get("epsilon_per_example"), list)
+            for e in r["epsilon_per_example"] if e is not None]
+    if not rows:
+        out.note = "not drawn: no per-example ε in the input."
+        return out
+    long = pd.DataFrame(rows)
+    methods = sorted(long["method"].unique(), key=method_key)
+    caps = sorted(col(sub, "epsilon_cap").dropna().unique())
+    with _theme():
+        fig, axes = _panel_row(len(methods))
+        for ax, m in zip(axes[0], methods, strict=True):
+            sns.histplot(data=long[long["method"] == m].assign(epsilon=lambda d: d["epsilon"].clip(upper=EPS_SHOWN)),
+                         x="epsilon", hue="regime", binwidth=0.5, binrange=(0, EPS_SHOWN + 0.5),
+                         element="step", stat="probability", common_norm=False, ax=ax)
+            for cap in caps:
+                ax.axvline(cap, color="grey", lw=0.8, ls="--")
+            ax.set(title=m, xlabel="ε per forget example", ylabel="share of examples")
+        _suptitle(fig, ctx, title + f" (dashed: the cap ⌈ln(N − 1)⌉; ε ≥ {EPS_SHOWN:g} in the last bin; all datasets "
+                                    "and sizes)")
+        out.file = _save(fig, folder, out.name)
+    for regime, g in long.groupby("regime"):
+        means = g.groupby("method")["epsilon"].mean()
+        out.sentences.append(f"{regime}: mean ε " + ", ".join(f"{m} {num(means[m], '.2f')}"
+                                                             for m in sorted(means.index, key=method_key)) + ".")
+    return out
+
+
+def tradeoff_curves(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
+    title = "Trade-off curves: utility and forgetting against each method's knob"
+    out = Figure("tradeoff_curves", title)
+    knobs = knob_rows(df)
+    full = select(df, "002", "lr_sweep")
+    if knobs.empty and full.empty:
+        out.note = "not drawn: no sweep records in the input."
+        return out
+    frames = []
+    if not knobs.empty:
+        k = knobs.copy()
+        k["utility"], _ = _utility(k)
+        k["curve"] = k["dataset"] + " " + k["forget_regime"]
+        frames.append(k[["knob", "value", "curve", "utility", "forget_quality_normalised", "mia_gap"]])
+    if not full.empty:
+        f = full.assign(knob="lr", value=col(full, "lr"), curve="mnist full (Table 1 seeds)",
+                        utility=col(full, "test_acc") * 100, forget_quality_normalised=np.nan,
+                        mia_gap=col(full, "mia_gap"))
+        frames.append(f[["knob", "value", "curve", "utility", "forget_quality_normalised", "mia_gap"]])
+    long = pd.concat(frames, ignore_index=True)
+    rows = [k for k in KNOBS if (long["knob"] == k).any()]
+    cols = (("utility", "utility (acc %, or −MSE)"), ("forget_quality_normalised", "F / ceiling"),
+            ("mia_gap", "MIA gap"))
+    with _theme():
+        fig, axes = plt.subplots(len(rows), len(cols), figsize=(15, 3.8 * len(rows)), squeeze=False,
+                                 layout="constrained")
+        curves = sorted(long["curve"].unique())
+        palette = dict(zip(curves, sns.color_palette("tab10", len(curves)), strict=True))
+        for i, knob in enumerate(rows):
+            g = long[long["knob"] == knob]
+            for j, (key, label) in enumerate(cols):
+                sns.lineplot(data=g, x="value", y=key, hue="curve", palette=palette, marker="o", errorbar="sd",
+                             ax=axes[i][j])
+                axes[i][j].set(xscale="log", xlabel=f"{KNOBS[knob][1]}: {KNOBS[knob][0].strip()} (log)",
+                               ylabel=label)
+            for curve, c in g.groupby("curve"):
+                means = c.groupby("value")[["utility", "forget_quality_normalised"]].mean()
+                if means["forget_quality_normalised"].notna().any():
+                    best = means["forget_quality_normalised"].idxmax()
+                    out.sentences.append(f"{KNOBS[knob][1]}, {curve}: F / ceiling is highest, "
+                                         f"{num(means.loc[best, 'forget_quality_normalised'], '.2f')}, at "
+                                         f"{KNOBS[knob][0].strip()} {num(best, 'g')} (utility "
+                                         f"{num(means.loc[best, 'utility'], '.4g')}).")
+        _one_legend(fig, [a for row in axes for a in row])
+        _suptitle(fig, ctx, title + " (mean ± sd over records)")
+        out.file = _save(fig, folder, out.name)
+    return out
+
+
+FIGURES = (paper002_figure1, paper000_distance, paper000_d, paper000_loss, cost_vs_quality, forgetting_pareto,
+           epsilon_histograms, tradeoff_curves)
 NAMES = tuple(fn.__name__ for fn in FIGURES)
 
 

@@ -13,14 +13,16 @@ from .headline import Headline, TorchVersions
 from .overhead import Overhead
 from .paper000 import Paper000California, Paper000Table1
 from .paper002 import Paper002Table1
+from .sweeps import RelabelLr, Tradeoff
 
 # built from the records, in the report's order; the paper tables always (the paper's numbers at least)
-FROM_RECORDS: tuple[type[Table], ...] = (Paper000Table1, Paper000California, Paper002Table1, Grid, Forgetting,
-                                         Overhead, Ensemble)
+FROM_RECORDS: tuple[type[Table], ...] = (Paper000Table1, Paper000California, Paper002Table1, RelabelLr, Grid,
+                                         Forgetting, Tradeoff, Overhead, Ensemble)
 NAMES = tuple(t.name for t in (Headline, *FROM_RECORDS, TorchVersions))
 
 __all__ = ["FROM_RECORDS", "NAMES", "Cell", "Context", "Ensemble", "Forgetting", "Grid", "Headline", "Overhead",
-           "Paper000California", "Paper000Table1", "Paper002Table1", "Table", "TorchVersions", "build"]
+           "Paper000California", "Paper000Table1", "Paper002Table1", "RelabelLr", "Table", "TorchVersions",
+           "Tradeoff", "build"]
 
 
 def build(df: pd.DataFrame, ctx: Context) -> dict[str, Table]:
