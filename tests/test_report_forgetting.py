@@ -66,6 +66,14 @@ def test_lr_sweep_names_the_lr_nearest_the_papers_drop():
     assert [c.ours for c in table.cells()] == [1e-2, pytest.approx(-2.05)]
 
 
+def test_lr_sweep_measures_the_drop_from_its_own_originals():
+    """Records that carry their originals' test accuracy are compared with it, not with Table 1's models."""
+    records = [{**r, "test_acc": 0.5} if r["table"] == "table1" else {**r, "control_test_acc": 0.99}
+               for r in lr_records()]
+    table = RelabelLr.build(frame(records), CTX)
+    assert table.base == pytest.approx(99.0) and table.closest()["lr"] == 1e-2
+
+
 def test_lr_sweep_takes_f_from_the_mnist_panels_at_the_same_lr():
     panels = [{**r, "dataset": "mnist"} for r in panel_records()]
     table = RelabelLr.build(frame(lr_records() + panels), CTX)

@@ -235,11 +235,12 @@ def quality_metrics(panel: Panel, views: list[View], oracle: list[View], referen
             "epsilon_mean": float(eps.mean()), "unlearn_score": score_, "tow": tow}
 
 
-def utility_metrics(panel: Panel, views: list[View]) -> dict:
-    """Mean accuracy (MSE for regression) of the group on the forget, retain-sample and test rows."""
+def utility_metrics(panel: Panel, views: list[View], prefix: str = "") -> dict:
+    """Mean accuracy (MSE for regression) of the group on the forget, retain-sample and test rows
+    (keys `forget_acc`, ...; `prefix` before each, e.g. `control_` for the originals)."""
     suffix = "acc" if panel.data.is_classification else "mse"
     util = [_utility(v, panel.labels, panel.data.task) for v in views]
-    return {f"{k}_{suffix}": _mean(u[k] for u in util) for k in ("forget", "retain", "test")}
+    return {f"{prefix}{k}_{suffix}": _mean(u[k] for u in util) for k in ("forget", "retain", "test")}
 
 
 def _details(results: list[UnlearnResult]) -> dict:
@@ -268,6 +269,6 @@ def record(panel: Panel, method: str, results: list[UnlearnResult], oracle: list
             "oracle_epochs": _mean(r.cost.epochs for r in oracle), "rte": fg.rte(oracle_seconds, seconds),
             "reference_seconds": panel.reference_seconds,
             **attack_metrics(panel, views, ov, cv), **divergence_metrics(panel, views, ov),
-            **utility_metrics(panel, views), **_details(results),
+            **utility_metrics(panel, views), **utility_metrics(panel, cv, "control_"), **_details(results),
             **(quality_metrics(panel, views, ov, rv) if panel.reference else {"n_models": panel.n_models}),
             "config": panel.method_configs(method, setting)[0].as_dict(), "data_info": dict(data.info)}

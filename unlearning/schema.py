@@ -147,6 +147,13 @@ _OPTIONAL = [
                                   "the record's values are means over them"),
     ("retain_acc", "float", "fraction", "forgetting: accuracy on a seeded sample of retain points (the MIA members)"),
     ("retain_mse", "float", "MSE", "forgetting: mean squared error on that retain sample (regression)"),
+    ("control_forget_acc", "float", "fraction", "forgetting: the original models' accuracy on the forget set "
+                                                "(the labels they trained on)"),
+    ("control_retain_acc", "float", "fraction", "forgetting: the original models' accuracy on the retain sample"),
+    ("control_test_acc", "float", "fraction", "forgetting: the original models' test accuracy"),
+    ("control_forget_mse", "float", "MSE", "forgetting: the original models' forget-set MSE (regression)"),
+    ("control_retain_mse", "float", "MSE", "forgetting: the original models' retain-sample MSE (regression)"),
+    ("control_test_mse", "float", "MSE", "forgetting: the original models' test MSE (regression)"),
     ("reference_seconds", "float", "s", "forgetting: mean seconds of one reference retrained model (untimed setup)"),
     ("mia_feature", "str", "", "forgetting: the MIA attacker's per-example feature (`confidence`, or `loss`)"),
     ("mia_attacker", "str", "", "forgetting: the MIA attacker (`svc`: SVC(C=3, gamma=auto, rbf), or `logistic`)"),
