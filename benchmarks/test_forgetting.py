@@ -54,6 +54,13 @@ def _reason(p: Profile, ds: str, regime: str, size: int) -> str | None:
     return None
 
 
+def _sizes(p: Profile, ds: str, sizes) -> tuple[int, ...]:
+    """`sizes`, or, for a dataset too small for all of them (paper 000's 10-point synthetic set),
+    the profile's `tiny_size` alone, so that every dataset has cells."""
+    fits = tuple(s for s in sizes if 2 * s <= _rows(p, ds))
+    return fits or (p.forgetting.tiny_size,)
+
+
 def _applies(ds: str) -> dict[str, str | None]:
     spec = get_dataset(ds)
     with seeded(0):
@@ -65,7 +72,7 @@ def cases(p: Profile):
         applies = _applies(ds)
         methods = [m for m in FIRST if m in METHODS] + sorted(set(METHODS) - set(FIRST))
         for regime in p.forgetting.regimes:
-            for size in p.forgetting.sizes:
+            for size in _sizes(p, ds, p.forgetting.sizes):
                 for method in methods:
                     case_id = f"{ds}-{regime}-n{size}-{method}"
                     reason = applies[method] or _reason(p, ds, regime, size)
@@ -74,9 +81,10 @@ def cases(p: Profile):
 
 
 def sweep_cases(p: Profile):
-    f, size = p.forgetting, p.forgetting.sweep_size
+    f = p.forgetting
     for ds in names():
         applies = _applies(ds)
+        size = _sizes(p, ds, (f.sweep_size,))[0]
         for regime in f.sweep_regimes:
             for method, (knob, field, _) in SWEEPS.items():
                 if method not in METHODS:

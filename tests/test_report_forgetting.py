@@ -80,6 +80,9 @@ def test_lr_sweep_takes_f_from_the_mnist_panels_at_the_same_lr():
     f = dict(zip(table.data["lr"], table.data["f_normalised_canaries"], strict=True))
     assert f[1e-3] == pytest.approx(0.25) and f[0.1] == pytest.approx(0.75) and pd.isna(f[1e-2])
     assert "F / ceiling (canaries, subset)" in table.display.columns
+    # the lr nearest the paper's drop (1e-2) was not swept on the panels: the swept lrs around it are named
+    assert table.sentences()[-1] == ("On the MNIST subset panels (N models, F needs one forget set) at the swept lrs "
+                                     "around it (0.001, 0.1), F / ceiling is canaries 0.25 → 0.75.")
 
 
 def test_tradeoff_puts_each_presets_record_on_its_curve():

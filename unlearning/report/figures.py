@@ -484,10 +484,10 @@ def tradeoff_curves(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
     if knobs.empty and full.empty:
         out.note = "not drawn: no sweep records in the input."
         return out
-    frames = []
+    frames, ulabel = [], "test acc %"
     if not knobs.empty:
         k = knobs.copy()
-        k["utility"], _ = _utility(k)
+        k["utility"], ulabel = _utility(k)
         k["curve"] = k["dataset"] + " " + k["forget_regime"]
         frames.append(k[["knob", "value", "curve", "utility", "forget_quality_normalised", "mia_gap"]])
     if not full.empty:
@@ -497,7 +497,8 @@ def tradeoff_curves(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
         frames.append(f[["knob", "value", "curve", "utility", "forget_quality_normalised", "mia_gap"]])
     long = pd.concat(frames, ignore_index=True)
     rows = [k for k in KNOBS if (long["knob"] == k).any()]
-    cols = (("utility", "utility (acc %, or −MSE)"), ("forget_quality_normalised", "F / ceiling"),
+    ulabel += " (classification only)" if ulabel.startswith("test acc") else ""
+    cols = (("utility", ulabel), ("forget_quality_normalised", "F / ceiling"),
             ("mia_gap", "MIA gap"))
     with _theme():
         fig, axes = plt.subplots(len(rows), len(cols), figsize=(15, 3.8 * len(rows)), squeeze=False,
@@ -507,10 +508,12 @@ def tradeoff_curves(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
         for i, knob in enumerate(rows):
             g = long[long["knob"] == knob]
             for j, (key, label) in enumerate(cols):
-                sns.lineplot(data=g, x="value", y=key, hue="curve", palette=palette, marker="o", errorbar="sd",
-                             ax=axes[i][j])
-                axes[i][j].set(xscale="log", xlabel=f"{KNOBS[knob][1]}: {KNOBS[knob][0].strip()} (log)",
-                               ylabel=label)
+                ax = axes[i][j]
+                sns.lineplot(data=g, x="value", y=key, hue="curve", palette=palette, marker="o", errorbar="sd", ax=ax)
+                ticks = sorted(g["value"].dropna().unique())
+                ax.set(xscale="log", xlabel=f"{KNOBS[knob][1]}: {KNOBS[knob][0].strip()} (log)", ylabel=label)
+                ax.set_xticks(ticks, [f"{v:g}" for v in ticks], rotation=45, fontsize=7)
+                ax.minorticks_off()
             for curve, c in g.groupby("curve"):
                 means = c.groupby("value")[["utility", "forget_quality_normalised"]].mean()
                 if means["forget_quality_normalised"].notna().any():

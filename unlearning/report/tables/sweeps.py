@@ -167,10 +167,16 @@ class RelabelLr(Table):
                f"{num(best['forget_acc'], '.2f')} %). There the MIA gap to naive retraining is "
                f"{num(best['mia_gap'], '.3f')}, the loss AUC {num(best['loss_auc'], '.3f')} (oracle "
                f"{num(best['loss_auc_oracle'], '.3f')}) and JS to the oracle {num(best['js_to_oracle'], '.3g')} nats."]
-        fs = {c.removeprefix("f_normalised_"): best[c] for c in self.data.columns if c.startswith("f_normalised_")}
-        if fs:
-            out.append("On the MNIST subset panels at that lr, F / ceiling is " + ", ".join(
-                f"{num(v, '.2f')} ({r})" for r, v in sorted(fs.items())) + ".")
+        cols = sorted(c for c in self.data.columns if c.startswith("f_normalised_"))
+        swept = self.data.dropna(subset=cols, how="all") if cols else self.data.iloc[0:0]
+        if not swept.empty:        # the subset panels' F at that lr, else at the swept lrs on either side of it
+            lo, hi = swept[swept["lr"] <= best["lr"]].tail(1), swept[swept["lr"] >= best["lr"]].head(1)
+            near = pd.concat([lo, hi]).drop_duplicates(subset="lr")
+            where = "at that lr" if len(near) == 1 and near["lr"].iloc[0] == best["lr"] else \
+                "at the swept lrs around it (" + ", ".join(num(v, "g") for v in near["lr"]) + ")"
+            out.append(f"On the MNIST subset panels (N models, F needs one forget set) {where}, F / ceiling is "
+                       + "; ".join(f"{c.removeprefix('f_normalised_')} " + " → ".join(num(v, ".2f") for v in near[c])
+                                   for c in cols) + ".")
         return out
 
     def cells(self, extended: bool = False) -> list[Cell]:
