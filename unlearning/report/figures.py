@@ -99,6 +99,12 @@ def _series_long(sub: pd.DataFrame, key: str, label: str, prepend: str | None = 
     return long
 
 
+def _having(df: pd.DataFrame, paper: str, table: str, key: str) -> pd.DataFrame:
+    """The records of one paper's table that have `key` set."""
+    sub = select(df, paper, table)
+    return sub[col(sub, key).notna()] if not sub.empty else sub
+
+
 def _datasets_with(df: pd.DataFrame, sub: pd.DataFrame, key: str) -> list[str]:
     """The datasets of `sub` that have at least one record with `key` (a series) set, smallest first."""
     if sub.empty:
@@ -362,8 +368,7 @@ def _cost_sentence(s: pd.DataFrame, ds: str, qlabel: str) -> str | None:
 def cost_vs_quality(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
     title = "Comparison grid: cost vs quality"
     out = Figure("cost_vs_quality", title)
-    sub = select(df, "grid", "grid")
-    sub = sub[col(sub, "seconds").notna()] if not sub.empty else sub
+    sub = _having(df, "grid", "grid", "seconds")
     if sub.empty:
         out.note = "not drawn: no grid records in the input."
         return out
@@ -408,8 +413,7 @@ def _relative_utility(s: pd.DataFrame) -> pd.Series:
 def forgetting_pareto(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
     title = "Forgetting: cost against the forgetting gap 1 − F / ceiling"
     out = Figure("forgetting_pareto", title)
-    sub = select(df, "forgetting", "forgetting")
-    sub = sub[col(sub, "forget_quality_normalised").notna()] if not sub.empty else sub
+    sub = _having(df, "forgetting", "forgetting", "forget_quality_normalised")
     if sub.empty:
         out.note = "not drawn: no forgetting records in the input."
         return out

@@ -10,7 +10,7 @@ import pandas as pd
 from .. import paper as P
 from ..common import NAN, col, num, nums, pm, select, stats
 from .base import Cell, Context, Table
-from .forgetting import FORGOT_FRACTION
+from .forgetting import FORGOT_FRACTION, _utility
 
 # The paper's Table 1: relabel 600 loses this many points of test accuracy against the original.
 _P002 = {(m, n): test for m, n, test, _, _ in P.P002_TABLE1}
@@ -28,11 +28,6 @@ TRADEOFF_NOTE = ("Each row: one method at one value of its knob on one forgettin
                  "The preset's value (relabel lr 1e-3, threshold × 1) is the main forgetting table's record of the "
                  "same panel. utility / forget: test and forget-set accuracy (%) or MSE; F / ceiling: 1 is as good as "
                  "retraining.")
-
-
-def _utility(frame: pd.DataFrame, part: str) -> pd.Series:
-    acc = col(frame, f"{part}_acc")
-    return (acc * 100).where(acc.notna(), col(frame, f"{part}_mse"))
 
 
 def knob_rows(df: pd.DataFrame) -> pd.DataFrame:
