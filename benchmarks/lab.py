@@ -212,10 +212,6 @@ class Lab:
                 pytest.skip(str(exc))
         return self._panels[key]
 
-    def panel_run(self, dataset: str, regime: str, size: int, method: str, setting=None):
-        """Run `method` (with `setting`) on the panel, timed by the caller; returns the results."""
-        return self.panel(dataset, regime, size).run(method, setting)
-
     def panel_oracle(self, dataset: str, regime: str, size: int, given: list | None = None) -> list:
         """Naive retraining of the panel's originals, one per seed: each model's oracle."""
         key = (dataset, regime, size)
