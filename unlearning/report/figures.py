@@ -515,7 +515,7 @@ def tradeoff_curves(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
                 ax = axes[i][j]
                 sns.lineplot(data=g, x="value", y=key, hue="curve", palette=palette, marker="o", errorbar="sd", ax=ax)
                 ticks = sorted(g["value"].dropna().unique())
-                ax.set(xscale="log", xlabel=f"{KNOBS[knob][1]}: {KNOBS[knob][0].strip()} (log)", ylabel=label)
+                ax.set(xscale="log", xlabel=f"{KNOBS[knob][1]}: {KNOBS[knob][0]} (log)", ylabel=label)
                 ax.set_xticks(ticks, [f"{v:g}" for v in ticks], rotation=45, fontsize=7)
                 ax.minorticks_off()
             for curve, c in g.groupby("curve"):
@@ -524,7 +524,7 @@ def tradeoff_curves(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
                     best = means["forget_quality_normalised"].idxmax()
                     out.sentences.append(f"{KNOBS[knob][1]}, {curve}: F / ceiling is highest, "
                                          f"{num(means.loc[best, 'forget_quality_normalised'], '.2f')}, at "
-                                         f"{KNOBS[knob][0].strip()} {num(best, 'g')} (utility "
+                                         f"{KNOBS[knob][0]} {num(best, 'g')} (utility "
                                          f"{num(means.loc[best, 'utility'], '.4g')}).")
         _one_legend(fig, [a for row in axes for a in row])
         _suptitle(fig, ctx, title + " (mean ± sd over records)")

@@ -16,7 +16,7 @@ from .forgetting import FORGOT_FRACTION, _utility
 _P002 = {(m, n): test for m, n, test, _, _ in P.P002_TABLE1}
 PAPER_DROP = _P002[("random_relabel", 600)] - _P002[("original", 0)]
 # knob record key -> (label, the method it belongs to, the preset's value: the main cells' records)
-KNOBS = {"lr": ("relabel lr", "random_relabel", 1e-3), "threshold_scale": ("threshold × ", "weight_pruning", 1.0)}
+KNOBS = {"lr": ("relabel lr", "random_relabel", 1e-3), "threshold_scale": ("threshold ×", "weight_pruning", 1.0)}
 LR_NOTE = ("Random relabeling (AdaDelta) at each lr on the largest Table 1 forget set of each seed, from the Table 1 "
            "originals; the oracle is the Table 1 naive retraining of the same seed. Δ test: points of test accuracy "
            "against those original models' mean; the paper's relabel 600 row loses {drop} points. MIA gap: "
@@ -36,18 +36,16 @@ def knob_rows(df: pd.DataFrame) -> pd.DataFrame:
     sweep = select(df, "forgetting", "forgetting_sweep")
     if sweep.empty:
         return sweep
-    frames = []
+    frames, main = [], select(df, "forgetting", "forgetting")
     for knob, (_, method, preset) in KNOBS.items():
         rows = sweep[(sweep["method"] == method) & col(sweep, knob).notna()]
         if rows.empty:
             continue
         panels = set(zip(rows["dataset"], rows["forget_regime"], col(rows, "removal_size"), strict=True))
-        main = select(df, "forgetting", "forgetting")
         cells = zip(main["dataset"], main["forget_regime"], col(main, "removal_size"), strict=True)
         same = pd.Series([p in panels for p in cells], index=main.index, dtype=bool)
-        main = main[(main["method"] == method) & same]
         frames.append(rows.assign(knob=knob, value=col(rows, knob)))
-        frames.append(main.assign(knob=knob, value=preset))
+        frames.append(main[(main["method"] == method) & same].assign(knob=knob, value=preset))
     return pd.concat(frames, ignore_index=True) if frames else sweep.iloc[0:0]
 
 
@@ -70,7 +68,7 @@ class Tradeoff(Table):
                                                               "seconds", "epochs", "weights_zeroed")}})
         data = pd.DataFrame(rows)
         display = pd.DataFrame({
-            "method": data["method"], "knob": [KNOBS[k][0].strip() for k in data["knob"]],
+            "method": data["method"], "knob": [KNOBS[k][0] for k in data["knob"]],
             "value": nums(data["value"], "g"), "dataset": data["dataset"], "regime": data["regime"],
             "removal size": nums(data["removal_size"], "int"), "N": nums(data["n_models"], "int"),
             "utility": nums(data["utility"], ".4g"), "forget": nums(data["forget_utility"], ".4g"),
@@ -88,7 +86,7 @@ class Tradeoff(Table):
                 else None
             if best is None:
                 continue
-            label = KNOBS[g["knob"].iloc[0]][0].strip()
+            label = KNOBS[g["knob"].iloc[0]][0]
             f = g["forget_quality_normalised"]
             reached = "reaches" if best["forget_quality_normalised"] >= FORGOT_FRACTION else "stays below"
             out.append(f"{method} on {ds} ({regime}): F / ceiling {num(f.iloc[0], '.2f')} at {label} "
