@@ -34,6 +34,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import progress
 from .config import Config, TrainConfig, make_optimizer
 from .data import Data
 from .models import build_model, resolve_device, seeded
@@ -264,25 +265,32 @@ def _train(run: _Run) -> None:
             rec.initial_loss, rec.collapsed = float(loss[r]), bool(collapsed[r])
             rec.converged = rec.initial_loss < conv.threshold
         _retire(run)
-    while run.stack.ids:
-        losses = run.epoch()
-        if run.cfg.lr_decay:
-            run.lr *= run.cfg.lr_decay
-            for group in run.opt.param_groups:
-                group["lr"] = run.lr
+    with progress.bar(conv.max_epochs, f"epoch ({len(run.models)} models)") as shown:
+        while run.stack.ids:
+            _epoch(run, watch, conv.threshold)
+            shown.update()
+
+
+def _epoch(run: _Run, watch: bool, threshold: float) -> None:
+    """One epoch of every model still on the stack, their records, callbacks and retirements."""
+    losses = run.epoch()
+    if run.cfg.lr_decay:
+        run.lr *= run.cfg.lr_decay
+        for group in run.opt.param_groups:
+            group["lr"] = run.lr
+    if watch:
+        losses, collapsed = run.full_loss()
+    for r, i in enumerate(run.stack.ids):
+        rec = run.recs[i]
+        rec.epochs += 1
         if watch:
-            losses, collapsed = run.full_loss()
-        for r, i in enumerate(run.stack.ids):
-            rec = run.recs[i]
-            rec.epochs += 1
-            if watch:
-                rec.collapsed = bool(collapsed[r])
-                rec.converged = float(losses[r]) < conv.threshold
-            rec.loss_history.append(float(losses[r]))
-        if run.on_epoch is not None:
-            run.stack.write_back(run.models, range(len(run.stack.ids)))
-            run.call_back(run.stack.ids, run.recs[run.stack.ids[0]].epochs)
-        _retire(run)
+            rec.collapsed = bool(collapsed[r])
+            rec.converged = float(losses[r]) < threshold
+        rec.loss_history.append(float(losses[r]))
+    if run.on_epoch is not None:
+        run.stack.write_back(run.models, range(len(run.stack.ids)))
+        run.call_back(run.stack.ids, run.recs[run.stack.ids[0]].epochs)
+    _retire(run)
 
 
 def _retire(run: _Run) -> None:

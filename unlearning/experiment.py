@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from . import progress
 from .config import Config
 from .data import Data
 from .datasets import get_dataset, load_dataset
@@ -170,15 +171,19 @@ def run_trial(config: Config, methods: Sequence[str] | None = None, removal_size
     (the curves paper 000 plots) for methods that train.
     """
     data, names, forget = prepare(config, methods, removal_size, data, forget)
-    trained = trained if trained is not None else train_original(data, config)
-    oracle = unlearn(ORACLE, trained, data, forget, config)
+    if trained is None:
+        with progress.labelled("original"):
+            trained = train_original(data, config)
+    with progress.labelled(f"oracle ({ORACLE})"):
+        oracle = unlearn(ORACLE, trained, data, forget, config)
     log.info("%s oracle: %d epochs, %.2fs", data.name, oracle.cost.epochs, oracle.cost.seconds)
     spec = get_dataset(data.name)
     ref = Reference(data, trained, forget, oracle, config, d_on=spec.d_on, sets=spec.eval_sets)
     records = [ref.original_record()]
     for name in names:
         series, on_epoch = ref.tracker() if track_series and name != ORACLE else (None, None)
-        result = oracle if name == ORACLE else unlearn(name, trained, data, forget, config, on_epoch=on_epoch)
+        with progress.labelled(name):
+            result = oracle if name == ORACLE else unlearn(name, trained, data, forget, config, on_epoch=on_epoch)
         rec = ref.record(name, result.cost, result.model, result.details, series)
         records.append(rec)
         log.info("%s %s: %d epochs, %.3fs, d=%.4g", data.name, name, rec["epochs"], rec["seconds"], rec["d"])
@@ -202,9 +207,15 @@ def json_safe(obj):
     return obj
 
 
-def save_json(path: str | os.PathLike, payload: dict) -> Path:
-    """Write `payload` as JSON atomically (temp file in the same folder, then rename); NaN becomes null."""
-    path = Path(path)
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _written(path: Path, payload: dict) -> Path:
+    """A temp file beside `path` holding `payload` as JSON, synced, with the permissions any new
+    file of the user's gets (0666 less the umask), not mkstemp's private 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -212,8 +223,43 @@ def save_json(path: str | os.PathLike, payload: dict) -> Path:
             json.dump(json_safe(payload), fh, indent=1, allow_nan=False)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        os.chmod(tmp, 0o666 & ~_umask())
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
+
+
+def save_json(path: str | os.PathLike, payload: dict) -> Path:
+    """Write `payload` as JSON atomically (temp file in the same folder, then rename); NaN becomes null."""
+    path = Path(path)
+    tmp = _written(path, payload)
+    try:
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
+
+
+def create_json(path: str | os.PathLike, payload: dict, unique: bool = False) -> Path:
+    """Create `path` holding `payload`, never replacing a file (a hard link of the written temp file:
+    exclusive and atomic, so no reader ever sees it empty or half written).
+
+    With `unique`, a taken name becomes `<stem>-2.json`, `<stem>-3.json`, ... (two runs
+    started in the same second each get their own file); without, a taken name is a
+    FileExistsError. Later writes to the returned path go through `save_json`.
+    """
+    path = Path(path)
+    tmp = _written(path, payload)
+    try:
+        for k in range(1, 10_000):
+            candidate = path if k == 1 else path.with_name(f"{path.stem}-{k}{path.suffix}")
+            try:
+                os.link(tmp, candidate)
+                return candidate
+            except FileExistsError:
+                if not unique:
+                    raise
+    finally:
+        tmp.unlink(missing_ok=True)
+    raise FileExistsError(f"{path}: 9999 files of that name exist already")

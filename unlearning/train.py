@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import progress
 from .config import Config, TrainConfig, make_optimizer
 from .data import Data
 from .models import build_model, resolve_device, seeded
@@ -31,7 +32,10 @@ EVAL_BATCH = 4096            # rows per forward pass when evaluating a whole set
 EVAL_BATCH_IMAGES_CPU = 64
 MAX_INIT_REDRAWS = 100       # fresh inits tried before giving up on a dead network
 CONSTANT_OUTPUT_TOL = 1e-7   # outputs spread less than this over the set: constant
-LOG_EVERY = 100              # progress line every this many epochs (logger "unlearning.train", INFO)
+# Where no progress bar is drawn (not a terminal, e.g. a CI log): a line (logger "unlearning.train",
+# INFO) every LOG_EVERY epochs, or after an epoch ending LOG_SECONDS after the last line (MNIST's are long).
+LOG_EVERY = 100
+LOG_SECONDS = 30.0
 
 
 def loss_fn(task: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -125,10 +129,12 @@ def _full_loss(model, x, y, lossf, device) -> tuple[float, bool]:
     return loss, grad == 0.0
 
 
-def _run_epoch(model, x, y, bs: int, gen: torch.Generator, opt, lossf, rec: TrainRecord) -> float:
+def _run_epoch(model, x, y, bs: int, gen: torch.Generator, opt, lossf, rec: TrainRecord, shown=None) -> float:
     """One pass over (x, y) in shuffled batches of `bs` (in file order when one batch is all);
-    counts steps and samples into `rec` and returns the mean training loss of the pass."""
+    counts steps and samples into `rec` and returns the mean training loss of the pass.
+    `shown`: a progress bar advanced by 1/batches per batch."""
     n = len(x)
+    share = bs / n
     model.train()
     perm = torch.randperm(n, generator=gen).to(x.device) if bs < n else None
     total = 0.0
@@ -142,6 +148,8 @@ def _run_epoch(model, x, y, bs: int, gen: torch.Generator, opt, lossf, rec: Trai
         total += float(loss.detach()) * len(xb)
         rec.steps += 1
         rec.samples += len(xb)
+        if shown is not None:
+            shown.update(share)
     return total / n
 
 
@@ -153,6 +161,16 @@ def _finish(rec: TrainRecord, watch: bool, seconds: float) -> TrainRecord:
     if rec.collapsed:
         log.warning("model collapsed after %d epochs: constant output and zero gradient", rec.epochs)
     return rec
+
+
+def _tell(shown, rec: TrainRecord, loss: float, cap: int, said: float) -> float:
+    """Show the epoch's loss on the bar, or, where no bar is drawn, log a line now and then
+    (see `LOG_EVERY`); the time of the last line."""
+    shown.set_postfix_str(f"loss {loss:.4g}", refresh=False)
+    if shown.disable and (rec.epochs % LOG_EVERY == 0 or time.perf_counter() - said > LOG_SECONDS):
+        log.info("%s epoch %d/%d: loss %.5g (%s)", progress.label(), rec.epochs, cap, loss, rec.rule)
+        return time.perf_counter()
+    return said
 
 
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, cfg: TrainConfig, *,
@@ -179,8 +197,9 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, cfg: Trai
     sched = torch.optim.lr_scheduler.StepLR(opt, 1, gamma=cfg.lr_decay) if cfg.lr_decay else None
     gen = torch.Generator().manual_seed(seed)
     timed = 0.0
+    said = time.perf_counter()
 
-    with seeded(seed, device):
+    with seeded(seed, device), progress.bar(conv.max_epochs, "epoch") as shown:
         if on_epoch:
             on_epoch(0, model)
         t0 = time.perf_counter()
@@ -188,7 +207,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, cfg: Trai
             rec.initial_loss, rec.collapsed = _full_loss(model, x, y, lossf, device)
             rec.converged = rec.initial_loss < conv.threshold
         while not (rec.converged or rec.collapsed) and rec.epochs < conv.max_epochs:
-            loss_now = _run_epoch(model, x, y, bs, gen, opt, lossf, rec)
+            loss_now = _run_epoch(model, x, y, bs, gen, opt, lossf, rec, shown)
             if sched:
                 sched.step()
             rec.epochs += 1
@@ -196,8 +215,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, cfg: Trai
                 loss_now, rec.collapsed = _full_loss(model, x, y, lossf, device)
                 rec.converged = loss_now < conv.threshold
             rec.loss_history.append(loss_now)
-            if rec.epochs % LOG_EVERY == 0:
-                log.info("epoch %d: loss %.5g (%s)", rec.epochs, loss_now, rec.rule)
+            said = _tell(shown, rec, loss_now, conv.max_epochs, said)
             if on_epoch:
                 timed += time.perf_counter() - t0
                 on_epoch(rec.epochs, model)
