@@ -136,7 +136,8 @@ def test_unknown_device(monkeypatch):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
 def test_cuda_without_cuda():
-    with pytest.raises(ValueError, match=r"device 'cuda' asked for, but CUDA is not available here; use 'cpu'"):
+    with pytest.raises(ValueError, match=r"device 'cuda' asked for, but CUDA is not available here; "
+                                         r"available here: cpu"):
         resolve_device("cuda")
 
 
@@ -152,13 +153,13 @@ def test_unknown_device_in_run_trial_before_any_model_is_drawn(data, monkeypatch
 # --- out-of-range numbers -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("make, match", [
-    (lambda: TrainConfig(lr=0), r"lr=0: must be > 0"),
-    (lambda: TrainConfig(batch_size=0), r"batch_size=0: must be >= 1"),
-    (lambda: Convergence(max_epochs=0), r"max_epochs=0: must be >= 1"),
-    (lambda: PruningConfig(n_neighbors=0), r"n_neighbors=0: must be >= 1"),
-    (lambda: RelabelConfig(lr=-1.0), r"lr=-1.0: must be > 0"),
-    (lambda: RelabelConfig(k_prime=0), r"k_prime=0: must be >= 1"),
-    (lambda: RelabelConfig(checkpoints=(5, 0)), r"checkpoints=\(5, 0\): removal counts must be >= 1"),
+    (lambda: TrainConfig(lr=0), r"lr=0: must be a finite number > 0"),
+    (lambda: TrainConfig(batch_size=0), r"batch_size=0: must be an integer >= 1"),
+    (lambda: Convergence(max_epochs=0), r"max_epochs=0: must be an integer >= 1"),
+    (lambda: PruningConfig(n_neighbors=0), r"n_neighbors=0: must be an integer >= 1"),
+    (lambda: RelabelConfig(lr=-1.0), r"lr=-1.0: must be a finite number > 0"),
+    (lambda: RelabelConfig(k_prime=0), r"k_prime=0: must be an integer >= 1"),
+    (lambda: RelabelConfig(checkpoints=(5, 0)), r"checkpoints=\(5, 0\): removal counts must be integers >= 1"),
     (lambda: load_dataset("synthetic", n_points=1), r"n_points=1: need at least 2"),
     (lambda: load_dataset("synthetic", n_test=-1), r"n_test=-1: must be >= 0"),
 ])
@@ -199,8 +200,10 @@ def test_duplicate_index(data):
 
 def test_check_forget_keeps_order_and_accepts_tensors(data):
     assert data.check_forget([7, 2, 5]).tolist() == [7, 2, 5]
-    out = data.check_forget(torch.tensor([[4], [1]], dtype=torch.int32))
+    out = data.check_forget(torch.tensor([4, 1], dtype=torch.int32))
     assert out.dtype == torch.long and out.tolist() == [4, 1]
+    with pytest.raises(ValueError, match=r"forget is 2-D \(shape \(2, 1\)\), not 1-D"):   # no silent flattening
+        data.check_forget(torch.tensor([[4], [1]], dtype=torch.int32))
     assert data.check_forget(3).tolist() == [3]
 
 

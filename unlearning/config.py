@@ -12,7 +12,9 @@ and `Config.with_epoch_cap` derive variants.
 from __future__ import annotations
 
 import importlib
-from dataclasses import asdict, dataclass, field, replace
+import math
+import numbers
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import torch
 
@@ -23,6 +25,7 @@ ORACLE_INITS = ("same", "independent")
 # points; `replace` swaps each for a fresh draw (paper 000's synthetic oracle set).
 FORGET_POLICIES = ("remove", "replace")
 DEVICE_HELP = "cpu, cuda, cuda:N, mps, or None (auto: CUDA when available, else CPU)"
+SEED_MAX = 2**32 - 1   # the largest seed every RNG the suite seeds accepts (scikit-learn's random_state)
 
 
 def check_choice(what: str, value, allowed) -> None:
@@ -31,12 +34,108 @@ def check_choice(what: str, value, allowed) -> None:
         raise ValueError(f"unknown {what} {value!r}; allowed: {', '.join(map(str, allowed))}")
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _or_none(none: str | None) -> str:
+    return f" or None ({none})" if none else ""
+
+
+def check_int(what: str, value, minimum: int | None = None, maximum: int | None = None, *,
+              none: str | None = None) -> None:
+    """ValueError naming `what`, `value` and what is allowed unless `value` is an integer (a
+    Python or numpy int, never a bool) in `minimum`..`maximum`; with `none` (what None
+    means), None is allowed too."""
+    if value is None and none is not None:
+        return
+    if _is_int(value) and (minimum is None or value >= minimum) and (maximum is None or value <= maximum):
+        return
+    if minimum is not None and maximum is not None:
+        allowed = f"an integer in {minimum}..{maximum}"
+    elif minimum is not None:
+        allowed = f"an integer >= {minimum}"
+    elif maximum is not None:
+        allowed = f"an integer <= {maximum}"
+    else:
+        allowed = "an integer"
+    raise ValueError(f"{what}={value!r}: must be {allowed}{_or_none(none)}")
+
+
+def check_real(what: str, value, low: float | None = None, high: float | None = None, *,
+               low_open: bool = False, high_open: bool = False, none: str | None = None) -> None:
+    """ValueError naming `what`, `value` and what is allowed unless `value` is a finite real
+    number (int, float or a numpy scalar, never a bool) within `low`..`high` (each bound
+    excluded when its `*_open` is set); with `none` (what None means), None is allowed too."""
+    if value is None and none is not None:
+        return
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if ok:
+        return
+    if low is not None and high is not None:
+        allowed = f"a finite number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    elif low is not None:
+        allowed = f"a finite number {'>' if low_open else '>='} {low:g}"
+    elif high is not None:
+        allowed = f"a finite number {'<' if high_open else '<='} {high:g}"
+    else:
+        allowed = "a finite number"
+    raise ValueError(f"{what}={value!r}: must be {allowed}{_or_none(none)}")
+
+
+def available_devices() -> list[str]:
+    """The devices this machine can run on: `cpu`, then `cuda` and `cuda:0`.. when CUDA is
+    available, then `mps` when Apple's MPS backend is."""
+    out = ["cpu"]
+    if torch.cuda.is_available():
+        out += ["cuda", *(f"cuda:{i}" for i in range(torch.cuda.device_count()))]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        out.append("mps")
+    return out
+
+
+def _why_unavailable(dev: torch.device) -> str | None:
+    """Why this machine cannot run on `dev` (a parsed torch.device), or None when it can."""
+    if dev.type == "cpu":
+        return None if dev.index in (None, 0) else "the CPU is device 'cpu' (or 'cpu:0')"
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            return "CUDA is not available here"
+        count = torch.cuda.device_count()
+        return None if dev.index is None or dev.index < count else f"this machine has {count} CUDA device(s)"
+    if dev.type == "mps":
+        if "mps" not in available_devices():
+            return "MPS is not available here"
+        return None if dev.index in (None, 0) else "MPS is one device, 'mps'"
+    return "unknown"
+
+
 def check_device(name: str | torch.device) -> torch.device:
-    """`name` as a torch.device, or ValueError naming it and what is allowed."""
+    """`name` as a torch.device this machine can run on, or ValueError naming it, what is
+    allowed and what is available here (`available_devices`).
+
+    `cpu` (or `cpu:0`); `cuda` / `cuda:N` only when CUDA is available and N < the device
+    count; `mps` only when MPS is available; any other device type (meta, xla, ...) never.
+    """
+    here = f"available here: {', '.join(available_devices())}"
+    if not isinstance(name, (str, torch.device)):
+        raise ValueError(f"device={name!r}: must be a device name (str) or a torch.device; "
+                         f"allowed: {DEVICE_HELP}; {here}")
     try:
-        return torch.device(name)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"unknown device {name!r}; allowed: {DEVICE_HELP} ({exc})") from None
+        dev = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        dev = None
+    why = "unknown" if dev is None else _why_unavailable(dev)
+    if why == "unknown":
+        raise ValueError(f"unknown device {name!r}; allowed: {DEVICE_HELP}; {here}")
+    if why:
+        raise ValueError(f"device {name!r} asked for, but {why}; {here}")
+    return dev
 
 
 # Optimizers built with torch's fused kernel (same update rule, one kernel per step
@@ -85,8 +184,10 @@ class Convergence:
 
     def __post_init__(self):
         check_choice("convergence rule", self.rule, CONVERGENCE_RULES)
-        if self.max_epochs < 1:
-            raise ValueError(f"max_epochs={self.max_epochs}: must be >= 1")
+        # loss_below: a loss is never below 0, so a threshold <= 0 would silently run to the cap;
+        # fixed_epochs ignores the threshold, but it must still be a number (0 by convention).
+        check_real("threshold", self.threshold, 0.0, low_open=self.rule == "loss_below")
+        check_int("max_epochs", self.max_epochs, 1)
 
     def describe(self) -> str:
         if self.rule == "fixed_epochs":
@@ -106,10 +207,12 @@ class TrainConfig:
 
     def __post_init__(self):
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        if self.lr <= 0:
-            raise ValueError(f"lr={self.lr}: must be > 0")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise ValueError(f"batch_size={self.batch_size}: must be >= 1 or None (full batch)")
+        check_real("lr", self.lr, 0.0, low_open=True)
+        check_int("batch_size", self.batch_size, 1, none="full batch")
+        if not isinstance(self.convergence, Convergence):
+            raise ValueError(f"convergence={self.convergence!r}: must be a Convergence")
+        # (0, 1]: a factor above 1 grows the rate every epoch; 0 would read as "no decay"
+        check_real("lr_decay", self.lr_decay, 0.0, 1.0, low_open=True, none="no decay")
 
 
 @dataclass(frozen=True)
@@ -138,11 +241,21 @@ class Config:
     dataset_options: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        _registry("datasets").get_dataset(self.dataset)
+        datasets = _registry("datasets")
+        datasets.get_dataset(self.dataset)
+        if not isinstance(self.train, TrainConfig):
+            raise ValueError(f"train={self.train!r}: must be a TrainConfig")
+        if self.finetune is not None and not isinstance(self.finetune, TrainConfig):
+            raise ValueError(f"finetune={self.finetune!r}: must be a TrainConfig or None (the same as train)")
+        if not isinstance(self.methods, dict):
+            raise ValueError(f"methods={self.methods!r}: must be a dict of method name -> settings")
         check_choice("forget policy", self.forget_policy, FORGET_POLICIES)
         check_choice("oracle init", self.oracle_init, ORACLE_INITS)
+        check_int("seed", self.seed, 0, SEED_MAX)
         if self.device is not None:
             check_device(self.device)
+        datasets.check_dataset_options(self.dataset, self.dataset_options,
+                                       reserved={"seed": "the loader gets Config.seed; set seed instead"})
         object.__setattr__(self, "methods", _registry("methods").resolve_settings(self.methods))
 
     @property
@@ -157,6 +270,12 @@ class Config:
 
     def with_method(self, name: str, settings=None, **changes) -> Config:
         """A copy with method `name`'s settings replaced by `settings`, or with `changes` to its fields."""
+        if settings is None and changes:
+            current = self.method_settings(name)
+            if current is None:
+                raise ValueError(f"method {name!r} takes no settings; got {changes!r}")
+            for key in changes:
+                check_choice(f"setting of method {name!r}", key, [f.name for f in fields(current)])
         new = settings if settings is not None else replace(self.method_settings(name), **changes)
         return replace(self, methods={**self.methods, name: new})
 
@@ -169,6 +288,7 @@ class Config:
         """
         if max_epochs is None:
             return self
+        check_int("max_epochs", max_epochs, 1)
         train = replace(self.train, convergence=replace(self.train.convergence, max_epochs=max_epochs))
         finetune = self.finetune
         if finetune is not None:
@@ -188,5 +308,7 @@ def _registry(name: str):
 def get_config(dataset: str = "synthetic", **overrides) -> Config:
     """The paper preset of `dataset` (declared in its module), with top-level fields replaced by `overrides`."""
     spec = _registry("datasets").get_dataset(dataset)
+    for key in overrides:
+        check_choice("config field", key, [f.name for f in fields(Config)])
     return replace(spec.preset(), **overrides)
 

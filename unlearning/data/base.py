@@ -7,8 +7,11 @@ paper's own deletion target. Loaders build one; nothing downstream reads files.
 
 from __future__ import annotations
 
+import operator
+import reprlib
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from ..config import FORGET_POLICIES, check_choice
@@ -67,24 +70,21 @@ class Data:
         return self.task != "regression"
 
     def check_forget(self, forget) -> torch.Tensor:
-        """Validate forget indices and return them as a 1-D int64 tensor (order kept)."""
-        raw = forget if isinstance(forget, torch.Tensor) else torch.as_tensor(forget)
-        if raw.dtype == torch.bool:
-            raise ValueError("forget must be training-set indices, not a boolean mask; "
-                             "use torch.nonzero(mask).flatten()")
-        if raw.numel() and (raw.is_floating_point() or raw.is_complex()):
-            raise ValueError(f"forget indices must be integers, got {raw.dtype} (first: {raw.flatten()[0].item():g}); "
-                             "give integer positions in the training set")
-        idx = raw.to(torch.long).flatten()
+        """Validate forget indices and return them as a 1-D int64 tensor (order kept).
+
+        Allowed: one integer, or a 1-D list, tuple, range, integer tensor or integer numpy
+        array of distinct indices in 0..n_train-1 (not all of them). Anything else (None,
+        strings, floats, bools, nested lists, 2-D tensors, integers beyond int64) is a
+        ValueError naming the value and saying this.
+        """
+        idx = _forget_tensor(forget, self)
         if idx.numel() == 0:
             raise ValueError("removal size 0: give at least one index to forget")
         if idx.numel() > self.n_train:
             raise ValueError(f"removal size {idx.numel()} exceeds the {self.n_train} training points of {self.name}")
         bad = idx[(idx < 0) | (idx >= self.n_train)]
         if bad.numel():
-            raise ValueError(
-                f"forget index {int(bad[0])} out of range: allowed 0..{self.n_train - 1} for {self.name}"
-            )
+            raise _forget_out_of_range(int(bad[0]), self)
         uniq, counts = torch.unique(idx, return_counts=True)
         if (counts > 1).any():
             raise ValueError(f"duplicate forget index {int(uniq[counts > 1][0])}: each point can be removed once")
@@ -156,3 +156,59 @@ def seeded_split(n: int, size: int | None, seed: int, keep: int | None = None) -
     if keep is not None:
         perm = torch.cat([torch.tensor([keep]), perm[perm != keep]])
     return perm[:size].sort().values, perm[size:].sort().values
+
+
+# --- the conversions behind `Data.check_forget` ---------------------------------------------------------
+
+def _forget_help(data: Data) -> str:
+    return (f"give one integer or a 1-D list, range, tensor or array of distinct integer indices "
+            f"in 0..{data.n_train - 1} (the training points of {data.name})")
+
+
+def _forget_out_of_range(index: int, data: Data) -> ValueError:
+    return ValueError(f"forget index {index} out of range: allowed 0..{data.n_train - 1} for {data.name}")
+
+
+def _forget_tensor(forget, data: Data) -> torch.Tensor:
+    """`forget` as a 1-D int64 tensor (its range unchecked), or ValueError for anything but integer indices."""
+    raw = forget
+    if isinstance(raw, np.ndarray) and raw.dtype.kind in "biufc":
+        if raw.dtype.kind == "u" and raw.size and raw.max() >= 2**63:
+            raw = raw.tolist()              # beyond int64: reported index by index below
+        else:
+            raw = torch.as_tensor(np.ascontiguousarray(raw.astype(np.int64) if raw.dtype.kind == "u" else raw))
+    if isinstance(raw, torch.Tensor):
+        if raw.dtype == torch.bool:
+            raise ValueError("forget must be training-set indices, not a boolean mask; "
+                             "use torch.nonzero(mask).flatten()")
+        if raw.numel() and (raw.is_floating_point() or raw.is_complex()):
+            raise ValueError(f"forget indices must be integers, got {raw.dtype} "
+                             f"(first: {raw.flatten()[0].item():g}); {_forget_help(data)}")
+        if raw.dim() > 1:
+            raise ValueError(f"forget is {raw.dim()}-D (shape {tuple(raw.shape)}), not 1-D; {_forget_help(data)} "
+                             "(e.g. forget.flatten())")
+        return raw.to(torch.long).reshape(-1)
+    if isinstance(raw, np.ndarray):         # object and string arrays: index by index
+        if raw.ndim > 1:
+            raise ValueError(f"forget is {raw.ndim}-D (shape {raw.shape}), not 1-D; {_forget_help(data)} "
+                             "(e.g. forget.flatten())")
+        raw = raw.tolist()
+    if isinstance(raw, (list, tuple, range)):
+        return torch.tensor([_forget_index(v, data) for v in raw], dtype=torch.long)
+    return torch.tensor([_forget_index(raw, data, "forget")], dtype=torch.long)
+
+
+def _forget_index(value, data: Data, what: str = "forget index") -> int:
+    """One forget index (a Python or numpy int, or a 0-d integer tensor) as an int, or ValueError."""
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, torch.Tensor) and value.dtype == torch.bool):
+        raise ValueError(f"{what} {value!r} is a bool, not an index; {_forget_help(data)}")
+    if isinstance(value, (list, tuple, range, np.ndarray)) or (isinstance(value, torch.Tensor) and value.dim()):
+        raise ValueError(f"{what} {reprlib.repr(value)} is nested: forget must be 1-D; {_forget_help(data)}")
+    try:
+        index = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{what} {reprlib.repr(value)} ({type(value).__name__}) is not an integer; "
+                         f"{_forget_help(data)}") from None
+    if not -(2**63) <= index < 2**63:
+        raise _forget_out_of_range(index, data)
+    return index

@@ -15,6 +15,7 @@ Linear layer); a mismatch fails at import with a ValueError saying what and wher
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -150,8 +151,35 @@ def names() -> list[str]:
     return sorted(DATASETS, key=lambda n: (DATASETS[n].order, n))
 
 
+def loader_options(name: str) -> list[str] | None:
+    """The keyword options the loader of dataset `name` takes, sorted; None when it takes any
+    (a `**kwargs` loader)."""
+    params = inspect.signature(get_dataset(name).loader).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return sorted(p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+
+
+def check_dataset_options(name: str, options, reserved: Mapping[str, str] | None = None) -> None:
+    """ValueError unless `options` is a dict whose every key is an option of dataset `name`'s
+    loader, naming the option, the dataset and the options it takes. `reserved`: options
+    given elsewhere ({option: where to give it instead}), refused here too."""
+    if not isinstance(options, Mapping):
+        raise ValueError(f"dataset_options={options!r}: must be a dict of loader options of dataset {name!r}")
+    reserved = reserved or {}
+    allowed = loader_options(name)
+    for key in options:
+        if key in reserved:
+            raise ValueError(f"option {key!r} for dataset {name!r} is not allowed here: {reserved[key]}")
+        if allowed is not None and key not in allowed:
+            takes = ", ".join(k for k in allowed if k not in reserved) or "none"
+            raise ValueError(f"unknown option {key!r} for dataset {name!r}; allowed: {takes}")
+
+
 def load_dataset(name: str, **options) -> Data:
-    """Load a registered dataset by name (see its module's loader for `options`)."""
+    """Load a registered dataset by name (see its module's loader for `options`; an option
+    it does not take is a ValueError naming it and the ones it does)."""
+    check_dataset_options(name, options)
     return get_dataset(name).loader(**options)
 
 
@@ -163,5 +191,5 @@ def probe_data(name: str) -> Data:
 import_modules(__name__, __path__)
 load_entry_points(ENTRY_POINT_GROUP)
 
-__all__ = ["DATASETS", "ENTRY_POINT_GROUP", "DatasetSpec", "Scale", "get_dataset", "load_dataset", "names",
-           "probe_data", "register_dataset"]
+__all__ = ["DATASETS", "ENTRY_POINT_GROUP", "DatasetSpec", "Scale", "check_dataset_options", "get_dataset",
+           "load_dataset", "loader_options", "names", "probe_data", "register_dataset"]

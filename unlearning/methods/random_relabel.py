@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
 
-from ..config import OPTIMIZERS, check_choice, make_optimizer
+from .. import progress
+from ..config import OPTIMIZERS, check_choice, check_int, check_real, make_optimizer
 from ..models import seeded
 from ..train import TrainRecord, loss_fn
 from .base import Checkpoint, UnlearnResult, register
@@ -45,14 +47,18 @@ class RelabelConfig:
     checkpoints: tuple[int, ...] = ()
 
     def __post_init__(self):
+        if isinstance(self.checkpoints, (str, bytes)) or not isinstance(self.checkpoints, Iterable):
+            raise ValueError(f"checkpoints={self.checkpoints!r}: must be a sequence of removal counts (integers >= 1)")
         object.__setattr__(self, "checkpoints", tuple(self.checkpoints))
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        if self.lr <= 0:
-            raise ValueError(f"lr={self.lr}: must be > 0")
-        if self.k_prime is not None and self.k_prime < 1:
-            raise ValueError(f"k_prime={self.k_prime}: must be >= 1 or None (all other labels)")
-        if any(c < 1 for c in self.checkpoints):
-            raise ValueError(f"checkpoints={self.checkpoints}: removal counts must be >= 1")
+        check_real("lr", self.lr, 0.0, low_open=True)
+        check_int("k_prime", self.k_prime, 1, none="all other labels")
+        for c in self.checkpoints:
+            try:
+                check_int("checkpoint", c, 1)
+            except ValueError:
+                raise ValueError(f"checkpoints={self.checkpoints!r}: removal counts must be integers >= 1 "
+                                 f"(got {c!r})") from None
 
 
 def _applies(data, model) -> str | None:
@@ -90,7 +96,7 @@ def random_relabel(trained, data, forget, config, on_epoch=None) -> UnlearnResul
     rec = TrainRecord(rule=f"one {cfg.optimizer} step (lr {cfg.lr:g}) per removal request", converged=None)
     checkpoints = []
     model.train()
-    with seeded(config.seed, device):
+    with seeded(config.seed, device), progress.bar(len(forget), "request") as shown:
         t0 = time.perf_counter()
         for n_done, i in enumerate(forget.tolist(), start=1):
             labels = relabel_batch(int(data.y_train[i]), k, cfg.k_prime, gen)
@@ -101,6 +107,7 @@ def random_relabel(trained, data, forget, config, on_epoch=None) -> UnlearnResul
             opt.step()
             rec.steps += 1
             rec.samples += len(labels)
+            shown.update()
             if n_done in marks:
                 rec.seconds += time.perf_counter() - t0
                 checkpoints.append(Checkpoint(n_done, copy.deepcopy(model.state_dict()), copy.copy(rec)))

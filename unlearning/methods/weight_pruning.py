@@ -16,12 +16,13 @@ their masks (default) or one after another (`PruningConfig.set_rule`).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from ..config import check_choice
+from ..config import check_choice, check_int, check_real
 from .base import UnlearnResult, register
 from .finetune import warm_finetune, warm_finetune_many
 
@@ -55,11 +56,20 @@ class PruningConfig:
     bias_value: float = 0.01               # "b ← 0.01" for every layer
 
     def __post_init__(self):
+        if isinstance(self.thresholds, (str, bytes)) or not isinstance(self.thresholds, Iterable):
+            raise ValueError(f"thresholds={self.thresholds!r}: must be a sequence of numbers >= 0, "
+                             "one per Linear layer")
         object.__setattr__(self, "thresholds", tuple(self.thresholds))
+        for t in self.thresholds:
+            try:
+                check_real("threshold", t, 0.0)
+            except ValueError:
+                raise ValueError(f"thresholds={self.thresholds!r}: each must be a finite number >= 0 "
+                                 f"(got {t!r})") from None
         check_choice("delta_on", self.delta_on, DELTA_ON)
         check_choice("set rule", self.set_rule, SET_RULES)
-        if self.n_neighbors < 1:
-            raise ValueError(f"n_neighbors={self.n_neighbors}: must be >= 1")
+        check_int("n_neighbors", self.n_neighbors, 1)
+        check_real("bias_value", self.bias_value)
 
 # Modules the algorithm can walk: Linear layers, the activations between them,
 # and layers that hold no weights (Flatten, Dropout, Identity).
