@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
 from unlearning.models import resolve_device
+from unlearning.progress import clock
 from unlearning.schema import SCHEMA_VERSION
 from unlearning.throughput import GEMM_SIZE, matmul_gflops
 
@@ -78,6 +81,7 @@ class Progress:
         self.done: set[str] = set()
         self.seconds: dict[str, list[float]] = {}
         self.messages: dict[str, str] = {}
+        self.module = ""
 
     @staticmethod
     def groups(nodeid: str) -> tuple[str, str]:
@@ -106,29 +110,42 @@ class Progress:
         name = report.nodeid.split("::")[-1]
         what = self.messages.pop(report.nodeid, "failed" if report.failed else "done")
         left = self.estimate()
-        line = (f"[{len(self.done)}/{len(self.items)}] {name}: {what} ({report.duration:.1f}s) · "
-                f"{_clock(time.perf_counter() - self.started)} so far, ~{_clock(left)} left")
+        line = (f"[{len(self.done)}/{len(self.items)}] {name}: {what} ({clock(report.duration)}) · "
+                f"{clock(time.perf_counter() - self.started)} so far, ~{clock(left)} left")
         logging.getLogger("benchmarks").info(line)
-        _write(self.config, line)
+        module = report.nodeid.split("::")[0]
+        _write(self.config, line, first_of_module=module != self.module)
+        self.module = module
 
 
-def _clock(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{secs:02d}s"
-
-
-def _write(config, line: str) -> None:
+def _write(config, line: str, first_of_module: bool) -> None:
+    """The live line on the terminal: none under -q; under -v after pytest's own line; at the
+    default verbosity in place of the cell's dot (see `pytest_report_teststatus`), one per line
+    below the module's name."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     capture = config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None:
+    verbosity = config.get_verbosity()
+    if reporter is None or verbosity < 0:
         return
-    if capture is None:
-        reporter.write_line(line)
-        return
-    with capture.global_and_fixture_disabled():     # output capture would swallow it
-        reporter.write_line(line)
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():  # capture would swallow it
+        if verbosity > 0:
+            reporter.write_line(line)
+        else:       # ending the line leaves pytest's progress check an empty one: no [ nn%] glued on
+            reporter.write(("\n" if first_of_module else "") + line + "\n", flush=True)
+
+
+def _is_cell(nodeid: str) -> bool:
+    return nodeid.startswith(f"{Path(__file__).parent.name}/")
+
+
+def pytest_report_teststatus(report, config):
+    """At the default verbosity a benchmark cell's live line stands for it: no dot besides (a
+    failure keeps its F, an error its E)."""
+    if config.get_verbosity() != 0 or not _is_cell(report.nodeid):
+        return None
+    if (report.when == "call" and report.passed) or (report.when == "setup" and report.skipped):
+        return report.outcome, "", report.outcome.upper()
+    return None
 
 
 PROGRESS = pytest.StashKey[Progress]()

@@ -10,6 +10,7 @@ cannot apply is listed as a skipped case whose id and reason say why.
 
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
@@ -20,6 +21,7 @@ from unlearning.experiment import ORACLE
 from unlearning.methods import METHODS, applicability
 from unlearning.methods.random_relabel import RelabelConfig
 from unlearning.models import seeded
+from unlearning.progress import clock
 
 from .lab import stamp
 from .profiles import Profile, active
@@ -67,6 +69,13 @@ def grid_cases(p: Profile):
         yield from dataset_cases(p, ds)
 
 
+def as_fast(speedup: float) -> str:
+    """`speedup_vs_naive` (naive retraining's seconds / the method's) in words."""
+    if not math.isfinite(speedup):
+        return "no time measured, nothing to compare with naive retraining"
+    return f"{speedup:.3g}x as fast as naive retraining" + (" (slower)" if speedup < 1 else "")
+
+
 def pytest_generate_tests(metafunc):
     if "grid_case" in metafunc.fixturenames:
         metafunc.parametrize("grid_case", list(grid_cases(active(metafunc.config))))
@@ -80,6 +89,6 @@ def test_grid(benchmark, lab, profile, progress, grid_case):
     rec, _ = lab.timed_unlearn(benchmark, method, dataset, seed, size, "grid", config=cfg)
     stamp(benchmark, profile, paper="grid", table="grid", record=rec, trial=profile.grid.seeds.index(seed) + 1,
           optimizer=optimizer, lr=lr)
-    progress(f"{dataset} {method} {optimizer} n={size}: {rec['seconds']:.2f}s, "
-             f"x{rec['speedup_vs_naive']:.3g} vs naive, d={rec['d']:.4g}")
+    progress(f"{dataset} {method} {optimizer} n={size}: {clock(rec['seconds'])}, "
+             f"{as_fast(rec['speedup_vs_naive'])}, d={rec['d']:.4g} (higher: closer to the oracle)")
     assert rec["removal_size"] == size

@@ -43,11 +43,26 @@ def test_tiny_session_saves_every_schema_key(pytester, tmp_path, monkeypatch):
         assert info["flops_per_sample"] == 30.0          # 1->3->1, as FlopCounterMode counts forward + backward
         assert info["train_gflops"] == pytest.approx(30.0 * info["samples_processed"] / info["seconds"] / 1e9)
         assert info["peak_fraction"] == pytest.approx(info["train_gflops"] / info["matmul_gflops"])
-    lines = [line for line in result.outlines if line.lstrip(".").startswith("[")]
-    assert len(lines) == 3 and lines[0].lstrip(".").startswith("[1/3] test_paper000[synthetic-naive_retrain")
-    assert "so far, ~" in lines[-1] and lines[-1].endswith("~0m00s left")
+    # one live line per cell in place of its dot: none glued to pytest's dots or its [ nn%]
+    lines = [line for line in result.outlines if "] test_paper000[" in line]
+    assert len(lines) == 3 and lines[0].startswith("[1/3] test_paper000[synthetic-naive_retrain")
+    assert "so far, ~" in lines[-1] and lines[-1].endswith("~0s left")
+    assert all(line.startswith("[") for line in lines)
+    assert any(line.endswith("benchmarks/test_paper000_weight_pruning.py ") for line in result.outlines)
     for b in run["benchmarks"]:
         assert b["stats"]["rounds"] == 1
+
+
+@pytest.mark.parametrize("flag, shown", [("-q", False), ("-v", True)])
+def test_live_lines_follow_pytest_verbosity(pytester, monkeypatch, flag, shown):
+    monkeypatch.delenv("BENCH_PROFILE", raising=False)
+    result = run_bench(pytester, PAPER000, "-k", "synthetic and trial1 and naive", "--benchmark-disable", flag)
+    result.assert_outcomes(passed=1)
+    lines = [line for line in result.outlines if "] test_paper000[" in line]
+    assert bool(lines) == shown
+    if shown:       # under -v after pytest's own PASSED line
+        at = result.outlines.index(lines[0])
+        assert result.outlines[at - 1].endswith("PASSED [100%]") and lines[0].startswith("[1/1] ")
 
 
 def test_unknown_profile_names_the_allowed_ones(pytester):
@@ -79,7 +94,8 @@ def test_missing_data_skips_with_the_reason(pytester, tmp_path, monkeypatch):
 def test_progress_estimates_what_is_left_from_finished_cells_of_the_same_kind():
     from types import SimpleNamespace
 
-    from benchmarks.conftest import Progress, _clock
+    from benchmarks.conftest import Progress
+    from unlearning.progress import clock
 
     progress = Progress(config=None)
     ids = ["m.py::t[a-x-1]", "m.py::t[a-x-2]", "m.py::t[b-y-1]", "m.py::t[b-y-2]", "m.py::u[c-1]"]
@@ -91,4 +107,5 @@ def test_progress_estimates_what_is_left_from_finished_cells_of_the_same_kind():
     progress.done.add(ids[2])
     progress.seconds["m.py::t[b-y"] = [2.0]
     assert progress.estimate() == 10.0 + 2.0 + 6.0
-    assert _clock(59.6) == "1m00s" and _clock(3725) == "1h02m" and _clock(float("nan")) == "?"
+    assert clock(59.96) == "1m00s" and clock(3725) == "1h02m" and clock(float("nan")) == "?"
+    assert [clock(s) for s in (0, 0.0042, 0.42, 5.123, 12.34)] == ["0s", "0.0042s", "0.42s", "5.12s", "12.3s"]

@@ -190,3 +190,19 @@ def test_the_estimate_says_what_it_timed():
     line = est.line(4)
     assert line.startswith("expected cost here (one epoch timed now: ")
     assert "up to 500 epochs each" in line and "for 4" in line
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--train-size", "5"], "unknown option 'train_size' for dataset 'synthetic'"),
+    (["--dataset", "california", "--train-size", "100"], "unknown option 'train_size' for dataset 'california'"),
+    (["--device", "mps"], "available here: cpu"),
+    (["--device", "cpu:5"], "available here: cpu"),
+    (["--device", "meta"], "available here: cpu"),
+    (["--max-epochs", "0"], "max_epochs=0: must be an integer >= 1"),
+])
+def test_options_that_do_not_fit_are_errors_naming_them(tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main([*args, "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()

@@ -59,7 +59,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seed of the first trial")
     p.add_argument("--max-epochs", type=int, default=None, help="override the preset's epoch cap")
     p.add_argument("--train-size", type=int, default=None, help="MNIST only: seeded training subset")
-    p.add_argument("--test-fraction", type=float, default=None, help="California only: held-out fraction")
+    p.add_argument("--test-fraction", type=float, default=None, help="California and digits: held-out fraction")
     p.add_argument("--data-dir", default=None, help=f"local dataset folder (else ${ENV_DATA_DIR}, then download)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N, ... (default: CUDA when present, else CPU)")
     p.add_argument("--out", default=None,
