@@ -1,7 +1,8 @@
 """The committed benchmark report (tables, figures, README.md, and the runs they come from under runs/).
 
 The generator lives in `unlearning.report`; this package only keeps `python -m reports [args]` working from the
-repository root (see `unlearning.report.cli`).
+repository root (see `unlearning.report.cli`). Importing it imports the standard library only (the `report`
+extra is checked when `main` runs). Regenerate this folder with `python -m reports reports/runs --out reports`.
 """
 
 from unlearning.report.cli import main

@@ -9,7 +9,7 @@ pytest.importorskip("seaborn")
 
 from unlearning import schema  # noqa: E402
 from unlearning.report import figures as F  # noqa: E402
-from unlearning.report.tables import Context, RelabelLr, Tradeoff  # noqa: E402
+from unlearning.report.tables import Context, Forgetting, RelabelLr, Tradeoff  # noqa: E402
 from unlearning.report.tables.sweeps import PAPER_DROP  # noqa: E402
 
 CTX = Context("smoke", "2.13.0+cpu", "cpu")
@@ -79,7 +79,7 @@ def test_lr_sweep_takes_f_from_the_mnist_panels_at_the_same_lr():
     table = RelabelLr.build(frame(lr_records() + panels), CTX)
     f = dict(zip(table.data["lr"], table.data["f_normalised_canaries"], strict=True))
     assert f[1e-3] == pytest.approx(0.25) and f[0.1] == pytest.approx(0.75) and pd.isna(f[1e-2])
-    assert "F / ceiling (canaries, subset)" in table.display.columns
+    assert "F / ceiling (canaries, subset; higher is better)" in table.display.columns
     # the lr nearest the paper's drop (1e-2) was not swept on the panels: the swept lrs around it are named
     assert table.sentences()[-1] == ("On the MNIST subset panels (N models, F needs one forget set) at the swept lrs "
                                      "around it (0.001, 0.1), F / ceiling is canaries 0.25 → 0.75.")
@@ -96,6 +96,12 @@ def test_tradeoff_puts_each_presets_record_on_its_curve():
     assert "random_relabel on digits (canaries): F / ceiling 0.25 at relabel lr 0.001, 0.95 at 1; best 0.95 at 1 " \
            "(utility 20), which reaches 0.5." in text
     assert Tradeoff.build(frame([r for r in panel_records() if r["table"] == "forgetting"]), CTX) is None
+    md = table.markdown()            # relabeling's epochs are 0 by construction: the note says so, and which way is up
+    assert "F / ceiling (higher is better)" in md and "| epochs " in md
+    assert "random_relabel answers each removal request with one optimizer step" in md
+    assert "its epochs are 0 by construction, not a no-op" in md
+    forgetting = Forgetting.build(frame(panel_records()), CTX).markdown()
+    assert "RTE (> 1: faster)" in forgetting and "F / ceiling (higher is better)" in forgetting
 
 
 def test_forgetting_figures_draw_and_say_what_they_show(tmp_path):

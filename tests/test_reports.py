@@ -1,11 +1,11 @@
 """The report generator (`unlearning.report`, run as `python -m reports`) on real benchmark JSON.
 
 One tiny real benchmark session (paper 000's synthetic trial 1 and the overhead
-benchmarks) is run once for the module; every other input is derived from its JSON
-in Python (keys dropped, schema_version changed, text truncated, records relabelled),
-so no result number is typed by hand. The papers' numbers come from `unlearning.report.paper`.
-The committed run under reports/runs (record schema version 2) and a version-1 run under
-tests/data/runs_v1 are read too.
+benchmarks) is run once per test session (test_report_faults.py reuses it); every other
+input is derived from its JSON in Python (keys dropped, schema_version changed, text
+truncated, records relabelled), so no result number is typed by hand. The papers' numbers
+come from `unlearning.report.paper`. The committed run under reports/runs (record schema
+version 2) and a version-1 run under tests/data/runs_v1 are read too.
 """
 
 import copy
@@ -38,15 +38,18 @@ TABLE_FILES = ("paper000_table1", "paper000_california", "paper002_table1", "ove
 FIGURES = ("paper002_figure1", "paper000_distance", "paper000_d", "paper000_loss", "cost_vs_quality")
 
 
-# -- the real run, once per module ---------------------------------------------------------------------------
-@pytest.fixture(scope="module")
+# -- the real run, once per session --------------------------------------------------------------------------
+@pytest.fixture(scope="session")
 def bench_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("bench")
+    """One folder per test session (the same path wherever the fixture is imported: test_report_faults too)."""
+    folder = tmp_path_factory.getbasetemp() / "report-bench"
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 @pytest.fixture
 def real_path(pytester, bench_dir, monkeypatch) -> Path:
-    """The JSON of one tiny real benchmark session; the session runs on first use only (module cache)."""
+    """The JSON of one tiny real benchmark session; the session runs on first use only (cached in bench_dir)."""
     out = bench_dir / "run.json"
     if not out.exists():
         monkeypatch.delenv("BENCH_PROFILE", raising=False)

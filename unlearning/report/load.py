@@ -4,7 +4,11 @@ A run is a pytest-benchmark JSON file (`--benchmark-save`, `--benchmark-json`). 
 benchmarks are ours when their `extra_info` carries `schema_version`; the versions read and
 the keys each version's records must have come from `unlearning.schema` (torch-free).
 Everything that is not used is reported as a `Problem` naming the file and the reason; the
-caller turns problems into exit code 1.
+caller turns problems into exit code 1. A file whose run metadata is malformed (no `machine_info`
+object, `machine_info.cpu` or `commit_info` not an object, ...) is skipped; so is a record without
+pytest-benchmark's `fullname`, or with a value its key's type does not allow (a string, NaN or an
+infinity in a numeric key, a non-boolean in a boolean key, a non-number in a series): such a value is
+never averaged, and every count `n` counts the records whose values were averaged.
 
 Selection: the report shows one profile (the most complete present: paper, quick,
 smoke) and one torch version (that of the newest run of that profile); runs of the same
@@ -15,6 +19,7 @@ by several runs (same `fullname`, same torch version) is taken from the newest r
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -156,33 +161,106 @@ def _parse(path: Path, label: str) -> tuple[dict | None, list[Problem]]:
         return None, [Problem(label, "not a pytest-benchmark run (no 'benchmarks' list)")]
     if not run["benchmarks"]:
         return None, [Problem(label, "the run holds no benchmarks")]
+    if why := _malformed_metadata(run):
+        return None, [Problem(label, f"skipped: malformed run metadata: {why}")]
     return run, []
 
 
+def _kind(v) -> str:
+    """What a JSON value is, for messages: "a string", "null", "an object", ..."""
+    kinds = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
+    return kinds.get(type(v), "a number" if isinstance(v, (int, float)) else type(v).__name__)
+
+
+# the run metadata the report reads: (its path, required, the type it must have when present and not null)
+METADATA = (("machine_info", True, dict), ("machine_info.cpu", False, dict), ("commit_info", False, dict),
+            ("datetime", False, str), ("version", False, str))
+TYPE_NAMES = {dict: "an object", str: "a string"}
+
+
+def _malformed_metadata(run: dict) -> str:
+    """'' when the run's metadata (machine_info, commit_info, datetime, version) has the shape
+    pytest-benchmark writes; else what is wrong."""
+    for path, required, kind in METADATA:
+        *parents, key = path.split(".")
+        holder = run
+        for parent in parents:
+            holder = holder[parent]          # checked to be an object by an earlier entry
+        value = holder.get(key)
+        if value is None and required:
+            return f"no '{path}' object"
+        if value is not None and not isinstance(value, kind):
+            return f"'{path}' is {_kind(value)}, not {TYPE_NAMES[kind]}"
+    return ""
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _series(v) -> bool:
+    return isinstance(v, list) and all(x is None or _finite(x) for x in v)
+
+
+# what a value of each schema type must be when it is not null (JSON has no NaN or infinity: a writer that
+# means "no value" writes null, as the benchmarks do)
+VALUE_RULES = {"int": (_finite, "a finite number"), "float": (_finite, "a finite number"),
+               "bool": (lambda v: isinstance(v, bool), "true, false or null"),
+               "list[int]": (_series, "a list of finite numbers"), "list[float]": (_series, "a list of finite numbers")}
+TYPED = {k.name: VALUE_RULES[k.type] for k in schema.KEYS if k.type in VALUE_RULES and k.name != "schema_version"}
+
+
+def _shown(v) -> str:
+    """A value as the JSON file spells it (Infinity, NaN, "text", true), shortened."""
+    try:
+        text = json.dumps(v)
+    except (TypeError, ValueError):
+        text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def bad_values(info: dict) -> list[str]:
+    """"KEY = VALUE, not a finite number" for each value of `info` its key's schema type does not allow."""
+    return [f"{key} = {_shown(v)}, not {TYPED[key][1]}" for key, v in info.items()
+            if key in TYPED and v is not None and not TYPED[key][0](v)]
+
+
 def _check(bench) -> str:
-    """'' for a usable record of ours; else why not: 'foreign', 'version', or 'lacks KEY, ...'."""
+    """'' for a usable record of ours; else why not: 'foreign', 'version', or the reason it is skipped."""
     info = bench.get("extra_info") if isinstance(bench, dict) else None
     if not isinstance(info, dict) or "schema_version" not in info:
         return "foreign"
     version = info["schema_version"]
     if type(version) is not int or version not in schema.VERSIONS:
         return "version"
-    missing = schema.missing(info)
-    return f"lacks {', '.join(missing)}" if missing else ""
+    if missing := schema.missing(info):
+        return f"lacks {', '.join(missing)} (benchmarks/README.md's schema)"
+    if not isinstance(bench.get("fullname"), str) or not bench["fullname"]:
+        return "has no 'fullname' (pytest-benchmark's id of the benchmark: it tells one benchmark in several runs)"
+    if bad := bad_values(info):
+        return f"has {'; '.join(bad)} (benchmarks/README.md's schema)"
+    return ""
+
+
+def _name(bench: dict, i: int) -> str:
+    """The benchmark's name (else its fullname, else its 1-based position in the file), for messages."""
+    for key in ("name", "fullname"):
+        if isinstance(bench.get(key), str) and bench[key]:
+            return bench[key]
+    return f"benchmark {i + 1}"
 
 
 def _check_all(label: str, benches: list) -> tuple[list[dict], list[Problem]]:
     """The usable records; one problem per kind of record left out (foreign, per other version, per record)."""
     total, foreign, versions, problems, good = len(benches), 0, Counter(), [], []
-    for b in benches:
+    for i, b in enumerate(benches):
         why = _check(b)
         if why == "foreign":
             foreign += 1
         elif why == "version":
             versions[repr(b["extra_info"]["schema_version"])] += 1
         elif why:
-            problems.append(Problem(label, f"record skipped: {b.get('name', '?')} {why} (benchmarks/README.md's "
-                                           "schema)"))
+            problems.append(Problem(label, f"record skipped: {_name(b, i)} {why}"))
         else:
             good.append(b)
     head = [Problem(label, f"{foreign} of {total} benchmarks have no extra_info.schema_version: "

@@ -1,22 +1,46 @@
-"""Loaded records -> every table, figure and the README, written to a temporary sibling folder and moved into
-the output folder one file at a time (README last); outputs of earlier runs this one did not produce are removed.
+"""Loaded records -> every table, figure and the README, rendered into a temporary sibling folder that then
+replaces the output folder in one step: the output holds the old report or the new one, never a mix.
+
+Publishing: the entries of the old output folder that the generator does not write (`runs/` of the committed
+report, any file of the user's) are hard-linked or copied into the new folder first, so they stay in place in the
+old one until the swap; then one `renameat2(RENAME_EXCHANGE)` swaps the two folders (Linux), or, where that is
+not available, two renames (old aside, new in; an interrupt between them puts the old one back, and a run
+killed there is undone by the next one). Outputs of earlier runs that this one did not produce are not carried
+over (no stale figure or table).
+
+Which folders may be replaced (`check_target`): a new or empty one, the folder of an earlier report (a README.md
+this generator wrote), or one holding only generator outputs and `runs/`; never the folder holding the working
+directory, and never a report of a more complete profile (paper > quick > smoke) unless forced.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import functools
+import glob
 import os
+import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 from . import figures as F
 from . import tables as T
-from .load import Loaded, Problem
+from .load import PROFILE_ORDER, Loaded, Problem
 from .render import readme
 
-# every file the generator may write: what it did not write this time is removed (no stale figure or table)
+# every file the generator may write: what it did not write this time is not carried over (no stale output)
 OUTPUTS = frozenset([f"{n}.{ext}" for n in T.NAMES for ext in ("md", "csv", "tex")]
                     + [f"{name}.png" for name in F.NAMES] + ["README.md"])
+INPUTS = "runs"                 # the committed report's input runs: allowed in a folder without a report yet
+README_HEAD = "# Benchmark report\n"            # the first line of every README this generator writes
+README_PROFILE = re.compile(r"^> \*\*profile: (\w+)", re.MULTILINE)
+
+
+class Refused(Exception):
+    """The output folder may not be replaced (exit code 2, nothing written); the message says why and what to do."""
 
 
 def context(loaded: Loaded) -> T.Context:
@@ -49,24 +73,152 @@ def render_all(loaded: Loaded, folder: Path, out: Path) -> list[str]:
     return [*sorted(files), "README.md"]
 
 
-def publish(folder: Path, out: Path, files: list[str]) -> None:
-    """Move the finished files into `out` one by one (atomic each), then drop outputs of earlier runs
-    that this run did not produce."""
-    for name in files:
-        os.replace(folder / name, out / name)
-    for name in sorted(OUTPUTS - set(files)):
-        stale = out / name
-        if stale.is_file():
-            stale.unlink()
+# -- which folder may be replaced -------------------------------------------------------------------------------
+def rank(profile: str) -> int:
+    """0 for the most complete profile (paper); unknown profiles rank below smoke."""
+    return PROFILE_ORDER.index(profile) if profile in PROFILE_ORDER else len(PROFILE_ORDER)
 
 
-def generate(loaded: Loaded, out: Path) -> list[str]:
+def report_profile(readme_file: Path) -> str | None:
+    """The profile of the report whose README this is ('' when it names none); None when this generator did not
+    write it."""
+    try:
+        text = readme_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not text.startswith(README_HEAD):
+        return None
+    found = README_PROFILE.search(text)
+    return found.group(1) if found else ""
+
+
+def check_target(out: Path, profile: str, force: bool = False) -> None:
+    """Raise Refused unless the report of `profile` may replace the folder `out` (resolved)."""
+    if out.exists() and not out.is_dir():
+        raise Refused(f"{out} is not a folder")
+    cwd = Path.cwd().resolve()
+    if out == cwd or out in cwd.parents:
+        raise Refused(f"{out} holds the working directory; the report replaces its output folder as a whole: "
+                      "give --out a folder of its own")
+    if not out.is_dir():
+        return
+    if (out / "README.md").exists():
+        old = report_profile(out / "README.md")
+        if old is None:
+            raise Refused(f"{out} holds a README.md this generator did not write; give --out a new folder or the "
+                          "folder of an earlier report")
+        if rank(profile) > rank(old) and not force:
+            raise Refused(f"{out} holds a report of profile {old}, more complete than this run's profile {profile}: "
+                          "reports never silently replace a more complete one; give --force to replace it, or "
+                          "--out another folder")
+        return
+    if others := sorted({p.name for p in out.iterdir()} - OUTPUTS - {INPUTS}):
+        raise Refused(f"{out} holds {', '.join(others[:3])}{', ...' if len(others) > 3 else ''} and no report "
+                      "(README.md) of this generator; give --out a new or empty folder, or that of an earlier report")
+
+
+# -- publishing: one swap ----------------------------------------------------------------------------------------
+AT_FDCWD, RENAME_EXCHANGE = -100, 2
+
+
+@functools.cache
+def _renameat2():
+    """libc's renameat2 (Linux, glibc 2.28+), or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap the folders `a` and `b` in one atomic step; False where the system or file system cannot."""
+    fn = _renameat2()
+    if fn is None:
+        return False
+    if fn(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    """A hard link where the file system allows one (instant, no space), else a copy with its metadata."""
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except (OSError, NotImplementedError):          # another file system, or no linkat on this platform
+        shutil.copy2(src, dst, follow_symlinks=False)
+
+
+def _carry(out: Path, folder: Path) -> None:
+    """Put every entry of `out` that the generator does not write (e.g. `runs/`) into `folder` too; `out` keeps
+    them until the swap."""
+    for entry in sorted(out.iterdir()):
+        if entry.name in OUTPUTS:
+            continue
+        target = folder / entry.name
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry), target)
+        elif entry.is_dir():
+            shutil.copytree(entry, target, symlinks=True, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(str(entry), str(target))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def publish(folder: Path, out: Path, aside: Path) -> None:
+    """Make `folder` (the rendered report) the output folder `out` in one step. Afterwards `folder` or `aside`
+    holds the old output folder; `cleanup` removes it (or puts it back when this was interrupted midway)."""
+    if not out.exists():
+        os.chmod(folder, 0o777 & ~_umask())          # mkdtemp's folder is private (0700)
+        os.rename(folder, out)
+        return
+    _carry(out, folder)
+    os.chmod(folder, out.stat().st_mode & 0o7777)
+    if not _exchange(folder, out):
+        os.rename(out, aside)
+        os.rename(folder, out)
+
+
+def cleanup(tmp: Path, aside: Path, out: Path) -> None:
+    """Remove the temporary folders; where publishing stopped between its two renames, the old output folder
+    goes back into place first (it is never removed while `out` is missing)."""
+    if aside.exists() and not out.exists():
+        os.rename(aside, out)
+    for leftover in (tmp, aside):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def recover(out: Path) -> None:
+    """A run killed between the two renames left the old output folder aside (`.NAME.tmp-*-old`): put it back."""
+    if not out.exists() and out.parent.is_dir():
+        aside = sorted(out.parent.glob(f".{glob.escape(out.name)}.tmp-*-old"), key=lambda p: p.stat().st_mtime)
+        if aside:
+            os.rename(aside[-1], out)
+
+
+def generate(loaded: Loaded, out: Path, force: bool = False) -> list[str]:
+    """Check that `out` may be replaced (Refused), render the report beside it, and swap it in."""
     out = out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    recover(out)
+    check_target(out, loaded.profile, force)
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    aside = tmp.with_name(tmp.name + "-old")
     try:
         files = render_all(loaded, tmp, out)
-        publish(tmp, out, files)
+        publish(tmp, out, aside)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        cleanup(tmp, aside, out)
     return files

@@ -46,10 +46,27 @@ def provenance_table(loaded: Loaded) -> str:
     return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
 
 
+def project_root() -> Path:
+    """The source checkout this generator runs from (its README.md and benchmarks/), else the working directory
+    (an installed package: the checkout is wherever the user runs it)."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "pyproject.toml").is_file() and (root / "benchmarks").is_dir() else Path.cwd()
+
+
 def link(target: str, out: Path) -> str:
-    """A relative link from the output folder to `target` of the working directory (the project root when the
-    report is generated from there): `../README.md` for the default `reports/`."""
-    return Path(os.path.relpath(Path.cwd() / target, out.resolve())).as_posix()
+    """A relative link from the output folder to `target` of the project: `../README.md` for `reports/`."""
+    return Path(os.path.relpath(project_root() / target, out.resolve())).as_posix()
+
+
+def command(loaded: Loaded, out: Path) -> str:
+    """The command that regenerates this report: its inputs, and `--out` as a path of the working directory
+    (`OUT` where the folder is outside it)."""
+    try:
+        rel = Path(os.path.relpath(out.resolve(), Path.cwd())).as_posix()
+    except ValueError:          # another drive (Windows)
+        rel = ".."
+    shown = "OUT" if rel == ".." or rel.startswith("../") else rel
+    return f"python -m reports {' '.join(r.label for r in loaded.runs)} --out {shown}"
 
 
 def readme(loaded: Loaded, ctx: Context, tables: dict[str, Table], headline: Headline, figures: list[Figure],
@@ -60,7 +77,7 @@ def readme(loaded: Loaded, ctx: Context, tables: dict[str, Table], headline: Hea
     return env.get_template("README.md.j2").render(
         ctx=ctx, loaded=loaded, shown_runs=shown, tables=tables, headline=headline, figures=figures,
         sentences={name: t.sentences() for name, t in tables.items()}, settings=settings_table(loaded.records),
-        provenance=provenance_table(loaded), top_readme=link("README.md", out), profiles_py=link(
-            "benchmarks/profiles.py", out), schema_version=" and ".join(map(str, loaded.schema_versions)),
+        provenance=provenance_table(loaded), command=command(loaded, out), top_readme=link("README.md", out),
+        profiles_py=link("benchmarks/profiles.py", out), schema_version=" and ".join(map(str, loaded.schema_versions)),
         dates=sorted({r.datetime[:10] for r in shown if r.datetime}),
         commits=sorted({r.commit[:12] for r in shown if r.commit}))

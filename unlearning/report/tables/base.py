@@ -19,6 +19,13 @@ from typing import ClassVar
 
 import pandas as pd
 
+# notes that several tables share: which way the deletion metric is better, and what random relabeling's cost is
+D_NOTE = ("d: paper 000's deletion metric (S to m_c − S to m_o) / |Y|, S the logit L1 distance to the control model "
+          "m_c (trained with the removed points) and to the oracle m_o (retrained without them); higher is better: "
+          "d > 0 means closer to the oracle than to the control.")
+RELABEL_COST = ("random_relabel answers each removal request with one optimizer step (on the point under k' other "
+                "labels): its cost is one step per request, counted in seconds, steps and samples; it runs no "
+                "epochs, so its epochs are 0 by construction, not a no-op.")
 LATEX_SYMBOLS = {"±": r"$\pm$", "Δ": r"$\Delta$", "≈": r"$\approx$", "—": "---", "–": "--", "×": r"$\times$",
                  "≤": r"$\leq$", "→": r"$\to$", "−": "$-$", "∪": r"$\cup$", "↔": r"$\leftrightarrow$"}
 LATEX_SPECIAL = {"\\": r"\textbackslash{}", "<": "$<$", ">": "$>$", "~": r"\textasciitilde{}",

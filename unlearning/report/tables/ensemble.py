@@ -30,9 +30,9 @@ class Ensemble(Table):
                                                for v in col(sub, "speedup_within_target")]})
         display = pd.DataFrame({
             "dataset": data["dataset"], "K": nums(data["k"], "int"),
-            "K sequential fits (s)": nums(data["sequential_seconds"], ".4g"),
-            "fit_many (s)": nums(data["seconds"], ".4g"),
-            "speedup": nums(data["speedup"], ".3g"), "target ≥": nums(data["speedup_target"], ".3g"),
+            "K sequential fits (s)": nums(data["sequential_seconds"], "sig4"),
+            "fit_many (s)": nums(data["seconds"], "sig4"),
+            "speedup (higher is better)": nums(data["speedup"], ".3g"), "target ≥": nums(data["speedup_target"], ".3g"),
             "within target": data["within_target"]})
         return cls.make(ctx, data, display, [NOTE])
 

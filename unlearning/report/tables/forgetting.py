@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..common import NAN, col, method_key, missing, num, nums, select, stats
+from ..common import NAN, SECONDS, col, method_key, missing, num, nums, select, stats
 from .base import Cell, Context, Table
 
 # A method forgot on a cell when its F reaches this share of the ceiling (naive retraining's
@@ -23,7 +23,7 @@ NOTE = ("Each record is a mean over N models (column N) trained from N seeds; ce
         "nats (0 is best; classification only). F: NeurIPS 2023 challenge forget quality against N retrained "
         "reference models; ceiling: F of a second retrained group (naive retraining) at the same N, the most a "
         "method can score given sampling noise; F / ceiling: 1 is as good as retraining. RTE: naive retraining "
-        "seconds / the method's (empty for the no-op: zero cost).")
+        "seconds / the method's (> 1: faster than retraining; empty for the no-op: zero cost).")
 
 
 def verdict(normalised: float, noop_normalised: float) -> str:
@@ -84,9 +84,10 @@ class Forgetting(Table):
             "JS": nums(d["js_to_oracle"], ".3g"),
             "F (ceiling)": [f"{num(f, '.3f')} ({num(c, '.3f')})"
                             for f, c in zip(d["forget_quality"], d["forget_quality_ceiling"], strict=True)],
-            "F / ceiling": nums(d["forget_quality_normalised"], ".2f"), "ε cap": nums(d["epsilon_cap"], "int"),
-            "score": nums(d["unlearn_score"], ".3f"), "seconds": nums(d["seconds"], ".3g"),
-            "RTE": nums(d["rte"], ".3g"), "verdict": d["verdict"],
+            "F / ceiling (higher is better)": nums(d["forget_quality_normalised"], ".2f"),
+            "ε cap": nums(d["epsilon_cap"], "int"),
+            "score": nums(d["unlearn_score"], ".3f"), "seconds": nums(d["seconds"], SECONDS),
+            "RTE (> 1: faster)": nums(d["rte"], ".3g"), "verdict": d["verdict"],
         })
 
     def sentences(self) -> list[str]:

@@ -4,8 +4,22 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..common import NAN, col, is_false, is_true, method_key, missing, num, nums, pms, quality_metric, select, stats
-from .base import Cell, Context, Table
+from ..common import (
+    NAN,
+    SECONDS,
+    col,
+    is_false,
+    is_true,
+    method_key,
+    missing,
+    num,
+    nums,
+    pms,
+    quality_metric,
+    select,
+    stats,
+)
+from .base import D_NOTE, RELABEL_COST, Cell, Context, Table
 
 MEASURES = ("seconds", "samples_processed", "speedup_vs_naive", "quality", "d")
 NOTE = ("mean ± sd over seeds (n). speedup vs naive: naive retraining's seconds / the method's on the "
@@ -13,7 +27,8 @@ NOTE = ("mean ± sd over seeds (n). speedup vs naive: naive retraining's seconds
         "seconds measure the cap, not convergence); hit cap: records (of n) where the method or its oracle "
         "stopped at the cap. quality: test accuracy (%) for classification; MSE for regression (test MSE, "
         "or train MSE where the dataset has no test set). optimizer/lr: the relabeling optimizer for "
-        "random_relabel, else the training optimizer.")
+        "random_relabel, else the training optimizer. Cost: seconds (wall time of the unlearning operation) and "
+        "samples processed (rows through a training step). " + RELABEL_COST + " " + D_NOTE)
 
 
 def _configs(sm: pd.DataFrame) -> list[tuple[str, float]]:
@@ -93,9 +108,9 @@ class Grid(Table):
             "dataset": d["dataset"], "method": d["method"], "optimizer": d["optimizer"],
             "lr": nums(d["lr"], "g"), "removal size": nums(d["removal_size"], "int"), "n": nums(d["n"], "int"),
             "hit cap": nums(d["hit_cap"], "int"),
-            "seconds": pms(d, "seconds", ".3g"), "samples processed": pms(d, "samples_processed", ".6g"),
-            "speedup vs naive": pms(d, "speedup_vs_naive", ".3g"), "quality metric": d["metric"],
-            "quality": pms(d, "quality", ".4g"), "d": pms(d, "d", ".4g"),
+            "seconds": pms(d, "seconds", SECONDS), "samples processed": pms(d, "samples_processed", ".6g"),
+            "speedup vs naive (> 1: faster)": pms(d, "speedup_vs_naive", ".3g"), "quality metric": d["metric"],
+            "quality": pms(d, "quality", ".4g"), "d (higher is better)": pms(d, "d", ".4g"),
         })
 
     def sentences(self) -> list[str]:

@@ -29,8 +29,9 @@ class Overhead(Table):
                                                for v in col(sub, "overhead_within_target")]})
         display = pd.DataFrame({
             "benchmark": data["benchmark"], "dataset": data["dataset"],
-            "ours (s)": nums(data["seconds"], ".4g"), "bare torch (s)": nums(data["bare_seconds"], ".4g"),
-            "ratio": nums(data["overhead_ratio"], ".3f"), "target ≤": nums(data["overhead_target"], ".2f"),
+            "ours (s)": nums(data["seconds"], "sig4"), "bare torch (s)": nums(data["bare_seconds"], "sig4"),
+            "ratio ours / bare (lower is better)": nums(data["overhead_ratio"], ".3f"),
+            "target ≤": nums(data["overhead_target"], ".2f"),
             "within target": data["within_target"]})
         return cls.make(ctx, data, display, [NOTE])
 

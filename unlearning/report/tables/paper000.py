@@ -6,7 +6,7 @@ import pandas as pd
 
 from .. import paper as P
 from ..common import NAN, col, compare, delta, is_false, is_true, missing, num, nums, plural, pms, rules, select, stats
-from .base import Cell, Context, Table
+from .base import D_NOTE, Cell, Context, Table
 
 M000 = {"m_r": "weight_pruning", "m_o": "naive_retrain", "finetune": "finetune"}
 
@@ -19,6 +19,7 @@ T1_EXTRA = {"finetune_epochs": ("finetune", "epochs"), "finetune_ratio": ("finet
 # the paper's columns as displayed: key -> (label, format)
 T1_SHOWN = {"mr_epochs": ("m_r epochs", "int"), "mo_epochs": ("m_o epochs", "int"),
             "epoch_ratio": ("ratio m_r/m_o", ".4f"), "mr_acc": ("m_r acc", ".3f"), "mo_acc": ("m_o acc", ".3f")}
+T1_HINTS = {"epoch_ratio": " (< 1: m_r cheaper)"}      # which way is better, on our column only
 T1_CELLS = (("epoch_ratio", "000 synthetic: mean epoch ratio m_r/m_o", ".4f"),
             ("mr_epochs", "000 synthetic: mean m_r epochs", ".1f"),
             ("mo_epochs", "000 synthetic: mean m_o epochs", ".1f"),
@@ -86,7 +87,8 @@ class Trials:
             return ["No paper-000 Table 1 records in the input: only the paper's numbers are shown."]
         n, papers = len(self.ours), len(P.P000_TABLE1)
         notes = [f"avg / sd: over our {n} {plural(n, 'trial')}; the paper's avg is over its {papers} trials. "
-                 "The ratio is m_r epochs / m_o epochs per trial, averaged like the paper's 0.5396."]
+                 "The ratio is m_r epochs / m_o epochs per trial, averaged like the paper's 0.5396; below 1, weight "
+                 "pruning converged in fewer epochs than retraining (lower is cheaper)."]
         if beyond := [t for t in self.ours if t not in P.P000_TABLE1]:
             notes.append(f"Trial(s) {', '.join(map(str, beyond))}: the paper reports {papers} trials; no paper values.")
         if absent := [t for t in self.all if t not in self.ours]:
@@ -112,19 +114,19 @@ class Paper000Table1(Table):
         data = pd.concat([data, pd.DataFrame(trials.summary(data))], ignore_index=True)
         notes = [*trials.notes(),
                  "acc: `train_acc`, accuracy on the synthetic training points (the paper's 10 points). "
-                 "Δ = ours − paper. finetune: the warm-start ablation (fine-tuning without pruning)."]
+                 "Δ = ours − paper. finetune: the warm-start ablation (fine-tuning without pruning).", D_NOTE]
         return cls.make(ctx, data, cls.show(data), notes, not trials.sub.empty)
 
     @staticmethod
     def show(d: pd.DataFrame) -> pd.DataFrame:
         display = pd.DataFrame({"trial": d["trial"], "seed": nums(d["seed"], "int")})
         for k, (label, spec) in T1_SHOWN.items():
-            display[label] = nums(d[k], spec)
+            display[label + T1_HINTS.get(k, "")] = nums(d[k], spec)
             display[f"{label} (paper)"] = nums(d[f"{k}_paper"], spec if spec != ".3f" else ".2f")
             display[f"Δ {label}"] = nums(d[f"{k}_delta"], spec)
         display["finetune epochs"] = nums(d["finetune_epochs"], "int")
         display["weights zeroed"] = nums(d["weights_zeroed"], "int")
-        display["m_r d"] = nums(d["mr_d"], ".4g")
+        display["m_r d (higher is better)"] = nums(d["mr_d"], ".4g")
         display["cap hits"] = d["hit_cap"]
         display["collapsed"] = d["collapsed"]
         return display
@@ -171,8 +173,9 @@ CAL_NOTES = (
     f"epochs (≈{PAPER_MC:.1f}) are derived as {P.P000_CALIFORNIA['m_o']}/{P.P000_CALIFORNIA_MO_OVER_MC}. "
     f"The paper's convergence threshold is {P.P000_CALIFORNIA_THRESHOLD}.",
     "S to control / S to oracle: logit L1 distance of the model to m_c / m_o; d = (S to control − "
-    "S to oracle) / |Y|. Not shown for m_o (its S to oracle is 0 by definition) nor m_c (no record of its "
-    "own); m_c's rule is the same preset as m_o's.",
+    "S to oracle) / |Y|: higher is better, d > 0 means closer to m_o than to m_c. epochs / m_c: below 1, fewer "
+    "epochs than training m_c from scratch. Not shown for m_o (its S to oracle is 0 by definition) nor m_c (no "
+    "record of its own); m_c's rule is the same preset as m_o's.",
 )
 
 
@@ -249,8 +252,10 @@ class Paper000California(Table):
                                for m, x in zip(d["model"], d["epochs_paper"], strict=True)],
             "Δ epochs": nums(d["epochs_delta"], ".1f"),
             "cap hits": _of_n(d["cap_hits"], d["n"]), "collapsed": _of_n(d["collapsed"], d["n"]),
-            "epochs / m_c": nums(d["ratio_to_mc"], ".3f"), "epochs / m_c (paper)": nums(d["ratio_to_mc_paper"], ".3f"),
-            "S to control": pms(d, "s_to_control"), "S to oracle": pms(d, "s_to_oracle"), "d": pms(d, "d"),
+            "epochs / m_c (< 1: fewer)": nums(d["ratio_to_mc"], ".3f"),
+            "epochs / m_c (paper)": nums(d["ratio_to_mc_paper"], ".3f"),
+            "S to control": pms(d, "s_to_control"), "S to oracle": pms(d, "s_to_oracle"),
+            "d (higher is better)": pms(d, "d"),
             "rule": d["rule"],
         })
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .. import paper as P
-from ..common import NAN, col, num, nums, pm, select, stats
-from .base import Cell, Context, Table
+from ..common import NAN, SECONDS, col, num, nums, pm, select, stats
+from .base import RELABEL_COST, Cell, Context, Table
 from .forgetting import FORGOT_FRACTION, _utility
 
 # The paper's Table 1: relabel 600 loses this many points of test accuracy against the original.
@@ -27,7 +27,7 @@ LR_NOTE = ("Random relabeling (AdaDelta) at each lr on the largest Table 1 forge
 TRADEOFF_NOTE = ("Each row: one method at one value of its knob on one forgetting panel (N models; means over them). "
                  "The preset's value (relabel lr 1e-3, threshold × 1) is the main forgetting table's record of the "
                  "same panel. utility / forget: test and forget-set accuracy (%) or MSE; F / ceiling: 1 is as good as "
-                 "retraining.")
+                 "retraining (higher is better). epochs: training epochs of the operation. " + RELABEL_COST)
 
 
 def knob_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -73,9 +73,9 @@ class Tradeoff(Table):
             "removal size": nums(data["removal_size"], "int"), "N": nums(data["n_models"], "int"),
             "utility": nums(data["utility"], ".4g"), "forget": nums(data["forget_utility"], ".4g"),
             "MIA gap": nums(data["mia_gap"], ".3f"), "JS": nums(data["js_to_oracle"], ".3g"),
-            "F / ceiling": nums(data["forget_quality_normalised"], ".2f"),
-            "weights zeroed": nums(data["weights_zeroed"], ".3g"), "epochs": nums(data["epochs"], ".3g"),
-            "seconds": nums(data["seconds"], ".3g")})
+            "F / ceiling (higher is better)": nums(data["forget_quality_normalised"], ".2f"),
+            "weights zeroed": nums(data["weights_zeroed"], "sig3"), "epochs": nums(data["epochs"], "sig3"),
+            "seconds": nums(data["seconds"], SECONDS)})
         return cls.make(ctx, data, display, [TRADEOFF_NOTE])
 
     def sentences(self) -> list[str]:
@@ -135,8 +135,9 @@ class RelabelLr(Table):
             "loss AUC (oracle)": [f"{num(a, '.3f')} ({num(o, '.3f')})"
                                   for a, o in zip(data["loss_auc"], data["loss_auc_oracle"], strict=True)],
             "JS": nums(data["js_to_oracle"], ".3g"),
-            **{f"F / ceiling ({r}, subset)": nums(data[f"f_normalised_{r}"], ".2f") for r in regimes},
-            "seconds": nums(data["seconds"], ".3g")})
+            **{f"F / ceiling ({r}, subset; higher is better)": nums(data[f"f_normalised_{r}"], ".2f")
+               for r in regimes},
+            "seconds": nums(data["seconds"], SECONDS)})
         return cls.make(ctx, data, display, [LR_NOTE.format(drop=num(PAPER_DROP, '.2f'))], base=base)
 
     base: float = NAN         # the original models' mean test accuracy (%), what Δ test is against
