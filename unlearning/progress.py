@@ -64,7 +64,7 @@ def clock(seconds: float) -> str:
     """`seconds` as 0.0042s, 0.42s, 12.3s, 4m05s or 2h13m: one format for every duration the CLI prints."""
     if not math.isfinite(seconds):
         return "?"
-    if seconds < 60:
+    if seconds < 59.5:                      # .3g would round 59.96 up to "60s"
         return f"{seconds:.2g}s" if seconds < 0.1 else f"{seconds:.3g}s"
     minutes, secs = divmod(round(seconds), 60)
     return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{secs:02d}s"
