@@ -22,3 +22,12 @@ def test_no_function_is_longer_than_the_limit():
                 for folder in FOLDERS for path in sorted((ROOT / folder).rglob("*.py"))
                 for name, line, n in functions(path) if n > MAX_LINES]
     assert not too_long, f"functions over {MAX_LINES} lines: " + "; ".join(too_long)
+
+
+def test_tox_envs_run_the_report_tests_too():
+    """Without the `report` extra the report generator's tests skip: every tox env must install it."""
+    import configparser
+
+    tox = configparser.ConfigParser()
+    tox.read(ROOT / "tox.ini")
+    assert {"test", "report"} <= set(tox["testenv"]["extras"].split())
