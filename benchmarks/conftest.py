@@ -81,7 +81,7 @@ class Progress:
         self.done: set[str] = set()
         self.seconds: dict[str, list[float]] = {}
         self.messages: dict[str, str] = {}
-        self.module = ""
+        self.module, self.dangling = "", False
 
     @staticmethod
     def groups(nodeid: str) -> tuple[str, str]:
@@ -103,7 +103,8 @@ class Progress:
 
     def finished(self, report) -> None:
         self.done.add(report.nodeid)
-        if report.skipped:
+        if report.skipped:          # pytest prints its "s" where the next line would start
+            self.dangling = True
             return
         for group in self.groups(report.nodeid)[:1]:
             self.seconds.setdefault(group, []).append(report.duration)
@@ -114,11 +115,11 @@ class Progress:
                 f"{clock(time.perf_counter() - self.started)} so far, ~{clock(left)} left")
         logging.getLogger("benchmarks").info(line)
         module = report.nodeid.split("::")[0]
-        _write(self.config, line, first_of_module=module != self.module)
-        self.module = module
+        _write(self.config, line, new_line=module != self.module or self.dangling)
+        self.module, self.dangling = module, False
 
 
-def _write(config, line: str, first_of_module: bool) -> None:
+def _write(config, line: str, new_line: bool) -> None:
     """The live line on the terminal: none under -q; under -v after pytest's own line; at the
     default verbosity in place of the cell's dot (see `pytest_report_teststatus`), one per line
     below the module's name."""
@@ -131,7 +132,7 @@ def _write(config, line: str, first_of_module: bool) -> None:
         if verbosity > 0:
             reporter.write_line(line)
         else:       # ending the line leaves pytest's progress check an empty one: no [ nn%] glued on
-            reporter.write(("\n" if first_of_module else "") + line + "\n", flush=True)
+            reporter.write(("\n" if new_line else "") + line + "\n", flush=True)
 
 
 def _is_cell(nodeid: str) -> bool:
@@ -139,11 +140,11 @@ def _is_cell(nodeid: str) -> bool:
 
 
 def pytest_report_teststatus(report, config):
-    """At the default verbosity a benchmark cell's live line stands for it: no dot besides (a
-    failure keeps its F, an error its E)."""
+    """At the default verbosity a passed benchmark cell's live line stands for it: no dot besides
+    (a skip keeps its s, which has no line; a failure its F, an error its E)."""
     if config.get_verbosity() != 0 or not _is_cell(report.nodeid):
         return None
-    if (report.when == "call" and report.passed) or (report.when == "setup" and report.skipped):
+    if report.when == "call" and report.passed:
         return report.outcome, "", report.outcome.upper()
     return None
 

@@ -73,7 +73,9 @@ def as_fast(speedup: float) -> str:
     """`speedup_vs_naive` (naive retraining's seconds / the method's) in words."""
     if not math.isfinite(speedup):
         return "no time measured, nothing to compare with naive retraining"
-    return f"{speedup:.3g}x as fast as naive retraining" + (" (slower)" if speedup < 1 else "")
+    if speedup >= 1:
+        return f"{speedup:.3g}x faster than naive retraining"
+    return f"slower than naive retraining ({speedup:.3g}x its speed)"
 
 
 def pytest_generate_tests(metafunc):
