@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import math
 import numbers
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
 
 import torch
@@ -85,6 +86,20 @@ def check_real(what: str, value, low: float | None = None, high: float | None = 
     else:
         allowed = "a finite number"
     raise ValueError(f"{what}={value!r}: must be {allowed}{_or_none(none)}")
+
+
+def check_each(what: str, values, check, items: str, each: str) -> tuple:
+    """`values` as a tuple, or ValueError naming `what` and `values`: unless they are a sequence
+    (not a string) of `items`, and, for the first item `check(item)` refuses, saying `each`."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ValueError(f"{what}={values!r}: must be a sequence of {items}")
+    values = tuple(values)
+    for v in values:
+        try:
+            check(v)
+        except ValueError:
+            raise ValueError(f"{what}={values!r}: {each} (got {v!r})") from None
+    return values
 
 
 def available_devices() -> list[str]:

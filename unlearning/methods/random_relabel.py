@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
 
 from .. import progress
-from ..config import OPTIMIZERS, check_choice, check_int, check_real, make_optimizer
+from ..config import OPTIMIZERS, check_choice, check_each, check_int, check_real, make_optimizer
 from ..models import seeded
 from ..train import TrainRecord, loss_fn
 from .base import Checkpoint, UnlearnResult, register
@@ -47,18 +46,12 @@ class RelabelConfig:
     checkpoints: tuple[int, ...] = ()
 
     def __post_init__(self):
-        if isinstance(self.checkpoints, (str, bytes)) or not isinstance(self.checkpoints, Iterable):
-            raise ValueError(f"checkpoints={self.checkpoints!r}: must be a sequence of removal counts (integers >= 1)")
-        object.__setattr__(self, "checkpoints", tuple(self.checkpoints))
+        object.__setattr__(self, "checkpoints", check_each(
+            "checkpoints", self.checkpoints, lambda c: check_int("checkpoint", c, 1),
+            "removal counts (integers >= 1)", "removal counts must be integers >= 1"))
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_real("lr", self.lr, 0.0, low_open=True)
         check_int("k_prime", self.k_prime, 1, none="all other labels")
-        for c in self.checkpoints:
-            try:
-                check_int("checkpoint", c, 1)
-            except ValueError:
-                raise ValueError(f"checkpoints={self.checkpoints!r}: removal counts must be integers >= 1 "
-                                 f"(got {c!r})") from None
 
 
 def _applies(data, model) -> str | None:

@@ -16,13 +16,12 @@ their masks (default) or one after another (`PruningConfig.set_rule`).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from ..config import check_choice, check_int, check_real
+from ..config import check_choice, check_each, check_int, check_real
 from .base import UnlearnResult, register
 from .finetune import warm_finetune, warm_finetune_many
 
@@ -56,16 +55,9 @@ class PruningConfig:
     bias_value: float = 0.01               # "b ← 0.01" for every layer
 
     def __post_init__(self):
-        if isinstance(self.thresholds, (str, bytes)) or not isinstance(self.thresholds, Iterable):
-            raise ValueError(f"thresholds={self.thresholds!r}: must be a sequence of numbers >= 0, "
-                             "one per Linear layer")
-        object.__setattr__(self, "thresholds", tuple(self.thresholds))
-        for t in self.thresholds:
-            try:
-                check_real("threshold", t, 0.0)
-            except ValueError:
-                raise ValueError(f"thresholds={self.thresholds!r}: each must be a finite number >= 0 "
-                                 f"(got {t!r})") from None
+        object.__setattr__(self, "thresholds", check_each(
+            "thresholds", self.thresholds, lambda t: check_real("threshold", t, 0.0),
+            "numbers >= 0, one per Linear layer", "each must be a finite number >= 0"))
         check_choice("delta_on", self.delta_on, DELTA_ON)
         check_choice("set rule", self.set_rule, SET_RULES)
         check_int("n_neighbors", self.n_neighbors, 1)
