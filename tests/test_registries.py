@@ -214,6 +214,40 @@ def test_broken_plugin_warns_and_is_skipped(tmp_path, monkeypatch):
         load_entry_points("unlearning_bench.methods", strict=True)
 
 
+
+@pytest.mark.parametrize("group, registry, what, hint", [
+    ("unlearning_bench.methods", METHODS, "method", "@register"),
+    ("unlearning_bench.datasets", DATASETS, "dataset", "register_dataset"),
+])
+def test_plugin_that_registers_nothing_warns_naming_its_module(tmp_path, monkeypatch, group, registry, what, hint):
+    write_plugin(tmp_path, "bench_plugin_empty", "VALUE = 1\n", group=group)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "bench_plugin_empty", raising=False)
+    with pytest.warns(PluginWarning) as caught:
+        assert load_entry_points(group, registry) == []                # imported, but not counted as loaded
+    (message,) = [str(w.message) for w in caught]
+    module = tmp_path / "bench_plugin_empty.py"
+    assert message.startswith(f"plug-in 'bench_plugin_empty' (bench_plugin_empty) of entry-point group {group!r} "
+                              f"registered no {what}: its module 'bench_plugin_empty' ({module}) imports, but")
+    assert hint in message
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_entry_points(group, registry) == ["bench_plugin_empty"]   # already imported: not judged again
+    monkeypatch.delitem(sys.modules, "bench_plugin_empty")
+    with pytest.raises(ImportError, match=f"registered no {what}"):
+        load_entry_points(group, registry, strict=True)
+
+
+def test_plugin_imported_first_is_not_taken_for_an_empty_one(tmp_path):
+    """The plug-in's own import brings in `unlearning.methods`, which loads the entry points while the
+    plug-in is half imported (nothing registered yet): no warning, and the method registers."""
+    write_plugin(tmp_path, "bench_plugin_noop", PLUGIN)
+    code = "import bench_plugin_noop, unlearning.methods as m; print(m.get_method('plugin_noop').paper)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"PYTHONPATH": f"{tmp_path}:{ROOT}", "PATH": "/usr/bin:/bin"})
+    assert run.returncode == 0 and "PluginWarning" not in run.stderr, run.stderr
+    assert run.stdout.strip() == "a test plug-in"
+
 def test_applicability_is_one_probe():
     for name in names():
         spec = get_dataset(name)

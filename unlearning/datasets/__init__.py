@@ -189,7 +189,7 @@ def probe_data(name: str) -> Data:
 
 
 import_modules(__name__, __path__)
-load_entry_points(ENTRY_POINT_GROUP)
+load_entry_points(ENTRY_POINT_GROUP, DATASETS)
 
 __all__ = ["DATASETS", "ENTRY_POINT_GROUP", "DatasetSpec", "Scale", "check_dataset_options", "get_dataset",
            "load_dataset", "loader_options", "names", "probe_data", "register_dataset"]

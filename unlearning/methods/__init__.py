@@ -3,9 +3,12 @@
 Every public module of this package is imported here, and each registers its method
 with `@register`; methods of other packages are loaded from the entry-point group
 `unlearning_bench.methods` (see `unlearning.plugins`). Adding a method is one new module.
+What a method's module needs comes from here: `register`, `UnlearnResult` and the cost
+record `TrainRecord` (`from unlearning.methods import TrainRecord, UnlearnResult, register`).
 """
 
 from ..plugins import import_modules, load_entry_points
+from ..train import TrainRecord
 from .base import (
     METHODS,
     Checkpoint,
@@ -24,8 +27,8 @@ from .base import (
 ENTRY_POINT_GROUP = "unlearning_bench.methods"
 
 import_modules(__name__, __path__)
-load_entry_points(ENTRY_POINT_GROUP)
+load_entry_points(ENTRY_POINT_GROUP, METHODS)
 
-__all__ = ["ENTRY_POINT_GROUP", "METHODS", "Checkpoint", "Method", "MethodNotApplicable", "UnlearnResult",
-           "applicability", "check_applicable", "get_method", "register", "resolve_settings", "unlearn",
-           "unlearn_many"]
+__all__ = ["ENTRY_POINT_GROUP", "METHODS", "Checkpoint", "Method", "MethodNotApplicable", "TrainRecord",
+           "UnlearnResult", "applicability", "check_applicable", "get_method", "register", "resolve_settings",
+           "unlearn", "unlearn_many"]
