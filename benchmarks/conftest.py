@@ -1,4 +1,5 @@
-"""Harness for the benchmark modules: the profile option, machine info, the shared lab, a live line per cell."""
+"""Harness for the benchmark modules: the profile option, machine info, the shared lab, a live line per cell,
+the journal of finished cells and `--bench-resume`."""
 
 from __future__ import annotations
 
@@ -16,13 +17,20 @@ from unlearning.progress import clock
 from unlearning.schema import SCHEMA_VERSION
 from unlearning.throughput import GEMM_SIZE, matmul_gflops
 
+from . import journal
 from .lab import Lab
 from .profiles import ENV, OPTION, PROFILES, active
+
+RESUME = "--bench-resume"
 
 
 def pytest_addoption(parser):
     parser.addoption(OPTION, default=None,
                      help=f"benchmark profile: {', '.join(PROFILES)} (default: ${ENV} or smoke)")
+    parser.addoption(RESUME, action="store_true", default=False,
+                     help="skip the cells already in the journal of this commit (and uncommitted changes), profile, "
+                          "torch and device, and put their journaled results into this run's save "
+                          "(see benchmarks/README.md)")
 
 
 def pytest_configure(config):
@@ -30,6 +38,14 @@ def pytest_configure(config):
         active(config)                    # a bad name is a usage error before anything runs
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
+    if config.getoption(RESUME):
+        if not any(config.getoption(o, None) for o in ("benchmark_save", "benchmark_autosave", "benchmark_json")):
+            raise pytest.UsageError(f"{RESUME} needs a run that saves: add --benchmark-save=NAME, "
+                                    "--benchmark-autosave or --benchmark-json=PATH (the journaled cells go there)")
+        for option in ("benchmark_disable", "benchmark_skip"):
+            if config.getoption(option, False):
+                raise pytest.UsageError(f"{RESUME} runs the missing cells timed: it does not go with "
+                                        f"--{option.replace('_', '-')}")
 
 
 def pytest_report_header(config):
@@ -53,6 +69,9 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         threads=torch.get_num_threads(), bench_profile=active(config).name,
         bench_schema_version=SCHEMA_VERSION,
     )
+    cells = config.stash.get(CELLS, None)
+    if cells is not None:                 # bench_complete, bench_cells {done, collected}, bench_resumed
+        machine_info.update(cells.machine_info())
 
 
 @pytest.fixture(scope="session")
@@ -150,6 +169,50 @@ def pytest_report_teststatus(report, config):
 
 
 PROGRESS = pytest.StashKey[Progress]()
+CELLS = pytest.StashKey[journal.Cells]()
+
+
+def _journal(config) -> journal.Journal | None:
+    """This session's journal (`benchmarks.journal`), or None where nothing is timed or saved."""
+    bs = config.pluginmanager.get_plugin("pytest-benchmark")
+    if bs is None or bs.disabled or bs.skip or not (bs.save or bs.autosave or bs.json):
+        return None
+    commit = config.hook.pytest_benchmark_generate_commit_info(config=config)
+    config.hook.pytest_benchmark_update_commit_info(config=config, commit_info=commit)
+    storage = Path(getattr(bs.storage, "path", ".benchmarks"))
+    tree = journal.tree_key(commit, Path.cwd(), skip=(storage, *([Path(bs.json)] if bs.json else [])))
+    name = journal.file_name(tree, active(config).name, torch.__version__, str(resolve_device(None)))
+    return journal.Journal(storage / bs.machine_id / journal.FOLDER / name)
+
+
+@pytest.hookimpl(trylast=True)             # after -k / -m have deselected theirs
+def pytest_collection_modifyitems(session, config, items):
+    config.stash[CELLS] = cells = journal.Cells(_journal(config), resume=config.getoption(RESUME))
+    held = cells.collect(items)
+    if held:
+        config.hook.pytest_deselected(items=held)
+        items[:] = [item for item in items if item.nodeid not in cells.restored]
+
+
+def pytest_report_collectionfinish(config, items):
+    cells = config.stash.get(CELLS, None)
+    return cells.resuming() if cells is not None else []
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)     # before pytest-benchmark saves
+def pytest_sessionfinish(session, exitstatus):
+    cells, bs = session.config.stash.get(CELLS, None), session.config.pluginmanager.get_plugin("pytest-benchmark")
+    if cells is not None and bs is not None and not bs.disabled and not session.config.option.collectonly:
+        cells.prepare(bs.benchmarks)
+        if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and cells.restored and cells.complete:
+            session.exitstatus = pytest.ExitCode.OK      # every cell was in the journal: the run is whole
+    return (yield)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    cells = config.stash.get(CELLS, None)
+    for line in cells.summary() if cells is not None else []:
+        terminalreporter.write_line(line)
 
 
 def pytest_collection_finish(session):
@@ -167,6 +230,9 @@ def pytest_runtest_logreport(report):
 def pytest_runtest_makereport(item, call):
     report = yield
     report._progress = item.config.stash.get(PROGRESS, None)
+    cells = item.config.stash.get(CELLS, None)
+    if cells is not None:                  # a finished cell goes into the journal at once
+        cells.report(item, report)
     return report
 
 

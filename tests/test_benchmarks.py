@@ -25,6 +25,8 @@ def test_tiny_session_saves_every_schema_key(pytester, tmp_path, monkeypatch):
     run = json.loads(out.read_text())
     assert run["machine_info"]["bench_profile"] == "smoke"
     assert run["machine_info"]["torch"] and "threads" in run["machine_info"]
+    assert run["machine_info"]["bench_complete"] is True          # every collected cell ran (benchmarks.journal)
+    assert run["machine_info"]["bench_cells"] == {"done": 3, "collected": 3}
     by_method = {b["extra_info"]["method"]: b["extra_info"] for b in run["benchmarks"]}
     assert set(by_method) == {"naive_retrain", "weight_pruning", "finetune"}
     for info in by_method.values():
