@@ -211,7 +211,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 def pytest_terminal_summary(terminalreporter, config):
     cells = config.stash.get(CELLS, None)
-    for line in cells.summary() if cells is not None else []:
+    for line in cells.summary() if cells is not None and not config.option.collectonly else []:
         terminalreporter.write_line(line)
 
 

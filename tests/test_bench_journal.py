@@ -263,3 +263,11 @@ def test_resume_without_a_timed_saved_run_is_a_usage_error(pytester, args, messa
                                            "no:cacheprovider", "--rootdir", str(ROOT))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert message in result.stderr.str()
+
+
+def test_collecting_only_writes_and_says_nothing_of_a_journal(pytester):
+    result = pytester.runpytest_subprocess(PAPER000, *SELECT, "--benchmark-save=x", "--collect-only", "-p",
+                                           "no:cacheprovider", "--rootdir", str(ROOT))
+    assert result.ret == pytest.ExitCode.OK
+    assert "benchmark run incomplete" not in result.stdout.str() and "benchmark journal" not in result.stdout.str()
+    assert not list((pytester.path / ".benchmarks").glob("*/journal/*.jsonl"))
