@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from unlearning import threads
+from unlearning.datasets import names as dataset_names
 from unlearning.models import resolve_device
 from unlearning.progress import clock
 from unlearning.schema import SCHEMA_VERSION
@@ -83,6 +85,17 @@ def profile(pytestconfig):
 @pytest.fixture(scope="session")
 def lab(pytestconfig, profile):
     return Lab(profile, resolve_device(None))
+
+
+@pytest.fixture(autouse=True)
+def thread_policy(request):
+    """Each cell runs under the suite's thread policy for its dataset (`unlearning.threads`): one
+    thread for the small models, the CPUs given for the others. A cell's id starts with its dataset;
+    cells of no dataset (overhead) get the CPU budget."""
+    callspec = getattr(request.node, "callspec", None)
+    first = callspec.id.split("-")[0] if callspec is not None else None
+    with threads.policy(first if first in dataset_names() else None):
+        yield
 
 
 class Progress:

@@ -239,6 +239,7 @@ def stamp(benchmark, profile: Profile, *, paper: str, table: str, record: dict, 
     """Put one record into `benchmark.extra_info`, completed by `unlearning.schema.finish`
     (every required key, None where it does not apply) with the benchmark's context."""
     info = schema.finish(record, paper=paper, table=table, profile=profile.name, trial=trial,
-                         optimizer=optimizer, lr=lr, load_avg_1m=os.getloadavg()[0], **_throughput(record))
+                         optimizer=optimizer, lr=lr, load_avg_1m=os.getloadavg()[0],
+                         threads=record.get("threads", torch.get_num_threads()), **_throughput(record))
     benchmark.extra_info.update(json_safe(info))
     return info

@@ -1,11 +1,20 @@
 """`fit_many` against K sequential `fit`s: the same epochs and the same weights within float rounding.
 
 Tolerance: the stacked forward uses one batched matmul (`baddbmm`) where `fit` uses one matmul
-per model (`addmm`); the two kernels may sum in a different order, so weights agree to float32
-rounding (here within 1e-5 after hundreds of steps), not bit for bit. Epoch counts are equal
-unless a run's loss lands within that rounding of its convergence threshold: then one side
-can stop an epoch earlier. The cases below do not sit on a threshold (their epochs are
-checked equal); the California subset runs to its cap, so only weights are compared there.
+per model (`addmm`); the two kernels may sum in a different order (which order depends on the
+CPU's kernels, its ISA and the thread count), so the two runs agree to float32 rounding, not bit
+for bit. Each optimizer step can leave the two copies of a weight a rounding error apart, of
+the order of one float32 ulp of the weights' scale; the step after works on weights already
+that far apart, and the differences add up. The bound used, `rounding_atol`, is that linear
+accumulation: steps x eps(float32) x max|w|. It assumes no step amplifies a difference by more
+than it adds, which holds here because every case trains towards a minimum. It does not depend
+on the CPU: it counts rounding events, not a rounding size seen on one machine. Measured
+(torch 2.13, AMD EPYC): AdaDelta at lr 1.0 with 2 threads under AVX2 drifts furthest,
+2.3e-5 after 520 steps against a bound of 4.4e-5; with ATEN_CPU_CAPABILITY=default 2.4e-7.
+Losses are compared with the same bound relative to the loss. Epoch counts are equal unless
+a run's loss lands within that rounding of its convergence threshold: then one side can stop
+an epoch earlier. The cases below do not sit on a threshold (their epochs are checked equal);
+the California subset runs to its cap, so only weights are compared there.
 """
 
 import copy
@@ -21,7 +30,20 @@ from unlearning.ensemble import fit_many, stack_reason
 from unlearning.models import build_model
 from unlearning.train import fit, fresh_model
 
-ATOL = 1e-5
+EPS = torch.finfo(torch.float32).eps
+
+
+def rounding_atol(models, steps: int) -> float:
+    """How far two float32 trainings of the same model that differ only in summation order may
+    drift apart in `steps` optimizer steps: one ulp of the weights' scale per step (module docstring)."""
+    scale = max(float(p.detach().abs().max()) for m in models for p in m.parameters())
+    return max(steps, 1) * EPS * max(scale, 1.0)
+
+
+def assert_close_weights(a, b, steps: int) -> None:
+    atol = rounding_atol([a, b], steps)
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(q.detach(), p.detach(), rtol=0, atol=atol)
 
 
 def sequential_and_many(models, x, y, task, cfg, seeds):
@@ -39,13 +61,17 @@ def sequential_and_many(models, x, y, task, cfg, seeds):
 def assert_same(one, many, epochs=True):
     (models_a, recs_a), (models_b, recs_b) = one, many
     for a, b, ra, rb in zip(models_a, models_b, recs_a, recs_b, strict=True):
-        for p, q in zip(a.parameters(), b.parameters(), strict=True):
-            torch.testing.assert_close(q.detach(), p.detach(), rtol=0, atol=ATOL)
+        assert_close_weights(a, b, max(ra.steps, rb.steps))
         assert (rb.converged, rb.hit_cap, rb.collapsed, rb.rule) == (ra.converged, ra.hit_cap, ra.collapsed, ra.rule)
         if epochs:
             assert (rb.epochs, rb.steps, rb.samples) == (ra.epochs, ra.steps, ra.samples)
-            assert rb.loss_history == pytest.approx(ra.loss_history, abs=1e-5)
-            assert rb.initial_loss == pytest.approx(ra.initial_loss, abs=1e-6)
+            rel = rounding_atol([a], ra.steps)
+            assert [v is None for v in rb.loss_history] == [v is None for v in ra.loss_history]  # fixed epochs
+            assert [x for x in rb.loss_history if x is not None] == pytest.approx(
+                [x for x in ra.loss_history if x is not None], rel=rel, abs=1e-7)
+            assert (rb.initial_loss is None) == (ra.initial_loss is None)
+            if ra.initial_loss is not None:                 # same weights, one pass: a few ulps apart at most
+                assert rb.initial_loss == pytest.approx(ra.initial_loss, rel=8 * EPS, abs=1e-7)
         assert rb.batch_models == len(models_b) and ra.batch_models == 1
 
 
@@ -158,8 +184,7 @@ def test_train_original_many_matches_train_original(synthetic_trials):
         assert b.record.batch_models == len(SEEDS) and b.record.seconds * len(SEEDS) == b.record.batch_seconds
         for k in a.init_state:
             assert torch.equal(a.init_state[k], b.init_state[k])
-        for p, q in zip(a.model.parameters(), b.model.parameters(), strict=True):
-            torch.testing.assert_close(q.detach(), p.detach(), rtol=0, atol=ATOL)
+        assert_close_weights(a.model, b.model, max(a.record.steps, b.record.steps))
 
 
 @pytest.mark.parametrize("method", ["naive_retrain", "weight_pruning", "finetune"])
@@ -184,9 +209,9 @@ def test_unlearn_many_matches_unlearn_per_seed(synthetic_trials, method):
         assert {k: v for k, v in b.details.items() if k != "prune_seconds"} == \
                {k: v for k, v in a.details.items() if k != "prune_seconds"}
         assert [e for e, _ in lb] == [e for e, _ in la] == list(range(a.cost.epochs + 1))
-        assert [w for _, w in lb] == pytest.approx([w for _, w in la], abs=1e-4)
-        for p, q in zip(a.model.parameters(), b.model.parameters(), strict=True):
-            torch.testing.assert_close(q.detach(), p.detach(), rtol=0, atol=ATOL)
+        atol = rounding_atol([a.model, b.model], a.cost.steps)       # the originals are shared: the fine-tune's steps
+        assert [w for _, w in lb] == pytest.approx([w for _, w in la], abs=atol * a.model[0].weight.numel())
+        assert_close_weights(a.model, b.model, a.cost.steps)
     assert all(t.model.training is False for t in trained)          # the controls are left as they were
 
 

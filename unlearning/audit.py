@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from . import forgetting as fg
+from . import threads
 from .config import Config
 from .data import Data
 from .data.base import seeded_split
@@ -109,8 +110,9 @@ class Panel:
     def run(self, method: str, setting=None) -> list[UnlearnResult]:
         """`method` (with `setting`, else the preset's) on every original (one batch where it can be)."""
         k = self.n_models
-        return unlearn_many(method, self.originals, [self.data] * k, [self.forget] * k,
-                            self.method_configs(method, setting))
+        with threads.policy(self.data.name):
+            return unlearn_many(method, self.originals, [self.data] * k, [self.forget] * k,
+                                self.method_configs(method, setting))
 
 
 def _members(data: Data, forget: torch.Tensor, seed: int) -> torch.Tensor:
@@ -129,6 +131,11 @@ def build_panel(data: Data, config: Config, size: int, n_models: int, regime: st
     of every size and of both regimes take the same originals from it (trained once)."""
     if n_models < 3:
         raise ValueError(f"n_models={n_models}: the forgetting audit needs at least 3 models per group")
+    with threads.policy(data.name):
+        return _build_panel(data, config, size, n_models, regime, forget_class, shared)
+
+
+def _build_panel(data, config, size, n_models, regime, forget_class, shared) -> Panel:
     base = with_holdout(data, config.seed)
     data, forget = select(base, size, config.seed, regime, forget_class)
     configs = [dataclasses.replace(config, seed=config.seed + i) for i in range(n_models)]
@@ -262,7 +269,7 @@ def record(panel: Panel, method: str, results: list[UnlearnResult], oracle: list
     data = panel.data
     return {"dataset": data.name, "method": method, "forget_regime": panel.regime, "removal_size": len(panel.forget),
             "seed": panel.configs[0].seed, "train_size": data.n_train, "test_size": len(data.x_test),
-            "device": str(next(results[0].model.parameters()).device),
+            "device": str(next(results[0].model.parameters()).device), "threads": torch.get_num_threads(),
             "epochs": _mean(r.cost.epochs for r in results), "seconds": seconds,
             "batch_seconds": max(r.cost.cost()["batch_seconds"] for r in results),
             "batch_models": results[0].cost.batch_models, "oracle_seconds": oracle_seconds,

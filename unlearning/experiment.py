@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from . import progress
+from . import progress, threads
 from .config import Config
 from .data import Data
 from .datasets import get_dataset, load_dataset
@@ -63,7 +63,7 @@ def summarize(name: str, cost: TrainRecord, model, data: Data, forget: torch.Ten
     predictions for reuse (see `metrics.evaluate`)."""
     return {"dataset": data.name, "method": name, "removal_size": len(forget), "seed": seed,
             "train_size": data.n_train, "test_size": len(data.x_test),
-            "device": str(next(model.parameters()).device), **cost.cost(),
+            "device": str(next(model.parameters()).device), "threads": torch.get_num_threads(), **cost.cost(),
             "initial_loss": cost.initial_loss,
             "final_loss": cost.loss_history[-1] if cost.loss_history else cost.initial_loss,
             **evaluate(model, data, forget, sets, outputs), **_scalars(details or {}),
@@ -168,8 +168,14 @@ def run_trial(config: Config, methods: Sequence[str] | None = None, removal_size
     Every method is checked against the data and model before any training.
     The oracle (naive retraining) always runs: every metric compares with it.
     With `track_series`, records carry per-epoch S and d against `m_c`/`m_o`
-    (the curves paper 000 plots) for methods that train.
+    (the curves paper 000 plots) for methods that train. Runs under the thread policy
+    (`unlearning.threads`: one thread for small models, the CPUs given for the others).
     """
+    with threads.policy(config.dataset):
+        return _run_trial(config, methods, removal_size, data, trained, forget, track_series)
+
+
+def _run_trial(config, methods, removal_size, data, trained, forget, track_series) -> list[dict]:
     data, names, forget = prepare(config, methods, removal_size, data, forget)
     if trained is None:
         with progress.labelled("original"):

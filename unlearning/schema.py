@@ -105,6 +105,8 @@ _OPTIONAL = [
     ("speedup_samples", "float", "ratio", "oracle samples / samples"),
     ("d_on", "str", "", "the set X that S and d are measured on: `train`, or `test` where that is costly"),
     ("load_avg_1m", "float", "", "the machine's 1-minute load average when the record was made"),
+    ("threads", "int", "threads", "torch intra-op threads the model was trained and evaluated with "
+                                  "(`unlearning.threads`)"),
     ("init_redraws", "int", "", "initialisations redrawn because the output was constant on the training set"),
     ("oracle_init", "str", "", "naive retraining: `same` init as the control, or `independent`"),
     ("weights_zeroed", "int", "weights", "weight pruning: weights Algorithm 1 zeroed"),

@@ -55,7 +55,9 @@ class DatasetSpec:
     `new_draw_per_seed`: each seed draws a new dataset (the synthetic set), instead of
     one load shared by every seed. `scales`: profile -> part (`paper`, `grid`) -> Scale;
     a missing entry means the full dataset with the preset's epochs. `order`: position in
-    tables, figures and listings (smaller first).
+    tables, figures and listings (smaller first). `threads`: torch threads its training
+    uses, an int or `"budget"` (every CPU given); None lets `unlearning.threads` decide
+    from the work of one training step (one thread for small models).
     """
 
     name: str
@@ -74,6 +76,7 @@ class DatasetSpec:
     new_draw_per_seed: bool = False
     scales: Mapping[str, Mapping[str, Scale]] = field(default_factory=dict)
     order: int = 100
+    threads: int | str | None = None
 
     def scale(self, profile: str, part: str) -> Scale:
         """The Scale of this dataset in benchmark `profile`, part `part` (one of PARTS)."""
@@ -102,6 +105,10 @@ def _check_fields(spec: DatasetSpec) -> None:
     for profile, parts in spec.scales.items():
         for part in parts:
             check_choice(f"benchmark part in the scales of dataset {spec.name!r} ({profile})", part, PARTS)
+    if spec.threads is not None and spec.threads != "budget" and not (
+            isinstance(spec.threads, int) and not isinstance(spec.threads, bool) and spec.threads >= 1):
+        raise ValueError(f"dataset {spec.name!r}: threads={spec.threads!r}; allowed: None (decided by the step's "
+                         "work), 'budget' (every CPU given) or an integer >= 1")
     if (spec.task != "regression") != (spec.num_classes is not None and spec.num_classes >= 2):
         raise ValueError(f"dataset {spec.name!r}: num_classes={spec.num_classes!r} does not fit task {spec.task!r}")
 
