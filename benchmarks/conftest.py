@@ -193,7 +193,7 @@ def _journal(config) -> journal.Journal | None:
     commit = config.hook.pytest_benchmark_generate_commit_info(config=config)
     config.hook.pytest_benchmark_update_commit_info(config=config, commit_info=commit)
     storage = Path(getattr(bs.storage, "path", ".benchmarks"))
-    tree = journal.tree_key(commit, Path.cwd(), skip=(storage, *([Path(bs.json)] if bs.json else [])))
+    tree = journal.tree_key(commit, Path.cwd())
     name = journal.file_name(tree, active(config).name, torch.__version__, str(resolve_device(None)))
     return journal.Journal(storage / bs.machine_id / journal.FOLDER / name)
 

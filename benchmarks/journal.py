@@ -7,8 +7,8 @@ A journal is an append-only JSON-lines file beside pytest-benchmark's storage,
 dict pytest-benchmark itself writes for a benchmark (group, name, fullname, params, options,
 extra_info and stats with the raw timings), appended, flushed and `os.fsync`'ed before the next
 cell starts. `<tree>` names the code the cells ran: the commit (12 hex digits) and, when the
-working tree has uncommitted changes, a digest of those changes (`tree_key`), so that cells of
-different code never meet in one saved run.
+working tree has uncommitted changes to code, a digest of those changes (`tree_key`), so that
+cells of different code never meet in one saved run.
 
 Reading tolerates what a crash leaves: a torn last line (a write cut short) is ignored and said;
 so is any other line that is not a cell. Before each append, a torn tail is cut off (it never
@@ -35,6 +35,8 @@ except ImportError:              # not POSIX: appends go unlocked
     fcntl = None
 
 FOLDER = "journal"
+# what counts as code for "the same commit" (git pathspecs): Python sources and the configuration files
+CODE = ("*.py", "*.pyx", "*.toml", "*.cfg", "*.ini")
 
 
 def _git(args: list[str], cwd: Path) -> bytes:
@@ -48,40 +50,37 @@ def _content(path: Path) -> bytes:
         return repr(exc).encode()
 
 
-def changes_digest(cwd: Path, skip: tuple[Path, ...] = ()) -> str | None:
-    """12 hex digits of sha256 over the working tree's uncommitted changes: `git diff HEAD` (tracked
-    files) and every untracked file git does not ignore (its path and content), leaving out the
-    paths under `skip` (what the benchmark run itself writes: its storage, its --benchmark-json).
-    None when there are none; "unhashed" where git cannot say (not a git checkout, no git)."""
+def changes_digest(cwd: Path) -> str | None:
+    """12 hex digits of sha256 over the working tree's uncommitted changes to code (`CODE`: Python
+    sources and configuration): `git diff HEAD` of tracked files and every untracked file git does
+    not ignore (its path and content). None when there are none; "unhashed" where git cannot say.
+    Other files (the run's own saves and journal, a log it is piped into, docs, reports) change no
+    result and do not count."""
     cwd = Path(cwd).absolute()
-    skip = tuple(Path(os.path.abspath(s)) for s in skip)
     try:
-        diff = _git(["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--no-textconv"], cwd)
-        untracked = _git(["ls-files", "-z", "--others", "--exclude-standard"], cwd).split(b"\0")
+        diff = _git(["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--no-textconv", "--", *CODE], cwd)
+        untracked = _git(["ls-files", "-z", "--others", "--exclude-standard", "--", *CODE], cwd).split(b"\0")
     except (OSError, subprocess.CalledProcessError):
         return "unhashed"
     digest, changed = hashlib.sha256(diff), bool(diff)
     for name in sorted(n for n in untracked if n):
-        path = Path(os.path.abspath(cwd / os.fsdecode(name)))
-        if not any(path == s or s in path.parents for s in skip):
-            digest.update(b"\0" + name + b"\0" + _content(path))
-            changed = True
+        digest.update(b"\0" + name + b"\0" + _content(cwd / os.fsdecode(name)))
+        changed = True
     return digest.hexdigest()[:12] if changed else None
 
 
-def tree_key(commit_info: dict, cwd: Path, skip: tuple[Path, ...] = ()) -> str:
+def tree_key(commit_info: dict, cwd: Path) -> str:
     """What "the same commit" means for resuming: the commit id (pytest-benchmark's `commit_info`,
-    12 digits) when the tree is clean; with uncommitted changes (tracked or untracked: a new,
-    uncommitted benchmark module changes results as much as an edit), `<commit>-dirty<digest>`
-    (`changes_digest`), so that an edit between the interrupted run and its resume makes a new
-    journal instead of mixing results of two versions of the code in one saved run. Outside git
-    the commit is pytest-benchmark's "unversioned" and the code's version cannot be checked."""
+    12 digits) when the code is as committed; with uncommitted changes to code (tracked edits or
+    untracked files: a new, uncommitted benchmark module changes results as much as an edit),
+    `<commit>-dirty<digest>` (`changes_digest`), so that an edit between the interrupted run and
+    its resume makes a new journal instead of mixing results of two versions of the code in one
+    saved run. Outside git the commit is pytest-benchmark's "unversioned" (or "unknown") and the
+    code's version cannot be checked."""
     commit = str(commit_info.get("id") or "unknown")[:12]
     if commit in ("unversioned", "unknown"):
         return commit
-    changes = changes_digest(cwd, skip)
-    if changes is None and commit_info.get("dirty"):
-        changes = "unhashed"        # git says dirty, yet shows no change: do not call it clean
+    changes = changes_digest(cwd)
     return f"{commit}-dirty{changes}" if changes else commit
 
 

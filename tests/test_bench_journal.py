@@ -228,19 +228,21 @@ def test_the_journal_key_is_the_commit_and_its_uncommitted_changes(tmp_path):
     _git(repo, "init", "-q")
     (repo / "code.py").write_text("x = 1\n")
     (repo / ".gitignore").write_text("ignored/\n")
+    (repo / "notes.md").write_text("notes\n")
     _git(repo, "add", ".")
     _git(repo, "commit", "-q", "-m", "one")
     head = _git(repo, "rev-parse", "HEAD")
 
-    def key(dirty: bool = True) -> str:       # what pytest-benchmark's commit_info says for the dirty flag
-        return tree_key({"id": head, "dirty": dirty}, repo, skip=(repo / "storage",))
+    def key() -> str:          # git's own dirty flag counts any file: the key looks at code only
+        return tree_key({"id": head, "dirty": True}, repo)
 
-    assert key(dirty=False) == head[:12]
+    assert key() == head[:12]
     (repo / "ignored").mkdir()
-    (repo / "ignored" / "x").write_text("anything")
-    (repo / "storage").mkdir()
-    (repo / "storage" / "0001_run.json").write_text("{}")   # what the benchmark run writes itself
-    assert key(dirty=False) == head[:12]
+    (repo / "ignored" / "x.py").write_text("anything")      # ignored by git
+    (repo / "bench.log").write_text("[1/3] ...")           # a log, the run's saves, docs: not code
+    (repo / "0001_run.json").write_text("{}")
+    (repo / "notes.md").write_text("edited notes\n")
+    assert key() == head[:12]
     (repo / "code.py").write_text("x = 2\n")
     edited = key()
     assert edited.startswith(f"{head[:12]}-dirty") and len(edited) == 12 + 6 + 12
@@ -249,8 +251,9 @@ def test_the_journal_key_is_the_commit_and_its_uncommitted_changes(tmp_path):
     (repo / "code.py").write_text("x = 2\n")
     assert key() == edited                                 # the same changes, the same journal
     (repo / "code.py").write_text("x = 1\n")
-    (repo / "new_module.py").write_text("y = 1\n")         # an untracked file changes the code too
-    assert key(dirty=False).startswith(f"{head[:12]}-dirty")
+    assert key() == head[:12]
+    (repo / "new_module.py").write_text("y = 1\n")         # an untracked module changes the code too
+    assert key().startswith(f"{head[:12]}-dirty")
     assert tree_key({"id": "unversioned", "dirty": False}, tmp_path) == "unversioned"
 
 
