@@ -98,6 +98,21 @@ class Overhead:
 
 
 @dataclass(frozen=True)
+class Threads:
+    """test_threads: one training alone and beside competing processes, with one thread and with the
+    CPU budget (`unlearning.threads`). `mlp_rows` x `mlp_epochs`: digits' MLP at its preset (batch 32);
+    `conv_steps`: MNIST's ConvNet at its preset batch (64) on MNIST-shaped random tensors;
+    `competitors`: processes of small torch ops at torch's default threads (the load); `repeats`:
+    timings per setting (the median counts)."""
+
+    mlp_rows: int = 1438
+    mlp_epochs: int = 10
+    conv_steps: int = 40
+    competitors: int = 2
+    repeats: int = 3
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     paper000: Paper000
@@ -105,6 +120,7 @@ class Profile:
     grid: Grid
     overhead: Overhead = field(default_factory=Overhead)
     forgetting: Forgetting = field(default_factory=Forgetting)
+    threads: Threads = field(default_factory=Threads)
 
     def scale(self, dataset: str, part: str) -> Scale:
         """How big `dataset` is in this profile's `part` (`paper`, `grid`, `forgetting`), from its spec."""
@@ -122,6 +138,7 @@ PROFILES = {
                           sweep_lrs=(1e-3, 1.0)),
         grid=Grid(sizes=(50, 100)),
         overhead=Overhead(rows=2048, epochs=2, requests=50),
+        threads=Threads(mlp_rows=400, mlp_epochs=3, conv_steps=6, repeats=3),
         forgetting=Forgetting(sizes=(2,), n_models=4, n_models_unstacked=4, sweep_size=2, sweep_regimes=("canaries",),
                               relabel_lrs=(1.0,), pruning_scales=(0.25,)),
     ),
