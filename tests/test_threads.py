@@ -121,3 +121,15 @@ def test_beside_a_competing_process_the_cli_trains_the_small_model_single_thread
     assert {r["threads"] for r in records} == {1}
     idle = run_trial(get_config("synthetic", seed=0), ["noop"])
     assert [r["final_loss"] for r in records] == [r["final_loss"] for r in idle]
+
+
+def test_on_a_busy_machine_the_description_names_the_remedy(clean_env):
+    clean_env.setattr(threads, "_load", lambda: 7.5)
+    busy = threads.describe("mnist")
+    assert busy.startswith("8 thread(s) (8 CPU(s) given); the machine is busy (load 7.5 on 8 CPUs)")
+    assert f"${threads.THREADS_ENV}=1" in busy
+    assert "busy" not in threads.describe("digits")            # one thread already: nothing to advise
+    clean_env.setattr(threads, "_load", lambda: 1.0)
+    assert "busy" not in threads.describe("mnist")
+    clean_env.setattr(threads, "_load", lambda: None)           # no load average on this platform
+    assert threads.describe("mnist") == "8 thread(s) (8 CPU(s) given)"

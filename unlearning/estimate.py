@@ -34,6 +34,7 @@ class Estimate:
     finetune: TrainConfig
     train_epoch_seconds: float
     finetune_epoch_seconds: float
+    threads: str = ""               # `threads.describe`: the thread count it was timed (and will train) with
 
     def training(self) -> float:
         """Seconds of one training with `train` (the original, the oracle), to its cap."""
@@ -49,7 +50,7 @@ class Estimate:
         return (f"expected cost here (one epoch timed now: {clock(self.train_epoch_seconds)}): the original and the "
                 f"oracle train {bound}{conv.max_epochs} epochs each ({conv.describe()}), {bound}{clock(per_trial)} "
                 f"per trial, {clock(per_trial * trials)} for {trials}; each method that fine-tunes adds "
-                f"{bound}{clock(self.finetuning())}")
+                f"{bound}{clock(self.finetuning())}" + (f"; training with {self.threads}" if self.threads else ""))
 
 def epoch_seconds(data: Data, cfg: TrainConfig, device) -> float:
     """Seconds of one epoch of `cfg` on `data` (its batches, and its whole-set loss pass under `loss_below`)."""
@@ -75,5 +76,5 @@ def estimate(data: Data, config: Config) -> Estimate:
     train = epoch_seconds(data, config.train, device)
     ft = config.finetune_train
     finetune = train if ft == config.train else epoch_seconds(data, ft, device)
-    return Estimate(config.train, ft, train, finetune)
+    return Estimate(config.train, ft, train, finetune, threads.describe(data.name))
 

@@ -38,6 +38,7 @@ THREADS_ENV = "UNLEARNING_THREADS"
 # sides of the line: alone, two threads gain nothing on the MLPs and ~1.6-1.9x on the ConvNet.
 PARALLEL_MIN_FLOPS = 50e6
 BUDGET = "budget"
+BUSY_LOAD = 0.75       # `describe` calls a machine busy when its 1-minute load is this share of the budget or more
 
 
 def _positive_env(name: str) -> int | None:
@@ -116,9 +117,21 @@ def policy(dataset: str | None):
 
 
 def describe(dataset: str | None) -> str:
-    """One line for logs and reports: what the policy chose and why."""
+    """What the policy chose and why, in words; on a busy machine, with the remedy when it uses several threads."""
     n, cap = for_dataset(dataset), budget()
     if _positive_env(THREADS_ENV) is not None:
         return f"{n} thread(s) (${THREADS_ENV})"
     why = "small model: one thread, parallelism left to processes" if n == 1 and cap > 1 else f"{cap} CPU(s) given"
-    return f"{n} thread(s) ({why})"
+    line = f"{n} thread(s) ({why})"
+    load = _load()
+    if n > 1 and load is not None and load >= BUSY_LOAD * cap:
+        line += (f"; the machine is busy (load {load:.1f} on {cap} CPUs): beside other jobs several threads can be "
+                 f"slower than one (benchmarks/test_threads.py), ${THREADS_ENV}=1 trains single-threaded")
+    return line
+
+
+def _load() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):         # not on Unix
+        return None
