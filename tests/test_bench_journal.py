@@ -53,9 +53,14 @@ def _env(folder: Path) -> dict:
     return env
 
 
+# pytest in a child whose SIGINT raises KeyboardInterrupt even where this process was started with SIGINT
+# ignored (a background job of a shell without job control passes that on, and Python keeps it)
+PYTEST = "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); " \
+         "sys.argv[0] = 'pytest'; runpy.run_module('pytest', run_name='__main__')"
+
+
 def _command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pytest", PAPER000, *SELECT, "-p", "no:cacheprovider", "--rootdir", str(ROOT),
-            *args]
+    return [sys.executable, "-c", PYTEST, PAPER000, *SELECT, "-p", "no:cacheprovider", "--rootdir", str(ROOT), *args]
 
 
 def _journals(folder: Path) -> list[Path]:
