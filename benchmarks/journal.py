@@ -310,18 +310,17 @@ class Cells:
         return new
 
     def summary(self) -> list[str]:
-        """What the terminal says at the end: where the journal is, what was resumed, what is missing."""
-        lines = []
-        if self.journal is not None:
-            lines.append(f"benchmark journal: {self.journal.path} ({_cells(self.journaled)} added)")
+        """What the terminal says at the end of a run that journals: where the journal is, what was
+        resumed, what is missing (nothing where the run neither times nor saves: no journal)."""
+        if self.journal is None:
+            return []
+        lines = [f"benchmark journal: {self.journal.path} ({_cells(self.journaled)} added)"]
         if self.resume:
             lines.append(f"--bench-resume: {len(self.restored)} of {_cells(self.collected)} taken from the journal, "
                          f"not run again")
         if not self.complete:
-            left = self.collected - self.done
-            how = ("the same command with --bench-resume runs them" if self.journal is not None
-                   else "they were not journaled: only a run that saves (--benchmark-save) journals its cells")
-            lines.append(f"benchmark run incomplete: {self.done} of {_cells(self.collected)} done, {left} left; {how}")
+            lines.append(f"benchmark run incomplete: {self.done} of {_cells(self.collected)} done, "
+                         f"{self.collected - self.done} left; the same command with --bench-resume runs them")
         if self.failed:
             lines.append(f"the journal could not be written for {_cells(len(self.failed))} (kept in this run's "
                          f"save only), first: {self.failed[0]}")
