@@ -8,7 +8,9 @@ pandas, so the report generator and any other reader can use it anywhere:
   does not apply) and the current `SCHEMA_VERSION`: the benchmarks' `stamp` and the CLI's
   JSON both go through it;
 - `missing(record)` names the required keys a record lacks, for the version it declares;
-- `markdown_table()` is the schema table of `benchmarks/README.md` (a test keeps the two equal).
+- `markdown_table()` is the schema table of `benchmarks/README.md` (a test keeps the two equal);
+- `value_range(key)` is the range a numeric key allows, from its unit (`UNIT_RANGES`: seconds, epochs,
+  steps, counts ≥ 0; fractions and AUCs in [0, 1]) or named per key (`KEY_RANGES`).
 
 Records are flat: scalars, lists of numbers for per-epoch or per-checkpoint series, and
 two nested dicts (`config`, `data_info`, since version 2) saying what produced them. A
@@ -200,6 +202,38 @@ KEYS: tuple[Key, ...] = tuple(_keys(_REQUIRED_V1, 1) + _keys(_REQUIRED_V2, 2) + 
 BY_NAME = {k.name: k for k in KEYS}
 NUMERIC = tuple(k.name for k in KEYS if k.type in ("int", "float") and k.name != "schema_version")
 TEXT = tuple(k.name for k in KEYS if k.type == "str")
+
+# The values a numeric key (or each number of a series) can take: (lowest, highest), None for no bound. A key's range
+# comes from its unit; keys without a unit that are still bounded are named in KEY_RANGES. Anything else (d, seeds,
+# thresholds) is unbounded. A reader treats a value outside its range like a non-finite one: the record is wrong.
+UNIT_RANGES: dict[str, tuple[float | None, float | None]] = {
+    **dict.fromkeys(("s", "epochs", "steps", "rows", "points", "weights", "models", "labels"), (0, None)),
+    **dict.fromkeys(("ratio", "MSE", "loss", "nats", "logit L1", "FLOP", "GFLOP/s"), (0, None)),
+    "fraction": (0, 1), "AUC": (0, 1), "threads": (1, None),
+}
+KEY_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "trial": (1, None), "lr": (0, None), "load_avg_1m": (0, None), "init_redraws": (0, None), "competitors": (0, None),
+    "epsilon_cap": (0, None), "epsilon_per_example": (0, None), "epsilon_mean": (0, None),
+    "forget_quality": (0, 1), "forget_quality_ceiling": (0, 1), "tow": (0, 1), "unlearn_score": (0, None),
+}
+
+
+def value_range(name: str) -> tuple[float | None, float | None]:
+    """(lowest, highest) a value of key `name` may take (None: no bound); (None, None) for keys not defined here."""
+    key = BY_NAME.get(name)
+    if key is None or key.type not in ("int", "float", "list[int]", "list[float]"):
+        return (None, None)
+    return KEY_RANGES.get(name, UNIT_RANGES.get(key.unit, (None, None)))
+
+
+def range_text(name: str) -> str:
+    """The range of key `name` in words: "≥ 0", "in [0, 1]", "" when unbounded."""
+    low, high = value_range(name)
+    if low is not None and high is not None:
+        return f"in [{low:g}, {high:g}]"
+    if low is not None:
+        return f"≥ {low:g}"
+    return f"≤ {high:g}" if high is not None else ""
 
 
 def required(version: int = SCHEMA_VERSION) -> tuple[str, ...]:

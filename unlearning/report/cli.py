@@ -16,7 +16,8 @@ the folder of the working directory; and a report is never replaced by one of a 
 quick > smoke) unless --force is given.
 
 Exit codes: 0 every input was used; 1 the report was written but something was skipped (each skip is named on
-stderr); 2 nothing written (no usable input, the output folder refused or not writable, or the `report` extra is
+stderr: a file or record that cannot be used, an entry of an input folder that cannot be read, a copy of a run already
+read); 2 nothing written (no usable input, the output folder refused or not writable, or the `report` extra is
 not installed); 3 the generator crashed (a bug: the traceback is on stderr; the output folder is as it was).
 """
 
@@ -42,6 +43,10 @@ defaults are relative to the working directory: input ./.benchmarks/ (where pyte
 repository root (`python -m reports` works there only; `python -m unlearning.report` anywhere). The output folder is
 replaced as a whole, keeping entries the generator does not write (runs/); a report of a more complete profile
 (paper > quick > smoke) is not replaced without --force.
+
+An input folder is walked whole: each entry that cannot be read (a dangling or looping symlink, a FIFO, socket or
+device, a folder that cannot be listed) is named as skipped; a run file copied (same machine, commit, datetime and
+cells) is counted once and named. A run saved after an interrupt is used, with a warning that it is incomplete.
 
 exit codes: 0 all input used; 1 written, something skipped (named on stderr); 2 nothing written (no usable input,
 output folder refused or not writable, 'report' extra missing); 3 crashed (a bug; traceback on stderr)."""
@@ -100,6 +105,8 @@ def report(inputs: list[str], out: Path | None, force: bool = False) -> int:
     for p in loaded.problems[seen:]:
         print(f"reports: {p}", file=sys.stderr)
     print(f"reports: profile {loaded.profile}, torch {loaded.torch}, from {', '.join(r.label for r in loaded.runs)}")
+    for r in loaded.incomplete:
+        print(f"reports: warning: {r.label} is {r.status}; the report shows the cells it has", file=sys.stderr)
     print(f"reports: wrote {len(files)} files to {shown}: {' '.join(files)}")
     if loaded.problems:
         print(f"reports: {len(loaded.problems)} problem(s) above: the report leaves that out (exit 1)",

@@ -8,19 +8,35 @@ caller turns problems into exit code 1. A file whose run metadata is malformed (
 object, `machine_info.cpu` or `commit_info` not an object, ...) is skipped; so is a record without
 pytest-benchmark's `fullname`, or with a value its key's type does not allow (a string, NaN or an
 infinity in a numeric key, a non-boolean in a boolean key, a non-number in a series): such a value is
-never averaged, and every count `n` counts the records whose values were averaged.
+never averaged, and every count `n` counts the records whose values were averaged. So is a record with a value
+outside the range its key allows (`unlearning.schema.value_range`: negative seconds, epochs, steps or counts; an
+accuracy, fraction or AUC outside [0, 1]).
+
+Folders are walked whole: their `.json` files are read (other regular files are not inputs), and every entry that
+cannot be walked or read is a named problem, whatever its name: a dangling symlink, a symlink loop or a link to a
+folder holding it, a FIFO, socket or device, a folder that cannot be listed. A symlinked folder elsewhere is walked
+once.
 
 Selection: the report shows one profile (the most complete present: paper, quick,
 smoke) and one torch version (that of the newest run of that profile); runs of the same
 profile under other torch versions feed the torch-version comparison. A benchmark saved
-by several runs (same `fullname`, same torch version) is taken from the newest run.
+by several runs (same `fullname`, same torch version) is taken from the newest run. A record saved twice (same
+machine, commit, run datetime and benchmark: a copied run file) is counted once, from the first file read; each file
+holding such copies is named with the file it copies.
+
+A run saved after an interrupt (`machine_info.bench_complete` false, `machine_info.bench_cells` {"done": N,
+"collected": M}) is used and marked incomplete (`Run.status`); the README and the command line say so.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import math
+import os
 import re
+import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +44,8 @@ from pathlib import Path
 import pandas as pd
 
 from unlearning import schema
+
+from .common import plural
 
 PROFILE_ORDER = ("paper", "quick", "smoke")
 READS = " or ".join(map(str, schema.VERSIONS))      # "1 or 2", for messages
@@ -68,11 +86,26 @@ class Run:
     commit: str
     branch: str
     dirty: bool | None
+    complete: bool = True      # False: saved after an interrupt (machine_info.bench_complete)
+    cells: tuple[int, int] | None = None    # (done, collected) cells of an incomplete run, where it says
     records: int = 0           # records of this run the report uses
 
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def identity(self) -> tuple[str, str, str]:
+        """What tells one run from another: machine, commit, datetime (a copied file has the same)."""
+        return (self.machine, self.commit, self.datetime)
+
+    @property
+    def status(self) -> str:
+        """'' for a complete run; else "incomplete (saved after an interrupt): N of M cells"."""
+        if self.complete:
+            return ""
+        cells = f"{self.cells[0]} of {self.cells[1]} cells" if self.cells else "its count of cells not recorded"
+        return f"incomplete (saved after an interrupt): {cells}"
 
     @property
     def device_label(self) -> str:
@@ -88,12 +121,15 @@ class Run:
         machine = ", ".join(str(x) for x in (mi.get("node"), cpu.get("brand_raw"),
                                              f"{cpu['count']} CPUs" if cpu.get("count") else None,
                                              mi.get("system"), mi.get("machine")) if x)
+        cells = mi.get("bench_cells") or {}
         return cls(path=path, label=label, datetime=str(run.get("datetime") or ""),
                    torch=str(mi.get("torch") or "unknown"), profile=str(mi.get("bench_profile") or ""),
                    device=str(mi.get("device") or ""), device_name=str(mi.get("device_name") or ""),
                    threads=str(mi.get("threads") or ""), machine=machine,
                    python=str(mi.get("python_version") or ""), pytest_benchmark=str(run.get("version") or ""),
-                   commit=str(ci.get("id") or ""), branch=str(ci.get("branch") or ""), dirty=ci.get("dirty"))
+                   commit=str(ci.get("id") or ""), branch=str(ci.get("branch") or ""), dirty=ci.get("dirty"),
+                   complete=mi.get("bench_complete") is not False,
+                   cells=(cells["done"], cells["collected"]) if cells else None)
 
 
 @dataclass
@@ -104,6 +140,11 @@ class Loaded:
     problems: list[Problem] = field(default_factory=list)
     profile: str = ""
     torch: str = ""
+
+    @property
+    def incomplete(self) -> list[Run]:
+        """The runs used that were saved after an interrupt."""
+        return [r for r in self.runs if not r.complete]
 
     @property
     def schema_versions(self) -> list[int]:
@@ -123,15 +164,91 @@ def default_input(search: list[Path] | None = None) -> Path:
     return max(found, key=lambda p: (p.stat().st_mtime, str(p)))
 
 
+SPECIAL = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+           (stat.S_ISBLK, "a block device"))
+
+
+def _special(mode: int) -> str:
+    """What a file that is neither a folder nor a regular file is, for messages."""
+    kind = next((name for test, name in SPECIAL if test(mode)), "not a regular file")
+    return f"{kind}, not a regular file: not read"
+
+
+def _unreachable(path: Path, exc: OSError) -> str:
+    """Why `path` cannot be examined (`os.stat` raised `exc`)."""
+    if not path.is_symlink():
+        return "no such file or folder" if exc.errno == errno.ENOENT else f"cannot be examined ({exc.strerror})"
+    target = os.readlink(path)
+    if exc.errno == errno.ELOOP:
+        return f"symlink loop (-> {target} leads back to itself): not followed"
+    if exc.errno == errno.ENOENT:
+        return f"dangling symlink (-> {target}, which does not exist)"
+    return f"symlink -> {target} cannot be followed ({exc.strerror})"
+
+
+def _examine(path: Path) -> tuple[os.stat_result | None, str]:
+    """`path`'s status (symlinks followed), or None and why it cannot be had."""
+    try:
+        return path.stat(), ""
+    except OSError as exc:
+        return None, _unreachable(path, exc)
+
+
+def _entry(path: Path, holder: Path) -> tuple[str, str]:
+    """What the entry `path` of the folder `holder` (resolved) is: 'file' (a .json file), 'dir', 'other' (a regular
+    file not named .json: not an input) or 'skip', with the reason."""
+    st, why = _examine(path)
+    if st is None:
+        return "skip", why
+    if stat.S_ISDIR(st.st_mode):
+        if path.is_symlink() and holder.is_relative_to(path.resolve()):
+            return "skip", f"symlink -> {os.readlink(path)}, a folder holding it (a loop): not followed"
+        return "dir", ""
+    if stat.S_ISREG(st.st_mode):
+        return ("file" if path.name.endswith(".json") else "other"), ""
+    return "skip", _special(st.st_mode)
+
+
+def _walk(top: Path) -> tuple[list[Path], list[Problem]]:
+    """The .json files under the folder `top` (sorted) and a problem for each entry that cannot be walked or read."""
+    files, problems, walked, todo = [], [], set(), [top]
+    while todo:
+        folder = todo.pop()
+        real = folder.resolve()
+        if real in walked:          # a folder reached again through a symlink: its files are read once
+            continue
+        walked.add(real)
+        try:
+            entries = sorted(folder.iterdir())
+        except OSError as exc:
+            problems.append(Problem(str(folder), f"folder cannot be listed ({exc.strerror}): nothing in it is read"))
+            continue
+        for entry in entries:
+            kind, why = _entry(entry, real)
+            if kind == "file":
+                files.append(entry)
+            elif kind == "dir":
+                todo.append(entry)
+            elif kind == "skip":
+                problems.append(Problem(str(entry), why))
+    return sorted(files), sorted(problems, key=lambda p: p.path)
+
+
 def _named(given: str) -> tuple[list[tuple[Path, str]], list[Problem]]:
-    """The file named, or the JSON files under the folder named (sorted), with their labels."""
+    """The file named, or the JSON files under the folder named (sorted), with their labels; problems for what
+    cannot be read."""
     p = Path(given)
-    if p.is_dir():
-        found = sorted(q for q in p.rglob("*.json") if q.is_file())
-        return [(q, str(q)) for q in found], [] if found else [Problem(given, "folder holds no .json files")]
-    if p.is_file():
+    st, why = _examine(p)
+    if st is None:
+        return [], [Problem(given, why)]
+    if stat.S_ISREG(st.st_mode):
         return [(p, given)], []
-    return [], [Problem(given, "no such file or folder")]
+    if not stat.S_ISDIR(st.st_mode):
+        return [], [Problem(given, _special(st.st_mode))]
+    found, problems = _walk(p)
+    if not found:
+        problems.append(Problem(given, f"folder holds no {'readable ' if problems else ''}.json files"))
+    return [(q, str(q)) for q in found], problems
 
 
 def expand(paths: list[str]) -> tuple[list[tuple[Path, str]], list[Problem]]:
@@ -174,8 +291,9 @@ def _kind(v) -> str:
 
 # the run metadata the report reads: (its path, required, the type it must have when present and not null)
 METADATA = (("machine_info", True, dict), ("machine_info.cpu", False, dict), ("commit_info", False, dict),
-            ("datetime", False, str), ("version", False, str))
-TYPE_NAMES = {dict: "an object", str: "a string"}
+            ("datetime", False, str), ("version", False, str), ("machine_info.bench_complete", False, bool),
+            ("machine_info.bench_cells", False, dict))
+TYPE_NAMES = {dict: "an object", str: "a string", bool: "true or false"}
 
 
 def _malformed_metadata(run: dict) -> str:
@@ -191,6 +309,21 @@ def _malformed_metadata(run: dict) -> str:
             return f"no '{path}' object"
         if value is not None and not isinstance(value, kind):
             return f"'{path}' is {_kind(value)}, not {TYPE_NAMES[kind]}"
+    return _malformed_cells(run["machine_info"].get("bench_cells"))
+
+
+def _count(v) -> bool:
+    return type(v) is int and v >= 0
+
+
+def _malformed_cells(cells: dict | None) -> str:
+    """'' when `machine_info.bench_cells` is absent or {"done": N, "collected": M} with counts 0 <= N <= M."""
+    if not cells:
+        return ""
+    done, collected = cells.get("done"), cells.get("collected")
+    if not (_count(done) and _count(collected) and done <= collected):
+        return (f"'machine_info.bench_cells' is {_shown(cells)}, not {{\"done\": N, \"collected\": M}} with counts "
+                "0 <= N <= M")
     return ""
 
 
@@ -219,10 +352,29 @@ def _shown(v) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _outside(key: str, v) -> str:
+    """'' when the number `v` (or each number of the series `v`) is in the range key `key` allows; else the first
+    value outside it, named: "seconds = -5, not ≥ 0", "checkpoint_test_acc[2] = 1.5, not in [0, 1]"."""
+    low, high = schema.value_range(key)
+    series = isinstance(v, list)
+    for i, x in enumerate(v if series else [v]):
+        if x is not None and ((low is not None and x < low) or (high is not None and x > high)):
+            return f"{key}{f'[{i}]' if series else ''} = {_shown(x)}, not {schema.range_text(key)}"
+    return ""
+
+
 def bad_values(info: dict) -> list[str]:
-    """"KEY = VALUE, not a finite number" for each value of `info` its key's schema type does not allow."""
-    return [f"{key} = {_shown(v)}, not {TYPED[key][1]}" for key, v in info.items()
-            if key in TYPED and v is not None and not TYPED[key][0](v)]
+    """"KEY = VALUE, not a finite number" for each value of `info` its key's schema type does not allow, and
+    "KEY = VALUE, not ≥ 0" for each outside the range the key allows."""
+    out = []
+    for key, v in info.items():
+        if key not in TYPED or v is None:
+            continue
+        if not TYPED[key][0](v):
+            out.append(f"{key} = {_shown(v)}, not {TYPED[key][1]}")
+        elif why := _outside(key, v):
+            out.append(why)
+    return out
 
 
 def _check(bench) -> str:
@@ -289,6 +441,7 @@ def to_frame(run: Run, benches: list[dict]) -> pd.DataFrame:
     df["run.label"] = run.label
     df["run.datetime"] = run.datetime
     df["run.torch"] = run.torch
+    df["run.record"] = [hashlib.sha256(json.dumps(b, sort_keys=True).encode()).hexdigest() for b in benches]
     return df
 
 
@@ -344,6 +497,24 @@ def _read_all(files: list[tuple[Path, str]], problems: list[Problem]) -> tuple[d
     return runs, _clean(pd.concat(frames, ignore_index=True))
 
 
+def _once(runs: dict[str, Run], df: pd.DataFrame, problems: list[Problem]) -> pd.DataFrame:
+    """Each record once: the same record of a benchmark (fullname) saved by the same machine, commit and run datetime in
+    several files (a copied run file) is kept from the first file read; a problem names each file holding copies, and
+    whose."""
+    key = (df["run.label"].map(lambda label: repr(runs[label].identity)) + "\0" + df["bench.fullname"] + "\0"
+           + df["run.record"])
+    labels = df["run.label"]
+    first = labels.groupby(key).transform("first")
+    dup = key.duplicated(keep="first")
+    totals = labels.value_counts()
+    for (label, original), n in pd.DataFrame({"label": labels, "first": first})[dup].value_counts(sort=False).items():
+        what = (f"a copy of {original}" if n == totals[label] else
+                f"{n} of its {totals[label]} records are copies of {original}'s")
+        problems.append(Problem(label, f"{what} (same machine, commit, datetime and {n} identical "
+                                       f"{plural(n, 'cell')}): counted once"))
+    return df[~dup]
+
+
 def _one_profile(df: pd.DataFrame, problems: list[Problem]) -> tuple[str, pd.DataFrame]:
     """The most complete profile present, and its records; the others' are named as problems."""
     present = sorted(set(df["profile"].dropna()), key=lambda p: (PROFILE_ORDER.index(p) if p in PROFILE_ORDER
@@ -383,6 +554,7 @@ def load(paths: list[str]) -> Loaded:
     """Read every input; raise NoInput (with every problem) when nothing is usable."""
     files, problems = _inputs(paths)
     runs, df = _read_all(files, problems)
+    df = _once(runs, df, problems)
     profile, df = _one_profile(df, problems)
     df = _newest_only(df, problems)
     torch = str(df.iloc[0]["run.torch"])
