@@ -5,10 +5,17 @@ it: then `note` says why) and sentences comparing ours with the paper, computed 
 plotted numbers. Per-epoch series of different lengths are aligned at epoch 0 and padded
 with NaN, so a mean at epoch e is over the trials still running at e. Panels of several
 datasets are ordered by dataset size (`common.dataset_order`).
+
+What every figure keeps to: each axis that measures quality or cost says which way is better; log axes have plain
+tick labels (0.002, 1, 40); a tick label that would overlap its neighbour is left blank (`_unclutter`, before every
+save); records of zero cost, which a log axis cannot show, are drawn at a dashed floor below the cheapest timed
+record, whose tick reads 0 (`zero_floor`); a figure has one legend, one section per encoding (colour, marker, size,
+lines), drawn from the encodings themselves, not merged from the panels.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +27,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FixedFormatter, FixedLocator, FuncFormatter, LogLocator, NullFormatter
 
 from . import paper as P
 from .common import col, dataset_order, method_key, missing, num, plural, quality_metric, select, series_matrix, stats
@@ -33,6 +44,12 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 LABEL = {"weight_pruning": "m_r (weight_pruning)", "finetune": "finetune (warm start)",
          "naive_retrain": "m_o (naive retraining)", "control": "m_c (control)"}
 LOSS_METHODS = ("naive_retrain", "weight_pruning", "finetune")
+HIGHER, LOWER = "higher is better", "lower is better"
+FLOOR_LABEL = "0 s (drawn at floor)"
+FLOOR_NOTE = ("Zero-cost records (the no-op: 0 s) cannot sit on a log axis: they are drawn at the dashed floor, a "
+              "power of ten at least half a decade below the cheapest timed record; its tick reads 0.")
+FLOOR_STYLE = {"color": "0.35", "lw": 0.9, "ls": (0, (4, 3))}
+TICK_GAP = 3.0        # pixels between neighbouring tick labels, at least
 
 
 @dataclass
@@ -48,6 +65,7 @@ class Figure:
 # -- shared ---------------------------------------------------------------------------------------------------------
 def _save(fig, folder: Path, name: str) -> str:
     fname = f"{name}.png"
+    _unclutter(fig)
     fig.savefig(folder / fname, dpi=DPI, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
     return fname
@@ -70,6 +88,124 @@ def _one_legend(fig, axes, title: str | None = None):
     if labels:
         fig.legend([handles[lab] for lab in labels], labels, loc="outside right center", fontsize=8, title=title,
                    title_fontsize=8)
+
+
+def shown_ticks(axis) -> list:
+    """The major ticks of `axis` inside its view with a label shown, in axis order."""
+    lo, hi = sorted(axis.get_view_interval())
+    ticks = [t for t in axis.get_major_ticks() if lo <= t.get_loc() <= hi and t.label1.get_visible()
+             and t.label1.get_text()]
+    return sorted(ticks, key=lambda t: t.get_loc())
+
+
+def _overlap(a, b, horizontal: bool) -> bool:
+    """Whether the display boxes `a` and `b` (b after a along the axis) are closer than TICK_GAP."""
+    return b.x0 < a.x1 + TICK_GAP if horizontal else b.y0 < a.y1 + TICK_GAP
+
+
+def _renderer(fig):
+    """`fig` drawn, and the renderer it was drawn with (an Agg canvas where pyplot has already closed it)."""
+    canvas = fig.canvas if hasattr(fig.canvas, "get_renderer") else FigureCanvasAgg(fig)
+    canvas.draw()
+    return canvas.get_renderer()
+
+
+def overlapping_ticks(fig) -> list[str]:
+    """Pairs of neighbouring tick labels that overlap, on every axis of `fig` ("'0.002' and '0.003'"), after a draw."""
+    renderer = _renderer(fig)
+    out = []
+    for ax in fig.axes:
+        for axis, horizontal in ((ax.xaxis, True), (ax.yaxis, False)):
+            ticks = shown_ticks(axis)
+            boxes = [t.label1.get_window_extent(renderer) for t in ticks]
+            out += [f"{ticks[i].label1.get_text()!r} and {ticks[i + 1].label1.get_text()!r}"
+                    for i in range(len(ticks) - 1) if _overlap(boxes[i], boxes[i + 1], horizontal)]
+    return out
+
+
+def _thin(axis, renderer, horizontal: bool) -> None:
+    """Blank each tick label of `axis` that would overlap the last one kept (in axis order; the first is kept)."""
+    ticks = shown_ticks(axis)
+    kept, last, texts = 0, None, []
+    for t in ticks:
+        box = t.label1.get_window_extent(renderer)
+        keep = last is None or not _overlap(last, box, horizontal)
+        texts.append(t.label1.get_text() if keep else "")
+        if keep:
+            kept, last = kept + 1, box
+    if kept < len(ticks):
+        axis.set_major_locator(FixedLocator([t.get_loc() for t in ticks]))
+        axis.set_major_formatter(FixedFormatter(texts))
+
+
+def _unclutter(fig) -> None:
+    """No two tick labels of `fig` overlap: those that would are left blank (the tick mark stays)."""
+    renderer = _renderer(fig)
+    for ax in fig.axes:
+        _thin(ax.xaxis, renderer, True)
+        _thin(ax.yaxis, renderer, False)
+
+
+def _log_axis(axis, floor: float | None = None) -> None:
+    """Make `axis` logarithmic with plain tick labels: 1-9, or 1, 2, 5, or powers of ten (per the decades its data
+    spans), no minor labels; the tick at `floor` reads 0 (zero-cost records are drawn there)."""
+    ax = axis.axes
+    (ax.set_xscale if axis is ax.xaxis else ax.set_yscale)("log")
+    lo, hi = ax.dataLim.intervalx if axis is ax.xaxis else ax.dataLim.intervaly
+    decades = math.log10(hi / lo) if 0 < lo < hi else 0.0
+    subs = tuple(range(1, 10)) if decades < 1 else (1, 2, 5) if decades < 2.5 else (1,)
+    axis.set_major_locator(LogLocator(base=10, subs=subs))
+    axis.set_minor_formatter(NullFormatter())
+    axis.set_major_formatter(FuncFormatter(
+        lambda v, _pos: "0" if floor is not None and math.isclose(v, floor) else num(v, "sig3")))
+
+
+def zero_floor(seconds: pd.Series) -> float | None:
+    """Where records of zero cost go on a log cost axis: the power of ten at least half a decade below the cheapest
+    record that costs more than 0; None when no record costs 0 or none costs more."""
+    timed = seconds[seconds > 0]
+    if timed.empty or not (seconds == 0).any():
+        return None
+    return 10.0 ** math.floor(math.log10(float(timed.min())) - 0.5)
+
+
+def _better(label: str, way: str) -> str:
+    return f"{label} ({way})"
+
+
+def _dot(label: str, color="0.35", marker: str = "o", area: float = 50.0) -> Line2D:
+    """A legend entry for points drawn with `ax.scatter(..., s=area)`."""
+    return Line2D([], [], ls="", marker=marker, color=color, markeredgecolor="white", markersize=math.sqrt(area),
+                  label=label)
+
+
+def _key(fig, sections: list[tuple[str, list]]) -> None:
+    """The figure's one legend, right of the panels: per encoding its title (bold), then its entries."""
+    handles, titles = [], set()
+    for title, entries in sections:
+        if entries:
+            handles += [Line2D([], [], ls="", label=title), *entries] if title else entries
+            titles.add(title)
+    legend = fig.legend(handles=handles, loc="outside right center", fontsize=8)
+    for text in legend.get_texts():
+        if text.get_text() in titles:
+            text.set_fontweight("bold")
+
+
+def _area(values: pd.Series, norm: tuple[float, float], sizes: tuple[float, float]) -> pd.Series:
+    """Marker areas: `values` clipped to `norm` and mapped linearly onto `sizes` (points²)."""
+    lo, hi = norm
+    share = ((values.clip(lo, hi) - lo) / (hi - lo)) if hi > lo else values * 0 + 0.5
+    return sizes[0] + share * (sizes[1] - sizes[0])
+
+
+def _points(ax, s: pd.DataFrame, x: str, y: str, hue: tuple[str, dict], style: tuple[str, dict], area: pd.Series):
+    """One scatter per (colour, marker) group of `s`: `hue` = (column, colour per value), `style` = (column, marker
+    per value); `area` per row."""
+    (hcol, colors), (scol, markers) = hue, style
+    for (h, m), g in s.groupby([hcol, scol], sort=False):
+        ax.scatter(g[x], g[y], s=area[g.index], color=colors[h], marker=markers[m], edgecolors="white",
+                   linewidths=0.6, zorder=3)
 
 
 def _theme():
@@ -156,7 +292,7 @@ def _draw_figure1(long: pd.DataFrame, opts: list[str], ctx: Context, out: Figure
             sns.lineplot(data=long[long["optimizer"] == opt], x="size", y="acc", hue="lr ", hue_order=lrs,
                          palette=palette, errorbar="sd", marker="o", ax=ax)
             ax.axhline(P.P002_RANDOM_GUESS, ls="--", color="0.4", lw=1, label="random guess (10%)")
-            ax.set(title=opt, xlabel="removal size", ylabel="test accuracy (%)", ylim=(0, 100))
+            ax.set(title=opt, xlabel="removal size", ylabel=_better("test accuracy (%)", HIGHER), ylim=(0, 100))
         _one_legend(fig, axes[0], "lr")
         _suptitle(fig, ctx, out.title + " (mean ± sd over seeds)")
         out.file = _save(fig, folder, out.name)
@@ -197,7 +333,8 @@ def _distance_panel(ax, s: pd.DataFrame, ds: str, first: bool) -> str:
     long = pd.concat([_series_long(s, "s_to_control_series", "S(m_r, m_c)"),
                       _series_long(s, "s_to_oracle_series", "S(m_r, m_o)")]).dropna(subset=["value"])
     sns.lineplot(data=long, x="epoch", y="value", hue="series", errorbar="sd", ax=ax)
-    ax.set(title=f"{ds} ({_trials(len(s))})", xlabel="fine-tune epoch", ylabel="logit L1 distance S" if first else "")
+    ax.set(title=f"{ds} ({_trials(len(s))})", xlabel="fine-tune epoch",
+           ylabel="logit L1 distance S (to m_o: lower is better)" if first else "")
     sc, so = stats(col(s, "s_to_control"))[0], stats(col(s, "s_to_oracle"))[0]
     start_o = _first_values(s["s_to_oracle_series"])
     return (f"{ds}: after the fine-tune S(m_r, m_o) is {num(so)} and S(m_r, m_c) {num(sc)} (mean over "
@@ -244,7 +381,7 @@ def _d_panel(ax, s: pd.DataFrame, ds: str, first: bool) -> str:
                  err_kws={"capsize": 2})
     ax.axhline(0, color="0.4", lw=1, ls="--")
     ax.set(title=f"{ds} ({_trials(len(s))})", xlabel="fine-tune epoch",
-           ylabel="d = (S(m_r,m_c) − S(m_r,m_o)) / |Y|" if first else "")
+           ylabel=_better("d = (S(m_r,m_c) − S(m_r,m_o)) / |Y|", HIGHER) if first else "")
     start = _first_values(s["d_series"])
     end, sd, n = stats(col(s, "d"))
     return (f"{ds}: our d {'rises' if end > start else 'falls'} from {num(start)} right after pruning to {num(end)}"
@@ -282,8 +419,9 @@ def _loss_panel(ax, s: pd.DataFrame, ds: str, first: bool) -> list[str]:
     thr = _threshold(next(iter(col(s, "rule").dropna()), ""))
     if thr is not None:
         ax.axhline(thr, color="0.4", lw=1, ls="--", label=f"threshold {thr:g}")
-    ax.set(title=ds, xlabel="epoch (m_o, m_c: from scratch; m_r, finetune: of the fine-tune)",
-           ylabel="training loss" if first else "", yscale="log")
+    _log_axis(ax.yaxis)
+    ax.set(title=ds, xlabel="epoch (m_o, m_c: from scratch;\nm_r, finetune: of the fine-tune)",
+           ylabel=_better("training loss, log", LOWER) if first else "")
     out = []
     for m in LOSS_METHODS:
         sm = s[s["method"] == m]
@@ -314,41 +452,69 @@ def paper000_loss(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
 
 
 # -- cost vs quality (grid) -----------------------------------------------------------------------------------------
+SIZE_AREAS = (30.0, 140.0)          # marker areas (points²) of the smallest and largest removal size
+
+
 @dataclass
 class _Style:
-    """What every cost-vs-quality panel shares: hue per method, marker per optimizer, size per removal size."""
+    """What every cost-vs-quality panel shares: colour per method, marker per optimizer, size per removal size."""
 
     methods: list[str]
     palette: dict
     optimizers: list[str]
     markers: dict
-    size_norm: tuple[float, float] | None
+    size_norm: tuple[float, float]
+    sizes: list[int]
 
     @classmethod
     def of(cls, sub: pd.DataFrame) -> _Style:
         methods = sorted(sub["method"].unique(), key=method_key)
         optimizers = sorted(sub["optimizer"].fillna("").unique())
-        sizes = col(sub, "removal_size")
+        sizes = sorted({round(v) for v in col(sub, "removal_size").dropna()}) or [0]
         return cls(methods, dict(zip(methods, sns.color_palette("deep", len(methods)), strict=True)), optimizers,
-                   dict(zip(optimizers, MARKERS * 3, strict=False)),
-                   (float(sizes.min()), float(sizes.max())) if sizes.notna().any() else None)
+                   dict(zip(optimizers, MARKERS * 3, strict=False)), (float(sizes[0]), float(sizes[-1])), sizes)
+
+    def area(self, sizes: pd.Series) -> pd.Series:
+        return _area(sizes.astype(float), self.size_norm, SIZE_AREAS)
+
+    def legend(self, lines: list) -> list[tuple[str, list]]:
+        """The legend's sections: method (colour), removal size (marker size), optimizer (marker), lines."""
+        shown = self.sizes if len(self.sizes) <= 6 else [self.sizes[round(i)] for i in
+                                                         np.linspace(0, len(self.sizes) - 1, 5)]
+        areas = self.area(pd.Series(shown))
+        return [("method", [_dot(m, self.palette[m]) for m in self.methods]),
+                ("removal size", [_dot(str(n), area=a) for n, a in zip(shown, areas, strict=True)]),
+                ("optimizer", [_dot(o or "none", marker=self.markers[o]) for o in self.optimizers]),
+                ("", lines)]
 
 
-def _cost_panels(axes, j: int, s: pd.DataFrame, ds: str, style: _Style) -> str:
-    """Dataset `ds`'s two panels (quality and d against seconds) in column j; returns the quality label."""
+def _cost_x(s: pd.DataFrame) -> tuple[bool, float | None]:
+    """Whether the panel's seconds need a log axis (the timed records span more than ×10), and the floor its
+    zero-cost records are drawn at (None: none, or a linear axis, which shows 0 as it is)."""
+    timed = s["seconds"][s["seconds"] > 0]
+    log = not timed.empty and timed.max() > 10 * timed.min()
+    return log, zero_floor(s["seconds"]) if log else None
+
+
+def _cost_panels(axes, j: int, s: pd.DataFrame, ds: str, style: _Style) -> tuple[str, bool]:
+    """Dataset `ds`'s two panels (quality and d against seconds) in column j; its quality label, and whether it
+    drew zero-cost records at a floor."""
     qkey, qlabel, qscale = quality_metric(s)
     s["quality"] = col(s, qkey) * qscale if qkey else np.nan
-    s["removal size"] = col(s, "removal_size").fillna(0).round().astype(int)
     s["optimizer"] = s["optimizer"].fillna("")
-    log = s["seconds"].max() > 10 * s["seconds"].min()
-    for i, (y, ylabel) in enumerate((("quality", qlabel or "quality"), ("d", "deletion metric d"))):
+    log, floor = _cost_x(s)
+    s["drawn seconds"] = s["seconds"].where(s["seconds"] > 0, floor if floor is not None else 0.0)
+    area = style.area(col(s, "removal_size").fillna(style.size_norm[0]))
+    quality = _better(qlabel or "quality", LOWER if qkey.endswith("_mse") else HIGHER)
+    for i, (y, ylabel) in enumerate((("quality", quality), ("d", _better("deletion metric d", HIGHER)))):
         ax = axes[i][j]
-        sns.scatterplot(data=s, x="seconds", y=y, hue="method", hue_order=style.methods, palette=style.palette,
-                        style="optimizer", style_order=style.optimizers, markers=style.markers, size="removal size",
-                        size_norm=style.size_norm, sizes=(30, 140), ax=ax)
-        ax.set(xscale="log" if log else "linear", xlabel="seconds" + (" (log)" if log else ""),
-               ylabel=ylabel, title=ds if i == 0 else "")
-    return qlabel
+        _points(ax, s, "drawn seconds", y, ("method", style.palette), ("optimizer", style.markers), area)
+        if log:
+            _log_axis(ax.xaxis, floor)
+        if floor is not None:
+            ax.axvline(floor, **FLOOR_STYLE)
+        ax.set(xlabel=_better("seconds" + (", log" if log else ""), LOWER), ylabel=ylabel, title=ds if i == 0 else "")
+    return qlabel, floor is not None
 
 
 def _cost_sentence(s: pd.DataFrame, ds: str, qlabel: str) -> str | None:
@@ -374,22 +540,25 @@ def cost_vs_quality(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
         return out
     datasets = dataset_order(df, sub["dataset"].dropna())
     style = _Style.of(sub)
+    floored = False
     with _theme():
         fig, axes = plt.subplots(2, len(datasets), figsize=(5.2 * len(datasets), 7.2), squeeze=False,
                                  layout="constrained")
         for j, ds in enumerate(datasets):
             s = sub[sub["dataset"] == ds].copy()
-            qlabel = _cost_panels(axes, j, s, ds, style)
+            qlabel, at_floor = _cost_panels(axes, j, s, ds, style)
+            floored |= at_floor
             if (sentence := _cost_sentence(s, ds, qlabel)) is not None:
                 out.sentences.append(sentence)
-        _one_legend(fig, [a for row in axes for a in row])
-        _suptitle(fig, ctx, title + " (one point per record)")
+        _key(fig, style.legend([Line2D([], [], **FLOOR_STYLE, label=FLOOR_LABEL)] if floored else []))
+        floor_caption = "; zero cost drawn at the dashed floor, its tick 0" if floored else ""
+        _suptitle(fig, ctx, title + f" (one point per record{floor_caption})")
         out.file = _save(fig, folder, out.name)
+    out.note = FLOOR_NOTE if floored else ""
     return out
 
 
 # -- forgetting (the audit, its sweeps) -----------------------------------------------------------------------------
-FLOOR = 1e-3      # seconds at which zero-cost runs (the no-op) are drawn on the log cost axis
 EPS_SHOWN = 8.0   # the ε histograms' last bin holds every ε at or above this (ε is clipped at 50)
 
 
@@ -410,41 +579,91 @@ def _relative_utility(s: pd.DataFrame) -> pd.Series:
     return u / base if acc else base / u
 
 
+UTILITY_NORM, UTILITY_AREAS = (0.5, 1.1), (15.0, 170.0)   # the Pareto figure's marker size: utility / retraining's
+UTILITY_SHOWN = ((0.5, "≤ 0.5"), (0.7, "0.7"), (0.9, "0.9"), (1.0, "1 (as retraining)"), (1.1, "≥ 1.1"))
+NOISE_SHADE = {"color": "0.9", "zorder": 0}
+NOISE_LABEL = "below 0: F above its ceiling (sampling noise)"
+RETRAINING_LINE = {"color": "0.5", "lw": 0.8}
+
+
+def _front(s: pd.DataFrame) -> list[str]:
+    """The methods no other method beats on both mean seconds and mean forgetting gap (the Pareto front)."""
+    means = s.groupby("method")[["seconds", "forgetting gap"]].mean()
+    return sorted((m for m in means.index if not any(
+        means.loc[o, "seconds"] <= means.loc[m, "seconds"] and means.loc[o, "forgetting gap"] < means.loc[m,
+                                                                                                      "forgetting gap"]
+        for o in means.index if o != m)), key=method_key)
+
+
+def _pareto_panel(ax, s: pd.DataFrame, ds: str, palette: dict, markers: dict) -> tuple[bool, bool]:
+    """One dataset's points (forgetting gap against seconds); whether it drew zero cost at a floor, and a gap
+    below 0."""
+    floor = zero_floor(s["seconds"])
+    s["drawn seconds"] = s["seconds"].where(s["seconds"] > 0, floor if floor is not None else np.nan)
+    area = _area(s["utility vs retraining"].fillna(UTILITY_NORM[0]), UTILITY_NORM, UTILITY_AREAS)
+    _points(ax, s, "drawn seconds", "forgetting gap", ("method", palette), ("forget_regime", markers), area)
+    ax.axhline(1 - FORGOT_FRACTION, color="grey", lw=0.8, ls="--")
+    ax.axhline(0, **RETRAINING_LINE)
+    below = bool((s["forgetting gap"] < 0).any())
+    if below:
+        bottom = ax.get_ylim()[0]
+        ax.axhspan(bottom, 0, **NOISE_SHADE)
+        ax.set_ylim(bottom=bottom)
+    _log_axis(ax.xaxis, floor)
+    if floor is not None:
+        ax.axvline(floor, **FLOOR_STYLE)
+    ax.set(xlabel=_better("seconds per model, log", LOWER), title=ds,
+           ylabel=_better("1 − F / ceiling", LOWER) if ax is ax.figure.axes[0] else "")
+    return floor is not None, below
+
+
+def _pareto_legend(methods: list[str], palette: dict, markers: dict, floored: bool, below: bool) -> list:
+    lines = [Line2D([], [], color="grey", lw=0.8, ls="--", label=f"forgot: F / ceiling = {FORGOT_FRACTION}"),
+             Line2D([], [], **RETRAINING_LINE, label="0: as retraining")]
+    lines += [Line2D([], [], **FLOOR_STYLE, label=FLOOR_LABEL)] if floored else []
+    lines += [Patch(facecolor=NOISE_SHADE["color"], label=NOISE_LABEL)] if below else []
+    areas = _area(pd.Series([v for v, _ in UTILITY_SHOWN]), UTILITY_NORM, UTILITY_AREAS)
+    return [("method", [_dot(m, palette[m]) for m in methods]),
+            ("forget regime", [_dot(r, marker=mk) for r, mk in markers.items()]),
+            ("test utility / retraining's", [_dot(label, area=a) for (_, label), a in zip(UTILITY_SHOWN, areas,
+                                                                                           strict=True)]),
+            ("", lines)]
+
+
 def forgetting_pareto(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
     title = "Forgetting: cost against the forgetting gap 1 − F / ceiling"
     out = Figure("forgetting_pareto", title)
     sub = _having(df, "forgetting", "forgetting", "forget_quality_normalised")
+    untimed = int(col(sub, "seconds").isna().sum())
+    sub = sub[col(sub, "seconds").notna()] if not sub.empty else sub
     if sub.empty:
-        out.note = "not drawn: no forgetting records in the input."
+        out.note = "not drawn: no forgetting records with seconds in the input."
         return out
     datasets = dataset_order(df, sub["dataset"].dropna())
     methods = sorted(sub["method"].unique(), key=method_key)
     palette = dict(zip(methods, sns.color_palette("deep", len(methods)), strict=True))
-    regimes = sorted(sub["forget_regime"].dropna().unique())
+    markers = dict(zip(sorted(sub["forget_regime"].fillna("").unique()), MARKERS * 3, strict=False))
+    floored = below = False
     with _theme():
         fig, axes = _panel_row(len(datasets))
         for ax, ds in zip(axes[0], datasets, strict=True):
             s = sub[sub["dataset"] == ds].copy()
-            s["utility vs retraining"] = _relative_utility(s).clip(0.5, 1.1)
-            s["seconds"] = col(s, "seconds").fillna(0).clip(lower=FLOOR)
+            s["forget_regime"] = s["forget_regime"].fillna("")
+            s["utility vs retraining"] = _relative_utility(s)
             s["forgetting gap"] = 1 - col(s, "forget_quality_normalised")
-            sns.scatterplot(data=s, x="seconds", y="forgetting gap", hue="method", hue_order=methods, palette=palette,
-                            style="forget_regime", style_order=regimes, size="utility vs retraining",
-                            size_norm=(0.5, 1.1), sizes=(15, 170), ax=ax)
-            ax.axhline(1 - FORGOT_FRACTION, color="grey", lw=0.8, ls="--")
-            ax.set(xscale="log", xlabel=f"seconds per model (log; zero cost at {FLOOR:g})",
-                   ylabel="1 − F / ceiling (0: as retraining)", title=ds)
-            means = s.groupby("method")[["seconds", "forgetting gap"]].mean()
-            front = [m for m in means.index if not any(
-                (means.loc[o, "seconds"] <= means.loc[m, "seconds"]) and (means.loc[o, "forgetting gap"]
-                                                                          < means.loc[m, "forgetting gap"])
-                for o in means.index if o != m)]
+            at_floor, under = _pareto_panel(ax, s, ds, palette, markers)
+            floored, below = floored or at_floor, below or under
             out.sentences.append(f"{ds}: on average over its cells, no method is both cheaper and closer to "
-                                 f"retraining than {', '.join(sorted(front, key=method_key))} (the Pareto front).")
-        _one_legend(fig, axes[0])
-        _suptitle(fig, ctx, title + f" (one point per cell; dashed: 1 − {FORGOT_FRACTION}; marker size: test "
-                                    "utility / retraining's, clipped to 0.5–1.1)")
+                                 f"retraining than {', '.join(_front(s))} (the Pareto front).")
+        _key(fig, _pareto_legend(methods, palette, markers, floored, below))
+        _suptitle(fig, ctx, title + " (one point per cell" + ("; zero cost at the dashed floor, its tick 0" if floored
+                                                              else "") + ")")
         out.file = _save(fig, folder, out.name)
+    notes = [FLOOR_NOTE] if floored else []
+    notes += ["A gap below 0 is F above its ceiling: the ceiling is itself F of a retrained group of N models, so "
+              "sampling noise puts a method's F above it on some cells (F / ceiling > 1)."] if below else []
+    notes += [f"{untimed} record(s) without seconds are not drawn."] if untimed else []
+    out.note = " ".join(notes)
     return out
 
 
@@ -460,16 +679,23 @@ def epsilon_histograms(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
         return out
     long = pd.DataFrame(rows)
     methods = sorted(long["method"].unique(), key=method_key)
+    regimes = list(dict.fromkeys(long["regime"]))
+    palette = dict(zip(regimes, sns.color_palette(n_colors=len(regimes)), strict=True))
     caps = sorted(col(sub, "epsilon_cap").dropna().unique())
     with _theme():
         fig, axes = _panel_row(len(methods))
         for ax, m in zip(axes[0], methods, strict=True):
             sns.histplot(data=long[long["method"] == m].assign(epsilon=lambda d: d["epsilon"].clip(upper=EPS_SHOWN)),
-                         x="epsilon", hue="regime", binwidth=0.5, binrange=(0, EPS_SHOWN + 0.5),
-                         element="step", stat="probability", common_norm=False, ax=ax)
+                         x="epsilon", hue="regime", hue_order=regimes, palette=palette, binwidth=0.5,
+                         binrange=(0, EPS_SHOWN + 0.5), element="step", stat="probability", common_norm=False,
+                         legend=False, ax=ax)
             for cap in caps:
                 ax.axvline(cap, color="grey", lw=0.8, ls="--")
-            ax.set(title=m, xlabel="ε per forget example", ylabel="share of examples")
+            ax.set(title=m, xlabel=_better("ε per forget example", LOWER),
+                   ylabel="share of examples" if ax is axes[0][0] else "")
+        _key(fig, [("forget regime", [Patch(facecolor=(*palette[r], 0.25), edgecolor=palette[r], label=r)
+                                      for r in regimes]),
+                   ("", [Line2D([], [], color="grey", lw=0.8, ls="--", label="cap ⌈ln(N − 1)⌉")])])
         _suptitle(fig, ctx, title + f" (dashed: the cap ⌈ln(N − 1)⌉; ε ≥ {EPS_SHOWN:g} in the last bin; all datasets "
                                     "and sizes)")
         out.file = _save(fig, folder, out.name)
@@ -501,9 +727,9 @@ def tradeoff_curves(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
         frames.append(f[["knob", "value", "curve", "utility", "forget_quality_normalised", "mia_gap"]])
     long = pd.concat(frames, ignore_index=True)
     rows = [k for k in KNOBS if (long["knob"] == k).any()]
-    ulabel += " (classification only)" if ulabel.startswith("test acc") else ""
-    cols = (("utility", ulabel), ("forget_quality_normalised", "F / ceiling"),
-            ("mia_gap", "MIA gap"))
+    ulabel += ", classification only" if ulabel.startswith("test acc") else ""
+    cols = (("utility", _better(ulabel, HIGHER)), ("forget_quality_normalised", _better("F / ceiling", HIGHER)),
+            ("mia_gap", _better("MIA gap", LOWER)))
     with _theme():
         fig, axes = plt.subplots(len(rows), len(cols), figsize=(15, 3.8 * len(rows)), squeeze=False,
                                  layout="constrained")
@@ -516,7 +742,7 @@ def tradeoff_curves(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
                 sns.lineplot(data=g, x="value", y=key, hue="curve", palette=palette, marker="o", errorbar="sd", ax=ax)
                 ticks = sorted(g["value"].dropna().unique())
                 ax.set(xscale="log", xlabel=f"{KNOBS[knob][1]}: {KNOBS[knob][0]} (log)", ylabel=label)
-                ax.set_xticks(ticks, [f"{v:g}" for v in ticks], rotation=45, fontsize=7)
+                ax.set_xticks(ticks, [f"{v:g}" for v in ticks], fontsize=8)
                 ax.minorticks_off()
             for curve, c in g.groupby("curve"):
                 means = c.groupby("value")[["utility", "forget_quality_normalised"]].mean()
@@ -527,7 +753,8 @@ def tradeoff_curves(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
                                          f"{KNOBS[knob][0]} {num(best, 'g')} (utility "
                                          f"{num(means.loc[best, 'utility'], '.4g')}).")
         _one_legend(fig, [a for row in axes for a in row])
-        _suptitle(fig, ctx, title + " (mean ± sd over records)")
+        _suptitle(fig, ctx, title + " (mean ± sd over records; F / ceiling 1: as retraining, above 1: the ceiling's "
+                                    "sampling noise)")
         out.file = _save(fig, folder, out.name)
     return out
 

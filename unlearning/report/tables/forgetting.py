@@ -26,6 +26,24 @@ NOTE = ("Each record is a mean over N models (column N) trained from N seeds; ce
         "seconds / the method's (> 1: faster than retraining; empty for the no-op: zero cost).")
 
 
+CELL = ["dataset", "regime", "removal_size"]     # one cell of the audit, across methods
+
+
+def cost(g: pd.DataFrame, naive: pd.Series) -> str:
+    """One method's cost in words, from its cells `g`: seconds per model (the cheapest and dearest dataset's mean) and
+    the median over cells of its seconds / naive retraining's on the same cell ("" where no cell has seconds)."""
+    per_dataset = g.groupby("dataset")["seconds"].mean().dropna()
+    if per_dataset.empty:
+        return ""
+    lo, hi = per_dataset.idxmin(), per_dataset.idxmax()
+    seconds = (f"{num(per_dataset[lo], SECONDS)} s per model" if per_dataset[lo] == per_dataset[hi] else
+               f"{num(per_dataset[lo], SECONDS)} s ({lo}) to {num(per_dataset[hi], SECONDS)} s ({hi}) per model")
+    ref = pd.Series([naive.get(tuple(k), NAN) for k in g[CELL].itertuples(index=False)], index=g.index, dtype=float)
+    ratio = (g["seconds"] / ref.where(ref > 0)).dropna()
+    times = f", {num(ratio.median(), '.2g')} × naive retraining's time (median over cells)" if len(ratio) else ""
+    return f"; cost {seconds}{times}"
+
+
 def verdict(normalised: float, noop_normalised: float) -> str:
     """`forgot`, `did not forget`, or `cannot tell` (the no-op scores as well) for one cell."""
     if missing(normalised):
@@ -92,6 +110,7 @@ class Forgetting(Table):
 
     def sentences(self) -> list[str]:
         out = []
+        naive = self.data[self.data["method"] == "naive_retrain"].set_index(CELL)["seconds"]
         for method, g in self.data.groupby("method", sort=False):
             if method == "naive_retrain":
                 continue
@@ -100,7 +119,7 @@ class Forgetting(Table):
             canaries = g[g["regime"] == "canaries"]["forget_quality_normalised"]
             tail = (f"; mean F / ceiling on canaries {num(stats(canaries)[0], '.2f')}" if canaries.notna().any()
                     else "")
-            out.append(f"{method}: {', '.join(parts) or 'no verdict'} of {len(g)} cells{tail}.")
+            out.append(f"{method}: {', '.join(parts) or 'no verdict'} of {len(g)} cells{tail}{cost(g, naive)}.")
         return out
 
     def cells(self, extended: bool = False) -> list[Cell]:
