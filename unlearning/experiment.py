@@ -4,18 +4,22 @@
 retraining) once, runs every other method on copies of `m_c`, and returns one
 flat, JSON-safe record per model, each comparing it with `m_c` and `m_o`.
 `save_json` writes records atomically, so an interrupted run never leaves a
-half-written file where a result used to be.
+half-written file where a result used to be; `abandoned_temps` finds the temp
+files of saves that were killed mid-way.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import math
 import os
 import platform
+import re
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from pathlib import Path
@@ -31,6 +35,11 @@ from .methods import UnlearnResult, applicability, check_applicable, unlearn
 from .metrics import EVAL_SETS, deletion_metric, evaluate, ratio
 from .models import build_model, seeded
 from .train import Trained, TrainRecord, predict, train_original
+
+try:
+    import fcntl
+except ImportError:                        # Windows: saves are not locked (every temp file found is reported)
+    fcntl = None
 
 log = logging.getLogger(__name__)
 
@@ -219,31 +228,61 @@ def _umask() -> int:
     return mask
 
 
-def _written(path: Path, payload: dict) -> Path:
-    """A temp file beside `path` holding `payload` as JSON, synced, with the permissions any new
-    file of the user's gets (0666 less the umask), not mkstemp's private 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+# A save's temp file: `.NAME.XXXXXXXX.tmp` beside NAME (tempfile.mkstemp's random part), locked
+# (flock) by the process writing it for as long as it exists, so a temp file nobody holds was left
+# by a save that was killed (see `abandoned_temps`).
+TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.[A-Za-z0-9_]{8}\.tmp$")
+
+
+def _lock(fd: int, *, shared: bool = False, wait: bool = True) -> bool:
+    """flock `fd` (exclusive, or `shared`); without `wait`, False when another process holds it.
+    True where the system has no flock (Windows): no lock, nothing to wait for."""
+    if fcntl is None:
+        return True
     try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(json_safe(payload), fh, indent=1, allow_nan=False)
-            fh.flush()
-            os.fsync(fh.fileno())
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+@contextlib.contextmanager
+def _staged(path: Path, payload: dict) -> Iterator[Path]:
+    """A temp file beside `path` holding `payload` as JSON, written, synced and given the permissions
+    any new file of the user's gets (0666 less the umask, not mkstemp's private 0600); locked while it
+    exists and removed on exit, whatever happens (its content lives on under the name the body linked
+    or renamed it to). `payload` is serialised before any file is made."""
+    buffer = io.StringIO()
+    json.dump(json_safe(payload), buffer, indent=1, allow_nan=False)
+    data = buffer.getvalue().encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
+    try:
+        _lock(fd)
+        _write_all(fd, data)
+        os.fsync(fd)
         os.chmod(tmp, 0o666 & ~_umask())
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return Path(tmp)
+        yield tmp
+    finally:
+        try:
+            tmp.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
 
 
 def save_json(path: str | os.PathLike, payload: dict) -> Path:
-    """Write `payload` as JSON atomically (temp file in the same folder, then rename); NaN becomes null."""
+    """Write `payload` as JSON atomically (temp file in the same folder, then rename); NaN becomes null.
+    Any failure (a full disk, a read-only or forbidden folder) raises the OSError and leaves `path` as it was."""
     path = Path(path)
-    tmp = _written(path, payload)
-    try:
+    with _staged(path, payload) as tmp:
         os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -256,8 +295,7 @@ def create_json(path: str | os.PathLike, payload: dict, unique: bool = False) ->
     FileExistsError. Later writes to the returned path go through `save_json`.
     """
     path = Path(path)
-    tmp = _written(path, payload)
-    try:
+    with _staged(path, payload) as tmp:
         for k in range(1, 10_000):
             candidate = path if k == 1 else path.with_name(f"{path.stem}-{k}{path.suffix}")
             try:
@@ -266,6 +304,79 @@ def create_json(path: str | os.PathLike, payload: dict, unique: bool = False) ->
             except FileExistsError:
                 if not unique:
                     raise
-    finally:
-        tmp.unlink(missing_ok=True)
     raise FileExistsError(f"{path}: 9999 files of that name exist already")
+
+
+@dataclass(frozen=True)
+class LeftTemp:
+    """A temp file of `save_json` / `create_json` that no running save holds: its save was killed.
+
+    `target`: the file it was being saved as. `payload`: its JSON, or None with `problem` saying why
+    it cannot be read (torn by the kill, empty). `also`: another name of the same file when the kill
+    came after the save had linked it there (its content is saved; the temp is a spare name).
+    """
+
+    path: Path
+    target: Path
+    payload: dict | None
+    problem: str | None
+    also: Path | None
+
+
+def _read_temp(path: Path) -> tuple[dict | None, str | None]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"unreadable ({exc})"
+    if not text:
+        return None, "empty (killed before anything was written)"
+    try:
+        payload = json.loads(text)
+    except ValueError as exc:
+        return None, f"torn: not valid JSON ({exc}; {len(text.encode())} bytes)"
+    if not isinstance(payload, dict):
+        return None, f"not a saved object (JSON {type(payload).__name__})"
+    return payload, None
+
+
+def _held(path: Path) -> bool:
+    """Whether a running save holds `path` (its flock); False where it cannot be opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        return not _lock(fd, shared=True, wait=False)
+    finally:
+        os.close(fd)
+
+
+def _other_name(path: Path) -> Path | None:
+    """Another name of the file `path` in its folder (a hard link), or None."""
+    st = path.stat()
+    if st.st_nlink < 2:
+        return None
+    for entry in path.parent.iterdir():
+        if entry != path and not entry.is_symlink() and entry.is_file() and os.path.samestat(entry.stat(), st):
+            return entry
+    return None
+
+
+def abandoned_temps(folder: str | os.PathLike) -> list[LeftTemp]:
+    """The temp files in `folder` that saves killed mid-way left behind (a save in progress holds its
+    own and is not listed), sorted by name; none where the folder does not exist."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.iterdir()):
+        match = TEMP_NAME.match(path.name)
+        if not match or path.is_symlink() or not path.is_file() or _held(path):
+            continue
+        try:
+            also = _other_name(path)
+        except FileNotFoundError:              # its save finished meanwhile
+            continue
+        payload, problem = _read_temp(path)
+        found.append(LeftTemp(path, folder / match["target"], payload, problem, also))
+    return found
