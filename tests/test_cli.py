@@ -133,11 +133,13 @@ def test_ctrl_c_before_any_trial_finishes_saves_nothing(tmp_path):
 
 def test_an_interrupted_save_leaves_the_previous_file_whole(tmp_path, monkeypatch):
     path = create_json(tmp_path / "run.json", {"records": [1]})
+    real = os.write
 
-    def interrupted(*a, **k):
+    def interrupted(fd, data):          # Ctrl-C halfway through writing the temp file
+        real(fd, bytes(data)[: len(data) // 2])
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(json, "dump", interrupted)
+    monkeypatch.setattr(os, "write", interrupted)
     with pytest.raises(KeyboardInterrupt):
         save_json(path, {"records": [1, 2]})
     monkeypatch.undo()
@@ -151,6 +153,16 @@ def test_an_interrupted_save_leaves_the_previous_file_whole(tmp_path, monkeypatc
     (["--methods", "retrain"], "unknown method 'retrain'"),
     (["--removal-size", "0"], "--removal-size 0: must be >= 1"),
     (["--trials", "0"], "--trials 0: must be >= 1"),
+    (["--max-epochs", "0"], "--max-epochs 0: must be >= 1"),
+    (["--seed", "-1"], "--seed -1 with --trials 4: the trials' seeds -1..2 must lie in 0..4294967295"),
+    (["--seed", "4294967295", "--trials", "2"], "the trials' seeds 4294967295..4294967296 must lie in"),
+    (["--train-size", "5"], "--train-size does not apply to --dataset synthetic; it applies to --dataset mnist"),
+    (["--dataset", "california", "--train-size", "100"], "--train-size does not apply to --dataset california"),
+    (["--test-fraction", "0.5"], "--test-fraction does not apply to --dataset synthetic; it applies to --dataset "
+                                 "california or digits"),
+    (["--data-dir", "."], "--data-dir does not apply to --dataset synthetic; it applies to --dataset california "
+                          "or mnist"),
+    (["--dataset", "digits", "--data-dir", "."], "--data-dir does not apply to --dataset digits"),
 ])
 def test_bad_options_are_refused_before_any_work(tmp_path, monkeypatch, capsys, args, message):
     monkeypatch.chdir(tmp_path)
@@ -193,12 +205,12 @@ def test_the_estimate_says_what_it_timed():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--train-size", "5"], "unknown option 'train_size' for dataset 'synthetic'"),
-    (["--dataset", "california", "--train-size", "100"], "unknown option 'train_size' for dataset 'california'"),
     (["--device", "mps"], "available here: cpu"),
     (["--device", "cpu:5"], "available here: cpu"),
     (["--device", "meta"], "available here: cpu"),
-    (["--max-epochs", "0"], "max_epochs=0: must be an integer >= 1"),
+    (["--device", "meta"], "or left out (auto: "),
+    (["--dataset", "digits", "--test-fraction", "1.5"], "--test-fraction=1.5 not allowed; use a number in (0, 1)"),
+    (["--dataset", "california", "--test-fraction", "-1"], "--test-fraction=-1.0 not allowed"),
 ])
 def test_options_that_do_not_fit_are_errors_naming_them(tmp_path, monkeypatch, capsys, args, message):
     monkeypatch.chdir(tmp_path)

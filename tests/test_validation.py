@@ -203,15 +203,15 @@ def test_good_forget_values(data, forget, expected):
 # --- dataset options --------------------------------------------------------------------------------
 
 def test_loader_options():
-    assert loader_options("synthetic") == ["data_dir", "n_points", "n_test", "seed", "target"]
+    assert loader_options("synthetic") == ["n_points", "n_test", "seed", "target"]
     assert "train_size" in loader_options("mnist")
 
 
 def test_unknown_dataset_option_in_config():
     # what the CLI builds for `--dataset synthetic --train-size 100`: a TypeError traceback before
     with pytest.raises(ValueError, match=r"unknown option 'train_size' for dataset 'synthetic'; "
-                                         r"allowed: data_dir, n_points, n_test, target$"):
-        get_config("synthetic", dataset_options={"data_dir": None, "train_size": 100})
+                                         r"allowed: n_points, n_test, target$"):
+        get_config("synthetic", dataset_options={"train_size": 100})
     with pytest.raises(ValueError, match=r"unknown option 'test_fraction' for dataset 'mnist'; "
                                          r"allowed: data_dir, test_size, train_size$"):
         get_config("mnist", dataset_options={"data_dir": None, "test_fraction": 0.2})
@@ -227,7 +227,7 @@ def test_unknown_dataset_option_in_config():
 
 def test_unknown_dataset_option_in_load_dataset():
     with pytest.raises(ValueError, match=r"unknown option 'train_size' for dataset 'synthetic'; "
-                                         r"allowed: data_dir, n_points, n_test, seed, target$"):
+                                         r"allowed: n_points, n_test, seed, target$"):
         load_dataset("synthetic", train_size=3)
 
 

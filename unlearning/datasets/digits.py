@@ -38,14 +38,13 @@ def content_sha256(x: np.ndarray, y: np.ndarray) -> str:
                           + np.ascontiguousarray(y, dtype="<u1").tobytes()).hexdigest()
 
 
-def load_digits(*, seed: int = 0, test_fraction: float = TEST_FRACTION, split_seed: int = SPLIT_SEED,
-                data_dir=None) -> Data:
+def load_digits(*, seed: int = 0, test_fraction: float = TEST_FRACTION, split_seed: int = SPLIT_SEED) -> Data:
     """Load digits: x float32 (N, 64) in [0, 1], y int64 (N,); multiclass, 10 classes.
 
     The test rows are the first round(test_fraction · 1797) of the suite's seeded
     permutation (`data.base.seeded_split` with `split_seed`), the rest train; both in file
-    order. `seed` (the trial's) does not move the split; `data_dir` is accepted and
-    ignored (the data ships with scikit-learn).
+    order. `seed` (the trial's) does not move the split. It takes no `data_dir`: the data
+    ships with scikit-learn.
     """
     import sklearn  # a dependency; imported where used (importing the suite stays light)
     from sklearn.datasets import load_digits as sklearn_digits

@@ -43,8 +43,8 @@ def pick_target(x: torch.Tensor, rule: str, gen: torch.Generator) -> int:
 
 
 def load_synthetic(*, seed: int = 0, n_points: int = N_POINTS, n_test: int = N_TEST,
-                   target: str = "random", data_dir=None) -> Data:
-    """Draw the synthetic set with `seed` (`data_dir` is accepted and ignored: nothing to read).
+                   target: str = "random") -> Data:
+    """Draw the synthetic set with `seed` (nothing to read: it takes no `data_dir`).
 
     Every training point i has a replacement (x', 1[x' > 0]) drawn from the same
     distribution: the oracle set of paper 000 replaces the target by it.
