@@ -96,9 +96,9 @@ def _release(fifo: Path, thread: threading.Thread) -> None:
     os.close(fd)
 
 
-def test_every_unreadable_entry_of_an_input_folder_is_named_with_exit_1(real, real_path, tmp_path, capsys,
-                                                                        monkeypatch):
-    runs = tmp_path / "runs"
+def _unreadable_folder(runs: Path, real_path, monkeypatch):
+    """An input folder holding one good run and every kind of entry that cannot be read; returns the
+    FIFO, the socket and the two entries made unreadable (to undo after the run)."""
     (runs / "sub").mkdir(parents=True)
     shutil.copy(real_path, runs / "0001_good.json")
     (runs / "a.json").symlink_to("b.json")                    # a -> b -> a
@@ -132,6 +132,13 @@ def test_every_unreadable_entry_of_an_input_folder_is_named_with_exit_1(real, re
         return real_read_text(self, *args, **kwargs)
     monkeypatch.setattr(Path, "iterdir", iterdir)
     monkeypatch.setattr(Path, "read_text", read_text)
+    return fifo, sock, locked, secret
+
+
+def test_every_unreadable_entry_of_an_input_folder_is_named_with_exit_1(real, real_path, tmp_path, capsys,
+                                                                        monkeypatch):
+    runs = tmp_path / "runs"
+    fifo, sock, locked, secret = _unreadable_folder(runs, real_path, monkeypatch)
     guard = _fifo_reader_guard(fifo)
     try:
         rc, err = run_main(capsys, runs, "--out", tmp_path / "report")

@@ -706,14 +706,9 @@ def epsilon_histograms(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
     return out
 
 
-def tradeoff_curves(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
-    title = "Trade-off curves: utility and forgetting against each method's knob"
-    out = Figure("tradeoff_curves", title)
-    knobs = knob_rows(df)
-    full = select(df, "002", "lr_sweep")
-    if knobs.empty and full.empty:
-        out.note = "not drawn: no sweep records in the input."
-        return out
+def _tradeoff_frame(knobs: pd.DataFrame, full: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """One long frame of (knob, value, curve, utility, F / ceiling, MIA gap) from the forgetting sweeps
+    and paper 002's lr sweep, and the utility's label."""
     frames, ulabel = [], "test acc %"
     if not knobs.empty:
         k = knobs.copy()
@@ -725,7 +720,18 @@ def tradeoff_curves(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
                         utility=col(full, "test_acc") * 100, forget_quality_normalised=np.nan,
                         mia_gap=col(full, "mia_gap"))
         frames.append(f[["knob", "value", "curve", "utility", "forget_quality_normalised", "mia_gap"]])
-    long = pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True), ulabel
+
+
+def tradeoff_curves(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
+    title = "Trade-off curves: utility and forgetting against each method's knob"
+    out = Figure("tradeoff_curves", title)
+    knobs = knob_rows(df)
+    full = select(df, "002", "lr_sweep")
+    if knobs.empty and full.empty:
+        out.note = "not drawn: no sweep records in the input."
+        return out
+    long, ulabel = _tradeoff_frame(knobs, full)
     rows = [k for k in KNOBS if (long["knob"] == k).any()]
     ulabel += ", classification only" if ulabel.startswith("test acc") else ""
     cols = (("utility", _better(ulabel, HIGHER)), ("forget_quality_normalised", _better("F / ceiling", HIGHER)),
