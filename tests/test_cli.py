@@ -1,6 +1,7 @@
 """`python -m unlearning`: what a person running it sees, and that no finished result is ever lost."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -197,7 +198,7 @@ def test_the_estimate_says_what_it_timed():
 
     cfg = get_config("digits")
     est = estimate(load_dataset("digits"), cfg)
-    assert 0 < est.train_epoch_seconds < 60
+    assert est.train_epoch_seconds > 0 and math.isfinite(est.train_epoch_seconds)      # measured, not bounded
     assert est.training() == pytest.approx(est.train_epoch_seconds * cfg.train.convergence.max_epochs)
     line = est.line(4)
     assert line.startswith("expected cost here (one epoch timed now: ")

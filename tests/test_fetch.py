@@ -423,15 +423,13 @@ def test_interrupted_download_leaves_no_partial_file(tmp_path, server, monkeypat
 
 def test_trickling_server_is_cut_off_at_the_download_deadline(tmp_path, server, monkeypatch):
     # Fault: only a per-read timeout, so a server sending a byte every 0.2 s kept a download
-    # going for as long as it liked. Here it would trickle for 60 * 0.2 = 12 s.
+    # going for as long as it liked. Here it would trickle for 60 * 0.2 = 12 s and then succeed (the
+    # bytes are the right ones): only the deadline can make it fail, and the message says it did.
     monkeypatch.setenv("UNLEARNING_DOWNLOAD_TIMEOUT", "1")
     spec = served_spec(server, bytes(60), mode="trickle")
-    start = time.monotonic()
     with pytest.raises(DataUnavailableError) as err:
         fetch(spec)
-    elapsed = time.monotonic() - start
     message = str(err.value)
-    assert elapsed < 5, f"the deadline of 1 s did not stop the download ({elapsed:.1f} s)"
     assert spec.urls[0] in message and "aborted after 1 s" in message
     assert "UNLEARNING_DOWNLOAD_TIMEOUT" in message and "--data-dir" in message
     assert cache_files(tmp_path) == []
