@@ -33,9 +33,10 @@ import torch
 
 THREADS_ENV = "UNLEARNING_THREADS"
 # A training step under this many counted FLOPs runs single-threaded. The suite's MLPs do
-# ≤ 0.2 MFLOP a step (digits, batch 32: 0.17 MFLOP; synthetic, its 10 points full batch:
-# 2 kFLOP); MNIST's ConvNet 5.2 GFLOP (batch 64). benchmarks/test_threads.py measures both
-# sides of the line: alone, two threads gain nothing on the MLPs and ~1.6-1.9x on the ConvNet.
+# at most 0.4 MFLOP a step (digits, batch 32: 0.39 MFLOP; California, batch 32: 12 kFLOP;
+# synthetic, its 10 points full batch: 300 FLOP); MNIST's ConvNet 4.6 GFLOP (batch 64).
+# benchmarks/test_threads.py measures both sides of the line (2-core CPU, paper profile):
+# alone, two threads make digits' MLP 0.9x as fast as one and the ConvNet 1.68x as fast.
 PARALLEL_MIN_FLOPS = 50e6
 BUDGET = "budget"
 BUSY_LOAD = 0.75       # `describe` calls a machine busy when its 1-minute load is this share of the budget or more
