@@ -18,10 +18,18 @@ REPO = Path(__file__).resolve().parents[1]
 SAME = ("method", "epochs", "steps", "converged", "test_acc", "forget_acc", "d", "weights_zeroed")
 
 
+def _sigint_as_at_a_terminal():
+    """In the child before exec: SIGINT back to its default, so Python turns it into KeyboardInterrupt as it
+    does at a terminal, even where this test run was started with SIGINT ignored (a background job of a shell
+    without job control: Python keeps an ignored SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _cli(tmp_path, *args, **kw):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.Popen([sys.executable, "-m", "unlearning", *args], cwd=tmp_path, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_sigint_as_at_a_terminal,
+                            **kw)
 
 
 def _saved(folder: Path) -> list[Path]:
