@@ -4,12 +4,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from dataclasses import replace
 
 import pytest
 import torch
 
+from benchmarks.competitors import Competitors
 from unlearning import get_config, run_trial, threads
 from unlearning.datasets import DATASETS, DatasetSpec, get_dataset, register_dataset
 
@@ -99,24 +99,16 @@ def test_every_trial_record_says_its_thread_count(clean_env):
     assert {r["threads"] for r in run_trial(get_config("synthetic", seed=0), ["noop"])} == {2}
 
 
-COMPETITOR = ("import time, torch\nx = torch.randn(64, 128)\nw = torch.randn(128, 128, requires_grad=True)\n"
-              "end = time.monotonic() + 60\nwhile time.monotonic() < end:\n    (x @ w).tanh().sum().backward()\n")
-
-
 def test_beside_a_competing_process_the_cli_trains_the_small_model_single_threaded(tmp_path):
     """The fault: on a busy machine torch's default threads made the small models 25x slower. The
-    regression: beside a competing torch process (bounded: 60 s, killed when done) the CLI's records
-    say one thread, and the run still reproduces the numbers of an idle one (times are not asserted)."""
+    regression: beside a competing torch process (`benchmarks.competitors`: bounded in time, stopped
+    after) the CLI's records say one thread, and the run reproduces the numbers of an idle one (times
+    are not asserted)."""
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", threads.THREADS_ENV)}
-    competitor = subprocess.Popen([sys.executable, "-c", COMPETITOR], env=env)
-    try:
-        time.sleep(0.5)
-        out = tmp_path / "run.json"
+    out = tmp_path / "run.json"
+    with Competitors(1):
         subprocess.run([sys.executable, "-m", "unlearning", "-q", "--trials", "1", "--methods", "noop",
                         "--out", str(out)], check=True, env=env, timeout=300, capture_output=True)
-    finally:
-        competitor.kill()
-        competitor.wait()
     records = json.loads(out.read_text())["records"]
     assert {r["threads"] for r in records} == {1}
     idle = run_trial(get_config("synthetic", seed=0), ["noop"])
