@@ -3,8 +3,8 @@
 from dataclasses import replace
 
 import pytest
-import torch
 
+from unlearning import threads
 from unlearning.datasets import california, mnist
 
 DEAD_URL = "http://127.0.0.1:9/nothing.gz"   # nothing listens there: a download fails at once
@@ -23,16 +23,14 @@ def offline(monkeypatch, tmp_path):
     monkeypatch.setattr(california, "FILE", replace(california.FILE, urls=(DEAD_URL,)))
 
 
-@pytest.fixture
-def single_thread():
-    """Run a test with one torch thread: the suite's nets are tiny, and on a small busy
-    machine intra-op threads only add contention. Restores the previous setting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+@pytest.fixture(autouse=True, scope="session")
+def thread_policy():
+    """Every test runs with one torch thread (or $UNLEARNING_THREADS), the thread policy's choice for
+    small models (`unlearning.threads`): the tests train the suite's MLPs and MNIST's ConvNet on tiny
+    subsets only, and beside other jobs extra threads only wait for each other. The CLI and benchmark
+    subprocesses the tests start apply the policy themselves."""
+    with threads.using(threads.override() or 1):
         yield
-    finally:
-        torch.set_num_threads(before)
 
 
 pytest_plugins = ["pytester"]

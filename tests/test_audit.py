@@ -11,8 +11,6 @@ from unlearning.data import Data
 from unlearning.datasets import load_dataset
 from unlearning.methods.random_relabel import RelabelConfig
 
-pytestmark = pytest.mark.usefixtures("single_thread")
-
 N_MODELS = 6
 
 

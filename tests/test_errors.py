@@ -21,8 +21,6 @@ from unlearning.methods.weight_pruning import PruningConfig
 from unlearning.models import build_model, resolve_device
 from unlearning.train import Trained, TrainRecord, loss_fn
 
-pytestmark = pytest.mark.usefixtures("single_thread")
-
 FAST = TrainConfig(convergence=Convergence("fixed_epochs", 0.0, 2))
 
 

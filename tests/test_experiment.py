@@ -4,7 +4,6 @@ import json
 import math
 
 import pytest
-import torch
 
 from unlearning import experiment
 from unlearning.config import get_config
@@ -14,8 +13,6 @@ from unlearning.methods import METHODS, unlearn
 from unlearning.metrics import logit_l1
 from unlearning.train import train_original
 
-pytestmark = pytest.mark.usefixtures("single_thread")
-
 KEYS = {"epochs", "steps", "samples_processed", "seconds", "converged", "hit_cap", "collapsed", "epoch_ratio",
         "speedup_vs_naive", "test_acc", "forget_acc", "total_acc", "s_to_control", "s_to_oracle", "d"}
 SERIES = ("s_to_control_series", "s_to_oracle_series", "d_series")
@@ -24,29 +21,19 @@ TRAINING_METHODS = ("finetune", "weight_pruning")
 
 @pytest.fixture(scope="module")
 def trial():
-    threads = torch.get_num_threads()       # module-scoped: the `single_thread` fixture is not active here
-    torch.set_num_threads(1)
-    try:
-        cfg = get_config("synthetic", seed=0)
-        records = run_trial(cfg)
-    finally:
-        torch.set_num_threads(threads)
+    cfg = get_config("synthetic", seed=0)
+    records = run_trial(cfg)
     return cfg, {r["method"]: r for r in records}, records
 
 
 @pytest.fixture(scope="module")
 def rebuilt():
     """The control and oracle of the same trial, rebuilt independently (training is deterministic)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        cfg = get_config("synthetic", seed=0)
-        data = load_dataset("synthetic", seed=0)
-        trained = train_original(data, cfg)
-        forget = select_forget(data, 1, cfg.seed)
-        oracle = unlearn("naive_retrain", trained, data, forget, cfg)
-    finally:
-        torch.set_num_threads(threads)
+    cfg = get_config("synthetic", seed=0)
+    data = load_dataset("synthetic", seed=0)
+    trained = train_original(data, cfg)
+    forget = select_forget(data, 1, cfg.seed)
+    oracle = unlearn("naive_retrain", trained, data, forget, cfg)
     return data, trained, forget, oracle
 
 

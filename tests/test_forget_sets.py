@@ -10,8 +10,6 @@ from unlearning.datasets import load_dataset
 from unlearning.methods import unlearn
 from unlearning.train import train_original
 
-pytestmark = pytest.mark.usefixtures("single_thread")
-
 
 def toy(task: str, n: int = 40) -> Data:
     gen = torch.Generator().manual_seed(0)

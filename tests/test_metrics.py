@@ -9,8 +9,6 @@ from torch import nn
 from unlearning.data import Data
 from unlearning.metrics import accuracy, correct, deletion_metric, evaluate, logit_l1, mse, ratio
 
-pytestmark = pytest.mark.usefixtures("single_thread")
-
 
 def identity_linear(n: int) -> nn.Linear:
     """A Linear layer whose output equals its input: model(x) = x, so x *is* the logits."""

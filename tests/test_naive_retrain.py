@@ -11,8 +11,6 @@ from unlearning.methods import naive_retrain as nr
 from unlearning.methods import unlearn
 from unlearning.train import train_original
 
-pytestmark = pytest.mark.usefixtures("single_thread")
-
 FAST = TrainConfig("adam", 1e-2, None, Convergence("fixed_epochs", 0.0, 5))
 
 

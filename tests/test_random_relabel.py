@@ -13,8 +13,6 @@ from unlearning.methods import MethodNotApplicable, unlearn
 from unlearning.methods.random_relabel import RelabelConfig, relabel_batch
 from unlearning.train import Trained, TrainRecord
 
-pytestmark = pytest.mark.usefixtures("single_thread")
-
 K = 3
 
 

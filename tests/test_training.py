@@ -15,8 +15,6 @@ from unlearning.datasets import load_dataset
 from unlearning.models import build_model
 from unlearning.train import MAX_INIT_REDRAWS, fit, fresh_model, train_original
 
-pytestmark = pytest.mark.usefixtures("single_thread")
-
 
 def states_equal(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

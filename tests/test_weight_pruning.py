@@ -35,8 +35,6 @@ from unlearning.methods.weight_pruning import PruningConfig, check_thresholds, l
 from unlearning.models import build_model
 from unlearning.train import Trained, TrainRecord
 
-pytestmark = pytest.mark.usefixtures("single_thread")
-
 X = torch.tensor([[2.0, 1.0], [1.0, 0.0], [2.0, 3.0], [-1.0, 1.0], [5.0, -0.5], [0.0, 2.0]])
 W1 = [[1.0, 2.0], [-1.0, 3.0]]
 W2 = [[3.0, -2.0]]

@@ -92,9 +92,14 @@ def _dataset_rule(dataset: str) -> int | str:
     return BUDGET if step_flops(dataset) >= PARALLEL_MIN_FLOPS else 1
 
 
+def override() -> int | None:
+    """$UNLEARNING_THREADS, when set: the count for everything."""
+    return _positive_env(THREADS_ENV)
+
+
 def for_dataset(dataset: str | None) -> int:
     """Threads for training `dataset`'s model here: $UNLEARNING_THREADS, else its rule within the budget."""
-    forced = _positive_env(THREADS_ENV)
+    forced = override()
     if forced is not None:
         return forced
     rule = _dataset_rule(dataset) if dataset is not None else BUDGET
@@ -120,7 +125,7 @@ def policy(dataset: str | None):
 def describe(dataset: str | None) -> str:
     """What the policy chose and why, in words; on a busy machine, with the remedy when it uses several threads."""
     n, cap = for_dataset(dataset), budget()
-    if _positive_env(THREADS_ENV) is not None:
+    if override() is not None:
         return f"{n} thread(s) (${THREADS_ENV})"
     why = "small model: one thread, parallelism left to processes" if n == 1 and cap > 1 else f"{cap} CPU(s) given"
     line = f"{n} thread(s) ({why})"
