@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from unlearning import threads
+from unlearning import provenance, threads
 from unlearning.datasets import names as dataset_names
 from unlearning.models import resolve_device
 from unlearning.progress import clock
@@ -56,13 +56,15 @@ def pytest_report_header(config):
 
 
 def pytest_sessionstart(session):
-    """Measure the device's GEMM peak before any benchmark loads the machine (`unlearning.throughput`)."""
+    """Measure the device's GEMM peak before any benchmark loads the machine (`unlearning.throughput`), and read
+    the git tree the run starts from (`unlearning.provenance`)."""
     matmul_gflops(str(resolve_device(None)))
+    provenance.tree()
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
-    """The machine id does not tell torch versions or devices apart: record them, and the
-    fp32 GEMM throughput measured when the run started."""
+    """The machine id does not tell torch versions or devices apart: record them, the fp32 GEMM throughput
+    measured when the run started, and under `provenance` what moves the numbers (`unlearning.provenance`)."""
     device = resolve_device(None)
     machine_info.update(
         matmul_gflops=matmul_gflops(str(device)), gemm_size=GEMM_SIZE,
@@ -71,6 +73,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         threads=torch.get_num_threads(), bench_profile=active(config).name,
         bench_schema_version=SCHEMA_VERSION,
     )
+    machine_info[provenance.KEY] = provenance.collect(device)
     cells = config.stash.get(CELLS, None)
     if cells is not None:                 # bench_complete, bench_cells {done, collected}, bench_resumed
         machine_info.update(cells.machine_info())

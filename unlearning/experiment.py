@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from . import progress, threads
+from . import progress, provenance, threads
 from .config import Config
 from .data import Data
 from .datasets import get_dataset, load_dataset
@@ -180,6 +180,7 @@ def run_trial(config: Config, methods: Sequence[str] | None = None, removal_size
     (the curves paper 000 plots) for methods that train. Runs under the thread policy
     (`unlearning.threads`: one thread for small models, the CPUs given for the others).
     """
+    provenance.tree()                      # the git tree as the run starts, read once (saved runs carry it)
     with threads.policy(config.dataset):
         return _run_trial(config, methods, removal_size, data, trained, forget, track_series)
 
@@ -206,9 +207,11 @@ def _run_trial(config, methods, removal_size, data, trained, forget, track_serie
 
 
 def environment() -> dict:
-    """Versions and machine facts every saved run carries."""
+    """Versions and machine facts every saved run carries; `provenance` holds what moves the numbers (CPU model,
+    ISA flags and the ISA torch dispatches to, oneDNN / MKL versions, the git tree's commit and dirty flag:
+    `unlearning.provenance`)."""
     return {"torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
-            "cuda": torch.version.cuda, "threads": torch.get_num_threads()}
+            "cuda": torch.version.cuda, "threads": torch.get_num_threads(), provenance.KEY: provenance.collect()}
 
 
 def json_safe(obj):
