@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from . import forgetting as fg
-from . import threads
+from . import threads, verdict
 from .config import Config
 from .data import Data
 from .data.base import seeded_split
@@ -48,6 +48,7 @@ from .train import Trained, predict
 
 REFERENCE_SEED_OFFSET = 1_000_003   # the reference group's seeds: seed + offset + i
 HOLDOUT_FRACTION = 0.2              # held out as non-members where a dataset has no test set
+PHI_DIGITS = 6                      # significant digits of the per-model φ a record keeps
 
 
 def with_holdout(data: Data, seed: int, fraction: float = HOLDOUT_FRACTION) -> Data:
@@ -225,10 +226,7 @@ def quality_metrics(panel: Panel, views: list[View], oracle: list[View], referen
     task, labels, n = panel.data.task, panel.labels, panel.n_models
     eps = fg.epsilon_per_example(_phi(views, labels, task), _phi(reference, labels, task))
     f = fg.forget_quality(eps, n)
-    if "ceiling" not in panel._cache:          # the same for every method of the panel
-        panel._cache["ceiling"] = fg.forget_quality(
-            fg.epsilon_per_example(_phi(oracle, labels, task), _phi(reference, labels, task)), n)
-    ceiling = panel._cache["ceiling"]
+    ceiling, ceiling_lo, ceiling_hi = _ceiling(panel, oracle, reference)
     util = [_utility(v, labels, task) for v in views]
     ref = [_utility(v, labels, task) for v in reference]
     up = (lambda u: u) if panel.data.is_classification else (lambda u: 1 / u if u > 0 else float("inf"))
@@ -236,10 +234,51 @@ def quality_metrics(panel: Panel, views: list[View], oracle: list[View], referen
                               [up(u["test"]) for u in util], [up(u["test"]) for u in ref])
     tow = (_mean(fg.tug_of_war(u, _utility(o, labels, task)) for u, o in zip(util, oracle, strict=True))
            if panel.data.is_classification else None)
+    null = verdict.f_null(n, len(reference))[0]
     return {"forget_quality": f, "forget_quality_ceiling": ceiling,
             "forget_quality_normalised": f / ceiling if ceiling > 0 else None,
+            "forget_quality_null": null, "forget_quality_vs_null": f / null,
+            **dict(zip(("forget_quality_lo", "forget_quality_hi"), verdict.f_interval(eps, n), strict=True)),
+            "forget_quality_ceiling_lo": ceiling_lo, "forget_quality_ceiling_hi": ceiling_hi,
             "epsilon_cap": fg.epsilon_cap(n), "n_models": n, "epsilon_per_example": eps.tolist(),
             "epsilon_mean": float(eps.mean()), "unlearn_score": score_, "tow": tow}
+
+
+def _ceiling(panel: Panel, oracle: list[View], reference: list[View]) -> tuple[float, float, float]:
+    """F of the oracle group (naive retraining) against the reference group, and its interval; the same for
+    every method of the panel."""
+    if "ceiling" not in panel._cache:
+        labels, task = panel.labels, panel.data.task
+        eps = fg.epsilon_per_example(_phi(oracle, labels, task), _phi(reference, labels, task))
+        panel._cache["ceiling"] = (fg.forget_quality(eps, panel.n_models), *verdict.f_interval(eps, panel.n_models))
+    return panel._cache["ceiling"]
+
+
+def _rounded(phi: np.ndarray) -> np.ndarray:
+    """φ to `PHI_DIGITS` significant digits: what the record keeps, and what the verdict is computed
+    from, so that the saved φ reproduce it exactly."""
+    return np.array([[float(f"{v:.{PHI_DIGITS}g}") for v in row] for row in phi])
+
+
+def verdict_metrics(panel: Panel, method: str, views: list[View], control: list[View],
+                    reference: list[View]) -> dict:
+    """The verdict of `method` on the panel (`unlearning.verdict`): the permutation test against the
+    reference group, the effect's interval, power, the no-op gate; φ of every model for recomputation;
+    the no-op's record also carries the power curve over fewer models and the models needed."""
+    labels, task = panel.labels, panel.data.task
+    u, r = (_rounded(_phi(g, labels, task)) for g in (views, reference))
+    seed = panel.configs[0].seed
+    if "noop_difference" not in panel._cache:      # the gate: the originals are the no-op's models
+        panel._cache["noop_difference"] = verdict.difference(_rounded(_phi(control, labels, task)), r, seed=seed)
+    gate = verdict.SELF if method == "noop" else panel._cache["noop_difference"].p_value
+    out = {**verdict.judge(u, r, gate=gate, seed=seed).record(), "phi": u.tolist()}
+    if method in ("noop", "naive_retrain"):
+        out["phi_reference"] = r.tolist()
+    if method == "noop":
+        curve = verdict.power_curve(u, r, seed=seed)
+        out.update(power_curve_models=list(curve), power_curve=list(curve.values()),
+                   models_needed=verdict.models_needed(curve))
+    return out
 
 
 def utility_metrics(panel: Panel, views: list[View], prefix: str = "") -> dict:
@@ -278,4 +317,5 @@ def record(panel: Panel, method: str, results: list[UnlearnResult], oracle: list
             **attack_metrics(panel, views, ov, cv), **divergence_metrics(panel, views, ov),
             **utility_metrics(panel, views), **utility_metrics(panel, cv, "control_"), **_details(results),
             **(quality_metrics(panel, views, ov, rv) if panel.reference else {"n_models": panel.n_models}),
+            **(verdict_metrics(panel, method, views, cv, rv) if panel.reference else {}),
             "config": panel.method_configs(method, setting)[0].as_dict(), "data_info": dict(data.info)}

@@ -38,6 +38,7 @@ logits for `multiclass`, one value for `regression`), `y` the labels of that set
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -233,6 +234,66 @@ def epsilon_per_example(unlearned, retrained, *, delta: float = DELTA, double: b
     eps = np.array([attack_epsilon(*_rates(u[:, j], r[:, j], double), delta=delta).max()
                     for j in range(u.shape[1])])
     return np.clip(eps, 0.0, EPSILON_MAX)
+
+
+@functools.lru_cache(maxsize=64)
+def _range_max(n_u: int, n_r: int, delta: float) -> np.ndarray:
+    """RM[b, lo, hi] = max over a in [lo, hi] of `attack_epsilon` of a run holding a of the n_u
+    unlearned and b of the n_r retrained values (FPR = b / n_r, FNR = 1 − a / n_u); −∞ for lo > hi."""
+    a, b = np.arange(n_u + 1), np.arange(n_r + 1)
+    e = attack_epsilon(b[:, None] / n_r, 1 - a[None, :] / n_u, delta)            # (b, a)
+    rm = np.full((n_r + 1, n_u + 1, n_u + 1), -np.inf)
+    for lo in range(n_u + 1):
+        rm[:, lo, lo:] = np.maximum.accumulate(e[:, lo:], axis=1)
+    return rm
+
+
+def _epsilon_by_runs(is_u: np.ndarray, n_u: int, n_r: int, delta: float, double: bool) -> np.ndarray:
+    """ε of rows of labels in sorted order (True: an unlearned value; no ties), exactly as
+    `epsilon_per_example`: every attack is a run of consecutive sorted values (double: any run;
+    single: a suffix), scoring `attack_epsilon` of its counts. Runs holding the retrained values
+    k+1..k+b start anywhere in the gap before value k+1 and end anywhere in the gap after k+b,
+    so per (b, k) the unlearned count ranges over [inner, outer] and `_range_max` gives the best."""
+    rows = len(is_u)
+    c = np.zeros((rows, n_r + 2), dtype=np.int64)          # c[:, k]: unlearned values before the k-th retrained
+    c[:, 1:-1] = np.flatnonzero(~is_u.reshape(-1)).reshape(rows, n_r) % is_u.shape[1] - np.arange(n_r)
+    c[:, -1] = n_u
+    rm, best = _range_max(n_u, n_r, delta), np.full(rows, -np.inf)
+    for b in range(n_r + 1):
+        k = np.arange(n_r - b + 1) if double else np.array([n_r - b])
+        if not b:
+            inner = np.zeros((rows, len(k)), dtype=np.int64)
+        else:
+            inner = c[:, k + b] - c[:, k + 1] if double else n_u - c[:, k + 1]
+        outer = c[:, k + b + 1] - c[:, k]
+        best = np.maximum(best, rm[b][inner, outer].max(axis=1))
+    return best
+
+
+def epsilon_batch(unlearned, retrained, *, delta: float = DELTA, double: bool = DOUBLE_THRESHOLD) -> np.ndarray:
+    """`epsilon_per_example` of many panels at once, exactly: `unlearned` (..., N, S) and
+    `retrained` (..., N', S) with the same leading shape give ε (..., S).
+
+    ε depends only on the order of the N + N' values of an example, so each is computed from
+    the counts of runs of the sorted values (`_epsilon_by_runs`, O((N')²) integer look-ups
+    instead of O((N + N')²) logarithms); an example with tied values goes through
+    `epsilon_per_example` itself. Used by the permutation null of F and the F null mean."""
+    u, r = np.asarray(unlearned, dtype=np.float64), np.asarray(retrained, dtype=np.float64)
+    if u.ndim < 2 or r.ndim != u.ndim or u.shape[:-2] != r.shape[:-2] or u.shape[-1] != r.shape[-1]:
+        raise ValueError(f"epsilon_batch: give (..., models, examples) arrays with the same examples; "
+                         f"got {u.shape} and {r.shape}")
+    n_u, n_r = u.shape[-2], r.shape[-2]
+    pooled = np.moveaxis(np.concatenate([u, r], axis=-2), -2, -1).reshape(-1, n_u + n_r)
+    if min(n_u, n_r) < 2 or not np.isfinite(pooled).all():
+        return epsilon_per_example(u.reshape(-1, n_u, u.shape[-1])[0], r.reshape(-1, n_r, r.shape[-1])[0])
+    order = np.argsort(pooled, axis=1, kind="stable")
+    values = np.take_along_axis(pooled, order, axis=1)
+    tied = (np.diff(values, axis=1) == 0).any(axis=1)
+    eps = np.empty(len(pooled))
+    eps[~tied] = _epsilon_by_runs(order[~tied] < n_u, n_u, n_r, delta, double)
+    for i in np.flatnonzero(tied):
+        eps[i] = attack_epsilon(*_rates(pooled[i, :n_u], pooled[i, n_u:], double), delta=delta).max()
+    return np.clip(eps, 0.0, EPSILON_MAX).reshape(u.shape[:-2] + (u.shape[-1],))
 
 
 def epsilon_cap(n_models: int) -> int:

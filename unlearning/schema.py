@@ -192,6 +192,40 @@ _OPTIONAL = [
     ("epsilon_mean", "float", "", "forgetting: mean of epsilon_per_example"),
     ("unlearn_score", "float", "", "forgetting: F × retain-utility ratio × test-utility ratio vs the reference models"),
     ("tow", "float", "", "forgetting: tug-of-war Π(1 − |acc − oracle acc|) over forget, retain, test (1 is best)"),
+    ("forget_quality_lo", "float", "", "forgetting: F's 95 % bootstrap interval over the forget examples, lower end"),
+    ("forget_quality_hi", "float", "", "forgetting: F's 95 % bootstrap interval over the forget examples, upper end"),
+    ("forget_quality_ceiling_lo", "float", "", "forgetting: the ceiling's 95 % interval (as F's), lower end"),
+    ("forget_quality_ceiling_hi", "float", "", "forgetting: the ceiling's 95 % interval (as F's), upper end"),
+    ("forget_quality_null", "float", "", "forgetting: F's mean when unlearned and retrained models are exchangeable, "
+                                         "from N alone (`verdict.f_null`)"),
+    ("forget_quality_vs_null", "float", "ratio", "forgetting: forget_quality / forget_quality_null (1: as an "
+                                                 "exchangeable group on average)"),
+    ("verdict", "str", "", "forgetting: `forgot`, `cannot tell`, `did not forget` or `too few points`, on this cell "
+                           "alone (a report adjusts p across its cells; `unlearning.verdict`)"),
+    ("p_value", "float", "fraction", "forgetting: the permutation test of exchangeability with the reference models, "
+                                     "min(1, 2 min(p_value_shift, p_value_spread)), unadjusted"),
+    ("p_value_shift", "float", "fraction", "forgetting: its two-sided p-value on the mean standardised shift of φ"),
+    ("p_value_spread", "float", "fraction", "forgetting: its p-value on the mean squared standardised shift of φ"),
+    ("effect", "float", "retrained sd", "forgetting: mean over the forget set of (mean φ unlearned − mean φ "
+                                        "retrained) / retrained sd of φ (> 0: memorised)"),
+    ("effect_lo", "float", "retrained sd", "forgetting: the effect's 90 % bootstrap interval (models and examples), "
+                                           "lower end"),
+    ("effect_hi", "float", "retrained sd", "forgetting: the same interval, upper end; forgot needs it inside ±margin"),
+    ("power", "float", "fraction", "forgetting: chance the test rejects a shift of one margin in every example"),
+    ("noop_p_value", "float", "fraction", "forgetting: the no-op's p_value on the same panel (the gate)"),
+    ("verdict_margin", "float", "retrained sd", "forgetting: the equivalence margin (`verdict.MARGIN`)"),
+    ("verdict_alpha", "float", "fraction", "forgetting: the test's size (`verdict.ALPHA`)"),
+    ("verdict_permutations", "int", "", "forgetting: resamples of the permutation test"),
+    ("verdict_adjustment", "str", "", "forgetting: the multiple-testing adjustment behind `verdict`"),
+    ("phi", "list[list[float]]", "", "forgetting: φ (logit confidence) of each model (rows) on each forget example, "
+                                     "6 significant digits"),
+    ("phi_reference", "list[list[float]]", "", "forgetting, no-op and naive retraining records: φ of the reference "
+                                               "models"),
+    ("power_curve_models", "list[int]", "models", "forgetting, no-op records: N′ of the power curve"),
+    ("power_curve", "list[float]", "fraction", "forgetting, no-op records: share of N′-model subsamples whose test "
+                                               "rejects at α"),
+    ("models_needed", "int", "models", "forgetting, no-op records: smallest N′ with power ≥ 0.8 (null: none "
+                                       "below N)"),
     ("threshold_scale", "float", "ratio", "forgetting sweeps: weight pruning's preset thresholds were multiplied "
                                           "by this"),
     ("rte", "float", "ratio", "forgetting: run-time efficiency, oracle seconds / seconds (null at zero cost)"),
@@ -215,6 +249,9 @@ KEY_RANGES: dict[str, tuple[float | None, float | None]] = {
     "trial": (1, None), "lr": (0, None), "load_avg_1m": (0, None), "init_redraws": (0, None), "competitors": (0, None),
     "epsilon_cap": (0, None), "epsilon_per_example": (0, None), "epsilon_mean": (0, None),
     "forget_quality": (0, 1), "forget_quality_ceiling": (0, 1), "tow": (0, 1), "unlearn_score": (0, None),
+    **dict.fromkeys(("forget_quality_lo", "forget_quality_hi", "forget_quality_ceiling_lo",
+                     "forget_quality_ceiling_hi", "forget_quality_null"), (0, 1)),
+    "forget_quality_vs_null": (0, None), "verdict_margin": (0, None), "verdict_permutations": (1, None),
 }
 
 
