@@ -293,7 +293,7 @@ def epsilon_batch(unlearned, retrained, *, delta: float = DELTA, double: bool = 
     eps[~tied] = _epsilon_by_runs(order[~tied] < n_u, n_u, n_r, delta, double)
     for i in np.flatnonzero(tied):
         eps[i] = attack_epsilon(*_rates(pooled[i, :n_u], pooled[i, n_u:], double), delta=delta).max()
-    return np.clip(eps, 0.0, EPSILON_MAX).reshape(u.shape[:-2] + (u.shape[-1],))
+    return np.clip(eps, 0.0, EPSILON_MAX).reshape((*u.shape[:-2], u.shape[-1]))
 
 
 def epsilon_cap(n_models: int) -> int:
