@@ -86,6 +86,10 @@ class Forgetting:
     sweep_regimes: tuple[str, ...] = ("random", "canaries")
     relabel_lrs: tuple[float, ...] = (1e-2, 0.1, 1.0)
     pruning_scales: tuple[float, ...] = (0.25, 0.5, 2.0, 4.0)
+    # test_verdict: the verdict rule's error rates on simulated panels of (N models, M forget examples) —
+    # each profile's own N and sizes — with `error_panels` panels per scenario (`unlearning.verdict.SCENARIOS`)
+    error_settings: tuple[tuple[int, int], ...] = ((32, 20), (16, 20))
+    error_panels: int = 100
 
 
 @dataclass(frozen=True)
@@ -140,14 +144,14 @@ PROFILES = {
         overhead=Overhead(rows=2048, epochs=2, requests=50),
         threads=Threads(mlp_rows=400, mlp_epochs=3, conv_steps=6, repeats=3),
         forgetting=Forgetting(sizes=(2,), n_models=4, n_models_unstacked=4, sweep_size=2, sweep_regimes=("canaries",),
-                              relabel_lrs=(1.0,), pruning_scales=(0.25,)),
+                              relabel_lrs=(1.0,), pruning_scales=(0.25,), error_settings=((8, 20),), error_panels=10),
     ),
     "quick": Profile(
         name="quick",
         paper000=Paper000(trials={"synthetic": (0, 1, 2, 3), "california": (0,)}),
         paper002=Paper002(seeds=(0,)),
         grid=Grid(sizes=(50, 200, 400, 600)),
-        forgetting=Forgetting(sizes=(20,), n_models=16, n_models_unstacked=8),
+        forgetting=Forgetting(sizes=(20,), n_models=16, n_models_unstacked=8, error_settings=((16, 20), (8, 20))),
     ),
     # The papers' tables at their settings with 3 seeds. Paper 002 gives no epoch count:
     # 3 epochs of the MNIST example's schedule (its default is 14) already reach the ~99 %
@@ -159,7 +163,8 @@ PROFILES = {
         paper002=Paper002(seeds=(0, 1, 2), figure1_seeds=(0, 1, 2),
                           sweep_lrs=(1e-3, 2e-3, 3e-3, 4e-3, 5e-3, 7e-3, 1e-2, 0.1, 1.0)),
         grid=Grid(seeds=(0, 1, 2)),
-        forgetting=Forgetting(sizes=(20, 100), relabel_lrs=(3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)),
+        forgetting=Forgetting(sizes=(20, 100), relabel_lrs=(3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0),
+                              error_settings=((32, 20), (32, 100), (16, 20), (16, 100)), error_panels=200),
     ),
 }
 

@@ -226,6 +226,14 @@ _OPTIONAL = [
                                                "rejects at α"),
     ("models_needed", "int", "models", "forgetting, no-op records: smallest N′ with power ≥ 0.8 (null: none "
                                        "below N)"),
+    ("scenario", "str", "", "verdict error rates: the simulated truth (`verdict.SCENARIOS`)"),
+    ("shift_sd", "float", "retrained sd", "verdict error rates: the simulated shift of the unlearned models' φ"),
+    ("shifted_share", "float", "fraction", "verdict error rates: share of the forget examples shifted"),
+    ("panels", "int", "", "verdict error rates: simulated panels behind the rates"),
+    ("rate_forgot", "float", "fraction", "verdict error rates: share of the panels called `forgot`"),
+    ("rate_cannot_tell", "float", "fraction", "verdict error rates: share called `cannot tell`"),
+    ("rate_did_not_forget", "float", "fraction", "verdict error rates: share called `did not forget`"),
+    ("rate_too_few_points", "float", "fraction", "verdict error rates: share called `too few points`"),
     ("threshold_scale", "float", "ratio", "forgetting sweeps: weight pruning's preset thresholds were multiplied "
                                           "by this"),
     ("rte", "float", "ratio", "forgetting: run-time efficiency, oracle seconds / seconds (null at zero cost)"),
@@ -252,6 +260,7 @@ KEY_RANGES: dict[str, tuple[float | None, float | None]] = {
     **dict.fromkeys(("forget_quality_lo", "forget_quality_hi", "forget_quality_ceiling_lo",
                      "forget_quality_ceiling_hi", "forget_quality_null"), (0, 1)),
     "forget_quality_vs_null": (0, None), "verdict_margin": (0, None), "verdict_permutations": (1, None),
+    "panels": (1, None),
 }
 
 

@@ -298,15 +298,16 @@ def simulated_panel(n_models: int, n_forget: int, shift_sd: float, share: float,
     return u, r
 
 
-def error_rates(n_models: int, n_forget: int, panels: int, *, seed: int = 0,
-                n_permutations: int = N_PERMUTATIONS, n_bootstrap: int = N_BOOTSTRAP) -> dict[str, dict[str, float]]:
-    """Per `SCENARIOS` entry, the share of `panels` simulated panels given each verdict (no no-op gate)."""
-    rng, out = np.random.default_rng(seed), {}
-    for name, (shift_sd, share) in SCENARIOS.items():
-        verdicts = [judge(*simulated_panel(n_models, n_forget, shift_sd, share, rng), seed=i,
-                          n_permutations=n_permutations, n_bootstrap=n_bootstrap).verdict for i in range(panels)]
-        out[name] = {v: verdicts.count(v) / panels for v in VERDICTS}
-    return out
+def error_rates(n_models: int, n_forget: int, scenario: str, panels: int, *, seed: int = 0,
+                n_permutations: int = N_PERMUTATIONS, n_bootstrap: int = N_BOOTSTRAP) -> dict[str, float]:
+    """The share of `panels` simulated panels of `scenario` (a `SCENARIOS` name) given each verdict (no gate)."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; allowed: {', '.join(map(repr, SCENARIOS))}")
+    shift_sd, share = SCENARIOS[scenario]
+    rng = np.random.default_rng([seed, list(SCENARIOS).index(scenario), n_models, n_forget])
+    verdicts = [judge(*simulated_panel(n_models, n_forget, shift_sd, share, rng), seed=i,
+                      n_permutations=n_permutations, n_bootstrap=n_bootstrap).verdict for i in range(panels)]
+    return {v: verdicts.count(v) / panels for v in VERDICTS}
 
 
 # -- how many models are enough ---------------------------------------------------------------------------
