@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.profiles import PROFILES, get_profile
+from unlearning import provenance
 from unlearning.schema import REQUIRED as SCHEMA_KEYS
 from unlearning.schema import SCHEMA_VERSION
 
@@ -25,6 +26,7 @@ def test_tiny_session_saves_every_schema_key(pytester, tmp_path, monkeypatch):
     run = json.loads(out.read_text())
     assert run["machine_info"]["bench_profile"] == "smoke"
     assert run["machine_info"]["torch"] and "threads" in run["machine_info"]
+    assert list(run["machine_info"][provenance.KEY]) == list(provenance.KEYS)      # what moves the numbers
     assert run["machine_info"]["bench_complete"] is True          # every collected cell ran (benchmarks.journal)
     assert run["machine_info"]["bench_cells"] == {"done": 3, "collected": 3}
     by_method = {b["extra_info"]["method"]: b["extra_info"] for b in run["benchmarks"]}

@@ -31,6 +31,8 @@ CHANGED_SHOWN = 20            # uncommitted paths named (the count says how many
 KEYS = {
     "cpu_model": "the CPU's model name (/proc/cpuinfo 'model name', else py-cpuinfo's brand, else the platform's)",
     "cpu_vendor": "the CPU's vendor id (GenuineIntel, AuthenticAMD, ...), where known",
+    "cpu_signature": "what tells CPUs of one model name apart (a hypervisor may show 'AMD EPYC' for several): x86 "
+                     "'family F, model M, stepping S', Arm 'implementer I, part P, variant V'; None where not known",
     "cpu_flags": "the ISA flags the kernels are chosen by (`ISA_FLAG`), as the OS reports them, sorted",
     "cpu_capability": "the ISA torch's own kernels dispatch to (torch.backends.cpu.get_cpu_capability(): AVX2, "
                       "AVX512, DEFAULT, ...)",
@@ -65,8 +67,28 @@ def isa_flags(flags: Iterable[str] | None) -> list[str]:
 
 
 # -- the CPU ---------------------------------------------------------------------------------------------------------
+# the CPUID fields that make up `cpu_signature`: x86 (/proc/cpuinfo and py-cpuinfo), Arm (/proc/cpuinfo)
+SIGNATURES = ((("cpu family", "family"), ("model", "model"), ("stepping", "stepping")),
+              (("cpu implementer", "implementer"), ("cpu part", "part"), ("cpu variant", "variant")))
+
+
+def signature(fields: dict) -> str | None:
+    """"family 25, model 1, stepping 1" (x86) or "implementer 0x41, part 0xd0c, variant 0x3" (Arm) from the fields
+    of /proc/cpuinfo or py-cpuinfo (lower-case names; py-cpuinfo's are 'family', 'model', 'stepping')."""
+    for names in SIGNATURES:
+        parts = []
+        for proc, short in names:
+            value = fields.get(proc, fields.get(short))
+            if value is not None and str(value).strip():
+                parts.append(f"{short} {str(value).strip()}")
+        if parts:
+            return ", ".join(parts)
+    return None
+
+
 def _proc_cpuinfo(text: str) -> dict:
-    """The first processor's model, vendor and flags from the text of /proc/cpuinfo (x86 'flags', Arm 'Features')."""
+    """The first processor's model, vendor, signature and flags from the text of /proc/cpuinfo (x86 'flags', Arm
+    'Features')."""
     fields: dict[str, str] = {}
     for line in text.split("\n\n")[0].splitlines():
         name, sep, value = line.partition(":")
@@ -74,6 +96,7 @@ def _proc_cpuinfo(text: str) -> dict:
             fields.setdefault(name.strip().lower(), value.strip())
     return {"cpu_model": fields.get("model name") or fields.get("hardware") or fields.get("cpu model") or None,
             "cpu_vendor": fields.get("vendor_id") or fields.get("cpu implementer") or None,
+            "cpu_signature": signature({k: v for k, v in fields.items() if k != "model" or v.isdigit()}),
             "cpu_flags": isa_flags((fields.get("flags") or fields.get("features") or "").split())}
 
 
@@ -85,7 +108,7 @@ def _py_cpuinfo() -> dict | None:
     except Exception:            # not installed, or it failed on this platform: the caller falls back
         return None
     return {"cpu_model": info.get("brand_raw") or None, "cpu_vendor": info.get("vendor_id_raw") or None,
-            "cpu_flags": isa_flags(info.get("flags"))}
+            "cpu_signature": signature(info), "cpu_flags": isa_flags(info.get("flags"))}
 
 
 @functools.cache
@@ -96,7 +119,8 @@ def cpu() -> dict:
     except OSError:              # not Linux
         found = None
     if not found or not found["cpu_model"]:
-        found = _py_cpuinfo() or found or {"cpu_model": None, "cpu_vendor": None, "cpu_flags": []}
+        found = _py_cpuinfo() or found or {"cpu_model": None, "cpu_vendor": None, "cpu_signature": None,
+                                           "cpu_flags": []}
     return {**found, "cpu_model": found["cpu_model"] or platform.processor() or platform.machine() or None}
 
 
@@ -196,5 +220,6 @@ def collect(device=None) -> dict:
     import torch
 
     dev, name = _device(device)
-    return {**cpu(), **libraries(), "isa_env": {k: os.environ[k] for k in ISA_ENV if os.environ.get(k)},
-            "threads": torch.get_num_threads(), "device": dev, "device_name": name, **tree()}
+    facts = {**cpu(), **libraries(), "isa_env": {k: os.environ[k] for k in ISA_ENV if os.environ.get(k)},
+             "threads": torch.get_num_threads(), "device": dev, "device_name": name, **tree()}
+    return {k: facts[k] for k in KEYS}

@@ -46,7 +46,9 @@ replaced as a whole, keeping entries the generator does not write (runs/); a rep
 
 An input folder is walked whole: each entry that cannot be read (a dangling or looping symlink, a FIFO, socket or
 device, a folder that cannot be listed) is named as skipped; a run file copied (same machine, commit, datetime and
-cells) is counted once and named. A run saved after an interrupt is used, with a warning that it is incomplete.
+cells) is counted once and named. A run saved after an interrupt is used, with a warning that it is incomplete; so
+are runs made from a dirty tree and records of different CPU types or torch versions that meet in one table (each
+named in the report's Provenance).
 
 exit codes: 0 all input used; 1 written, something skipped (named on stderr); 2 nothing written (no usable input,
 output folder refused or not writable, 'report' extra missing); 3 crashed (a bug; traceback on stderr)."""
@@ -78,6 +80,16 @@ def parser(prog: str = PROG) -> argparse.ArgumentParser:
     return ap
 
 
+def warnings(loaded) -> list[str]:
+    """What the report uses but the reader must know: incomplete runs, runs from a dirty tree, records of different
+    CPU types or torch versions that meet in one table (`machines.mixed`)."""
+    lines = [f"{r.label} is {r.status}; the report shows the cells it has" for r in loaded.incomplete]
+    if loaded.dirty:
+        lines.append(f"made from a dirty tree (uncommitted changes): {', '.join(r.label for r in loaded.dirty)}; "
+                     "the report's Provenance names them")
+    return lines + [f"records of different CPU types or torch versions meet in {m}" for m in loaded.mixed]
+
+
 def report(inputs: list[str], out: Path | None, force: bool = False) -> int:
     """Load, write, and say what was used and what was skipped; the exit code."""
     from .load import NoInput, load
@@ -105,8 +117,8 @@ def report(inputs: list[str], out: Path | None, force: bool = False) -> int:
     for p in loaded.problems[seen:]:
         print(f"reports: {p}", file=sys.stderr)
     print(f"reports: profile {loaded.profile}, torch {loaded.torch}, from {', '.join(r.label for r in loaded.runs)}")
-    for r in loaded.incomplete:
-        print(f"reports: warning: {r.label} is {r.status}; the report shows the cells it has", file=sys.stderr)
+    for line in warnings(loaded):
+        print(f"reports: warning: {line}", file=sys.stderr)
     print(f"reports: wrote {len(files)} files to {shown}: {' '.join(files)}")
     if loaded.problems:
         print(f"reports: {len(loaded.problems)} problem(s) above: the report leaves that out (exit 1)",

@@ -26,6 +26,14 @@ holding such copies is named with the file it copies.
 
 A run saved after an interrupt (`machine_info.bench_complete` false, `machine_info.bench_cells` {"done": N,
 "collected": M}) is used and marked incomplete (`Run.status`); the README and the command line say so.
+
+What moves the numbers comes from `machine_info.provenance` (`unlearning.provenance`: CPU model, signature and ISA
+flags, the ISA torch dispatched to, oneDNN / MKL versions, the git tree); runs saved before that key read the CPU
+model, signature and flags from `machine_info.cpu` (py-cpuinfo's `brand_raw`, `family`, `model`, `stepping`,
+`flags`) and leave the dispatched ISA unknown. A run is dirty when its `commit_info.dirty` or its provenance's
+`git_dirty` is true. Each record carries its run's `run.cpu_model`, `run.cpu_type` (the model name and its
+signature), `run.cpu_capability` and `run.torch`, so that `machines.mixed` can name the table cells that average runs
+of different CPU types or torch versions.
 """
 
 from __future__ import annotations
@@ -44,7 +52,10 @@ from pathlib import Path
 import pandas as pd
 
 from unlearning import schema
+from unlearning.provenance import KEY as PROVENANCE
+from unlearning.provenance import isa_flags, signature
 
+from . import machines
 from .common import plural
 
 PROFILE_ORDER = ("paper", "quick", "smoke")
@@ -85,10 +96,20 @@ class Run:
     pytest_benchmark: str
     commit: str
     branch: str
-    dirty: bool | None
+    dirty: bool | None         # commit_info.dirty, or provenance's git_dirty (either true: dirty)
     complete: bool = True      # False: saved after an interrupt (machine_info.bench_complete)
     cells: tuple[int, int] | None = None    # (done, collected) cells of an incomplete run, where it says
     records: int = 0           # records of this run the report uses
+    # what moves the numbers (machine_info.provenance; older runs: machine_info.cpu), None where not recorded
+    cpu_model: str | None = None
+    cpu_signature: str | None = None           # "family 25, model 1, stepping 1": tells CPUs of one name apart
+    cpu_flags: tuple[str, ...] = ()            # the ISA flags kernels are chosen by (`unlearning.provenance`)
+    cpu_capability: str | None = None          # the ISA torch dispatched to; None before provenance was recorded
+    onednn: str | None = None
+    mkl: str | None = None
+    dirty_by: tuple[str, ...] = ()             # which keys say the tree was dirty (commit_info.dirty, ...)
+    changes: int | None = None                 # uncommitted paths (provenance's git_changes)
+    changed_paths: tuple[str, ...] = ()        # the first of them
 
     @property
     def name(self) -> str:
@@ -108,6 +129,21 @@ class Run:
         return f"incomplete (saved after an interrupt): {cells}"
 
     @property
+    def cpu_type(self) -> str | None:
+        """The CPU's model name and signature, "AMD EPYC (family 25, model 1, stepping 1)"; None where not recorded."""
+        if self.cpu_model is None:
+            return None
+        return self.cpu_model + (f" ({self.cpu_signature})" if self.cpu_signature else "")
+
+    @property
+    def kernels(self) -> str:
+        """The dispatched ISA and the kernel libraries' versions, "AVX2 · oneDNN 3.12.0 · MKL 2024.2"; 'not
+        recorded' for runs saved before provenance was."""
+        parts = [self.cpu_capability or "", f"oneDNN {self.onednn}" if self.onednn else "",
+                 f"MKL {self.mkl}" if self.mkl else ""]
+        return " · ".join(p for p in parts if p) or "not recorded"
+
+    @property
     def device_label(self) -> str:
         """The device, with its name where that says more ("cuda:0 (NVIDIA H100)")."""
         shown = self.device_name and self.device_name != self.device
@@ -122,14 +158,41 @@ class Run:
                                              f"{cpu['count']} CPUs" if cpu.get("count") else None,
                                              mi.get("system"), mi.get("machine")) if x)
         cells = mi.get("bench_cells") or {}
+        prov = mi.get(PROVENANCE) or {}
         return cls(path=path, label=label, datetime=str(run.get("datetime") or ""),
                    torch=str(mi.get("torch") or "unknown"), profile=str(mi.get("bench_profile") or ""),
                    device=str(mi.get("device") or ""), device_name=str(mi.get("device_name") or ""),
                    threads=str(mi.get("threads") or ""), machine=machine,
                    python=str(mi.get("python_version") or ""), pytest_benchmark=str(run.get("version") or ""),
-                   commit=str(ci.get("id") or ""), branch=str(ci.get("branch") or ""), dirty=ci.get("dirty"),
+                   commit=str(ci.get("id") or ""), branch=str(ci.get("branch") or ""),
                    complete=mi.get("bench_complete") is not False,
-                   cells=(cells["done"], cells["collected"]) if cells else None)
+                   cells=(cells["done"], cells["collected"]) if cells else None, **_provenance(prov, cpu, ci))
+
+
+def _fact(v) -> str | None:
+    """A recorded fact as text, whitespace collapsed ("Intel(R)  Xeon(R) " -> "Intel(R) Xeon(R)"); None for none."""
+    text = " ".join(str(v).split()) if isinstance(v, (str, int, float)) and not isinstance(v, bool) else ""
+    return text or None
+
+
+def _paths(v) -> tuple[str, ...]:
+    return tuple(str(x) for x in v) if isinstance(v, list) else ()
+
+
+def _provenance(prov: dict, cpu: dict, commit: dict) -> dict:
+    """Run's provenance fields from `machine_info.provenance`, else (older runs) `machine_info.cpu`."""
+    flags = prov.get("cpu_flags") if isinstance(prov.get("cpu_flags"), list) else cpu.get("flags")
+    dirty_by = tuple(name for name, flag in (("commit_info.dirty", commit.get("dirty")),
+                                                           (f"{PROVENANCE}.git_dirty", prov.get("git_dirty")))
+                     if flag is True)
+    changes = prov.get("git_changes")
+    return {"cpu_model": _fact(prov.get("cpu_model")) or _fact(cpu.get("brand_raw")),
+            "cpu_signature": _fact(prov.get("cpu_signature")) or signature(cpu),
+            "cpu_flags": tuple(isa_flags(flags if isinstance(flags, list) else None)),
+            "cpu_capability": _fact(prov.get("cpu_capability")), "onednn": _fact(prov.get("onednn")),
+            "mkl": _fact(prov.get("mkl")), "dirty": True if dirty_by else commit.get("dirty"), "dirty_by": dirty_by,
+            "changes": changes if type(changes) is int and changes >= 0 else None,
+            "changed_paths": _paths(prov.get("git_changed_paths"))}
 
 
 @dataclass
@@ -140,11 +203,17 @@ class Loaded:
     problems: list[Problem] = field(default_factory=list)
     profile: str = ""
     torch: str = ""
+    mixed: list[machines.Mixed] = field(default_factory=list)    # groups mixing CPU types or torch versions
 
     @property
     def incomplete(self) -> list[Run]:
         """The runs used that were saved after an interrupt."""
         return [r for r in self.runs if not r.complete]
+
+    @property
+    def dirty(self) -> list[Run]:
+        """The runs used that were made from a working tree with uncommitted changes."""
+        return [r for r in self.runs if r.dirty]
 
     @property
     def schema_versions(self) -> list[int]:
@@ -292,7 +361,7 @@ def _kind(v) -> str:
 # the run metadata the report reads: (its path, required, the type it must have when present and not null)
 METADATA = (("machine_info", True, dict), ("machine_info.cpu", False, dict), ("commit_info", False, dict),
             ("datetime", False, str), ("version", False, str), ("machine_info.bench_complete", False, bool),
-            ("machine_info.bench_cells", False, dict))
+            ("machine_info.bench_cells", False, dict), (f"machine_info.{PROVENANCE}", False, dict))
 TYPE_NAMES = {dict: "an object", str: "a string", bool: "true or false"}
 
 
@@ -441,6 +510,9 @@ def to_frame(run: Run, benches: list[dict]) -> pd.DataFrame:
     df["run.label"] = run.label
     df["run.datetime"] = run.datetime
     df["run.torch"] = run.torch
+    df["run.cpu_model"] = run.cpu_model
+    df["run.cpu_type"] = run.cpu_type
+    df["run.cpu_capability"] = run.cpu_capability
     df["run.record"] = [hashlib.sha256(json.dumps(b, sort_keys=True).encode()).hexdigest() for b in benches]
     return df
 
@@ -561,4 +633,4 @@ def load(paths: list[str]) -> Loaded:
     by_torch = {t: g.reset_index(drop=True)
                 for t, g in sorted(df.groupby("run.torch"), key=lambda kv: torch_key(kv[0]))}
     return Loaded(records=by_torch[torch], by_torch=by_torch, runs=_used(runs, df), problems=problems,
-                  profile=profile, torch=torch)
+                  profile=profile, torch=torch, mixed=[m for g in by_torch.values() for m in machines.mixed(g)])

@@ -9,6 +9,7 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
+from . import machines
 from .common import num
 from .figures import Figure
 from .load import Loaded
@@ -41,9 +42,36 @@ def provenance_table(loaded: Loaded) -> str:
     rows = [{"file": r.label, "date": r.datetime,
              "commit": (r.commit[:12] + (" (dirty)" if r.dirty else "")) if r.commit else "",
              "branch": r.branch, "torch": r.torch, "device": r.device_label,
-             "threads": r.threads, "profile": r.profile, "machine": r.machine, "python": r.python,
+             "threads": r.threads, "profile": r.profile, "machine": r.machine,
+             "CPU signature": r.cpu_signature or "", "ISA flags": machines.isa_summary(r.cpu_flags),
+             "kernels (dispatched ISA, oneDNN, MKL)": r.kernels, "python": r.python,
              "pytest-benchmark": r.pytest_benchmark, "records used": str(r.records)} for r in loaded.runs]
     return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
+
+
+MIXED_HEAD = ("**Records that mix runs of different CPU types or torch versions.** Weights are bit-identical only "
+              "for the same CPU type (dispatched ISA), torch version and thread count; across them oneDNN and MKL "
+              "choose other kernels and the numbers differ within seed noise (top-level README, Reproducibility). "
+              "So these means and comparisons are not of one machine:")
+UNMIXED = ("Every group of records (a paper's table on one dataset) comes from runs of one CPU type, dispatched ISA "
+           "(where recorded) and torch version.")
+DIRTY_HEAD = ("**Made from a working tree with uncommitted changes** (their numbers may come from code that no commit "
+              "holds):")
+OLD_FLAGS = ("Runs saved before `machine_info.provenance` was recorded have no dispatched ISA (kernels: not "
+             "recorded); their CPU signature and ISA flags are py-cpuinfo's (`machine_info.cpu`), from CPUID, which "
+             "can list AVX-512 that the operating system does not enable.")
+
+
+def machine_notes(loaded: Loaded) -> str:
+    """Under the provenance table: the runs from a dirty tree, the groups of records that mix CPU types or torch
+    versions (`machines.mixed`), and how to read runs saved without provenance."""
+    blocks = []
+    if dirty := machines.dirty_lines(loaded.runs):
+        blocks.append("\n".join([DIRTY_HEAD, "", *(f"- {line}" for line in dirty)]))
+    blocks.append("\n".join([MIXED_HEAD, "", *(f"- {m}" for m in loaded.mixed)]) if loaded.mixed else UNMIXED)
+    if any(r.cpu_capability is None for r in loaded.runs):
+        blocks.append(OLD_FLAGS)
+    return "\n\n".join(blocks)
 
 
 def project_root() -> Path:
@@ -77,7 +105,8 @@ def readme(loaded: Loaded, ctx: Context, tables: dict[str, Table], headline: Hea
     return env.get_template("README.md.j2").render(
         ctx=ctx, loaded=loaded, shown_runs=shown, tables=tables, headline=headline, figures=figures,
         sentences={name: t.sentences() for name, t in tables.items()}, settings=settings_table(loaded.records),
-        provenance=provenance_table(loaded), command=command(loaded, out), top_readme=link("README.md", out),
+        provenance=provenance_table(loaded), machine_notes=machine_notes(loaded), command=command(loaded, out),
+        dirty_runs=", ".join(f"`{r.label}`" for r in loaded.dirty), top_readme=link("README.md", out),
         profiles_py=link("benchmarks/profiles.py", out), schema_version=" and ".join(map(str, loaded.schema_versions)),
         dates=sorted({r.datetime[:10] for r in shown if r.datetime}),
         commits=sorted({r.commit[:12] for r in shown if r.commit}))
