@@ -33,10 +33,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from scipy import stats
 from torch import nn
 
 from . import forgetting as fg
-from . import threads, verdict
+from . import schema, threads, verdict
 from .config import Config
 from .data import Data
 from .data.base import seeded_split
@@ -49,6 +50,7 @@ from .train import Trained, predict
 REFERENCE_SEED_OFFSET = 1_000_003   # the reference group's seeds: seed + offset + i
 HOLDOUT_FRACTION = 0.2              # held out as non-members where a dataset has no test set
 PHI_DIGITS = 6                      # significant digits of the per-model φ a record keeps
+INTERVAL = 0.95                     # a record's `<key>_lo`, `<key>_hi`: this t interval over the N models
 
 
 def with_holdout(data: Data, seed: int, fraction: float = HOLDOUT_FRACTION) -> Data:
@@ -169,6 +171,24 @@ def _mean(values) -> float | None:
     return float(statistics.fmean(values)) if values else None
 
 
+def spread(name: str, values, absolute: bool = False) -> dict:
+    """`name_lo`, `name_hi`: the `INTERVAL` Student t interval (scipy.stats) of the mean of `values`, one per
+    model of the group, cut at the range `schema.value_range(name)` allows; `absolute`: of |mean| (a gap), from
+    the interval of the signed mean. None for both where fewer than 2 models."""
+    v = np.array([x for x in values if x is not None], dtype=np.float64)
+    if len(v) < 2:
+        return {f"{name}_lo": None, f"{name}_hi": None}
+    if np.ptp(v) == 0:
+        lo = hi = float(v[0])
+    else:
+        lo, hi = (float(x) for x in stats.ttest_1samp(v, 0).confidence_interval(INTERVAL))
+    if absolute:
+        lo, hi = (0.0 if lo <= 0 <= hi else min(abs(lo), abs(hi))), max(abs(lo), abs(hi))
+    low, high = schema.value_range(name)
+    lo, hi = (lo if low is None else max(lo, low)), (hi if high is None else min(hi, high))
+    return {f"{name}_lo": lo, f"{name}_hi": hi}
+
+
 def _utility(v: View, labels: View, task: str) -> dict[str, float]:
     """Accuracy (or MSE for regression) of one model on the forget, retain-sample and test rows."""
     return {k: score(getattr(v, k), getattr(labels, k), task) for k in ("forget", "retain", "test")}
@@ -188,23 +208,26 @@ def _phi(views: list[View], labels: View, task: str) -> np.ndarray:
     return np.stack([fg.logit_confidence(v.forget, labels.forget, task) for v in views])
 
 
-def _attacks(panel: Panel, views: list[View], key: str | None = None) -> tuple[float, float]:
-    """Mean MIA-efficacy and loss-attack AUC of a group of models (cached for the panel's own groups)."""
+def _attacks(panel: Panel, views: list[View], key: str | None = None) -> tuple[list[float], list[float]]:
+    """MIA-efficacy and loss-attack AUC of each model of a group (cached for the panel's own groups)."""
     if key is not None and key in panel._cache:
         return panel._cache[key]
     task, labels, seed = panel.data.task, panel.labels, panel.configs[0].seed
-    out = (_mean(_mia(v, labels, task, seed) for v in views), _mean(_auc(v, labels, task) for v in views))
+    out = ([_mia(v, labels, task, seed) for v in views], [_auc(v, labels, task) for v in views])
     if key is not None:
         panel._cache[key] = out
     return out
 
 
 def attack_metrics(panel: Panel, views: list[View], oracle: list[View], control: list[View]) -> dict:
-    """MIA-efficacy and loss-attack AUC of a group, its oracles' and the controls', averaged over models."""
+    """MIA-efficacy and loss-attack AUC of a group, its oracles' and the controls', averaged over models; the
+    group's with their intervals over the models (the gap's from the per-seed differences to the oracle)."""
     (mia, auc), (mia_o, auc_o), (mia_c, auc_c) = (_attacks(panel, views), _attacks(panel, oracle, "attacks_oracle"),
                                                   _attacks(panel, control, "attacks_control"))
-    return {"mia_efficacy": mia, "mia_efficacy_oracle": mia_o, "mia_efficacy_control": mia_c,
-            "mia_gap": abs(mia - mia_o), "loss_auc": auc, "loss_auc_oracle": auc_o, "loss_auc_control": auc_c,
+    return {"mia_efficacy": _mean(mia), "mia_efficacy_oracle": _mean(mia_o), "mia_efficacy_control": _mean(mia_c),
+            "mia_gap": abs(_mean(mia) - _mean(mia_o)), "loss_auc": _mean(auc), "loss_auc_oracle": _mean(auc_o),
+            "loss_auc_control": _mean(auc_c), **spread("mia_efficacy", mia), **spread("loss_auc", auc),
+            **spread("mia_gap", [a - b for a, b in zip(mia, mia_o, strict=True)], absolute=True),
             "mia_feature": fg.default_feature(panel.data.task), "mia_attacker": "svc"}
 
 
@@ -218,6 +241,8 @@ def divergence_metrics(panel: Panel, views: list[View], oracle: list[View]) -> d
                 for v, o in zip(views, oracle, strict=True)]
         out[f"kl_to_oracle{suffix}"] = _mean(d["kl"] for d in divs)
         out[f"js_to_oracle{suffix}"] = _mean(d["js"] for d in divs)
+        if part == "forget":
+            out.update(spread("js_to_oracle", [d["js"] for d in divs]))
     return out
 
 
@@ -232,8 +257,8 @@ def quality_metrics(panel: Panel, views: list[View], oracle: list[View], referen
     up = (lambda u: u) if panel.data.is_classification else (lambda u: 1 / u if u > 0 else float("inf"))
     score_ = fg.unlearn_score(f, [up(u["retain"]) for u in util], [up(u["retain"]) for u in ref],
                               [up(u["test"]) for u in util], [up(u["test"]) for u in ref])
-    tow = (_mean(fg.tug_of_war(u, _utility(o, labels, task)) for u, o in zip(util, oracle, strict=True))
-           if panel.data.is_classification else None)
+    tows = ([fg.tug_of_war(u, _utility(o, labels, task)) for u, o in zip(util, oracle, strict=True)]
+            if panel.data.is_classification else [])
     null = verdict.f_null(n, len(reference))[0]
     return {"forget_quality": f, "forget_quality_ceiling": ceiling,
             "forget_quality_normalised": f / ceiling if ceiling > 0 else None,
@@ -241,7 +266,7 @@ def quality_metrics(panel: Panel, views: list[View], oracle: list[View], referen
             **dict(zip(("forget_quality_lo", "forget_quality_hi"), verdict.f_interval(eps, n), strict=True)),
             "forget_quality_ceiling_lo": ceiling_lo, "forget_quality_ceiling_hi": ceiling_hi,
             "epsilon_cap": fg.epsilon_cap(n), "n_models": n, "epsilon_per_example": eps.tolist(),
-            "epsilon_mean": float(eps.mean()), "unlearn_score": score_, "tow": tow}
+            "epsilon_mean": float(eps.mean()), "unlearn_score": score_, "tow": _mean(tows), **spread("tow", tows)}
 
 
 def _ceiling(panel: Panel, oracle: list[View], reference: list[View]) -> tuple[float, float, float]:
@@ -286,7 +311,11 @@ def utility_metrics(panel: Panel, views: list[View], prefix: str = "") -> dict:
     (keys `forget_acc`, ...; `prefix` before each, e.g. `control_` for the originals)."""
     suffix = "acc" if panel.data.is_classification else "mse"
     util = [_utility(v, panel.labels, panel.data.task) for v in views]
-    return {f"{prefix}{k}_{suffix}": _mean(u[k] for u in util) for k in ("forget", "retain", "test")}
+    out = {f"{prefix}{k}_{suffix}": _mean(u[k] for u in util) for k in ("forget", "retain", "test")}
+    if not prefix:
+        for k in ("forget", "retain", "test"):
+            out.update(spread(f"{k}_{suffix}", [u[k] for u in util]))
+    return out
 
 
 def _details(results: list[UnlearnResult]) -> dict:
@@ -310,6 +339,7 @@ def record(panel: Panel, method: str, results: list[UnlearnResult], oracle: list
             "seed": panel.configs[0].seed, "train_size": data.n_train, "test_size": len(data.x_test),
             "device": str(next(results[0].model.parameters()).device), "threads": torch.get_num_threads(),
             "epochs": _mean(r.cost.epochs for r in results), "seconds": seconds,
+            **spread("seconds", [r.cost.seconds for r in results]),
             "batch_seconds": max(r.cost.cost()["batch_seconds"] for r in results),
             "batch_models": results[0].cost.batch_models, "oracle_seconds": oracle_seconds,
             "oracle_epochs": _mean(r.cost.epochs for r in oracle), "rte": fg.rte(oracle_seconds, seconds),

@@ -84,6 +84,12 @@ _REQUIRED_V2 = [
     ("config", "dict", "", "`Config.as_dict()` of the run: every setting, method settings included"),
     ("data_info", "dict", "", "`Data.info` of the data the record was measured on (source, sizes, seeds, choices)"),
 ]
+# forgetting records: the 95 % t interval over the N models of these means (`audit.spread`)
+_SPREAD = (("forget_acc", "fraction"), ("retain_acc", "fraction"), ("test_acc", "fraction"), ("forget_mse", "MSE"),
+           ("retain_mse", "MSE"), ("test_mse", "MSE"), ("mia_efficacy", "fraction"), ("mia_gap", "fraction"),
+           ("loss_auc", "AUC"), ("js_to_oracle", "nats"), ("tow", ""), ("seconds", "s"))
+_OVER_MODELS = [(f"{key}_{end}", "float", unit, f"forgetting: {key}'s 95 % t interval over the N models, {side} end")
+                for key, unit in _SPREAD for end, side in (("lo", "lower"), ("hi", "upper"))]
 _OPTIONAL = [
     ("rule", "str", "", "the convergence rule, in words"),
     ("batch_models", "int", "models", "models trained together (fit_many); 1 when trained alone"),
@@ -226,6 +232,7 @@ _OPTIONAL = [
                                                "rejects at α"),
     ("models_needed", "int", "models", "forgetting, no-op records: smallest N′ with power ≥ 0.8 (null: none "
                                        "below N)"),
+    *_OVER_MODELS,
     ("scenario", "str", "", "verdict error rates: the simulated truth (`verdict.SCENARIOS`)"),
     ("shift_sd", "float", "retrained sd", "verdict error rates: the simulated shift of the unlearned models' φ"),
     ("shifted_share", "float", "fraction", "verdict error rates: share of the forget examples shifted"),
@@ -259,7 +266,8 @@ KEY_RANGES: dict[str, tuple[float | None, float | None]] = {
     "forget_quality": (0, 1), "forget_quality_ceiling": (0, 1), "tow": (0, 1), "unlearn_score": (0, None),
     **dict.fromkeys(("forget_quality_lo", "forget_quality_hi", "forget_quality_ceiling_lo",
                      "forget_quality_ceiling_hi", "forget_quality_null"), (0, 1)),
-    "forget_quality_vs_null": (0, None), "verdict_margin": (0, None), "verdict_permutations": (1, None),
+    "forget_quality_vs_null": (0, None), "tow_lo": (0, 1), "tow_hi": (0, 1), "verdict_margin": (0, None),
+    "verdict_permutations": (1, None),
     "panels": (1, None),
 }
 
