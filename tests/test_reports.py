@@ -254,8 +254,11 @@ def test_torch_versions_side_by_side(real, tmp_path, capsys):
     assert rc == 0, err
     tv = csv(out, "torch_versions")
     torch = real["machine_info"]["torch"]
-    assert list(tv.columns) == ["profile", "quantity", "paper", f"torch {torch}", "torch 2.99.0"]
-    assert (tv["torch 2.99.0"] == tv[f"torch {torch}"]).all()     # the same records under both versions
+    versions = [f"torch {torch}", "torch 2.99.0"]
+    assert list(tv.columns) == ["profile", "quantity", "paper", *(f"{v}{part}" for v in versions
+                                                                  for part in ("", "_lo", "_hi"))]
+    for part in ("", "_lo", "_hi"):                               # the same records under both versions
+        assert (tv[f"torch 2.99.0{part}"] == tv[f"torch {torch}{part}"]).all()
     assert "000 synthetic: mean epoch ratio m_r/m_o" in set(tv["quantity"])
     assert f"torch {torch}" in (out / "paper000_table1.md").read_text().splitlines()[0]
 

@@ -1,8 +1,9 @@
 """What every table shares: the run's context, the Markdown/CSV/LaTeX writers, and its headline cells.
 
-A table has a numeric frame (`data`, written as CSV: means, standard deviations and counts
-in separate columns, the paper's values and the deviation ours - paper) and a formatted
-frame (`display`, written as Markdown and LaTeX: "mean ± sd", fixed digits). Cells that
+A table has a numeric frame (`data`, written as CSV: means, standard deviations, counts and
+the mean's 95 % interval (`<key>_lo`, `<key>_hi`) in separate columns, the paper's values, the
+deviation ours - paper and whether the paper's value lies in our interval) and a formatted
+frame (`display`, written as Markdown and LaTeX: "mean [lo, hi]", fixed digits). Cells that
 have no record are empty (NaN), never zero, and a note says why. Rows are sorted and
 numbers formatted with fixed rules, so the same input gives the same bytes.
 
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import ClassVar
 
 import pandas as pd
+
+from ..common import NAN
 
 # notes that several tables share: which way the deletion metric is better, and what random relabeling's cost is
 D_NOTE = ("d: paper 000's deletion metric (S to m_c − S to m_o) / |Y|, S the logit L1 distance to the control model "
@@ -53,13 +56,16 @@ class Context:
 
 @dataclass
 class Cell:
-    """One key number of a table: ours beside the paper's (NaN where the paper has none)."""
+    """One key number of a table: ours, with its 95 % interval [lo, hi] (NaN: none, e.g. one value), beside the
+    paper's (NaN where the paper has none)."""
 
     key: str
     label: str
     paper: float
     ours: float
     spec: str
+    lo: float = NAN
+    hi: float = NAN
 
 
 @dataclass

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pandas as pd
 
 from ..common import (
+    INTERVAL_NOTE,
     NAN,
     SECONDS,
+    cis,
     col,
     is_false,
     is_true,
@@ -14,15 +16,15 @@ from ..common import (
     missing,
     num,
     nums,
-    pms,
     quality_metric,
     select,
     stats,
+    summary_columns,
 )
 from .base import D_NOTE, RELABEL_COST, Cell, Context, Table
 
 MEASURES = ("seconds", "samples_processed", "speedup_vs_naive", "quality", "d")
-NOTE = ("mean ± sd over seeds (n). speedup vs naive: naive retraining's seconds / the method's on the "
+NOTE = ("mean [95 % CI] over seeds (n). speedup vs naive: naive retraining's seconds / the method's on the "
         "same forget set, only over the records where neither side stopped at its epoch cap (a capped run's "
         "seconds measure the cap, not convergence); hit cap: records (of n) where the method or its oracle "
         "stopped at the cap. quality: test accuracy (%) for classification; MSE for regression (test MSE, "
@@ -38,18 +40,19 @@ def _configs(sm: pd.DataFrame) -> list[tuple[str, float]]:
 
 
 def _cell(sm: pd.DataFrame, size: float, opt: str, lr: float, quality: tuple) -> tuple[dict, pd.DataFrame]:
-    """The means and sds of one grid cell (method, dataset, size, optimizer, lr) and its records."""
+    """The means, sds and intervals of one grid cell (method, dataset, size, optimizer, lr) and its records."""
     cell = sm[(sm["removal_size"] == size) & (sm["optimizer"].fillna("") == opt)]
     cell = cell[col(cell, "lr") == lr] if not missing(lr) else cell
     qkey, _, qscale = quality
     capped = capped_rows(cell)
     row = {"hit_cap": int(capped.sum())}
     for key in MEASURES:
-        values = (col(cell, qkey) * qscale if qkey else pd.Series(dtype=float)) if key == "quality" else col(cell, key)
-        if key == "speedup_vs_naive":
-            values = values[~capped]
-        m, s, _ = stats(values)
-        row.update({key: m, f"{key}_sd": s})
+        if key == "quality":
+            row.update(summary_columns(key, col(cell, qkey) if qkey else pd.Series(dtype=float), key=qkey or None,
+                                       scale=qscale))
+        else:
+            values = col(cell, key)
+            row.update(summary_columns(key, values[~capped] if key == "speedup_vs_naive" else values))
     return row, cell
 
 
@@ -74,11 +77,10 @@ class Grid(Table):
         for ds in sorted(sub["dataset"].dropna().unique()):
             cls.dataset_rows(sub[sub["dataset"] == ds], ds, methods, rows, notes)
         data = pd.DataFrame(rows)
-        for key in (*MEASURES, "hit_cap"):
-            for c in (key, f"{key}_sd"):
-                if c not in data.columns:
-                    data[c] = NAN
-        return cls.make(ctx, data, cls.show(data), [*notes, NOTE])
+        for c in ("hit_cap", *(f"{key}{part}" for key in MEASURES for part in ("", "_sd", "_lo", "_hi"))):
+            if c not in data.columns:       # a dataset whose methods all lack records
+                data[c] = NAN
+        return cls.make(ctx, data, cls.show(data), [*notes, NOTE, INTERVAL_NOTE])
 
     @staticmethod
     def dataset_rows(sd_: pd.DataFrame, ds: str, methods: list[str], rows: list[dict], notes: list[str]) -> None:
@@ -108,9 +110,9 @@ class Grid(Table):
             "dataset": d["dataset"], "method": d["method"], "optimizer": d["optimizer"],
             "lr": nums(d["lr"], "g"), "removal size": nums(d["removal_size"], "int"), "n": nums(d["n"], "int"),
             "hit cap": nums(d["hit_cap"], "int"),
-            "seconds": pms(d, "seconds", SECONDS), "samples processed": pms(d, "samples_processed", ".6g"),
-            "speedup vs naive (> 1: faster)": pms(d, "speedup_vs_naive", ".3g"), "quality metric": d["metric"],
-            "quality": pms(d, "quality", ".4g"), "d (higher is better)": pms(d, "d", ".4g"),
+            "seconds": cis(d, "seconds", SECONDS), "samples processed": cis(d, "samples_processed", ".6g"),
+            "speedup vs naive (> 1: faster)": cis(d, "speedup_vs_naive", ".3g"), "quality metric": d["metric"],
+            "quality": cis(d, "quality", ".4g"), "d (higher is better)": cis(d, "d", ".4g"),
         })
 
     def sentences(self) -> list[str]:

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..common import NAN, delta, num
+from ..common import NAN, ci, covers, delta, num
 from .base import Cell, Context, Table
+
+IN_CI = "paper in our 95 % CI"
+NOTE = ("ours [lo, hi]: our mean and its 95 % interval, from the values of the table the cell comes from (its notes "
+        "say over what: seeds, trials or records); paper in our 95 % CI: whether the paper's number lies in that "
+        "interval (empty: no paper number, or no interval: one value, or a number that is not a mean).")
 
 
 class Headline(Table):
@@ -15,13 +20,17 @@ class Headline(Table):
     @classmethod
     def build(cls, tables: dict[str, Table], ctx: Context) -> Headline:
         cells = [c for t in tables.values() for c in t.cells()]
-        data = pd.DataFrame([{"quantity": c.label, "paper": c.paper, "ours": c.ours, "delta": delta(c.ours, c.paper)}
-                             for c in cells], columns=["quantity", "paper", "ours", "delta"])
+        columns = ["quantity", "paper", "ours", "ours_lo", "ours_hi", "delta", "paper_in_ci"]
+        data = pd.DataFrame([{"quantity": c.label, "paper": c.paper, "ours": c.ours, "ours_lo": c.lo, "ours_hi": c.hi,
+                              "delta": delta(c.ours, c.paper), "paper_in_ci": covers(c.lo, c.hi, c.paper)}
+                             for c in cells], columns=columns)
         specs = [c.spec for c in cells]
-        display = pd.DataFrame({"quantity": data["quantity"], **{
-            label: [num(x, s) for x, s in zip(data[key], specs, strict=True)]
-            for key, label in (("paper", "paper"), ("ours", "ours"), ("delta", "Δ"))}})
-        notes = ["Empty: not in this run."] if data["ours"].isna().any() else []
+        display = pd.DataFrame({
+            "quantity": data["quantity"], "paper": [num(x, s) for x, s in zip(data["paper"], specs, strict=True)],
+            "ours [95 % CI]": [ci(x, lo, hi, s) for x, lo, hi, s in
+                               zip(data["ours"], data["ours_lo"], data["ours_hi"], specs, strict=True)],
+            "Δ": [num(x, s) for x, s in zip(data["delta"], specs, strict=True)], IN_CI: data["paper_in_ci"]})
+        notes = [NOTE, *(["Empty: not in this run."] if data["ours"].isna().any() else [])]
         return cls.make(ctx, data, display, notes)
 
 
@@ -35,23 +44,26 @@ class TorchVersions(Table):
         if len(per_torch) < 2:
             return None
         first: dict[str, Cell] = {}
-        values: dict[str, dict[str, float]] = {}
+        cells: dict[str, dict[str, Cell]] = {}
         for version, tables in per_torch.items():
             for c in (c for t in tables.values() for c in t.cells(extended=True)):
                 first.setdefault(c.key, c)
-                values.setdefault(c.key, {})[version] = c.ours
+                cells.setdefault(c.key, {})[version] = c
         rows, disp = [], []
         for key, c in first.items():
-            ours = {f"torch {v}": values[key].get(v, NAN) for v in per_torch}
-            rows.append({"quantity": c.label, "paper": c.paper, **ours})
-            disp.append({"quantity": c.label, "paper": num(c.paper, c.spec),
-                         **{name: num(x, c.spec) for name, x in ours.items()}})
-        notes = [f"Each torch version's cells come from its own runs of profile {ctx.profile} (machine_info.torch). "
-                 "Empty: not in that version's runs."]
+            row, shown = {"quantity": c.label, "paper": c.paper}, {"quantity": c.label, "paper": num(c.paper, c.spec)}
+            for v in per_torch:
+                got = cells[key].get(v, Cell(key, c.label, NAN, NAN, c.spec))
+                row.update({f"torch {v}": got.ours, f"torch {v}_lo": got.lo, f"torch {v}_hi": got.hi})
+                shown[f"torch {v}"] = ci(got.ours, got.lo, got.hi, c.spec)
+            rows.append(row)
+            disp.append(shown)
+        notes = [f"Each torch version's cells come from its own runs of profile {ctx.profile} (machine_info.torch), "
+                 "with their 95 % interval [lo, hi] as in the headline. Empty: not in that version's runs."]
         return cls.make(ctx, pd.DataFrame(rows), pd.DataFrame(disp), notes)
 
     def sentences(self) -> list[str]:
-        cols = [c for c in self.data.columns if c.startswith("torch ")]
+        cols = [c for c in self.data.columns if c.startswith("torch ") and not c.endswith(("_lo", "_hi"))]
         spread = []
         for _, r in self.data.iterrows():
             v = pd.Series([r[c] for c in cols], dtype=float).dropna()

@@ -5,7 +5,28 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import paper as P
-from ..common import NAN, col, compare, delta, is_false, is_true, missing, num, nums, plural, pms, rules, select, stats
+from ..common import (
+    INTERVAL_NOTE,
+    NAN,
+    cis,
+    col,
+    compare,
+    covered,
+    covers,
+    delta,
+    is_false,
+    is_true,
+    missing,
+    num,
+    nums,
+    plural,
+    ratio_interval,
+    rules,
+    select,
+    stats,
+    summary,
+    summary_columns,
+)
 from .base import D_NOTE, Cell, Context, Table
 
 M000 = {"m_r": "weight_pruning", "m_o": "naive_retrain", "finetune": "finetune"}
@@ -20,6 +41,9 @@ T1_EXTRA = {"finetune_epochs": ("finetune", "epochs"), "finetune_ratio": ("finet
 T1_SHOWN = {"mr_epochs": ("m_r epochs", "int"), "mo_epochs": ("m_o epochs", "int"),
             "epoch_ratio": ("ratio m_r/m_o", ".4f"), "mr_acc": ("m_r acc", ".3f"), "mo_acc": ("m_o acc", ".3f")}
 T1_HINTS = {"epoch_ratio": " (< 1: m_r cheaper)"}      # which way is better, on our column only
+T1_IN_CI = {"mr_epochs": "m_r epochs", "mo_epochs": "m_o epochs", "epoch_ratio": "ratio", "mr_acc": "m_r acc",
+            "mo_acc": "m_o acc"}
+IN_CI = "paper in our 95 % CI"
 T1_CELLS = (("epoch_ratio", "000 synthetic: mean epoch ratio m_r/m_o", ".4f"),
             ("mr_epochs", "000 synthetic: mean m_r epochs", ".1f"),
             ("mo_epochs", "000 synthetic: mean m_o epochs", ".1f"),
@@ -62,22 +86,27 @@ class Trials:
         paper = P.P000_TABLE1.get(t, (NAN,) * 5)
         seed = col(self.sub[self.sub["trial"] == t], "seed").dropna()
         row = {"trial": str(t), "seed": float(seed.iloc[0]) if len(seed) else NAN}
-        for k, ref in zip(P.P000_TABLE1_COLUMNS, paper, strict=True):
+        for k, ref in zip(P.P000_TABLE1_COLUMNS, paper, strict=True):       # a trial is one value: no interval
             ours = self.value(*T1_OURS[k], t)
-            row.update({k: ours, f"{k}_paper": ref, f"{k}_delta": delta(ours, ref)})
-        row.update({k: self.value(label, key, t) for k, (label, key) in T1_EXTRA.items()})
+            row.update({k: ours, f"{k}_lo": NAN, f"{k}_hi": NAN, f"{k}_paper": ref, f"{k}_delta": delta(ours, ref),
+                        f"{k}_paper_in_ci": ""})
+        for k, (label, key) in T1_EXTRA.items():
+            row.update({k: self.value(label, key, t), f"{k}_lo": NAN, f"{k}_hi": NAN})
         row.update(hit_cap=self.flags(t, "hit_cap"), collapsed=self.flags(t, "collapsed"))
         return row
 
     def summary(self, data: pd.DataFrame) -> list[dict]:
-        """The avg and sd rows over our trials (the paper's avg beside ours)."""
+        """The avg (with its 95 % interval) and sd rows over our trials (the paper's avg beside ours)."""
         ours = data[data["trial"].isin([str(t) for t in self.ours])]
         avg, sd = {"trial": "avg", "seed": NAN}, {"trial": "sd", "seed": NAN}
-        for k in [*T1_OURS, *T1_EXTRA]:
-            avg[k], sd[k], _ = stats(ours[k])
+        for k, (_, key) in {**T1_OURS, **T1_EXTRA}.items():
+            s = summary(ours[k], key)
+            avg.update({k: s.mean, f"{k}_lo": s.lo, f"{k}_hi": s.hi})
+            sd.update({k: s.sd, f"{k}_lo": NAN, f"{k}_hi": NAN})
         for k, ref in zip(P.P000_TABLE1_COLUMNS, P.P000_TABLE1_AVG, strict=True):
-            avg.update({f"{k}_paper": ref, f"{k}_delta": delta(avg[k], ref)})
-            sd.update({f"{k}_paper": NAN, f"{k}_delta": NAN})
+            avg.update({f"{k}_paper": ref, f"{k}_delta": delta(avg[k], ref),
+                        f"{k}_paper_in_ci": covers(avg[f"{k}_lo"], avg[f"{k}_hi"], ref)})
+            sd.update({f"{k}_paper": NAN, f"{k}_delta": NAN, f"{k}_paper_in_ci": ""})
         for key in ("hit_cap", "collapsed"):
             avg[key], sd[key] = self.counts(key), ""
         return [avg, sd]
@@ -86,9 +115,10 @@ class Trials:
         if self.sub.empty:
             return ["No paper-000 Table 1 records in the input: only the paper's numbers are shown."]
         n, papers = len(self.ours), len(P.P000_TABLE1)
-        notes = [f"avg / sd: over our {n} {plural(n, 'trial')}; the paper's avg is over its {papers} trials. "
+        notes = [f"avg [95 % CI] / sd: over our {n} {plural(n, 'trial')}; the paper's avg is over its {papers} trials. "
                  "The ratio is m_r epochs / m_o epochs per trial, averaged like the paper's 0.5396; below 1, weight "
-                 "pruning converged in fewer epochs than retraining (lower is cheaper)."]
+                 "pruning converged in fewer epochs than retraining (lower is cheaper). "
+                 f"{IN_CI}: whether the paper's avg lies in the 95 % interval of our avg.", INTERVAL_NOTE]
         if beyond := [t for t in self.ours if t not in P.P000_TABLE1]:
             notes.append(f"Trial(s) {', '.join(map(str, beyond))}: the paper reports {papers} trials; no paper values.")
         if absent := [t for t in self.all if t not in self.ours]:
@@ -121,12 +151,13 @@ class Paper000Table1(Table):
     def show(d: pd.DataFrame) -> pd.DataFrame:
         display = pd.DataFrame({"trial": d["trial"], "seed": nums(d["seed"], "int")})
         for k, (label, spec) in T1_SHOWN.items():
-            display[label + T1_HINTS.get(k, "")] = nums(d[k], spec)
+            display[label + T1_HINTS.get(k, "")] = cis(d, k, spec)
             display[f"{label} (paper)"] = nums(d[f"{k}_paper"], spec if spec != ".3f" else ".2f")
             display[f"Δ {label}"] = nums(d[f"{k}_delta"], spec)
-        display["finetune epochs"] = nums(d["finetune_epochs"], "int")
-        display["weights zeroed"] = nums(d["weights_zeroed"], "int")
-        display["m_r d (higher is better)"] = nums(d["mr_d"], ".4g")
+        display[IN_CI] = [covered(r, T1_IN_CI) for _, r in d.iterrows()]
+        display["finetune epochs"] = cis(d, "finetune_epochs", "int")
+        display["weights zeroed"] = cis(d, "weights_zeroed", "int")
+        display["m_r d (higher is better)"] = cis(d, "mr_d", ".4g")
         display["cap hits"] = d["hit_cap"]
         display["collapsed"] = d["collapsed"]
         return display
@@ -142,13 +173,12 @@ class Paper000Table1(Table):
             return ["No synthetic trials in this run: the table shows the paper's numbers only."]
         n, faster = len(ours), int((ours["epoch_ratio"] < 1).sum())
         paper_faster = sum(r[2] < 1 for r in P.P000_TABLE1.values())
-        s = [f"Our mean m_r/m_o epoch ratio is {compare(avg['epoch_ratio'], avg['epoch_ratio_paper'])} over "
+        s = [f"Our mean m_r/m_o epoch ratio is {self._vs_paper('epoch_ratio', '.4g')} over "
              f"{n} {plural(n, 'trial')}; weight pruning converged in fewer epochs than "
              f"retraining in {faster} of {n} (the paper: {paper_faster} of {len(P.P000_TABLE1)}).",
-             f"Mean epochs: m_r {compare(avg['mr_epochs'], avg['mr_epochs_paper'], '.1f')}, m_o "
-             f"{compare(avg['mo_epochs'], avg['mo_epochs_paper'], '.1f')}; mean accuracy on the training points: "
-             f"m_r {compare(avg['mr_acc'], avg['mr_acc_paper'], '.3f')}, "
-             f"m_o {compare(avg['mo_acc'], avg['mo_acc_paper'], '.3f')}."]
+             f"Mean epochs: m_r {self._vs_paper('mr_epochs', '.1f')}, m_o {self._vs_paper('mo_epochs', '.1f')}; mean "
+             f"accuracy on the training points: m_r {self._vs_paper('mr_acc', '.3f')}, "
+             f"m_o {self._vs_paper('mo_acc', '.3f')}."]
         if not missing(avg["finetune_epochs"]):
             s.append(f"The warm-start finetune ablation needed {num(avg['finetune_epochs'], '.1f')} epochs on "
                      f"average (m_r: {num(avg['mr_epochs'], '.1f')}): the part of the saving that starting warm "
@@ -157,9 +187,15 @@ class Paper000Table1(Table):
             s.append(f"Runs stopped by the epoch cap: {avg['hit_cap']} (their epochs are lower bounds).")
         return s
 
+    def _vs_paper(self, k: str, spec: str) -> str:
+        """Our avg of column `k` with its interval, beside the paper's avg (`compare`)."""
+        avg = self.avg
+        return compare(avg[k], avg[f"{k}_paper"], spec, lo=avg[f"{k}_lo"], hi=avg[f"{k}_hi"])
+
     def cells(self, extended: bool = False) -> list[Cell]:
         avg = self.avg
-        return [Cell(f"p000_t1_{k}", label, avg[f"{k}_paper"], avg[k], spec) for k, label, spec in T1_CELLS]
+        return [Cell(f"p000_t1_{k}", label, avg[f"{k}_paper"], avg[k], spec, avg[f"{k}_lo"], avg[f"{k}_hi"])
+                for k, label, spec in T1_CELLS]
 
 
 # -- California housing -----------------------------------------------------------------------------------
@@ -192,27 +228,39 @@ def _model(sub: pd.DataFrame, method: str, control: pd.DataFrame) -> dict:
     if method == "control":
         epochs = control["control_epochs"]
         n = int(epochs.notna().sum())
-        return {"epochs": epochs, "n": n, "caps": int(is_false(control["control_converged"]).sum()),
+        return {"epochs": epochs, "by_seed": epochs, "n": n, "caps": int(is_false(control["control_converged"]).sum()),
                 "collapsed": NAN, "distances": {}, "rule": ""}
     s = sub[sub["method"] == method]
     n = len(s)
     keep = method != "naive_retrain"
-    return {"epochs": col(s, "epochs"), "n": n, "caps": int(is_true(col(s, "hit_cap")).sum()) if n else NAN,
+    return {"epochs": col(s, "epochs"), "by_seed": col(s, "epochs").groupby(col(s, "seed")).mean(), "n": n,
+            "caps": int(is_true(col(s, "hit_cap")).sum()) if n else NAN,
             "collapsed": int(is_true(col(s, "collapsed")).sum()) if n else NAN,
             "distances": {k: col(s, k) for k in CAL_DISTANCES} if keep else {}, "rule": rules(s)}
 
 
-def _model_row(label: str, method: str, got: dict, mc_mean: float) -> dict:
-    m, sd, _ = stats(got["epochs"])
-    n, ref, ref_ratio = got["n"], CAL_PAPER.get(label, NAN), CAL_PAPER_RATIO.get(label, NAN)
+def _ratio_to_mc(label: str, got: dict, mc: pd.Series) -> dict:
+    """The model's mean epochs / m_c's, with the interval of that ratio over the seeds both have (none for m_c
+    itself: 1 by definition)."""
+    m, mc_mean = stats(got["epochs"])[0], stats(mc)[0]
     ratio = m / mc_mean if not missing(m) and not missing(mc_mean) and mc_mean else NAN
-    row = {"model": label, "method": method, "n": n, "epochs": m, "epochs_sd": sd,
-           "cap_hits": got["caps"] if n else NAN, "collapsed": got["collapsed"], "epochs_paper": ref,
-           "epochs_delta": delta(m, ref), "ratio_to_mc": ratio, "ratio_to_mc_paper": ref_ratio,
-           "ratio_to_mc_delta": delta(ratio, ref_ratio)}
+    pairs = pd.concat([got["by_seed"].rename("model"), mc.rename("mc")], axis=1, join="inner")
+    lo, hi = ratio_interval(pairs["model"], pairs["mc"]) if label != "m_c" else (NAN, NAN)
+    ref = CAL_PAPER_RATIO.get(label, NAN)
+    return {"ratio_to_mc": ratio, "ratio_to_mc_lo": lo, "ratio_to_mc_hi": hi, "ratio_to_mc_paper": ref,
+            "ratio_to_mc_delta": delta(ratio, ref), "ratio_to_mc_paper_in_ci": covers(lo, hi, ref)}
+
+
+def _model_row(label: str, method: str, got: dict, mc: pd.Series) -> dict:
+    """One model's row; `mc`: m_c's epochs by seed."""
+    e = summary(got["epochs"], "epochs")
+    n, ref = got["n"], CAL_PAPER.get(label, NAN)
+    row = {"model": label, "method": method, "n": n, "epochs": e.mean, "epochs_sd": e.sd, "epochs_lo": e.lo,
+           "epochs_hi": e.hi, "cap_hits": got["caps"] if n else NAN, "collapsed": got["collapsed"],
+           "epochs_paper": ref, "epochs_delta": delta(e.mean, ref), "epochs_paper_in_ci": covers(e.lo, e.hi, ref),
+           **_ratio_to_mc(label, got, mc)}
     for key in CAL_DISTANCES:
-        mm, ss, _ = stats(got["distances"].get(key, pd.Series(dtype=float)))
-        row.update({key: mm, f"{key}_sd": ss})
+        row.update(summary_columns(key, got["distances"].get(key, pd.Series(dtype=float))))
     row["rule"] = got["rule"]
     return row
 
@@ -229,8 +277,7 @@ class Paper000California(Table):
     def build(cls, df: pd.DataFrame, ctx: Context) -> Paper000California:
         sub = select(df, "000", "california")
         control = _control(sub)
-        mc_mean = stats(control["control_epochs"])[0]
-        data = pd.DataFrame([_model_row(label, method, _model(sub, method, control), mc_mean)
+        data = pd.DataFrame([_model_row(label, method, _model(sub, method, control), control["control_epochs"])
                              for label, method in CAL_MODELS])
         return cls.make(ctx, data, cls.show(data), [*cls.record_notes(sub), *CAL_NOTES], not sub.empty)
 
@@ -240,22 +287,26 @@ class Paper000California(Table):
             return ["No paper-000 California records in the input: only the paper's numbers are shown."]
         notes = [f"{label} ({method}) was not run: its cells are empty." for label, method in CAL_MODELS
                  if method != "control" and sub[sub["method"] == method].empty]
-        return [*notes, "epochs: mean ± sd over seeds (n). Cap hits: runs stopped by the epoch cap (m_c: runs whose "
-                        "training did not converge, from `control_converged`); their epochs are a lower bound."]
+        return [*notes, "epochs, S, d: mean [95 % CI] over seeds (n); epochs / m_c: the model's mean epochs / m_c's, "
+                        "its interval a paired bootstrap over the seeds (BCa, seeded). Cap hits: runs stopped by the "
+                        "epoch cap (m_c: runs whose training did not converge, from `control_converged`); their "
+                        f"epochs are a lower bound. {IN_CI}: whether the paper's number lies in our interval.",
+                INTERVAL_NOTE]
 
     @staticmethod
     def show(d: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame({
             "model": d["model"], "method": d["method"], "n": d["n"].map(lambda x: num(x, "int") if x else "0"),
-            "epochs": pms(d, "epochs", ".1f"),
+            "epochs": cis(d, "epochs", ".1f"),
             "epochs (paper)": [("≈" if m == "m_c" else "") + num(x, ".1f") if not missing(x) else ""
                                for m, x in zip(d["model"], d["epochs_paper"], strict=True)],
             "Δ epochs": nums(d["epochs_delta"], ".1f"),
             "cap hits": _of_n(d["cap_hits"], d["n"]), "collapsed": _of_n(d["collapsed"], d["n"]),
-            "epochs / m_c (< 1: fewer)": nums(d["ratio_to_mc"], ".3f"),
+            "epochs / m_c (< 1: fewer)": cis(d, "ratio_to_mc", ".3f"),
             "epochs / m_c (paper)": nums(d["ratio_to_mc_paper"], ".3f"),
-            "S to control": pms(d, "s_to_control"), "S to oracle": pms(d, "s_to_oracle"),
-            "d (higher is better)": pms(d, "d"),
+            IN_CI: [covered(r, {"epochs": "epochs", "ratio_to_mc": "epochs / m_c"}) for _, r in d.iterrows()],
+            "S to control": cis(d, "s_to_control"), "S to oracle": cis(d, "s_to_oracle"),
+            "d (higher is better)": cis(d, "d"),
             "rule": d["rule"],
         })
 
@@ -273,10 +324,9 @@ class Paper000California(Table):
         if not self.has_records:
             return ["No California records in this run: the table shows the paper's numbers only."]
         by = self.by_model
-        s = [f"m_r took {compare(by.loc['m_r', 'epochs'], by.loc['m_r', 'epochs_paper'], '.1f')} epochs"
-             f"{self._capped('m_r')} and m_o {compare(by.loc['m_o', 'epochs'], by.loc['m_o', 'epochs_paper'], '.1f')}"
-             f"{self._capped('m_o')}; our m_o/m_c epoch ratio is "
-             f"{compare(by.loc['m_o', 'ratio_to_mc'], P.P000_CALIFORNIA_MO_OVER_MC, '.3f')}."]
+        s = [f"m_r took {self._vs_paper('m_r', 'epochs', '.1f')} epochs{self._capped('m_r')} and m_o "
+             f"{self._vs_paper('m_o', 'epochs', '.1f')}{self._capped('m_o')}; our m_o/m_c epoch ratio is "
+             f"{self._vs_paper('m_o', 'ratio_to_mc', '.3f')}."]
         caps = [f"{m} {int(by.loc[m, 'cap_hits'])}/{int(by.loc[m, 'n'])}" for m in by.index
                 if not missing(by.loc[m, "cap_hits"]) and by.loc[m, "cap_hits"] > 0]
         if caps:
@@ -287,11 +337,16 @@ class Paper000California(Table):
                      "positive d means closer to m_o than to m_c.")
         return s
 
+    def _vs_paper(self, model: str, key: str, spec: str) -> str:
+        """The model's `key` with its interval, beside the paper's (`compare`)."""
+        r = self.by_model.loc[model]
+        return compare(r[key], r[f"{key}_paper"], spec, lo=r[f"{key}_lo"], hi=r[f"{key}_hi"])
+
     def cells(self, extended: bool = False) -> list[Cell]:
         by = self.by_model
-        return [Cell("p000_cal_mo", "000 California: m_o epochs", by.loc["m_o", "epochs_paper"],
-                     by.loc["m_o", "epochs"], ".1f"),
-                Cell("p000_cal_mr", "000 California: m_r epochs", by.loc["m_r", "epochs_paper"],
-                     by.loc["m_r", "epochs"], ".1f"),
-                Cell("p000_cal_mo_mc", "000 California: m_o/m_c epoch ratio", by.loc["m_o", "ratio_to_mc_paper"],
-                     by.loc["m_o", "ratio_to_mc"], ".3f")]
+        return [Cell(key, label, by.loc[model, f"{k}_paper"], by.loc[model, k], spec, by.loc[model, f"{k}_lo"],
+                     by.loc[model, f"{k}_hi"])
+                for key, label, model, k, spec in (
+                    ("p000_cal_mo", "000 California: m_o epochs", "m_o", "epochs", ".1f"),
+                    ("p000_cal_mr", "000 California: m_r epochs", "m_r", "epochs", ".1f"),
+                    ("p000_cal_mo_mc", "000 California: m_o/m_c epoch ratio", "m_o", "ratio_to_mc", ".3f"))]

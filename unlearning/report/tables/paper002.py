@@ -5,13 +5,31 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import paper as P
-from ..common import NAN, col, delta, num, nums, pms, rules, select, stats
+from ..common import (
+    IN_CI_WORDS,
+    INTERVAL_NOTE,
+    NAN,
+    cis,
+    col,
+    covered,
+    covers,
+    delta,
+    missing,
+    num,
+    nums,
+    rules,
+    select,
+    summary,
+)
 from .base import Cell, Context, Table
 
 SHORT = {"original": "original", "naive_retrain": "naive", "random_relabel": "relabel"}
 ACCURACIES = (("test_acc", "test acc %"), ("forget_acc", "unlearned acc %"), ("total_acc", "total acc %"))
-NOTES = ("Accuracy in %, mean ± sd over seeds (n): standard test set, the unlearned (forget) set with its "
-         "true labels, and the total (test ∪ forget). The original row is measured on the largest forget set.")
+IN_CI = "paper in our 95 % CI"
+NOTES = ("Accuracy in %, mean [95 % CI] over seeds (n): standard test set, the unlearned (forget) set with its "
+         "true labels, and the total (test ∪ forget). The original row is measured on the largest forget set. "
+         f"{IN_CI}: whether the paper's accuracy lies in our interval (test, unlearned, total).", INTERVAL_NOTE)
+IN_CI_LABELS = {"test_acc": "test", "forget_acc": "unlearned", "total_acc": "total"}
 
 
 def _sizes(sub: pd.DataFrame) -> list[int]:
@@ -43,8 +61,9 @@ def _row(sub: pd.DataFrame, method: str, size: int, ref: tuple | None) -> dict:
     row = {"row": _label(method, size), "method": method, "removal_size": size,
            "paper_row": "" if ref is None else _label(ref[0], ref[1]), "n": len(s)}
     for (key, _), ref_val in zip(ACCURACIES, ref[2:] if ref else (NAN,) * 3, strict=True):
-        m, sd, _ = stats(col(s, key) * 100)
-        row.update({key: m, f"{key}_sd": sd, f"{key}_paper": ref_val, f"{key}_delta": delta(m, ref_val)})
+        a = summary(col(s, key), key, scale=100)
+        row.update({key: a.mean, f"{key}_sd": a.sd, f"{key}_lo": a.lo, f"{key}_hi": a.hi, f"{key}_paper": ref_val,
+                    f"{key}_delta": delta(a.mean, ref_val), f"{key}_paper_in_ci": covers(a.lo, a.hi, ref_val)})
     return row
 
 
@@ -78,15 +97,16 @@ class Paper002Table1(Table):
         sub = select(df, "002", "table1")
         sizes = _sizes(sub)
         data = pd.DataFrame([_row(sub, *spec) for spec in _specs(sizes)])
-        return cls.make(ctx, data, cls.show(data), [*_record_notes(sub, data, sizes), NOTES], not sub.empty)
+        return cls.make(ctx, data, cls.show(data), [*_record_notes(sub, data, sizes), *NOTES], not sub.empty)
 
     @staticmethod
     def show(d: pd.DataFrame) -> pd.DataFrame:
         display = pd.DataFrame({"row": d["row"], "paper row": d["paper_row"], "n": nums(d["n"], "int")})
         for key, label in ACCURACIES:
-            display[label] = pms(d, key, ".2f")
+            display[label] = cis(d, key, ".2f")
             display[f"{label} (paper)"] = nums(d[f"{key}_paper"], ".2f")
             display[f"Δ {label}"] = nums(d[f"{key}_delta"], ".2f")
+        display[IN_CI] = [covered(r, IN_CI_LABELS) for _, r in d.iterrows()]
         return display
 
     def sentences(self) -> list[str]:
@@ -104,19 +124,23 @@ class Paper002Table1(Table):
     @staticmethod
     def _after(last: pd.Series, orig: pd.Series, name: str) -> str:
         change = delta(last["test_acc"], orig["test_acc"])
-        ref = (f"; the paper's after {last['paper_row'].split()[-1]} removals: {num(last['test_acc_paper'], '.2f')}% "
-               f"({num(delta(last['test_acc_paper'], orig['test_acc_paper']), '+.2f')} points vs its original)"
-               if last["paper_row"] else "")
-        return (f"After {int(last['removal_size'])} removals {name} keeps {num(last['test_acc'], '.2f')}% test "
+        inside = IN_CI_WORDS[last["test_acc_paper_in_ci"]]
+        ref = (f"; the paper's after {last['paper_row'].split()[-1]} removals: {num(last['test_acc_paper'], '.2f')}%"
+               f"{inside} ({num(delta(last['test_acc_paper'], orig['test_acc_paper']), '+.2f')} points vs its "
+               "original)" if last["paper_row"] else "")
+        lo, hi = last["test_acc_lo"], last["test_acc_hi"]
+        ours = f"{num(last['test_acc'], '.2f')}%" + ("" if missing(lo) else f" [{num(lo, '.2f')}, {num(hi, '.2f')}]")
+        return (f"After {int(last['removal_size'])} removals {name} keeps {ours} test "
                 f"accuracy ({num(change, '+.2f')} points vs the original's {num(orig['test_acc'], '.2f')}%){ref}.")
 
     def cells(self, extended: bool = False) -> list[Cell]:
         out = [Cell(f"p002_t1_{r['method']}_{r['removal_size']}_test",
-                    f"002 MNIST: {r['row']}{_paper_row(r)} test acc %", r["test_acc_paper"], r["test_acc"], ".2f")
+                    f"002 MNIST: {r['row']}{_paper_row(r)} test acc %", r["test_acc_paper"], r["test_acc"], ".2f",
+                    r["test_acc_lo"], r["test_acc_hi"])
                for _, r in self.data.iterrows()]
         last = self.data[self.data["method"] == "random_relabel"].tail(1)
         if not last.empty:
             r = last.iloc[0]
             out.append(Cell("p002_t1_relabel_last_forget", f"002 MNIST: {r['row']}{_paper_row(r)} unlearned acc %",
-                            r["forget_acc_paper"], r["forget_acc"], ".2f"))
+                            r["forget_acc_paper"], r["forget_acc"], ".2f", r["forget_acc_lo"], r["forget_acc_hi"]))
         return out

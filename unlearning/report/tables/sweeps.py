@@ -8,7 +8,20 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .. import paper as P
-from ..common import NAN, SECONDS, col, num, nums, pm, select, stats
+from ..common import (
+    INTERVAL_NOTE,
+    NAN,
+    SECONDS,
+    ci,
+    cis,
+    col,
+    covers,
+    num,
+    nums,
+    select,
+    stats,
+    summary_columns,
+)
 from .base import RELABEL_COST, Cell, Context, Table
 from .forgetting import FORGOT_FRACTION, _utility
 
@@ -18,16 +31,27 @@ PAPER_DROP = _P002[("random_relabel", 600)] - _P002[("original", 0)]
 # knob record key -> (label, the method it belongs to, the preset's value: the main cells' records)
 KNOBS = {"lr": ("relabel lr", "random_relabel", 1e-3), "threshold_scale": ("threshold ×", "weight_pruning", 1.0)}
 LR_NOTE = ("Random relabeling (AdaDelta) at each lr on the largest Table 1 forget set of each seed, from the Table 1 "
-           "originals; the oracle is the Table 1 naive retraining of the same seed. Δ test: points of test accuracy "
-           "against those original models' mean; the paper's relabel 600 row loses {drop} points. MIA gap: "
-           "|MIA-efficacy − the oracle's| (0 is best); loss AUC: forget vs test points (the oracle's in brackets); "
-           "JS to the oracle on the forget set (nats, 0 is best). F / ceiling: per-example ε over N models needs one "
-           "forget set across models; it comes from the forgetting audit's MNIST subset panels at the same lr (table "
-           "`tradeoff`), per regime.")
-TRADEOFF_NOTE = ("Each row: one method at one value of its knob on one forgetting panel (N models; means over them). "
-                 "The preset's value (relabel lr 1e-3, threshold × 1) is the main forgetting table's record of the "
-                 "same panel. utility / forget: test and forget-set accuracy (%) or MSE; F / ceiling: 1 is as good as "
+           "originals; the oracle is the Table 1 naive retraining of the same seed. Every number: mean [95 % CI] over "
+           "the n seeds. Δ test: points of test accuracy against each seed's own original model (records without "
+           "it: against the originals' mean); the paper's relabel 600 row loses {drop} points. MIA-efficacy: SalUn's, "
+           "an SVC on the confidence at its own threshold (the oracle's beside it); MIA gap: |MIA-efficacy − the "
+           "oracle's| (0 is best); loss AUC: the threshold-free attack, ROC AUC of −loss separating forget from test "
+           "points (0.5: cannot tell them apart; the oracle's beside it). JS to the oracle on the forget set (nats, 0 "
+           "is best). F / ceiling: per-example ε over N models needs one forget set across models; it comes from the "
+           "forgetting audit's MNIST subset panels at the same lr (table `tradeoff`, one record each: no interval), "
+           "per regime.")
+TRADEOFF_NOTE = ("Each row: one method at one value of its knob on one forgetting panel (N models; means over them), "
+                 "averaged over its n records with their 95 % CI [lo, hi]; a record keeps only its N models' means "
+                 "(no per-model MIA or AUC), so a row of one record has no interval. The preset's value (relabel lr "
+                 "1e-3, threshold × 1) is the main forgetting table's record of the same panel. utility / forget: test "
+                 "and forget-set accuracy (%) or MSE; MIA gap: |MIA-efficacy − naive retraining's| (SalUn's SVC "
+                 "attack, 0 is best); loss AUC: the threshold-free attack, ROC AUC of −loss separating forget from "
+                 "test points (naive retraining's beside it; the closer the better); F / ceiling: 1 is as good as "
                  "retraining (higher is better). epochs: training epochs of the operation. " + RELABEL_COST)
+TRADEOFF_MEASURES = ("n_models", "mia_gap", "loss_auc", "loss_auc_oracle", "js_to_oracle", "forget_quality_normalised",
+                     "seconds", "epochs", "weights_zeroed")
+LR_MEASURES = ("forget_acc", "mia_efficacy", "mia_efficacy_oracle", "mia_gap", "loss_auc", "loss_auc_oracle",
+               "js_to_oracle", "seconds")
 
 
 def knob_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -62,21 +86,26 @@ class Tradeoff(Table):
         for (knob, ds, regime, size, value), g in sub.groupby(
                 ["knob", "dataset", "forget_regime", "removal_size", "value"], sort=True):
             rows.append({"method": KNOBS[knob][1], "knob": knob, "dataset": ds, "regime": regime,
-                         "removal_size": size, "value": value, "n_models": stats(col(g, "n_models"))[0],
-                         "utility": stats(_utility(g, "test"))[0], "forget_utility": stats(_utility(g, "forget"))[0],
-                         **{k: stats(col(g, k))[0] for k in ("mia_gap", "js_to_oracle", "forget_quality_normalised",
-                                                              "seconds", "epochs", "weights_zeroed")}})
+                         "removal_size": size, "value": value, "n": len(g),
+                         **summary_columns("utility", _utility(g, "test")),
+                         **summary_columns("forget_utility", _utility(g, "forget")),
+                         **{c: v for k in TRADEOFF_MEASURES for c, v in summary_columns(k, col(g, k)).items()}})
         data = pd.DataFrame(rows)
-        display = pd.DataFrame({
-            "method": data["method"], "knob": [KNOBS[k][0] for k in data["knob"]],
-            "value": nums(data["value"], "g"), "dataset": data["dataset"], "regime": data["regime"],
-            "removal size": nums(data["removal_size"], "int"), "N": nums(data["n_models"], "int"),
-            "utility": nums(data["utility"], ".4g"), "forget": nums(data["forget_utility"], ".4g"),
-            "MIA gap": nums(data["mia_gap"], ".3f"), "JS": nums(data["js_to_oracle"], ".3g"),
-            "F / ceiling (higher is better)": nums(data["forget_quality_normalised"], ".2f"),
-            "weights zeroed": nums(data["weights_zeroed"], "sig3"), "epochs": nums(data["epochs"], "sig3"),
-            "seconds": nums(data["seconds"], SECONDS)})
-        return cls.make(ctx, data, display, [TRADEOFF_NOTE])
+        return cls.make(ctx, data, cls.show(data), [TRADEOFF_NOTE, INTERVAL_NOTE])
+
+    @staticmethod
+    def show(d: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({
+            "method": d["method"], "knob": [KNOBS[k][0] for k in d["knob"]],
+            "value": nums(d["value"], "g"), "dataset": d["dataset"], "regime": d["regime"],
+            "removal size": nums(d["removal_size"], "int"), "n": nums(d["n"], "int"),
+            "N": cis(d, "n_models", "int"), "utility": cis(d, "utility", ".4g"),
+            "forget": cis(d, "forget_utility", ".4g"), "MIA gap": cis(d, "mia_gap", ".3f"),
+            "loss AUC": cis(d, "loss_auc", ".3f"), "loss AUC (oracle)": cis(d, "loss_auc_oracle", ".3f"),
+            "JS": cis(d, "js_to_oracle", ".3g"),
+            "F / ceiling (higher is better)": cis(d, "forget_quality_normalised", ".2f"),
+            "weights zeroed": cis(d, "weights_zeroed", "sig3"), "epochs": cis(d, "epochs", "sig3"),
+            "seconds": cis(d, "seconds", SECONDS)})
 
     def sentences(self) -> list[str]:
         out = []
@@ -113,32 +142,39 @@ class RelabelLr(Table):
             base = stats(col(original[original["method"] == "original"], "test_acc"))[0] * 100
         panel = knob_rows(df)
         panel = panel[(panel["knob"] == "lr") & (panel["dataset"] == "mnist")] if not panel.empty else panel
-        rows = []
-        for (lr, size), g in sub.groupby([col(sub, "lr"), col(sub, "removal_size")], sort=True):
-            test, test_sd, n = stats(col(g, "test_acc") * 100)
-            row = {"lr": lr, "removal_size": size, "n": n, "test_acc": test, "test_acc_sd": test_sd,
-                   "delta_test": test - base, "forget_acc": stats(col(g, "forget_acc") * 100)[0],
-                   **{k: stats(col(g, k))[0] for k in ("mia_efficacy", "mia_efficacy_oracle", "mia_gap", "loss_auc",
-                                                        "loss_auc_oracle", "js_to_oracle", "seconds")}}
-            for regime, pg in (panel.groupby("forget_regime") if not panel.empty else []):
-                row[f"f_normalised_{regime}"] = stats(col(pg[pg["value"] == lr], "forget_quality_normalised"))[0]
-            rows.append(row)
-        data = pd.DataFrame(rows)
-        regimes = sorted(c.removeprefix("f_normalised_") for c in data.columns if c.startswith("f_normalised_"))
-        display = pd.DataFrame({
-            "lr": nums(data["lr"], "g"), "removal size": nums(data["removal_size"], "int"), "n": nums(data["n"], "int"),
-            "test acc (%)": [pm(a, b, ".2f") for a, b in zip(data["test_acc"], data["test_acc_sd"], strict=True)],
-            "Δ test": nums(data["delta_test"], "+.2f"), "forget acc (%)": nums(data["forget_acc"], ".2f"),
-            "MIA (oracle)": [f"{num(a, '.3f')} ({num(o, '.3f')})"
-                             for a, o in zip(data["mia_efficacy"], data["mia_efficacy_oracle"], strict=True)],
-            "MIA gap": nums(data["mia_gap"], ".3f"),
-            "loss AUC (oracle)": [f"{num(a, '.3f')} ({num(o, '.3f')})"
-                                  for a, o in zip(data["loss_auc"], data["loss_auc_oracle"], strict=True)],
-            "JS": nums(data["js_to_oracle"], ".3g"),
-            **{f"F / ceiling ({r}, subset; higher is better)": nums(data[f"f_normalised_{r}"], ".2f")
-               for r in regimes},
-            "seconds": nums(data["seconds"], SECONDS)})
-        return cls.make(ctx, data, display, [LR_NOTE.format(drop=num(PAPER_DROP, '.2f'))], base=base)
+        data = pd.DataFrame([cls.row(lr, size, g, base, panel) for (lr, size), g in
+                             sub.groupby([col(sub, "lr"), col(sub, "removal_size")], sort=True)])
+        return cls.make(ctx, data, cls.show(data), [LR_NOTE.format(drop=num(PAPER_DROP, '.2f')), INTERVAL_NOTE],
+                        base=base)
+
+    @staticmethod
+    def row(lr: float, size: float, g: pd.DataFrame, base: float, panel: pd.DataFrame) -> dict:
+        """One swept lr: the seeds' means with their intervals, and the subset panels' F / ceiling at that lr."""
+        test = col(g, "test_acc") * 100
+        row = {"lr": lr, "removal_size": size, "n": int(test.notna().sum()),
+               **summary_columns("test_acc", col(g, "test_acc"), scale=100),
+               **summary_columns("delta_test", test - (col(g, "control_test_acc") * 100).fillna(base), sd=False),
+               **{c: v for k in LR_MEASURES for c, v in
+                  summary_columns(k, col(g, k), sd=False, scale=100 if k == "forget_acc" else 1).items()}}
+        for regime, pg in (panel.groupby("forget_regime") if not panel.empty else []):
+            f = col(pg[pg["value"] == lr], "forget_quality_normalised")
+            row.update(summary_columns(f"f_normalised_{regime}", f, sd=False, key="forget_quality_normalised"))
+        return row
+
+    @staticmethod
+    def show(d: pd.DataFrame) -> pd.DataFrame:
+        regimes = sorted(c.removeprefix("f_normalised_") for c in d.columns
+                         if c.startswith("f_normalised_") and not c.endswith(("_lo", "_hi")))
+        return pd.DataFrame({
+            "lr": nums(d["lr"], "g"), "removal size": nums(d["removal_size"], "int"), "n": nums(d["n"], "int"),
+            "test acc (%)": cis(d, "test_acc", ".2f"), "Δ test": cis(d, "delta_test", "+.2f"),
+            "forget acc (%)": cis(d, "forget_acc", ".2f"), "MIA-efficacy": cis(d, "mia_efficacy", ".3f"),
+            "MIA-efficacy (oracle)": cis(d, "mia_efficacy_oracle", ".3f"), "MIA gap": cis(d, "mia_gap", ".3f"),
+            "loss AUC (threshold-free)": cis(d, "loss_auc", ".3f"),
+            "loss AUC (oracle)": cis(d, "loss_auc_oracle", ".3f"),
+            "JS": cis(d, "js_to_oracle", ".3g"),
+            **{f"F / ceiling ({r}, subset; higher is better)": cis(d, f"f_normalised_{r}", ".2f") for r in regimes},
+            "seconds": cis(d, "seconds", SECONDS)})
 
     base: float = NAN         # the original models' mean test accuracy (%), what Δ test is against
 
@@ -152,16 +188,21 @@ class RelabelLr(Table):
         if best is None:
             return []
         lrs = self.data["lr"]
+        def at(key: str, spec: str) -> str:
+            return ci(best[key], best[f"{key}_lo"], best[f"{key}_hi"], spec)
+        inside = covers(best["delta_test_lo"], best["delta_test_hi"], PAPER_DROP)
+        inside = f"; the paper's lies {'inside' if inside == 'yes' else 'outside'} our 95 % CI" if inside else ""
         out = [f"The original models' test accuracy is {num(self.base, '.2f')} %. Across lr {num(lrs.min(), 'g')}–"
                f"{num(lrs.max(), 'g')}, {num(best['removal_size'], 'int')} relabel requests change it by "
                f"{num(self.data['delta_test'].max(), '+.2f')} to "
                f"{num(self.data['delta_test'].min(), '+.2f')} points.",
                f"The paper's {num(PAPER_DROP, '+.2f')} points are closest at lr {num(best['lr'], 'g')} "
-               f"({num(best['delta_test'], '+.2f')}; test {num(best['test_acc'], '.2f')} %, forget set "
-               f"{num(best['forget_acc'], '.2f')} %). There the MIA gap to naive retraining is "
-               f"{num(best['mia_gap'], '.3f')}, the loss AUC {num(best['loss_auc'], '.3f')} (oracle "
-               f"{num(best['loss_auc_oracle'], '.3f')}) and JS to the oracle {num(best['js_to_oracle'], '.3g')} nats."]
-        cols = sorted(c for c in self.data.columns if c.startswith("f_normalised_"))
+               f"({at('delta_test', '+.2f')} over {num(best['n'], 'int')} seeds{inside}; test "
+               f"{at('test_acc', '.2f')} %, forget set {at('forget_acc', '.2f')} %). There SalUn's MIA-efficacy "
+               f"is {at('mia_efficacy', '.3f')} (oracle {at('mia_efficacy_oracle', '.3f')}; gap "
+               f"{at('mia_gap', '.3f')}), the threshold-free loss AUC {at('loss_auc', '.3f')} (oracle "
+               f"{at('loss_auc_oracle', '.3f')}) and JS to the oracle {at('js_to_oracle', '.3g')} nats."]
+        cols = sorted(c for c in self.data.columns if c.startswith("f_normalised_") and not c.endswith(("_lo", "_hi")))
         swept = self.data.dropna(subset=cols, how="all") if cols else self.data.iloc[0:0]
         if not swept.empty:        # the subset panels' F at that lr, else at the swept lrs on either side of it
             lo, hi = swept[swept["lr"] <= best["lr"]].tail(1), swept[swept["lr"] >= best["lr"]].head(1)
@@ -180,4 +221,4 @@ class RelabelLr(Table):
         return [Cell("relabel_lr_paper_drop", "paper 002: the relabel lr whose test drop is nearest the paper's",
                      NAN, best["lr"], "g"),
                 Cell("relabel_lr_paper_drop_delta", "paper 002: that lr's test-accuracy change (points)",
-                     PAPER_DROP, best["delta_test"], "+.2f")]
+                     PAPER_DROP, best["delta_test"], "+.2f", best["delta_test_lo"], best["delta_test_hi"])]
