@@ -397,3 +397,12 @@ def test_a_cell_is_a_benchmark_id_without_its_seed_and_trial():
         "test_paper000[synthetic-weight_pruning]"
     assert machines.cell_id("b/t.py::test_lr[mnist-1e-05-seeded]") == "test_lr[mnist-1e-05-seeded]"
     assert machines.cell_id("b/t.py::test_overhead") == "test_overhead"
+
+
+def test_a_provenance_that_is_not_an_object_skips_its_run_and_says_why(tmp_path):
+    good, bad = split(sweep(), lambda info: info["seed"] == 2)
+    bad["machine_info"]["provenance"] = "AMD EPYC"
+    loaded = load([save(tmp_path, "good.json", good), save(tmp_path, "bad.json", bad)])
+    assert [r.name for r in loaded.runs] == ["good.json"]
+    assert [str(p) for p in loaded.problems] == [f"{tmp_path / 'bad.json'}: skipped: malformed run metadata: "
+                                                 "'machine_info.provenance' is a string, not an object"]
