@@ -59,7 +59,7 @@ def test_records_follow_the_schema(canaries):
         assert rec["epsilon_cap"] == 2 and rec["forget_regime"] == "canaries"
 
 
-def test_forgetting_table_gives_each_method_a_verdict(canaries):
+def test_forgetting_table_displays_the_recorded_verdicts(canaries):
     pd = pytest.importorskip("pandas")
     pytest.importorskip("tabulate")
     from unlearning.report.tables import Context, Forgetting
@@ -68,20 +68,32 @@ def test_forgetting_table_gives_each_method_a_verdict(canaries):
     frame = pd.DataFrame([{**schema.finish(r, paper="forgetting", table="forgetting", profile="smoke")}
                           for r in recs.values()])
     table = Forgetting.build(frame, Context("smoke", "x", "cpu"))
-    verdicts = dict(zip(table.data["method"], table.data["verdict"], strict=True))
-    assert verdicts["noop"] == "did not forget" and verdicts["naive_retrain"] == ""
     assert list(table.data["method"]) == ["naive_retrain", "noop", "finetune"]
-    assert any(s.startswith("noop: 1 did not forget of 1 cells") for s in table.sentences())
-    assert "F (ceiling)" in table.markdown()
+    # 12 canaries: below MIN_FORGET_POINTS, so no verdict, but the test's p-values (BH-adjusted) are shown
+    assert set(table.data["verdict"]) == {"too few points"}
+    adjusted = dict(zip(table.data["method"], table.data["p_adjusted"], strict=True))
+    assert adjusted["noop"] <= 0.05 < adjusted["naive_retrain"]
+    assert any(s.startswith("noop: 1 too few points of 1 cells") for s in table.sentences())
+    assert "F [95 % CI]" in table.markdown() and "p (BH)" in table.markdown()
 
 
-def test_verdict_rule():
-    from unlearning.report.tables.forgetting import FORGOT_FRACTION, verdict
+def test_records_carry_a_verdict_that_their_phi_reproduce(canaries):
+    """The verdict is computed in the library and stored; the record's φ recompute it exactly."""
+    from unlearning import verdict
 
-    assert verdict(FORGOT_FRACTION, 0.1) == "forgot"
-    assert verdict(FORGOT_FRACTION - 0.01, 0.1) == "did not forget"
-    assert verdict(0.9, FORGOT_FRACTION) == "cannot tell"        # the no-op scores as well: no evidence
-    assert verdict(float("nan"), 0.1) == ""
+    _, recs = canaries
+    noop, oracle = recs["noop"], recs["naive_retrain"]
+    assert noop["verdict"] == oracle["verdict"] == "too few points"         # 12 canaries < 20
+    assert noop["p_value"] <= 0.05 < oracle["p_value"] and noop["effect"] > 0.5    # the canaries are memorised
+    assert noop["noop_p_value"] == noop["p_value"] and recs["finetune"]["noop_p_value"] == noop["p_value"]
+    again = verdict.judge(noop["phi"], noop["phi_reference"], gate=verdict.SELF, seed=0)
+    assert again.record() == {k: noop[k] for k in again.record()}
+    assert len(noop["phi"]) == N_MODELS and len(noop["phi"][0]) == 12 and "phi_reference" not in recs["finetune"]
+    assert noop["power_curve_models"] == [4] and 0 <= noop["power_curve"][0] <= 1
+    assert noop["forget_quality_lo"] <= noop["forget_quality"] <= noop["forget_quality_hi"]
+    assert noop["forget_quality_null"] == verdict.f_null(N_MODELS, N_MODELS)[0]
+    ceiling = [oracle[f"forget_quality_ceiling{end}"] for end in ("_lo", "", "_hi")]
+    assert ceiling == sorted(ceiling)
 
 
 def test_holdout_only_where_there_is_no_test_set():

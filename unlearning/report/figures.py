@@ -35,7 +35,6 @@ from matplotlib.ticker import FixedFormatter, FixedLocator, FuncFormatter, LogLo
 from . import paper as P
 from .common import col, dataset_order, method_key, missing, num, plural, quality_metric, select, series_matrix, stats
 from .tables import Context
-from .tables.forgetting import FORGOT_FRACTION
 from .tables.sweeps import KNOBS, knob_rows
 
 DPI = 110
@@ -602,7 +601,6 @@ def _pareto_panel(ax, s: pd.DataFrame, ds: str, palette: dict, markers: dict) ->
     s["drawn seconds"] = s["seconds"].where(s["seconds"] > 0, floor if floor is not None else np.nan)
     area = _area(s["utility vs retraining"].fillna(UTILITY_NORM[0]), UTILITY_NORM, UTILITY_AREAS)
     _points(ax, s, "drawn seconds", "forgetting gap", ("method", palette), ("forget_regime", markers), area)
-    ax.axhline(1 - FORGOT_FRACTION, color="grey", lw=0.8, ls="--")
     ax.axhline(0, **RETRAINING_LINE)
     below = bool((s["forgetting gap"] < 0).any())
     if below:
@@ -618,8 +616,7 @@ def _pareto_panel(ax, s: pd.DataFrame, ds: str, palette: dict, markers: dict) ->
 
 
 def _pareto_legend(methods: list[str], palette: dict, markers: dict, floored: bool, below: bool) -> list:
-    lines = [Line2D([], [], color="grey", lw=0.8, ls="--", label=f"forgot: F / ceiling = {FORGOT_FRACTION}"),
-             Line2D([], [], **RETRAINING_LINE, label="0: as retraining")]
+    lines = [Line2D([], [], **RETRAINING_LINE, label="0: as retraining")]
     lines += [Line2D([], [], **FLOOR_STYLE, label=FLOOR_LABEL)] if floored else []
     lines += [Patch(facecolor=NOISE_SHADE["color"], label=NOISE_LABEL)] if below else []
     areas = _area(pd.Series([v for v, _ in UTILITY_SHOWN]), UTILITY_NORM, UTILITY_AREAS)

@@ -7,7 +7,7 @@ import pandas as pd
 
 from .base import Cell, Context, Table
 from .ensemble import Ensemble
-from .forgetting import Forgetting
+from .forgetting import Forgetting, ModelsNeeded, VerdictErrorRates
 from .grid import Grid
 from .headline import Headline, TorchVersions
 from .overhead import Overhead
@@ -17,12 +17,12 @@ from .sweeps import RelabelLr, Tradeoff
 
 # built from the records, in the report's order; the paper tables always (the paper's numbers at least)
 FROM_RECORDS: tuple[type[Table], ...] = (Paper000Table1, Paper000California, Paper002Table1, RelabelLr, Grid,
-                                         Forgetting, Tradeoff, Overhead, Ensemble)
+                                         Forgetting, VerdictErrorRates, ModelsNeeded, Tradeoff, Overhead, Ensemble)
 NAMES = tuple(t.name for t in (Headline, *FROM_RECORDS, TorchVersions))
 
-__all__ = ["FROM_RECORDS", "NAMES", "Cell", "Context", "Ensemble", "Forgetting", "Grid", "Headline", "Overhead",
-           "Paper000California", "Paper000Table1", "Paper002Table1", "RelabelLr", "Table", "TorchVersions",
-           "Tradeoff", "build"]
+__all__ = ["FROM_RECORDS", "NAMES", "Cell", "Context", "Ensemble", "Forgetting", "Grid", "Headline", "ModelsNeeded",
+           "Overhead", "Paper000California", "Paper000Table1", "Paper002Table1", "RelabelLr", "Table", "TorchVersions",
+           "Tradeoff", "VerdictErrorRates", "build"]
 
 
 def build(df: pd.DataFrame, ctx: Context) -> dict[str, Table]:

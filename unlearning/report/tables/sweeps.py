@@ -23,7 +23,7 @@ from ..common import (
     summary_columns,
 )
 from .base import RELABEL_COST, Cell, Context, Table
-from .forgetting import FORGOT_FRACTION, _utility
+from .forgetting import _utility
 
 # The paper's Table 1: relabel 600 loses this many points of test accuracy against the original.
 _P002 = {(m, n): test for m, n, test, _, _ in P.P002_TABLE1}
@@ -47,11 +47,23 @@ TRADEOFF_NOTE = ("Each row: one method at one value of its knob on one forgettin
                  "and forget-set accuracy (%) or MSE; MIA gap: |MIA-efficacy − naive retraining's| (SalUn's SVC "
                  "attack, 0 is best); loss AUC: the threshold-free attack, ROC AUC of −loss separating forget from "
                  "test points (naive retraining's beside it; the closer the better); F / ceiling: 1 is as good as "
-                 "retraining (higher is better). epochs: training epochs of the operation. " + RELABEL_COST)
+                 "retraining (higher is better). verdict: the record's own (`unlearning.verdict`, this panel alone, "
+                 "p not adjusted across cells: the forgetting table's are). epochs: training epochs of the "
+                 "operation. " + RELABEL_COST)
 TRADEOFF_MEASURES = ("n_models", "mia_gap", "loss_auc", "loss_auc_oracle", "js_to_oracle", "forget_quality_normalised",
                      "seconds", "epochs", "weights_zeroed")
 LR_MEASURES = ("forget_acc", "mia_efficacy", "mia_efficacy_oracle", "mia_gap", "loss_auc", "loss_auc_oracle",
                "js_to_oracle", "seconds")
+
+
+def _one_verdict(g: pd.DataFrame) -> str:
+    """The records' verdict (`unlearning.verdict`, this panel alone, unadjusted); `mixed` where they differ."""
+    found = set(col(g, "verdict").dropna())
+    return "" if not found else found.pop() if len(found) == 1 else "mixed"
+
+
+def _verdict_words(v: str) -> str:
+    return f"; its verdict on this panel alone: {v}" if v else ""
 
 
 def knob_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -89,7 +101,8 @@ class Tradeoff(Table):
                          "removal_size": size, "value": value, "n": len(g),
                          **summary_columns("utility", _utility(g, "test")),
                          **summary_columns("forget_utility", _utility(g, "forget")),
-                         **{c: v for k in TRADEOFF_MEASURES for c, v in summary_columns(k, col(g, k)).items()}})
+                         **{c: v for k in TRADEOFF_MEASURES for c, v in summary_columns(k, col(g, k)).items()},
+                         "p_value": col(g, "p_value").max(), "verdict": _one_verdict(g)})
         data = pd.DataFrame(rows)
         return cls.make(ctx, data, cls.show(data), [TRADEOFF_NOTE, INTERVAL_NOTE])
 
@@ -105,7 +118,7 @@ class Tradeoff(Table):
             "JS": cis(d, "js_to_oracle", ".3g"),
             "F / ceiling (higher is better)": cis(d, "forget_quality_normalised", ".2f"),
             "weights zeroed": cis(d, "weights_zeroed", "sig3"), "epochs": cis(d, "epochs", "sig3"),
-            "seconds": cis(d, "seconds", SECONDS)})
+            "seconds": cis(d, "seconds", SECONDS), "p": nums(d["p_value"], ".3g"), "verdict": d["verdict"]})
 
     def sentences(self) -> list[str]:
         out = []
@@ -117,11 +130,10 @@ class Tradeoff(Table):
                 continue
             label = KNOBS[g["knob"].iloc[0]][0]
             f = g["forget_quality_normalised"]
-            reached = "reaches" if best["forget_quality_normalised"] >= FORGOT_FRACTION else "stays below"
             out.append(f"{method} on {ds} ({regime}): F / ceiling {num(f.iloc[0], '.2f')} at {label} "
                        f"{num(g['value'].iloc[0], 'g')}, {num(f.iloc[-1], '.2f')} at {num(g['value'].iloc[-1], 'g')}; "
                        f"best {num(best['forget_quality_normalised'], '.2f')} at {num(best['value'], 'g')} (utility "
-                       f"{num(best['utility'], '.4g')}), which {reached} {FORGOT_FRACTION}.")
+                       f"{num(best['utility'], '.4g')}{_verdict_words(best['verdict'])}).")
         return out
 
 
