@@ -233,13 +233,17 @@ class ModelsNeeded(Table):
     @staticmethod
     def enough(n, needed, curve: dict, p_value) -> str:
         """Whether the panel's N tells the no-op apart from retraining with `TARGET_POWER` power, in words."""
-        at_n = "told apart at N" if not missing(p_value) and p_value <= V.ALPHA else "not told apart at N"
+        told = not missing(p_value) and p_value <= V.ALPHA
         if not missing(needed):
-            return f"yes: N′ = {num(needed, 'int')} reaches {V.TARGET_POWER:g} ({at_n})"
+            return f"yes: N′ = {num(needed, 'int')} already reaches power {V.TARGET_POWER:g}"
         if not curve:
-            return f"not measured ({at_n})"
+            return "not measured"
         top = max(curve)
-        return f"no: power {num(curve[top], '.2f')} at N′ = {top} < N = {num(n, 'int')} ({at_n}); more models needed"
+        if told:
+            return (f"just: N = {num(n, 'int')} tells them apart, but N′ = {top} has power {num(curve[top], '.2f')}; "
+                    "more models would make it sure")
+        return (f"no: N = {num(n, 'int')} does not tell them apart and N′ = {top} has power {num(curve[top], '.2f')}: "
+                "no memorisation this N can see (it may need far more models, or be none)")
 
     @staticmethod
     def show(d: pd.DataFrame) -> pd.DataFrame:
