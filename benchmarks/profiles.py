@@ -86,9 +86,10 @@ class Forgetting:
     sweep_regimes: tuple[str, ...] = ("random", "canaries")
     relabel_lrs: tuple[float, ...] = (1e-2, 0.1, 1.0)
     pruning_scales: tuple[float, ...] = (0.25, 0.5, 2.0, 4.0)
-    # test_verdict: the verdict rule's error rates on simulated panels of (N models, M forget examples) —
-    # each profile's own N and sizes — with `error_panels` panels per scenario (`unlearning.verdict.SCENARIOS`)
-    error_settings: tuple[tuple[int, int], ...] = ((32, 20), (16, 20))
+    # test_verdict: the verdict rule's error rates on simulated panels of (N models, M forget examples, ρ the
+    # share of φ's variance common to a model: `verdict.MODEL_SHARE`) — each profile's own N and sizes — with
+    # `error_panels` panels per scenario (`unlearning.verdict.SCENARIOS`)
+    error_settings: tuple[tuple[int, int, float], ...] = ((32, 20, 0.06), (16, 20, 0.06))
     error_panels: int = 100
 
 
@@ -144,14 +145,16 @@ PROFILES = {
         overhead=Overhead(rows=2048, epochs=2, requests=50),
         threads=Threads(mlp_rows=400, mlp_epochs=3, conv_steps=6, repeats=3),
         forgetting=Forgetting(sizes=(2,), n_models=4, n_models_unstacked=4, sweep_size=2, sweep_regimes=("canaries",),
-                              relabel_lrs=(1.0,), pruning_scales=(0.25,), error_settings=((8, 20),), error_panels=10),
+                              relabel_lrs=(1.0,), pruning_scales=(0.25,), error_settings=((8, 20, 0.06),),
+                              error_panels=10),
     ),
     "quick": Profile(
         name="quick",
         paper000=Paper000(trials={"synthetic": (0, 1, 2, 3), "california": (0,)}),
         paper002=Paper002(seeds=(0,)),
         grid=Grid(sizes=(50, 200, 400, 600)),
-        forgetting=Forgetting(sizes=(20,), n_models=16, n_models_unstacked=8, error_settings=((16, 20), (8, 20))),
+        forgetting=Forgetting(sizes=(20,), n_models=16, n_models_unstacked=8,
+                              error_settings=((16, 20, 0.06), (8, 20, 0.06))),
     ),
     # The papers' tables at their settings with 3 seeds. Paper 002 gives no epoch count:
     # 3 epochs of the MNIST example's schedule (its default is 14) already reach the ~99 %
@@ -164,7 +167,9 @@ PROFILES = {
                           sweep_lrs=(1e-3, 2e-3, 3e-3, 4e-3, 5e-3, 7e-3, 1e-2, 0.1, 1.0)),
         grid=Grid(seeds=(0, 1, 2)),
         forgetting=Forgetting(sizes=(20, 100), relabel_lrs=(3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0),
-                              error_settings=((32, 20), (32, 100), (16, 20), (16, 100)), error_panels=200),
+                              error_settings=((32, 20, 0.06), (32, 100, 0.06), (16, 20, 0.06), (16, 100, 0.06),
+                                              (16, 20, 0.2), (16, 100, 0.2), (16, 20, 0.65), (16, 100, 0.65)),
+                              error_panels=200),
     ),
 }
 

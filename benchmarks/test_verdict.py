@@ -1,7 +1,8 @@
 """The verdict rule's error rates, measured: simulated panels whose truth is known
 (`unlearning.verdict.SCENARIOS`: no difference, a shift of 0.25 / 0.5 / 1 retrained sd in every
-forget example, half the examples shifted by 1 sd) at each (N models, M forget examples) of the
-profile's `error_settings`, `error_panels` panels per cell, each judged by the rule the audit uses
+forget example, half the examples shifted by 1 sd) at each (N models, M forget examples, ρ the share
+of φ's variance common to a model) of the profile's `error_settings`, `error_panels` panels per cell,
+each judged by the rule the audit uses
 (`verdict.judge` with its resamples; no no-op gate). One record per setting and scenario: the
 share of panels given each verdict. The report's `verdict_error_rates` table prints them with
 their Clopper–Pearson intervals beside the forgetting table.
@@ -23,22 +24,23 @@ def pytest_generate_tests(metafunc):
     if "error_case" in metafunc.fixturenames:
         f = active(metafunc.config).forgetting
         metafunc.parametrize("error_case", [
-            pytest.param((n, m, name), id=f"simulated-N{n}-M{m}-{name.split(' (')[0].replace(' ', '_')}")
-            for n, m in f.error_settings for name in verdict.SCENARIOS])
+            pytest.param((n, m, rho, name),
+                         id=f"simulated-N{n}-M{m}-rho{rho:g}-{name.split(' (')[0].replace(' ', '_')}")
+            for n, m, rho in f.error_settings for name in verdict.SCENARIOS])
 
 
 def test_verdict_error_rates(benchmark, profile, progress, error_case):
-    n_models, n_forget, scenario = error_case
+    n_models, n_forget, rho, scenario = error_case
     panels = profile.forgetting.error_panels
-    rates = benchmark.pedantic(verdict.error_rates, args=(n_models, n_forget, scenario, panels), rounds=1,
-                               iterations=1)
+    rates = benchmark.pedantic(verdict.error_rates, args=(n_models, n_forget, scenario, panels),
+                               kwargs={"model_share": rho}, rounds=1, iterations=1)
     shift_sd, share = verdict.SCENARIOS[scenario]
     stamp(benchmark, profile, paper="forgetting", table="verdict_error_rates", record={
         "dataset": "simulated", "method": "verdict", "n_models": n_models, "removal_size": n_forget,
-        "scenario": scenario, "shift_sd": shift_sd, "shifted_share": share, "panels": panels,
+        "scenario": scenario, "shift_sd": shift_sd, "shifted_share": share, "panels": panels, "model_share": rho,
         "verdict_margin": verdict.MARGIN, "verdict_alpha": verdict.ALPHA,
         "verdict_permutations": verdict.N_PERMUTATIONS,
         **{f"rate_{v.replace(' ', '_')}": rates[v] for v in verdict.VERDICTS}})
-    progress(f"N={n_models} M={n_forget} {scenario}, {panels} panels: " +
+    progress(f"N={n_models} M={n_forget} ρ={rho:g} {scenario}, {panels} panels: " +
              ", ".join(f"{v} {rates[v]:.3f}" for v in verdict.VERDICTS if rates[v]))
     assert abs(sum(rates.values()) - 1) < 1e-9 and all(0 <= r <= 1 for r in rates.values())

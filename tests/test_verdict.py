@@ -104,6 +104,18 @@ def test_bad_input_is_named():
         V.difference(np.full((4, 5), np.inf), np.ones((4, 5)))
     with pytest.raises(ValueError, match="unknown scenario 'x'"):
         V.error_rates(8, 20, "x", 1)
+    with pytest.raises(ValueError, match=r"model_share=1\.0"):
+        V.simulated_panel(8, 20, 0.0, 1.0, np.random.default_rng(0), model_share=1.0)
+
+
+def test_a_larger_model_share_widens_the_interval():
+    """Examples that move together through a model carry less information: the effect's interval widens."""
+    widths = []
+    for rho in (0.0, 0.6):
+        u, r = V.simulated_panel(16, 50, 0.0, 1.0, np.random.default_rng(7), model_share=rho)
+        lo, hi = V.effect_interval(u, r, n_resamples=500)
+        widths.append(hi - lo)
+    assert widths[1] > 2 * widths[0]
 
 
 def test_the_test_moves_whole_models_not_single_values():

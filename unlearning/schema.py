@@ -237,6 +237,7 @@ _OPTIONAL = [
     ("shift_sd", "float", "retrained sd", "verdict error rates: the simulated shift of the unlearned models' φ"),
     ("shifted_share", "float", "fraction", "verdict error rates: share of the forget examples shifted"),
     ("panels", "int", "", "verdict error rates: simulated panels behind the rates"),
+    ("model_share", "float", "fraction", "verdict error rates: ρ, the share of φ's variance common to a model"),
     ("rate_forgot", "float", "fraction", "verdict error rates: share of the panels called `forgot`"),
     ("rate_cannot_tell", "float", "fraction", "verdict error rates: share called `cannot tell`"),
     ("rate_did_not_forget", "float", "fraction", "verdict error rates: share called `did not forget`"),
