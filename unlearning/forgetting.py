@@ -305,13 +305,17 @@ def epsilon_cap(n_models: int) -> int:
     return math.ceil(math.log(n_models - 1))
 
 
-def forget_quality(epsilons, n_models: int) -> float:
-    """F = mean over the forget set of H(ε) = 2^(−⌊ε / 0.5⌋), H = 0 at or above `epsilon_cap(N)`."""
+def example_scores(epsilons, n_models: int) -> np.ndarray:
+    """H(ε) = 2^(−⌊ε / 0.5⌋) of each example, H = 0 at or above `epsilon_cap(N)`."""
     eps = np.asarray(epsilons, dtype=np.float64)
-    if not len(eps):
+    return np.where(eps >= epsilon_cap(n_models), 0.0, np.exp2(-np.floor(eps / EPSILON_BIN)))
+
+
+def forget_quality(epsilons, n_models: int) -> float:
+    """F = mean over the forget set of H(ε) (`example_scores`)."""
+    if not len(np.asarray(epsilons)):
         raise ValueError("forget_quality: no forget examples")
-    h = np.exp2(-np.floor(eps / EPSILON_BIN))
-    return float(np.where(eps >= epsilon_cap(n_models), 0.0, h).mean())
+    return float(example_scores(epsilons, n_models).mean())
 
 
 def unlearn_score(f: float, retain_unlearned: Sequence[float], retain_retrained: Sequence[float],

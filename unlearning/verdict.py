@@ -239,29 +239,23 @@ def f_null(n_u: int, n_r: int) -> tuple[float, float]:
     likely, so the mean depends on the group sizes alone. Exact (every order enumerated, error 0)
     where there are at most `NULL_DRAWS` orders, else `NULL_DRAWS` orders drawn with seed 0."""
     n = n_u + n_r
-    if math.comb(n, n_u) <= NULL_DRAWS:
+    exact = math.comb(n, n_u) <= NULL_DRAWS
+    if exact:
         orders = np.zeros((math.comb(n, n_u), n), dtype=bool)
         for i, pos in enumerate(itertools.combinations(range(n), n_u)):
             orders[i, list(pos)] = True
     else:
-        rng = np.random.default_rng(0)
-        orders = np.argsort(rng.random((NULL_DRAWS, n)), axis=1) < n_u
-    h = np.concatenate([_h(fg._epsilon_by_runs(chunk, n_u, n_r, fg.DELTA, fg.DOUBLE_THRESHOLD), n_u)
-                        for chunk in np.array_split(orders, max(1, len(orders) // 16384))])
-    exact = math.comb(n, n_u) <= NULL_DRAWS
+        orders = np.argsort(np.random.default_rng(0).random((NULL_DRAWS, n)), axis=1) < n_u
+    eps = [np.clip(fg._epsilon_by_runs(chunk, n_u, n_r, fg.DELTA, fg.DOUBLE_THRESHOLD), 0.0, fg.EPSILON_MAX)
+           for chunk in np.array_split(orders, max(1, len(orders) // 16384))]
+    h = fg.example_scores(np.concatenate(eps), n_u)
     return float(h.mean()), 0.0 if exact else float(h.std(ddof=1) / math.sqrt(len(h)))
-
-
-def _h(eps: np.ndarray, n_models: int) -> np.ndarray:
-    """H(ε) of `forgetting.forget_quality`, per example."""
-    eps = np.clip(eps, 0.0, fg.EPSILON_MAX)
-    return np.where(eps >= fg.epsilon_cap(n_models), 0.0, np.exp2(-np.floor(eps / fg.EPSILON_BIN)))
 
 
 def f_interval(epsilons, n_models: int, *, seed: int = 0) -> tuple[float, float]:
     """The `F_CONFIDENCE` bootstrap interval of F over the forget examples (BCa; [F, F] when every
     example scores the same)."""
-    h = _h(np.asarray(epsilons, dtype=np.float64), n_models)
+    h = fg.example_scores(epsilons, n_models)
     if len(h) < 2 or np.ptp(h) == 0:
         return float(h.mean()), float(h.mean())
     res = stats.bootstrap((h,), np.mean, n_resamples=N_BOOTSTRAP, confidence_level=F_CONFIDENCE, method="BCa",

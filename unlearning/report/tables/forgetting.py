@@ -113,7 +113,8 @@ class Forgetting(Table):
         data = data.iloc[sorted(range(len(data)), key=lambda i: (
             data["dataset"].iloc[i], data["regime"].iloc[i], data["removal_size"].iloc[i],
             method_key(data["method"].iloc[i])))].reset_index(drop=True)
-        return cls.make(ctx, verdicts(data), cls.show(verdicts(data)), [NOTE, VERDICT_NOTE])
+        data = verdicts(data)
+        return cls.make(ctx, data, cls.show(data), [NOTE, VERDICT_NOTE])
 
     @staticmethod
     def show(d: pd.DataFrame) -> pd.DataFrame:
