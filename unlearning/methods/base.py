@@ -19,6 +19,8 @@ It must not modify `trained.model`: it works on a copy.
   when a dataset registers its preset, and before every run).
 - `validate(data, model, config, forget)`: ValueError when a run's config does not fit
   the forget set.
+- `search`: the method's knobs and their ranges (`unlearning.space.Space`), which
+  `unlearning.tuning` searches for every method alike; None: nothing to tune.
 `check_applicable` runs them all, so errors come before any training.
 """
 
@@ -33,6 +35,7 @@ from torch import nn
 
 from ..config import Config, check_choice
 from ..data import Data
+from ..space import Space
 from ..train import Trained, TrainRecord
 
 
@@ -80,6 +83,7 @@ class Method:
     paper: str = ""
     check: Callable[[Any, nn.Module], None] | None = None
     many: ManyFn | None = None
+    search: Space | None = None
 
     def default_settings(self):
         """A fresh instance of the settings dataclass with its defaults (None: the method has none)."""
@@ -109,19 +113,22 @@ def register(name: str, *, settings: type | None = None, paper: str = "",
              applies: Callable[[Data, nn.Module], str | None] = always,
              check: Callable[[Any, nn.Module], None] | None = None,
              validate: Callable[[Data, nn.Module, Config, torch.Tensor], None] = no_check,
-             many: ManyFn | None = None):
+             many: ManyFn | None = None, search: Space | None = None):
     """Register an unlearning function under `name` (see the module docstring for the hooks;
-    `many`: the optional batched form `unlearn_many` uses)."""
+    `many`: the optional batched form `unlearn_many` uses; `search`: its tuning space)."""
     if not name.isidentifier():
         raise ValueError(f"method name {name!r}: use a Python identifier (letters, digits, _)")
     if settings is not None and not is_dataclass(settings):
         raise ValueError(f"method {name!r}: settings must be a dataclass type, got {settings!r}")
+    if search is not None and not isinstance(search, Space):
+        raise ValueError(f"method {name!r}: search must be an unlearning.space.Space, got {search!r}")
 
     def wrap(fn: UnlearnFn) -> UnlearnFn:
         if name in METHODS:
             raise ValueError(f"method {name!r} is registered twice")
         doc = (fn.__doc__ or "").strip().splitlines()
-        METHODS[name] = Method(name, fn, applies, validate, doc[0] if doc else "", settings, paper, check, many)
+        METHODS[name] = Method(name, fn, applies, validate, doc[0] if doc else "", settings, paper, check, many,
+                               search)
         return fn
 
     return wrap
