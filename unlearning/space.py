@@ -7,7 +7,8 @@ gives every method the same search (seeded TPE, the same number of trials) over 
 `params` name the knobs: by default each is a field of the method's settings dataclass and a
 value `v` becomes `config.with_method(name, field=v)`. A method whose knobs are not plain
 fields (weight pruning's thresholds scaled together, the fine-tune's training rule) gives
-`apply(config, method, values) -> Config` instead.
+`apply(config, method, values) -> Config` instead, and `preset(config, method, names)`, the
+preset's point (the search's first trial; None: the preset is not a point of the space).
 """
 
 from __future__ import annotations
@@ -51,12 +52,19 @@ def set_fields(config: Config, method: str, values: Mapping) -> Config:
     return config.with_method(method, **values) if values else config
 
 
+def read_fields(config: Config, method: str, names) -> dict:
+    """The default `Space.preset`: the preset's value of each knob, read from the settings field of its name."""
+    settings = config.method_settings(method)
+    return {name: getattr(settings, name) for name in names}
+
+
 @dataclass(frozen=True)
 class Space:
     """The knobs of one method and how a point of the space becomes a `Config`."""
 
     params: Mapping[str, Real | Int]
     apply: Callable[[Config, str, Mapping], Config] = set_fields
+    preset: Callable[[Config, str, tuple], dict | None] = read_fields
     note: str = ""
 
     def __post_init__(self):
@@ -76,3 +84,17 @@ class Space:
             if not p.low <= v <= p.high:
                 raise ValueError(f"method {method!r}: {name}={v!r} is outside its range [{p.low:g}, {p.high:g}]")
         return self.apply(config, method, dict(values))
+
+    def preset_point(self, config: Config, method: str) -> dict | None:
+        """The knobs' values in `config` (the method's preset), or None where the space does not hold them."""
+        point = self.preset(config, method, tuple(self.params))
+        if point is None or any(v is None or not self.params[k].low <= v <= self.params[k].high
+                                for k, v in point.items()):
+            return None
+        return point
+
+    def describe(self) -> dict:
+        """The space as JSON: each knob's kind, range and scale (and the note)."""
+        out = {name: {"kind": type(p).__name__.lower(), "low": p.low, "high": p.high, "log": p.log}
+               for name, p in self.params.items()}
+        return {"params": out, **({"note": self.note} if self.note else {})}

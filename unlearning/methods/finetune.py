@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+from ..config import Convergence
 from ..ensemble import fit_many
+from ..space import Int, Real, Space
 from ..train import fit
 from .base import UnlearnResult, register
 
@@ -28,7 +32,26 @@ def finetune_many(trained, datas, forgets, configs, on_epoch) -> list[UnlearnRes
     return [UnlearnResult("finetune", m, rec, {}) for m, rec in zip(models, recs, strict=True)]
 
 
-@register("finetune", paper="ablation (ours): weight pruning without the pruning step", many=finetune_many)
+def _fixed(config, method, values):
+    """A point of the search: `epochs` fixed epochs at `lr_scale` times the preset's fine-tune lr."""
+    ft = config.finetune_train
+    return dataclasses.replace(config, finetune=dataclasses.replace(
+        ft, lr=ft.lr * values["lr_scale"], convergence=Convergence("fixed_epochs", 0.0, values["epochs"])))
+
+
+def _preset_point(config, method, names):
+    ft = config.finetune_train
+    return {"lr_scale": 1.0, "epochs": ft.convergence.max_epochs} if ft.convergence.rule == "fixed_epochs" else None
+
+
+# A warm model already meets its preset's `loss_below` rule (digits: 0 epochs), so the search fine-tunes for a
+# fixed number of epochs instead, at a multiple of the preset's lr (its optimizer and batch kept).
+SEARCH = Space({"lr_scale": Real(0.1, 10.0), "epochs": Int(1, 20)}, apply=_fixed, preset=_preset_point,
+               note="fixed epochs at lr_scale x the preset fine-tune lr (the preset's optimizer and batch size)")
+
+
+@register("finetune", paper="ablation (ours): weight pruning without the pruning step", many=finetune_many,
+          search=SEARCH)
 def finetune(trained, data, forget, config, on_epoch=None) -> UnlearnResult:
     """Fine-tune the trained model, unpruned, to convergence on the oracle set.
 

@@ -16,6 +16,7 @@ import torch
 from .. import progress
 from ..config import OPTIMIZERS, check_choice, check_each, check_int, check_real, make_optimizer
 from ..models import seeded
+from ..space import Real, Space
 from ..train import TrainRecord, loss_fn
 from .base import Checkpoint, UnlearnResult, register
 
@@ -75,7 +76,12 @@ def relabel_batch(y_true: int, num_classes: int, k_prime: int | None = None,
     return others[torch.randperm(len(others), generator=gen)[:k_prime]]
 
 
-@register("random_relabel", settings=RelabelConfig, paper=PAPER, applies=_applies, validate=_validate)
+# the relabeling step's lr, 1e-4..1 around the preset's 1e-3 (Figure 1's rates) up to AdaDelta's own default 1.0
+SEARCH = Space({"lr": Real(1e-4, 1.0)})
+
+
+@register("random_relabel", settings=RelabelConfig, paper=PAPER, applies=_applies, validate=_validate,
+          search=SEARCH)
 def random_relabel(trained, data, forget, config, on_epoch=None) -> UnlearnResult:
     """One step per removal request on the point under every other label (paper 002)."""
     cfg = config.method_settings("random_relabel")

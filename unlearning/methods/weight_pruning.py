@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..config import check_choice, check_each, check_int, check_real
+from ..space import Int, Real, Space
 from .base import UnlearnResult, register
 from .finetune import warm_finetune, warm_finetune_many
 
@@ -207,8 +208,23 @@ def weight_pruning_many(trained, datas, forgets, configs, on_epoch) -> list[Unle
     return [UnlearnResult("weight_pruning", m, rec, details) for (m, details, _), rec in zip(pruned, recs, strict=True)]
 
 
+def _scaled(config, method, values):
+    """A point of the search: the preset's per-layer thresholds times `threshold_scale`, and `n_neighbors`."""
+    preset = config.method_settings(method)
+    return config.with_method(method, thresholds=tuple(t * values["threshold_scale"] for t in preset.thresholds),
+                              n_neighbors=values["n_neighbors"])
+
+
+# The thresholds are tuned together, as one scale of the dataset preset's (their ratios are the paper's
+# calibration); n_neighbors, which the paper leaves open, in 1..20 around the presets' 3 and 10.
+SEARCH = Space({"threshold_scale": Real(0.1, 10.0), "n_neighbors": Int(1, 20)}, apply=_scaled,
+               preset=lambda config, method, names: {"threshold_scale": 1.0,
+                                                     "n_neighbors": config.method_settings(method).n_neighbors},
+               note="threshold_scale multiplies the dataset preset's per-layer thresholds")
+
+
 @register("weight_pruning", settings=PruningConfig, paper=PAPER, applies=_applies, check=check_thresholds,
-          many=weight_pruning_many)
+          many=weight_pruning_many, search=SEARCH)
 def weight_pruning(trained, data, forget, config, on_epoch=None) -> UnlearnResult:
     """Zero the weights the forget points drive unusually hard, reset biases, fine-tune (paper 000)."""
     model, details, prune_seconds = _pruned(trained, data, forget, config)
