@@ -91,6 +91,8 @@ class Forgetting:
     # `error_panels` panels per scenario (`unlearning.verdict.SCENARIOS`)
     error_settings: tuple[tuple[int, int, float], ...] = ((32, 20, 0.06), (16, 20, 0.06))
     error_panels: int = 100
+    # the regimes whose cells also run each method at its tuned point (benchmarks/tuned/<dataset>.json)
+    tuned_regimes: tuple[str, ...] = REGIMES
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,7 @@ PROFILES = {
         threads=Threads(mlp_rows=400, mlp_epochs=3, conv_steps=6, repeats=3),
         forgetting=Forgetting(sizes=(2,), n_models=4, n_models_unstacked=4, sweep_size=2, sweep_regimes=("canaries",),
                               relabel_lrs=(1.0,), pruning_scales=(0.25,), error_settings=((8, 20, 0.06),),
-                              error_panels=10),
+                              error_panels=10, tuned_regimes=("canaries",)),
     ),
     "quick": Profile(
         name="quick",

@@ -13,6 +13,12 @@ The sweeps (`test_forgetting_sweep`): on the panels of the profile's `sweep_size
 `sweep_regimes`, each method with a knob (`SWEEPS`) runs at every value of it beside its
 preset — random relabeling's lr, weight pruning's per-layer thresholds times a scale —
 giving the utility–forgetting trade-off curves of the report.
+
+Tuned cells (`...-<method>-tuned`): every method with a saved search for the dataset
+(`benchmarks/tuned/<dataset>.json`, written by `python -m benchmarks.tune`: the same seeded
+TPE search for every method, on a validation panel of its own seeds) runs at the search's best
+point beside its preset, in the profile's `tuned_regimes`; the record says `setting: tuned`,
+the point and the search's validation score, trials and cost.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import dataclasses
 
 import pytest
 
+from unlearning import tuning
 from unlearning.audit import record
 from unlearning.datasets import get_dataset, names
 from unlearning.experiment import ORACLE
@@ -29,6 +36,7 @@ from unlearning.models import seeded
 
 from .lab import stamp
 from .profiles import Profile, active
+from .tune import path as tuned_path
 
 FIRST = (ORACLE, "noop")         # the oracle first (every other cell compares with it), then the floor
 
@@ -67,6 +75,13 @@ def _applies(ds: str) -> dict[str, str | None]:
         return applicability(spec.probe(), spec.build_model())
 
 
+def _settings(p: Profile, ds: str, regime: str, method: str) -> list[str]:
+    """`preset`, and `tuned` where the dataset's saved search has the method (in the profile's tuned regimes)."""
+    search = tuning.load(tuned_path(ds))
+    tuned = regime in p.forgetting.tuned_regimes and search is not None and method in search["methods"]
+    return ["preset", "tuned"] if tuned else ["preset"]
+
+
 def cases(p: Profile):
     for ds in names():
         applies = _applies(ds)
@@ -74,10 +89,11 @@ def cases(p: Profile):
         for regime in p.forgetting.regimes:
             for size in _sizes(p, ds, p.forgetting.sizes):
                 for method in methods:
-                    case_id = f"{ds}-{regime}-n{size}-{method}"
                     reason = applies[method] or _reason(p, ds, regime, size)
                     marks = [pytest.mark.skip(reason=reason)] if reason else []
-                    yield pytest.param((ds, regime, size, method), id=case_id, marks=marks)
+                    for setting in _settings(p, ds, regime, method):
+                        case_id = f"{ds}-{regime}-n{size}-{method}" + ("-tuned" if setting == "tuned" else "")
+                        yield pytest.param((ds, regime, size, method, setting), id=case_id, marks=marks)
 
 
 def sweep_cases(p: Profile):
@@ -103,19 +119,30 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("sweep_case", list(sweep_cases(active(metafunc.config))))
 
 
+def _tuned(dataset: str, method: str):
+    """The tuned point of `method` on `dataset` (a Config -> Config), and the search's record keys."""
+    search = tuning.load(tuned_path(dataset))
+    entry = search["methods"][method]
+    point = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry["best"].items())
+    return (lambda c: tuning.tuned_config(c, method, search)), {
+        "tuned_point": point, "tuned_score": entry["best_score"], "tuning_trials": len(entry["trials"]),
+        "tuning_seconds": entry["seconds"], "tuning_n_models": search["n_models"]}
+
+
 def test_forgetting(benchmark, lab, profile, progress, forgetting_case):
-    dataset, regime, size, method = forgetting_case
+    dataset, regime, size, method, setting = forgetting_case
     panel = lab.panel(dataset, regime, size)
+    point, extra = _tuned(dataset, method) if setting == "tuned" else (None, {})
     if method == ORACLE:
         results = benchmark.pedantic(panel.run, args=(method,), rounds=1, iterations=1)
         oracle = lab.panel_oracle(dataset, regime, size, given=results)
     else:
         oracle = lab.panel_oracle(dataset, regime, size)
-        results = benchmark.pedantic(panel.run, args=(method,), rounds=1, iterations=1)
-    rec = record(panel, method, results, oracle)
+        results = benchmark.pedantic(panel.run, args=(method,), kwargs={"point": point}, rounds=1, iterations=1)
+    rec = {**record(panel, method, results, oracle, point=point), "setting": setting, **extra}
     stamp(benchmark, profile, paper="forgetting", table="forgetting", record=rec, trial=1)
     js = "" if rec["js_to_oracle"] is None else f", JS {rec['js_to_oracle']:.3g}"
-    progress(f"{dataset} {regime} n={size} {method}: F {rec['forget_quality']:.2f} "
+    progress(f"{dataset} {regime} n={size} {method} ({setting}): F {rec['forget_quality']:.2f} "
              f"(ceiling {rec['forget_quality_ceiling']:.2f}), MIA gap {rec['mia_gap']:.2f}{js}")
     assert rec["n_models"] == lab.n_models(dataset) and len(rec["epsilon_per_example"]) == size
     assert 0 <= rec["forget_quality"] <= 1

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -106,16 +107,20 @@ class Panel:
         d = self.data
         return View(d.y_train[self.forget], d.y_train[self.members], d.y_test)
 
-    def method_configs(self, method: str, setting=None) -> list[Config]:
-        """The panel's configs, with `setting` (the method's settings object) in place of the preset's."""
+    def method_configs(self, method: str, setting=None, point: Callable[[Config], Config] | None = None
+                       ) -> list[Config]:
+        """The panel's configs, with `setting` (the method's settings object) in place of the preset's, or
+        each turned into a point of the method's search by `point` (e.g. `tuning.tuned_config`)."""
+        if point is not None:
+            return [point(c) for c in self.configs]
         return self.configs if setting is None else [c.with_method(method, setting) for c in self.configs]
 
-    def run(self, method: str, setting=None) -> list[UnlearnResult]:
-        """`method` (with `setting`, else the preset's) on every original (one batch where it can be)."""
+    def run(self, method: str, setting=None, point: Callable[[Config], Config] | None = None) -> list[UnlearnResult]:
+        """`method` (with `setting` or at `point`, else the preset's) on every original (one batch where it can be)."""
         k = self.n_models
         with threads.policy(self.data.name):
             return unlearn_many(method, self.originals, [self.data] * k, [self.forget] * k,
-                                self.method_configs(method, setting))
+                                self.method_configs(method, setting, point))
 
 
 def _members(data: Data, forget: torch.Tensor, seed: int) -> torch.Tensor:
@@ -325,8 +330,8 @@ def _details(results: list[UnlearnResult]) -> dict:
 
 
 def record(panel: Panel, method: str, results: list[UnlearnResult], oracle: list[UnlearnResult],
-           setting=None) -> dict:
-    """One flat record of `method` (run with `setting`, else the preset's) on the panel (keys:
+           setting=None, point: Callable[[Config], Config] | None = None) -> dict:
+    """One flat record of `method` (run with `setting` or at `point`, else the preset's) on the panel (keys:
     `unlearning.schema`), every value a mean over the N models. A panel without a reference
     group (`seed_panel`) gets no ε, F or score."""
     views = [panel.view(r.model) for r in results]
@@ -348,4 +353,4 @@ def record(panel: Panel, method: str, results: list[UnlearnResult], oracle: list
             **utility_metrics(panel, views), **utility_metrics(panel, cv, "control_"), **_details(results),
             **(quality_metrics(panel, views, ov, rv) if panel.reference else {"n_models": panel.n_models}),
             **(verdict_metrics(panel, method, views, cv, rv) if panel.reference else {}),
-            "config": panel.method_configs(method, setting)[0].as_dict(), "data_info": dict(data.info)}
+            "config": panel.method_configs(method, setting, point)[0].as_dict(), "data_info": dict(data.info)}

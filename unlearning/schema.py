@@ -245,6 +245,13 @@ _OPTIONAL = [
     ("threshold_scale", "float", "ratio", "forgetting sweeps: weight pruning's preset thresholds were multiplied "
                                           "by this"),
     ("rte", "float", "ratio", "forgetting: run-time efficiency, oracle seconds / seconds (null at zero cost)"),
+    ("setting", "str", "", "forgetting: `preset` (the method's preset settings) or `tuned` (the best point of its "
+                           "search, benchmarks/tuned/<dataset>.json)"),
+    ("tuned_point", "str", "", "tuned cells: the point, `knob=value, ...`"),
+    ("tuned_score", "float", "ratio", "tuned cells: the point's challenge score on the search's validation panel"),
+    ("tuning_trials", "int", "", "tuned cells: trials of the method's search"),
+    ("tuning_seconds", "float", "s", "tuned cells: wall time of the method's whole search"),
+    ("tuning_n_models", "int", "models", "tuned cells: models per group of the search's validation panel"),
 ]
 # fmt: on
 
