@@ -3,8 +3,9 @@
 Records: time, epochs, samples processed, speed-up over naive retraining (seconds and
 samples), accuracies (MSE for California), S and d. Naive retraining runs first for
 each (dataset, size, seed): it is timed and then serves as the oracle of the others.
-Random relabeling runs once per unlearning optimizer (`Profile.grid_relabel`); the other
-methods train with the dataset preset's optimizer, which the id names. A method that
+Random relabeling runs once per unlearning optimizer (`Profile.grid_relabel`); a method whose
+settings name their own optimizer (the baselines) runs with it, the others with the dataset
+preset's training optimizer; the id names which. A method that
 cannot apply is listed as a skipped case whose id and reason say why.
 """
 
@@ -56,12 +57,20 @@ def dataset_cases(p: Profile, ds: str):
         if reason:
             yield _skip(ds, method, reason)
             continue
-        optims = p.grid.relabel if method == "random_relabel" else [(preset.optimizer, preset.lr)]
+        optims = p.grid.relabel if method == "random_relabel" else [_optimizer(method, preset)]
         for size in p.grid.sizes:
             for opt, lr in optims:
                 for seed in p.grid.seeds:
                     yield pytest.param((ds, method, size, seed, opt, lr),
                                        id=f"{ds}-{method}-{opt}-{lr:g}-n{size}-seed{seed}")
+
+
+def _optimizer(method: str, preset) -> tuple[str, float]:
+    """The (optimizer, lr) a method's run uses: its settings' own where they name one, else the preset's."""
+    own = METHODS[method].default_settings()
+    if own is not None and isinstance(getattr(own, "optimizer", None), str) and hasattr(own, "lr"):
+        return own.optimizer, own.lr
+    return preset.optimizer, preset.lr
 
 
 def grid_cases(p: Profile):
