@@ -7,7 +7,8 @@ on), a validation panel is trained from `tuning.VALIDATION_SEED`, and every tuna
 applies gets `--trials` trials of the same seeded TPE search. The JSON records the search's
 settings, every trial, the best point, each method's cost, the commit and torch version; the
 forgetting benchmark reads it (`TUNED_DIR`) and runs each method at its tuned point beside its
-preset. `--n-models` and `--trials` shrink a search that does not fit (MNIST on the 2-core CPU).
+preset. `--n-models` and `--trials` shrink a search that does not fit (MNIST on the 2-core CPU);
+`--methods` searches only those and keeps the file's other methods where the panel is the same.
 """
 
 from __future__ import annotations
@@ -53,6 +54,22 @@ def overlap(lab: Lab, dataset: str, forget: list[int]) -> dict[str, int]:
     return out
 
 
+PANEL_KEYS = ("profile", "objective", "trials_per_method", "sampler", "sampler_seed", "startup_trials", "n_models",
+              "size", "regime", "validation_seed", "train_size", "test_size", "forget")
+
+
+def merged(old: dict | None, new: dict) -> dict:
+    """`new`, with the methods of `old` it did not search kept where both searched the same panel the same way
+    (`PANEL_KEYS`); else ValueError saying what differs (search every method again, or write elsewhere)."""
+    if old is None:
+        return new
+    differ = [k for k in PANEL_KEYS if old.get(k) != new.get(k)]
+    if differ:
+        raise ValueError(f"the saved search of {new['dataset']} ran on another panel or budget ({', '.join(differ)} "
+                         "differ): search every method again (no --methods) or give --out another folder")
+    return {**new, "methods": {**old["methods"], **new["methods"]}}
+
+
 def tune_dataset(lab: Lab, dataset: str, args) -> dict:
     data = lab.data(dataset, "forgetting", 0)
     config = lab.config(dataset, 0, "forgetting")
@@ -61,9 +78,11 @@ def tune_dataset(lab: Lab, dataset: str, args) -> dict:
     panel = tuning.validation_panel(data, config, size, args.n_models, args.regime)
     panel_seconds = time.perf_counter() - t0
     out = tuning.tune_panel(panel, args.methods, args.trials, progress=lambda s: print(s, flush=True))
+    for entry in out["methods"].values():
+        entry["provenance"] = provenance.tree()
     return {"dataset": dataset, "profile": lab.profile.name, "panel_seconds": panel_seconds,
             "reported_overlap": overlap(lab, dataset, out["forget"]), "torch": torch.__version__,
-            "threads": torch.get_num_threads(), "provenance": provenance.tree(), **out}
+            "threads": torch.get_num_threads(), **out}
 
 
 def main(argv=None) -> int:
@@ -89,7 +108,8 @@ def main(argv=None) -> int:
         except pytest.skip.Exception as exc:       # the lab skips a dataset whose data is unavailable
             print(f"{ds}: not tuned: {exc}", file=sys.stderr)
             continue
-        print(f"wrote {tuning.save(path(ds, args.out), payload)}", flush=True)
+        old = tuning.load(path(ds, args.out)) if args.methods else None
+        print(f"wrote {tuning.save(path(ds, args.out), merged(old, payload))}", flush=True)
     return 0
 
 

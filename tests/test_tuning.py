@@ -102,3 +102,14 @@ def test_the_finetune_search_fixes_its_epochs_and_scales_its_lr():
     assert METHODS["finetune"].search.preset_point(cfg, "finetune") is None       # loss_below: not a point
     mnist = get_config("mnist")
     assert METHODS["finetune"].search.preset_point(mnist, "finetune") == {"lr_scale": 1.0, "epochs": 1}
+
+
+def test_a_partial_search_is_merged_only_into_the_same_panel():
+    from benchmarks.tune import merged
+
+    old = {"dataset": "digits", "n_models": 8, "size": 20, "forget": [1, 2], "methods": {"a": {"best": {"lr": 1}}}}
+    new = {**old, "methods": {"b": {"best": {"lr": 2}}}}
+    assert merged(None, new) is new
+    assert sorted(merged(old, new)["methods"]) == ["a", "b"]
+    with pytest.raises(ValueError, match="another panel or budget \\(n_models, forget differ\\)"):
+        merged(old, {**new, "n_models": 16, "forget": [3, 4]})
