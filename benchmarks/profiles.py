@@ -93,6 +93,9 @@ class Forgetting:
     error_panels: int = 100
     # the regimes whose cells also run each method at its tuned point (benchmarks/tuned/<dataset>.json)
     tuned_regimes: tuple[str, ...] = REGIMES
+    # the removal sizes of a dataset whose model does not stack (MNIST's ConvNet trains its N models one by
+    # one: a cell costs ~N times a stacked one); None: `sizes`
+    sizes_unstacked: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)

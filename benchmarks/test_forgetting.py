@@ -30,6 +30,7 @@ import pytest
 from unlearning import tuning
 from unlearning.audit import record
 from unlearning.datasets import get_dataset, names
+from unlearning.ensemble import stack_reason
 from unlearning.experiment import ORACLE
 from unlearning.methods import METHODS, applicability
 from unlearning.models import seeded
@@ -63,8 +64,12 @@ def _reason(p: Profile, ds: str, regime: str, size: int) -> str | None:
 
 
 def _sizes(p: Profile, ds: str, sizes) -> tuple[int, ...]:
-    """`sizes`, or, for a dataset too small for all of them (paper 000's 10-point synthetic set),
-    the profile's `tiny_size` alone, so that every dataset has cells."""
+    """`sizes` (for a model that does not stack, those of them in `sizes_unstacked`, where set), or, for a
+    dataset too small for all of them (paper 000's 10-point synthetic set), the profile's `tiny_size` alone,
+    so that every dataset has cells."""
+    only = p.forgetting.sizes_unstacked
+    if only is not None and stack_reason(get_dataset(ds).build_model()) is not None:
+        sizes = tuple(s for s in sizes if s in only) or tuple(only)
     fits = tuple(s for s in sizes if 2 * s <= _rows(p, ds))
     return fits or (p.forgetting.tiny_size,)
 
