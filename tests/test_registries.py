@@ -15,10 +15,11 @@ import torch
 
 from unlearning import schema
 from unlearning.config import Config, Convergence, TrainConfig, get_config
+from unlearning.config import check_preset as config_check_preset
 from unlearning.data import seeded_split
 from unlearning.datasets import DATASETS, DatasetSpec, Scale, get_dataset, names, register_dataset
 from unlearning.experiment import run_trial
-from unlearning.methods import METHODS, applicability, get_method, register, resolve_settings
+from unlearning.methods import METHODS, applicability, check_preset, get_method, register, resolve_settings
 from unlearning.methods.random_relabel import RelabelConfig
 from unlearning.methods.weight_pruning import PruningConfig
 from unlearning.plugins import PluginWarning, load_entry_points
@@ -61,14 +62,51 @@ def test_every_dataset_is_one_registered_module():
         assert spec.probe().x_train.shape[1:] == spec.input_shape
 
 
-def test_preset_whose_thresholds_do_not_fit_the_model_fails_at_registration(unregister):
-    with pytest.raises(ValueError, match=r"dataset 'toy3'.*method 'weight_pruning'.*3 thresholds given for 2 Linear"):
-        register_dataset(toy_spec("toy3", thresholds=(1.0, 1.0, 1.0)))
-    assert "toy3" not in DATASETS                                  # nothing half-registered
+def test_every_preset_fits_its_model_under_every_method_that_applies():
+    """The check `get_config` runs, run here on every registered dataset against every registered method."""
+    for name in names():
+        check_preset(get_dataset(name))
+        config_check_preset(name)
 
 
-def test_dataset_module_with_bad_thresholds_fails_at_import(tmp_path):
-    """The same check, as a user meets it: importing a dataset module whose preset is wrong."""
+def test_preset_whose_thresholds_do_not_fit_the_model_fails_before_any_run(unregister):
+    register_dataset(toy_spec("toy3", thresholds=(1.0, 1.0, 1.0)))   # fields are fine: it registers
+    unregister.append("toy3")
+    message = r"dataset 'toy3'.*method 'weight_pruning'.*3 thresholds given for 2 Linear"
+    with pytest.raises(ValueError, match=message):
+        check_preset(get_dataset("toy3"))
+    with pytest.raises(ValueError, match=message):
+        get_config("toy3")                                       # the one way a run gets a preset
+    with pytest.raises(ValueError, match=message):
+        get_config("toy3", seed=1)                               # not remembered as checked after failing
+
+
+def test_preset_for_another_dataset_fails(unregister):
+    register_dataset(toy_spec("toyo", preset=lambda: Config(dataset="synthetic")))
+    unregister.append("toyo")
+    with pytest.raises(ValueError, match=r"dataset 'toyo': its preset is for dataset 'synthetic'"):
+        get_config("toyo")
+
+
+def test_preset_is_checked_again_under_a_method_registered_later(unregister):
+    register_dataset(toy_spec("toyl"))
+    unregister.append("toyl")
+    assert get_config("toyl").dataset == "toyl"
+
+    def never_fits(settings, model):
+        raise ValueError("no model fits")
+
+    register("toyl_method", settings=PruningConfig, paper="a test method", check=never_fits)(
+        lambda *a, **k: None)
+    unregister.append("toyl_method")
+    with pytest.raises(ValueError, match=r"dataset 'toyl': its preset does not fit its model for method "
+                                         r"'toyl_method': no model fits"):
+        get_config("toyl")
+
+
+def test_dataset_module_with_bad_thresholds_fails_before_its_first_run(tmp_path):
+    """The same check, as a user meets it: a dataset module whose preset is wrong imports, and asking
+    for its preset (what the CLI, the benchmarks and every run do first) fails naming the mismatch."""
     mod = tmp_path / "bad_dataset.py"
     mod.write_text(textwrap.dedent("""
         from unlearning.config import Config
@@ -79,7 +117,8 @@ def test_dataset_module_with_bad_thresholds_fails_at_import(tmp_path):
             model=syn.model, description="", provenance="",
             preset=lambda: Config(dataset="bad", methods={"weight_pruning": {"thresholds": (1.0,)}})))
     """))
-    run = subprocess.run([sys.executable, "-c", "import bad_dataset"], cwd=tmp_path, capture_output=True, text=True,
+    code = "import bad_dataset; from unlearning.config import get_config; get_config('bad')"
+    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                          env={"PYTHONPATH": f"{tmp_path}:{ROOT}", "PATH": "/usr/bin:/bin"})
     assert run.returncode == 1
     assert "ValueError: dataset 'bad': its preset does not fit its model for method 'weight_pruning': " \
@@ -139,8 +178,9 @@ def test_config_holds_every_methods_settings_frozen_and_serialisable():
 
 
 def test_every_method_declares_paper_and_is_one_discovered_module():
+    helpers = ("base", "group")          # the interface and the shared batched loop: no method of their own
     found = sorted(p.stem for p in (ROOT / "unlearning" / "methods").glob("*.py")
-                   if not p.stem.startswith("_") and p.stem != "base")
+                   if not p.stem.startswith("_") and p.stem not in helpers)
     assert sorted(METHODS) == found
     for m in METHODS.values():
         assert m.paper and m.description

@@ -27,6 +27,9 @@ ORACLE_INITS = ("same", "independent")
 FORGET_POLICIES = ("remove", "replace")
 DEVICE_HELP = "cpu, cuda, cuda:N, mps, or None (auto: CUDA when available, else CPU)"
 SEED_MAX = 2**32 - 1   # the largest seed every RNG the suite seeds accepts (scikit-learn's random_state)
+# The sets a record can report (`metrics.evaluate`), and a dataset's spec chooses among
+# (`DatasetSpec.eval_sets`): kept here, below both, so that the dataset registry needs no metrics.
+EVAL_SETS = ("test", "forget", "total", "train")
 
 
 def check_choice(what: str, value, allowed) -> None:
@@ -320,10 +323,34 @@ def _registry(name: str):
     return importlib.import_module(f"unlearning.{name}")
 
 
+# dataset name -> (its spec, the method registry) its preset was last found to fit under
+_PRESETS_FIT: dict[str, tuple] = {}
+
+
+def check_preset(dataset: str) -> None:
+    """ValueError unless the preset of `dataset` builds, names it, and fits its model under every
+    registered method that applies (`methods.check_preset`; e.g. one pruning threshold per Linear layer).
+
+    Both registries are complete here, which they are not while a dataset module registers (the
+    method registry sits above the datasets'); `get_config` runs it before handing a preset out, so a
+    preset that does not fit fails before any run uses it. Checked again when the spec or the
+    registered methods change (a plug-in loaded later).
+    """
+    spec = _registry("datasets").get_dataset(dataset)
+    methods = _registry("methods")
+    done = _PRESETS_FIT.get(dataset)
+    if done is not None and done[0] is spec and done[1] == methods.METHODS:
+        return
+    methods.check_preset(spec)
+    _PRESETS_FIT[dataset] = (spec, dict(methods.METHODS))
+
+
 def get_config(dataset: str = "synthetic", **overrides) -> Config:
-    """The paper preset of `dataset` (declared in its module), with top-level fields replaced by `overrides`."""
+    """The paper preset of `dataset` (declared in its module), with top-level fields replaced by `overrides`;
+    ValueError first if the preset does not fit its model (`check_preset`)."""
     spec = _registry("datasets").get_dataset(dataset)
     for key in overrides:
         check_choice("config field", key, [f.name for f in fields(Config)])
+    check_preset(dataset)
     return replace(spec.preset(), **overrides)
 

@@ -16,6 +16,7 @@ import math
 import torch
 from torch import nn
 
+from .config import EVAL_SETS
 from .data import Data
 from .train import predict
 
@@ -48,9 +49,6 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str) -> f
 def mse(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Mean squared error of a one-output regressor; NaN on an empty set."""
     return score(predict(model, x), y, "regression")
-
-
-EVAL_SETS = ("test", "forget", "total", "train")
 
 
 def evaluate(model: nn.Module, data: Data, forget: torch.Tensor, sets=EVAL_SETS,

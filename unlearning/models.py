@@ -18,7 +18,10 @@ from .config import check_device
 
 def build_model(name: str) -> nn.Module:
     """A freshly initialised model for dataset `name`, from its spec (PyTorch's default init, global RNG)."""
-    from .datasets import get_dataset  # the dataset modules import this one
+    # The dataset registry sits below this module (it imports no models, training or methods). Imported
+    # here, not at the top, so that importing `models` does not load every dataset module and plug-in: a
+    # dataset plug-in that imports `unlearning.models` would otherwise meet it half initialised.
+    from .datasets import get_dataset
 
     return get_dataset(name).build_model()
 

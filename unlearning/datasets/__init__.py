@@ -8,9 +8,12 @@ where S and d are measured, provenance, and its benchmark scale per profile. `co
 adding a dataset is one new module here (or, from another package, a module named by an
 entry point of the group `unlearning_bench.datasets`).
 
-A spec is checked when it is registered: its preset must build, name the dataset, and
-fit its model under every method that applies to it (e.g. one pruning threshold per
-Linear layer); a mismatch fails at import with a ValueError saying what and where.
+A spec's fields are checked when it is registered (a ValueError saying what and where).
+Its preset is checked where both registries are complete, before `config.get_config`
+hands it out (`config.check_preset`, `methods.check_preset`): it must build, name the
+dataset, and fit its model under every method that applies to it (e.g. one pruning
+threshold per Linear layer). This package imports neither the methods nor the models,
+metrics or training built on it: `models.build_model(name)` reads the model factory here.
 """
 
 from __future__ import annotations
@@ -22,10 +25,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..config import Config, check_choice
+from ..config import EVAL_SETS, Config, check_choice
 from ..data.base import TASKS, Data
-from ..metrics import EVAL_SETS
-from ..models import seeded
 from ..plugins import import_modules, load_entry_points
 
 ENTRY_POINT_GROUP = "unlearning_bench.datasets"
@@ -113,36 +114,13 @@ def _check_fields(spec: DatasetSpec) -> None:
         raise ValueError(f"dataset {spec.name!r}: num_classes={spec.num_classes!r} does not fit task {spec.task!r}")
 
 
-def _check_preset(spec: DatasetSpec) -> None:
-    """The preset builds, names this dataset, and fits the model under every method that applies."""
-    from ..methods import METHODS  # methods never import datasets: no cycle
-
-    cfg = spec.preset()
-    if cfg.dataset != spec.name:
-        raise ValueError(f"dataset {spec.name!r}: its preset is for dataset {cfg.dataset!r}")
-    with seeded(0):
-        model = spec.build_model()
-    probe = spec.probe()
-    for name, method in METHODS.items():
-        if method.applies(probe, model) is None:
-            try:
-                method.check_settings(cfg.method_settings(name), model)
-            except ValueError as exc:
-                raise ValueError(f"dataset {spec.name!r}: its preset does not fit its model for method "
-                                 f"{name!r}: {exc}") from None
-
-
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
-    """Add `spec` to `DATASETS` after checking it (ValueError, and nothing registered, if it is wrong)."""
+    """Add `spec` to `DATASETS` after checking its fields (ValueError, and nothing registered, if one is
+    wrong). Its preset is checked against the methods before first use (`config.check_preset`)."""
     if spec.name in DATASETS:
         raise ValueError(f"dataset {spec.name!r} is registered twice")
     _check_fields(spec)
     DATASETS[spec.name] = spec
-    try:
-        _check_preset(spec)
-    except BaseException:
-        del DATASETS[spec.name]
-        raise
     return spec
 
 

@@ -17,6 +17,7 @@ from .base import (
     UnlearnResult,
     applicability,
     check_applicable,
+    check_preset,
     get_method,
     register,
     resolve_settings,
@@ -30,5 +31,5 @@ import_modules(__name__, __path__)
 load_entry_points(ENTRY_POINT_GROUP, METHODS)
 
 __all__ = ["ENTRY_POINT_GROUP", "METHODS", "Checkpoint", "Method", "MethodNotApplicable", "TrainRecord",
-           "UnlearnResult", "applicability", "check_applicable", "get_method", "register", "resolve_settings",
-           "unlearn", "unlearn_many"]
+           "UnlearnResult", "applicability", "check_applicable", "check_preset", "get_method", "register",
+           "resolve_settings", "unlearn", "unlearn_many"]

@@ -16,7 +16,8 @@ It must not modify `trained.model`: it works on a copy.
 - `applies(data, model)`: None when the method can run on that dataset and model, else
   the reason it cannot (a grid lists it as skipped, with the reason).
 - `check(settings, model)`: ValueError when the settings do not fit the model (checked
-  when a dataset registers its preset, and before every run).
+  on every dataset's preset by `check_preset` before `config.get_config` hands it out, and
+  before every run).
 - `validate(data, model, config, forget)`: ValueError when a run's config does not fit
   the forget set.
 - `search`: the method's knobs and their ranges (`unlearning.space.Space`), which
@@ -35,6 +36,8 @@ from torch import nn
 
 from ..config import Config, check_choice
 from ..data import Data
+from ..ensemble import batch_reason
+from ..models import seeded
 from ..space import Space
 from ..train import Trained, TrainRecord
 
@@ -190,6 +193,28 @@ def check_applicable(name: str, data: Data, model: nn.Module, config: Config | N
     return method
 
 
+def check_preset(spec) -> None:
+    """ValueError unless dataset `spec`'s preset (a `datasets.DatasetSpec`) builds, names its dataset,
+    and fits its model under every registered method that applies to it (`Method.check_settings`).
+
+    Run where both registries are complete (`config.check_preset`, which `get_config` calls): the
+    method registry sits above the dataset registry, so a dataset cannot be checked while it registers.
+    """
+    cfg = spec.preset()
+    if cfg.dataset != spec.name:
+        raise ValueError(f"dataset {spec.name!r}: its preset is for dataset {cfg.dataset!r}")
+    with seeded(0):
+        model = spec.build_model()
+    probe = spec.probe()
+    for name, method in METHODS.items():
+        if method.applies(probe, model) is None:
+            try:
+                method.check_settings(cfg.method_settings(name), model)
+            except ValueError as exc:
+                raise ValueError(f"dataset {spec.name!r}: its preset does not fit its model for method "
+                                 f"{name!r}: {exc}") from None
+
+
 def unlearn(name: str, trained: Trained, data: Data, forget, config: Config,
             on_epoch: Callable[[int, nn.Module], None] | None = None) -> UnlearnResult:
     """Run method `name`: validate everything first, then remove `forget` from `trained`."""
@@ -204,8 +229,6 @@ def unlearn_many(name: str, trained: Sequence[Trained], datas: Sequence[Data], f
     validated first, then one batched run (`Method.many`, through `ensemble.fit_many`) where
     the method has one and `ensemble.batch_reason` finds nothing against it, else K `unlearn`s.
     Batched results' costs carry `batch_models` = K and amortised `seconds`."""
-    from ..ensemble import batch_reason
-
     k = len(trained)
     on_epoch = [None] * k if on_epoch is None else list(on_epoch)
     if not k or {len(datas), len(forgets), len(configs), len(on_epoch)} != {k}:
