@@ -45,6 +45,9 @@ Choices where the paper and the reference are silent or do not fit here:
 - Cost: the head's fit (features of the training set + Newton fit) is the amortised training
   cost, in `details` (`newton_fit_seconds`); `cost` is the removal (Δ, the down-dates, the
   solves, the bound). `newton_grad_norm`, the actual ‖∇L(w⁻; D \\ R)‖, is measured after it.
+  Measured on the 2-core CPU beside other jobs (one thread): an MNIST-sized fit (n = 60,000,
+  d = 129, 10 heads) takes 10 Newton iterations, ≈ 4.5 s each (one float64 Hessian per head,
+  n·d² flops), 55 s in all; removing 100 points then takes 0.11 s. Digits: < 0.2 s and ~1 ms.
 Reference defect: the reference hard-codes `device = torch.device("cuda")`; here every tensor
 lives on the trained model's device (`trained.device`), CPU included.
 """
