@@ -152,10 +152,9 @@ def l1_sparse_many(trained, datas, forgets, configs, on_epoch) -> list[UnlearnRe
         l1_after = group.l1()
     models = group.finish()
     timer.records(recs)
-    return [UnlearnResult("l1_sparse", m, rec, {"alpha": cfg.alpha, "final_alpha": alpha_at(cfg.alpha, cfg.epochs - 1,
-                                                                                              cfg.epochs),
-                                               "l1_norm_before": float(b), "l1_norm_after": float(a),
-                                               "l1_ratio": float(a / b) if b else 1.0})
+    final = alpha_at(cfg.alpha, cfg.epochs - 1, cfg.epochs)
+    return [UnlearnResult("l1_sparse", m, rec, {"l1_final_alpha": final, "l1_norm_before": float(b),
+                                               "l1_norm_after": float(a), "l1_ratio": float(a / b) if b else 1.0})
             for m, rec, b, a in zip(models, recs, l1_before, l1_after, strict=True)]
 
 
