@@ -99,7 +99,7 @@ def test_only_the_most_salient_weights_change_end_to_end():
         assert torch.equal(p_new[~keep], p_old[~keep])         # ... bit for bit
     n = sum(p.numel() for p in trained.model.parameters())
     assert sum(int(m.sum()) for m in moved) > n // 4            # and the masked-in half did train
-    assert result.details["updated_weights"] == n // 2 and result.details["mask_share"] == pytest.approx(
+    assert result.details["salun_updated_weights"] == n // 2 and result.details["salun_mask_share"] == pytest.approx(
         (n // 2) / n)
 
 
@@ -131,7 +131,7 @@ def test_per_layer_shares_differ_on_digits_and_total_is_the_share():
     assert all(torch.equal(a.reshape(-1), b) for a, b in zip(ours, masks, strict=True))
     shares = [float(m.float().mean()) for m in masks]
     n = sum(m.numel() for m in masks)
-    assert sum(int(m.sum()) for m in masks) == n // 2 == result.details["updated_weights"]
+    assert sum(int(m.sum()) for m in masks) == n // 2 == result.details["salun_updated_weights"]
     assert max(shares) - min(shares) > 0.1
     for keep, p_new, p_old in zip(masks, result.model.parameters(), trained.model.parameters(), strict=True):
         keep = keep.reshape(p_old.shape)                       # a per-layer mask would move some of these
@@ -223,7 +223,8 @@ def test_runs_on_the_binary_synthetic_set():
     cfg = get_config("synthetic", seed=0)
     m_c = train_original(data, cfg.with_epoch_cap(20))
     result = unlearn("salun", m_c, data, [data.target_index], cfg.with_method("salun", epochs=2))
-    assert result.cost.steps == 4 and result.details["updated_weights"] == result.details["total_weights"] // 2
+    details = result.details
+    assert result.cost.steps == 4 and details["salun_updated_weights"] == details["salun_total_weights"] // 2
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [
@@ -257,5 +258,5 @@ def test_runs_on_the_mnist_convnet_with_random_images_and_masked_out_weights_sta
     assert (result.cost.epochs, result.cost.steps) == (2, 6)         # 1 forget + 2 retain batches an epoch
     n = sum(p.numel() for p in trained.model.parameters())
     moved = sum(int(m.sum()) for m in changed(result.model, trained.model))
-    assert 0 < moved <= n // 2 == result.details["updated_weights"]
+    assert 0 < moved <= n // 2 == result.details["salun_updated_weights"]
     assert all(torch.isfinite(p).all() for p in result.model.parameters()) and not result.model.training

@@ -201,8 +201,8 @@ def salun_many(trained, datas, forgets, configs, on_epoch) -> list[UnlearnResult
     timer.records(recs)
     kept = [sum(int(m.sum()) for m in ms) for ms in group.per_model(masks)]
     total = sum(p.numel() for p in group.model_params(0))
-    return [UnlearnResult("salun", m, rec, {"share": cfg.share, "mask_share": n / total, "updated_weights": n,
-                                            "total_weights": total})
+    return [UnlearnResult("salun", m, rec, {"salun_mask_share": n / total, "salun_updated_weights": n,
+                                            "salun_total_weights": total})
             for m, rec, n in zip(models, recs, kept, strict=True)]
 
 
