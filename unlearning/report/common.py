@@ -19,7 +19,13 @@ from scipy import stats as sps
 from ..schema import value_range
 
 NAN = float("nan")
-METHOD_ORDER = ("original", "naive_retrain", "noop", "weight_pruning", "finetune", "random_relabel")
+# the order of methods in every table and legend: the papers' and the reference methods, then the baselines of
+# issue 21; any other (a plug-in) after them, by name, so nothing is dropped
+METHOD_ORDER = ("original", "naive_retrain", "noop", "weight_pruning", "finetune", "random_relabel",
+                "gradient_ascent", "neggrad_plus", "l1_sparse", "salun", "scrub", "sisa", "newton_removal")
+# a forgetting record's `setting`: the method's preset settings, or the best point of its search
+# (benchmarks/tuned/<dataset>.json); records made before the key was recorded ran the preset
+PRESET, TUNED = "preset", "tuned"
 # a dataset's quality column: the first of these its records carry (key, label, scale)
 QUALITY = (("test_acc", "test acc %", 100.0), ("train_acc", "train acc %", 100.0),
            ("test_mse", "test MSE", 1.0), ("train_mse", "train MSE", 1.0), ("total_mse", "total MSE", 1.0))
@@ -263,7 +269,26 @@ def rules(s: pd.DataFrame) -> str:
 
 
 def method_key(m: str) -> tuple:
-    return (METHOD_ORDER.index(m) if m in METHOD_ORDER else len(METHOD_ORDER), m)
+    """Sort key of a method or its label (`label`): `METHOD_ORDER`, unknown methods after by name; a method's
+    preset before its other settings."""
+    base, _, setting = m.partition(" (")
+    return (METHOD_ORDER.index(base) if base in METHOD_ORDER else len(METHOD_ORDER), base, setting)
+
+
+def settings_of(df: pd.DataFrame) -> pd.Series:
+    """Each record's `setting`, `PRESET` where it has none (runs saved before the key)."""
+    return col(df, "setting").map(lambda v: PRESET if missing(v) else str(v)).astype(object)
+
+
+def label(method: str, setting: str) -> str:
+    """A method's name in tables and legends: the name for its preset, `salun (tuned)` for another setting."""
+    return method if setting == PRESET else f"{method} ({setting})"
+
+
+def labelled(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` with `setting` filled (`settings_of`) and each record's `label` (method and setting)."""
+    out = df.assign(setting=settings_of(df))
+    return out.assign(label=[label(m, s) for m, s in zip(out["method"], out["setting"], strict=True)])
 
 
 def dataset_order(df: pd.DataFrame, names) -> list[str]:

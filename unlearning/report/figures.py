@@ -33,7 +33,20 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FixedFormatter, FixedLocator, FuncFormatter, LogLocator, NullFormatter
 
 from . import paper as P
-from .common import col, dataset_order, method_key, missing, num, plural, quality_metric, select, series_matrix, stats
+from .common import (
+    PRESET,
+    col,
+    dataset_order,
+    labelled,
+    method_key,
+    missing,
+    num,
+    plural,
+    quality_metric,
+    select,
+    series_matrix,
+    stats,
+)
 from .tables import Context
 from .tables.sweeps import KNOBS, knob_rows
 
@@ -49,6 +62,11 @@ FLOOR_NOTE = ("Zero-cost records (the no-op: 0 s) cannot sit on a log axis: they
               "power of ten at least half a decade below the cheapest timed record; its tick reads 0.")
 FLOOR_STYLE = {"color": "0.35", "lw": 0.9, "ls": (0, (4, 3))}
 TICK_GAP = 3.0        # pixels between neighbouring tick labels, at least
+LEGEND_ROWS = 18      # entries per legend column: beyond, the legend takes another column (a row of panels is 3.8 in)
+HOLLOW_EDGE = 1.5     # outline width of hollow markers (a method at its tuned point)
+# one colour per method: seaborn's "deep" (10), then black, Dark2's teal and gold and navy (hues "deep" lacks), then
+# evenly spaced husl hues for any further method
+EXTRA_COLOURS = ("#000000", "#1b9e77", "#e6ab02", "#000080")
 
 
 @dataclass
@@ -172,10 +190,11 @@ def _better(label: str, way: str) -> str:
     return f"{label} ({way})"
 
 
-def _dot(label: str, color="0.35", marker: str = "o", area: float = 50.0) -> Line2D:
-    """A legend entry for points drawn with `ax.scatter(..., s=area)`."""
-    return Line2D([], [], ls="", marker=marker, color=color, markeredgecolor="white", markersize=math.sqrt(area),
-                  label=label)
+def _dot(label: str, color="0.35", marker: str = "o", area: float = 50.0, hollow: bool = False) -> Line2D:
+    """A legend entry for points drawn with `ax.scatter(..., s=area)` (`hollow`: an outline in `color`)."""
+    return Line2D([], [], ls="", marker=marker, color=color, markeredgecolor=color if hollow else "white",
+                  markerfacecolor="none" if hollow else color, markeredgewidth=HOLLOW_EDGE if hollow else 1.0,
+                  markersize=math.sqrt(area), label=label)
 
 
 def _key(fig, sections: list[tuple[str, list]]) -> None:
@@ -185,7 +204,8 @@ def _key(fig, sections: list[tuple[str, list]]) -> None:
         if entries:
             handles += [Line2D([], [], ls="", label=title), *entries] if title else entries
             titles.add(title)
-    legend = fig.legend(handles=handles, loc="outside right center", fontsize=8)
+    legend = fig.legend(handles=handles, loc="outside right center", fontsize=8,
+                        ncols=math.ceil(len(handles) / LEGEND_ROWS))
     for text in legend.get_texts():
         if text.get_text() in titles:
             text.set_fontweight("bold")
@@ -198,13 +218,15 @@ def _area(values: pd.Series, norm: tuple[float, float], sizes: tuple[float, floa
     return sizes[0] + share * (sizes[1] - sizes[0])
 
 
-def _points(ax, s: pd.DataFrame, x: str, y: str, hue: tuple[str, dict], style: tuple[str, dict], area: pd.Series):
+def _points(ax, s: pd.DataFrame, x: str, y: str, hue: tuple[str, dict], style: tuple[str, dict], area: pd.Series,
+            hollow: frozenset = frozenset()):
     """One scatter per (colour, marker) group of `s`: `hue` = (column, colour per value), `style` = (column, marker
-    per value); `area` per row."""
+    per value); `area` per row; the `hue` values in `hollow` drawn as outlines in their colour."""
     (hcol, colors), (scol, markers) = hue, style
     for (h, m), g in s.groupby([hcol, scol], sort=False):
-        ax.scatter(g[x], g[y], s=area[g.index], color=colors[h], marker=markers[m], edgecolors="white",
-                   linewidths=0.6, zorder=3)
+        face, edge, width = ("none", colors[h], HOLLOW_EDGE) if h in hollow else (colors[h], "white", 0.6)
+        ax.scatter(g[x], g[y], s=area[g.index], facecolors=face, edgecolors=edge, marker=markers[m],
+                   linewidths=width, zorder=3)
 
 
 def _theme():
@@ -250,6 +272,20 @@ def _datasets_with(df: pd.DataFrame, sub: pd.DataFrame, key: str) -> list[str]:
 def _panel_row(n: int):
     """One row of `n` panels, one per dataset."""
     return plt.subplots(1, n, figsize=(5.2 * n, 3.8), squeeze=False, layout="constrained")
+
+
+GRID_COLUMNS = 5      # panels per row where a figure has one panel per method
+
+
+def _panel_grid(n: int):
+    """`n` panels, `GRID_COLUMNS` to a row; the figure and its used axes in order (the unused ones hidden)."""
+    cols = min(n, GRID_COLUMNS)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False, layout="constrained")
+    flat = [a for row in axes for a in row]
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
 
 
 def _paper000(df: pd.DataFrame) -> pd.DataFrame:
@@ -586,21 +622,22 @@ RETRAINING_LINE = {"color": "0.5", "lw": 0.8}
 
 
 def _front(s: pd.DataFrame) -> list[str]:
-    """The methods no other method beats on both mean seconds and mean forgetting gap (the Pareto front)."""
-    means = s.groupby("method")[["seconds", "forgetting gap"]].mean()
+    """The methods (labels: a tuned point apart from the preset) no other beats on both mean seconds and mean
+    forgetting gap (the Pareto front)."""
+    means = s.groupby("label")[["seconds", "forgetting gap"]].mean()
     return sorted((m for m in means.index if not any(
         means.loc[o, "seconds"] <= means.loc[m, "seconds"] and means.loc[o, "forgetting gap"] < means.loc[m,
                                                                                                       "forgetting gap"]
         for o in means.index if o != m)), key=method_key)
 
 
-def _pareto_panel(ax, s: pd.DataFrame, ds: str, palette: dict, markers: dict) -> tuple[bool, bool]:
+def _pareto_panel(ax, s: pd.DataFrame, ds: str, palette: dict, markers: dict, hollow: frozenset) -> tuple[bool, bool]:
     """One dataset's points (forgetting gap against seconds); whether it drew zero cost at a floor, and a gap
     below 0."""
     floor = zero_floor(s["seconds"])
     s["drawn seconds"] = s["seconds"].where(s["seconds"] > 0, floor if floor is not None else np.nan)
     area = _area(s["utility vs retraining"].fillna(UTILITY_NORM[0]), UTILITY_NORM, UTILITY_AREAS)
-    _points(ax, s, "drawn seconds", "forgetting gap", ("method", palette), ("forget_regime", markers), area)
+    _points(ax, s, "drawn seconds", "forgetting gap", ("label", palette), ("forget_regime", markers), area, hollow)
     ax.axhline(0, **RETRAINING_LINE)
     below = bool((s["forgetting gap"] < 0).any())
     if below:
@@ -615,16 +652,33 @@ def _pareto_panel(ax, s: pd.DataFrame, ds: str, palette: dict, markers: dict) ->
     return floor is not None, below
 
 
-def _pareto_legend(methods: list[str], palette: dict, markers: dict, floored: bool, below: bool) -> list:
+def method_colours(labels) -> dict:
+    """A colour per method label (`common.label`), the same for every setting of one method, stable across panels:
+    `deep`, then `EXTRA_COLOURS`, then husl hues, in `METHOD_ORDER`."""
+    methods = sorted({lab.partition(" (")[0] for lab in labels}, key=method_key)
+    colours = [*sns.color_palette("deep", 10), *(matplotlib.colors.to_rgb(c) for c in EXTRA_COLOURS)]
+    colours += sns.color_palette("husl", max(0, len(methods) - len(colours)))
+    by_method = dict(zip(methods, colours, strict=False))
+    return {lab: by_method[lab.partition(" (")[0]] for lab in labels}
+
+
+def _pareto_legend(sub: pd.DataFrame, palette: dict, markers: dict, floored: bool, below: bool) -> list:
     lines = [Line2D([], [], **RETRAINING_LINE, label="0: as retraining")]
     lines += [Line2D([], [], **FLOOR_STYLE, label=FLOOR_LABEL)] if floored else []
     lines += [Patch(facecolor=NOISE_SHADE["color"], label=NOISE_LABEL)] if below else []
     areas = _area(pd.Series([v for v, _ in UTILITY_SHOWN]), UTILITY_NORM, UTILITY_AREAS)
-    return [("method", [_dot(m, palette[m]) for m in methods]),
+    methods = sorted(sub["method"].unique(), key=method_key)
+    settings = sorted(sub["setting"].unique(), key=lambda v: (v != PRESET, v))
+    return [("method", [_dot(m, palette[sub.loc[sub["method"] == m, "label"].iloc[0]]) for m in methods]),
+            ("setting", [_dot(SETTING_LABELS.get(v, v), hollow=v != PRESET) for v in settings]
+             if len(settings) > 1 else []),
             ("forget regime", [_dot(r, marker=mk) for r, mk in markers.items()]),
             ("test utility / retraining's", [_dot(label, area=a) for (_, label), a in zip(UTILITY_SHOWN, areas,
                                                                                            strict=True)]),
             ("", lines)]
+
+
+SETTING_LABELS = {PRESET: "preset (filled)", "tuned": "tuned point (hollow)"}
 
 
 def forgetting_pareto(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
@@ -632,13 +686,13 @@ def forgetting_pareto(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
     out = Figure("forgetting_pareto", title)
     sub = _having(df, "forgetting", "forgetting", "forget_quality_normalised")
     untimed = int(col(sub, "seconds").isna().sum())
-    sub = sub[col(sub, "seconds").notna()] if not sub.empty else sub
+    sub = labelled(sub[col(sub, "seconds").notna()]) if not sub.empty else sub
     if sub.empty:
         out.note = "not drawn: no forgetting records with seconds in the input."
         return out
     datasets = dataset_order(df, sub["dataset"].dropna())
-    methods = sorted(sub["method"].unique(), key=method_key)
-    palette = dict(zip(methods, sns.color_palette("deep", len(methods)), strict=True))
+    palette = method_colours(sub["label"].unique())
+    hollow = frozenset(sub.loc[sub["setting"] != PRESET, "label"])
     markers = dict(zip(sorted(sub["forget_regime"].fillna("").unique()), MARKERS * 3, strict=False))
     floored = below = False
     with _theme():
@@ -648,17 +702,19 @@ def forgetting_pareto(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
             s["forget_regime"] = s["forget_regime"].fillna("")
             s["utility vs retraining"] = _relative_utility(s)
             s["forgetting gap"] = 1 - col(s, "forget_quality_normalised")
-            at_floor, under = _pareto_panel(ax, s, ds, palette, markers)
+            at_floor, under = _pareto_panel(ax, s, ds, palette, markers, hollow)
             floored, below = floored or at_floor, below or under
             out.sentences.append(f"{ds}: on average over its cells, no method is both cheaper and closer to "
                                  f"retraining than {', '.join(_front(s))} (the Pareto front).")
-        _key(fig, _pareto_legend(methods, palette, markers, floored, below))
+        _key(fig, _pareto_legend(sub, palette, markers, floored, below))
         _suptitle(fig, ctx, title + " (one point per cell" + ("; zero cost at the dashed floor, its tick 0" if floored
                                                               else "") + ")")
         out.file = _save(fig, folder, out.name)
     notes = [FLOOR_NOTE] if floored else []
     notes += ["A gap below 0 is F above its ceiling: the ceiling is itself F of a retrained group of N models, so "
               "sampling noise puts a method's F above it on some cells (F / ceiling > 1)."] if below else []
+    notes += ["Hollow markers: a method at the tuned point of its search (benchmarks/tuned/<dataset>.json), beside "
+              "its preset (filled), on the cells of the profile's tuned regimes."] if hollow else []
     notes += [f"{untimed} record(s) without seconds are not drawn."] if untimed else []
     out.note = " ".join(notes)
     return out
@@ -668,7 +724,8 @@ def epsilon_histograms(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
     title = "Per-example ε against the retrained reference models"
     out = Figure("epsilon_histograms", title)
     sub = select(df, "forgetting", "forgetting")
-    rows = [{"method": r["method"], "regime": r["forget_regime"], "epsilon": float(e)}
+    sub = labelled(sub) if not sub.empty else sub
+    rows = [{"method": r["label"], "regime": r["forget_regime"], "epsilon": float(e)}
             for _, r in sub.iterrows() if isinstance(r.get("epsilon_per_example"), list)
             for e in r["epsilon_per_example"] if e is not None]
     if not rows:
@@ -680,8 +737,8 @@ def epsilon_histograms(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
     palette = dict(zip(regimes, sns.color_palette(n_colors=len(regimes)), strict=True))
     caps = sorted(col(sub, "epsilon_cap").dropna().unique())
     with _theme():
-        fig, axes = _panel_row(len(methods))
-        for ax, m in zip(axes[0], methods, strict=True):
+        fig, axes = _panel_grid(len(methods))
+        for ax, m in zip(axes, methods, strict=True):
             sns.histplot(data=long[long["method"] == m].assign(epsilon=lambda d: d["epsilon"].clip(upper=EPS_SHOWN)),
                          x="epsilon", hue="regime", hue_order=regimes, palette=palette, binwidth=0.5,
                          binrange=(0, EPS_SHOWN + 0.5), element="step", stat="probability", common_norm=False,
@@ -689,7 +746,7 @@ def epsilon_histograms(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
             for cap in caps:
                 ax.axvline(cap, color="grey", lw=0.8, ls="--")
             ax.set(title=m, xlabel=_better("ε per forget example", LOWER),
-                   ylabel="share of examples" if ax is axes[0][0] else "")
+                   ylabel="share of examples" if ax.get_subplotspec().is_first_col() else "")
         _key(fig, [("forget regime", [Patch(facecolor=(*palette[r], 0.25), edgecolor=palette[r], label=r)
                                       for r in regimes]),
                    ("", [Line2D([], [], color="grey", lw=0.8, ls="--", label="cap ⌈ln(N − 1)⌉")])])

@@ -534,7 +534,7 @@ def _clean(df: pd.DataFrame) -> pd.DataFrame:
     for key in schema.TEXT:
         if key in df.columns:
             df[key] = df[key].map(_text)
-    return df
+    return df.copy()                 # one block per dtype again: column-wise assignment leaves the frame fragmented
 
 
 def torch_key(version: str) -> tuple:

@@ -11,12 +11,12 @@ import pandas as pd
 from scipy import stats as sps
 
 from ... import verdict as V
-from ..common import NAN, SECONDS, ci, col, method_key, missing, num, nums, select, stats
+from ..common import NAN, PRESET, SECONDS, ci, col, labelled, method_key, missing, num, nums, select, stats
 from .base import Cell, Context, Table
 
 MEASURES = ("utility", "forget_utility", "mia_gap", "loss_auc", "loss_auc_oracle", "js_to_oracle", "forget_quality",
             "forget_quality_ceiling", "forget_quality_normalised", "forget_quality_vs_null", "unlearn_score", "tow",
-            "seconds", "rte")
+            "seconds", "rte", "training_seconds")
 # per cell over its records (normally one: a record is a group of N models): the effect's mean, the widest
 # interval, the largest p-value, the least power — where several records disagree the cell claims the least
 LOWEST, HIGHEST = ("effect_lo", "forget_quality_lo", "forget_quality_ceiling_lo", "power"), (
@@ -46,6 +46,15 @@ VERDICT_NOTE = (
     f"{V.MIN_FORGET_POINTS} forget examples (synthetic's cells have 2), p and interval still shown. The measured "
     "error rates of this rule are the next table.")
 
+SETTING_NOTE = ("method: the method at its preset settings; `method (tuned)`: the same method at the best point of "
+                "its search (seeded TPE, the same trials for every method, on a validation forget set apart from these "
+                "cells; benchmarks/tuned/<dataset>.json), run on the cells of the profile's tuned regimes. The points "
+                "and their search: table `tuned_points`.")
+TRAINING = "training s (SISA, once)"
+TRAINING_NOTE = (f"{TRAINING}: SISA's amortised cost, the seconds of training its shard models (paid once, before any "
+                 "request, in place of the original's training; its record's `training_seconds`); its seconds and RTE "
+                 "are the removal's alone (retraining the shards a request touches).")
+
 CELL = ["dataset", "regime", "removal_size"]     # one cell of the audit, across methods
 OVER_MODELS = ("mia_gap", "loss_auc", "js_to_oracle", "seconds")    # records carry their interval over the models
 
@@ -70,7 +79,7 @@ def verdicts(data: pd.DataFrame) -> pd.DataFrame:
     (`verdict.decide`; '' for records made before verdicts were recorded)."""
     out = data.copy()
     out["p_adjusted"] = V.adjust(out["p_value"].astype(float))
-    noop = {tuple(r[CELL]): r["p_adjusted"] for _, r in out[out["method"] == "noop"].iterrows()}
+    noop = {tuple(r[CELL]): r["p_adjusted"] for _, r in out[reference(out, "noop")].iterrows()}
     out["noop_p_adjusted"] = [noop.get(tuple(r[CELL]), NAN) for _, r in out.iterrows()]
     out["verdict"] = ["" if missing(r["p_adjusted"]) else V.decide(
         r["p_adjusted"], r["effect_lo"], r["effect_hi"], int(r["removal_size"]),
@@ -84,9 +93,15 @@ def _utility(cell: pd.DataFrame, part: str, end: str = "") -> pd.Series:
     return acc * 100 if col(cell, f"{part}_acc").notna().any() else col(cell, f"{part}_mse{end}")
 
 
+def reference(data: pd.DataFrame, method: str) -> pd.Series:
+    """The rows of `data` (the table's) of `method` at its preset: the no-op's, naive retraining's."""
+    return (data["method"] == method) & (data["setting"] == PRESET)
+
+
 def _row(key: tuple, cell: pd.DataFrame) -> dict:
-    ds, regime, size, method = key
-    row = {"dataset": ds, "regime": regime, "removal_size": size, "method": method, "n": len(cell),
+    ds, regime, size, method, setting, label = key
+    row = {"dataset": ds, "regime": regime, "removal_size": size, "method": method, "setting": setting,
+           "label": label, "n": len(cell), "utility_mse": bool(col(cell, "test_acc").isna().all()),
            "n_models": stats(col(cell, "n_models"))[0], "utility": stats(_utility(cell, "test"))[0],
            "forget_utility": stats(_utility(cell, "forget"))[0], "effect": stats(col(cell, "effect"))[0]}
     row.update({k: stats(col(cell, k))[0] for k in MEASURES if k not in row})
@@ -108,13 +123,15 @@ class Forgetting(Table):
         sub = select(df, "forgetting", "forgetting")
         if sub.empty:
             return None
-        keys = ["dataset", "forget_regime", "removal_size", "method"]
-        data = pd.DataFrame([_row(k, cell) for k, cell in sub.groupby(keys, sort=False, dropna=False)])
+        keys = ["dataset", "forget_regime", "removal_size", "method", "setting", "label"]
+        data = pd.DataFrame([_row(k, cell) for k, cell in labelled(sub).groupby(keys, sort=False, dropna=False)])
         data = data.iloc[sorted(range(len(data)), key=lambda i: (
             data["dataset"].iloc[i], data["regime"].iloc[i], data["removal_size"].iloc[i],
-            method_key(data["method"].iloc[i])))].reset_index(drop=True)
+            method_key(data["label"].iloc[i])))].reset_index(drop=True)
         data = verdicts(data)
-        return cls.make(ctx, data, cls.show(data), [NOTE, VERDICT_NOTE])
+        notes = [NOTE, VERDICT_NOTE, SETTING_NOTE]
+        notes += [TRAINING_NOTE] if data["training_seconds"].notna().any() else []
+        return cls.make(ctx, data, cls.show(data), notes)
 
     @staticmethod
     def show(d: pd.DataFrame) -> pd.DataFrame:
@@ -122,7 +139,7 @@ class Forgetting(Table):
             return [ci(m, lo, hi, spec) for m, lo, hi in zip(d[key], d[f"{key}_lo"], d[f"{key}_hi"], strict=True)]
         return pd.DataFrame({
             "dataset": d["dataset"], "regime": d["regime"], "removal size": nums(d["removal_size"], "int"),
-            "method": d["method"], "N": nums(d["n_models"], "int"), "utility": ranged("utility", ".4g"),
+            "method": d["label"], "N": nums(d["n_models"], "int"), "utility": ranged("utility", ".4g"),
             "forget": ranged("forget_utility", ".4g"), "MIA gap": ranged("mia_gap", ".3f"),
             "loss AUC (oracle)": [f"{a} ({num(o, '.3f')})"
                                   for a, o in zip(ranged("loss_auc", ".3f"), d["loss_auc_oracle"], strict=True)],
@@ -134,12 +151,13 @@ class Forgetting(Table):
             "power at margin": nums(d["power"], ".2f"), "verdict": d["verdict"],
             "score": nums(d["unlearn_score"], ".3f"), "seconds": ranged("seconds", SECONDS),
             "RTE (> 1: faster)": nums(d["rte"], ".3g"),
+            **({TRAINING: nums(d["training_seconds"], SECONDS)} if d["training_seconds"].notna().any() else {}),
         })
 
     def sentences(self) -> list[str]:
         out = []
-        naive = self.data[self.data["method"] == "naive_retrain"].set_index(CELL)["seconds"]
-        for method, g in self.data.groupby("method", sort=False):
+        naive = self.data[reference(self.data, "naive_retrain")].set_index(CELL)["seconds"]
+        for method, g in sorted(self.data.groupby("label", sort=False), key=lambda kv: method_key(kv[0])):
             counts = g["verdict"].value_counts()
             parts = [f"{counts.get(v, 0)} {v}" for v in V.VERDICTS if counts.get(v)]
             tail = "" if method == "naive_retrain" else cost(g, naive)
@@ -149,10 +167,10 @@ class Forgetting(Table):
         return out
 
     def cells(self, extended: bool = False) -> list[Cell]:
-        d = self.data[self.data["method"] != "naive_retrain"]
+        d = self.data[~reference(self.data, "naive_retrain")]
+        groups = sorted(d.groupby("label", sort=False), key=lambda kv: method_key(kv[0]))
         return [Cell(f"forgetting_{m}_forgot", f"forgetting: {m}, cells it forgot (of those with a verdict)",
-                     NAN, float((g["verdict"] == "forgot").sum()), "int")
-                for m, g in d.groupby("method", sort=False)]
+                     NAN, float((g["verdict"] == "forgot").sum()), "int") for m, g in groups]
 
 
 class VerdictErrorRates(Table):

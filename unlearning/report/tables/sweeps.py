@@ -11,6 +11,7 @@ from .. import paper as P
 from ..common import (
     INTERVAL_NOTE,
     NAN,
+    PRESET,
     SECONDS,
     ci,
     cis,
@@ -19,6 +20,7 @@ from ..common import (
     num,
     nums,
     select,
+    settings_of,
     stats,
     summary_columns,
 )
@@ -81,7 +83,8 @@ def knob_rows(df: pd.DataFrame) -> pd.DataFrame:
         cells = zip(main["dataset"], main["forget_regime"], col(main, "removal_size"), strict=True)
         same = pd.Series([p in panels for p in cells], index=main.index, dtype=bool)
         frames.append(rows.assign(knob=knob, value=col(rows, knob)))
-        frames.append(main[(main["method"] == method) & same].assign(knob=knob, value=preset))
+        preset_rows = (main["method"] == method) & (settings_of(main) == PRESET)      # a tuned cell is not the preset
+        frames.append(main[preset_rows & same].assign(knob=knob, value=preset))
     return pd.concat(frames, ignore_index=True) if frames else sweep.iloc[0:0]
 
 
