@@ -9,6 +9,7 @@ from torch import nn
 from unlearning.config import get_config
 from unlearning.data import Data
 from unlearning.datasets import DATASETS, load_dataset, mnist
+from unlearning.forget_sets import select
 from unlearning.methods import applicability, get_method, unlearn, unlearn_many
 from unlearning.methods.sisa import ShardEnsemble, SisaConfig, _train_from, partition, remove, train_shards
 from unlearning.train import Trained, TrainRecord
@@ -35,6 +36,15 @@ def states_equal(a: dict, b: dict) -> bool:
 
 def states_close(a: dict, b: dict, atol: float = 1e-6) -> bool:
     return a.keys() == b.keys() and all(torch.allclose(a[k], b[k], rtol=0, atol=atol) for k in a)
+
+
+def train_shards_only_partition(data, cfg):
+    """The shards of a SISA run, untrained (its partition)."""
+    from unlearning.methods.sisa import Problem, Shard, derived_seed
+
+    s = cfg.method_settings("sisa")
+    cuts = partition(data.n_train, s.shards, s.slices, derived_seed("partition", cfg.seed))
+    return Problem(data, cfg, data.x_train, data.y_train, [Shard(i, sl) for i, sl in enumerate(cuts)])
 
 
 def trained_sisa(data, cfg):
@@ -66,6 +76,17 @@ def test_partition_is_a_seeded_split_into_shards_and_slices():
     assert all(torch.equal(a, b) for sa, sb in zip(cuts, partition(23, 3, 2, seed=5), strict=True)
                for a, b in zip(sa, sb, strict=True))
     assert not torch.equal(rows, torch.cat([s for shard in partition(23, 3, 2, seed=6) for s in shard]))
+
+
+def test_the_partition_is_not_the_permutation_a_random_forget_set_comes_from():
+    """Regression: seeded with config.seed (or config.seed + 2**33, which torch's generator wraps to it),
+    the partition was the permutation `forget_sets` draws a random forget set from, so every forget
+    point of the audit's first model fell in shard 0."""
+    data = load_dataset("digits")
+    _, forget = select(data, 50, seed=0)
+    problem = train_shards_only_partition(data, config(seed=0))
+    hit = [bool(torch.isin(torch.cat(s.slices), forget).any()) for s in problem.shards]
+    assert sum(hit) >= 4
 
 
 # --- exactness ---------------------------------------------------------------------------------------------

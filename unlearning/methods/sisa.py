@@ -21,11 +21,23 @@ from a single retrained model (an ensemble of S models on 1/S of the data each i
 not its own exactness guarantee: that guarantee is what `tests/test_method_sisa.py` checks
 (no retrained constituent ever trained on a removed point; untouched shards bit-identical).
 
+Cost. `UnlearnResult.cost` is the removal's: `epochs` the retrained slice steps' epochs summed
+(each a pass over that step's cumulative rows), `steps`, `samples`, `seconds` (the amortised share
+of each `fit_many` batch it took part in); `details["retrain_data_passes"]` = samples / remaining
+rows, comparable with a retrained model's epochs. `details` carries the amortised training cost
+apart (`training_seconds`, `training_epochs`, `training_steps`, `training_samples`,
+`training_data_passes`) and `shards_retrained`, `slices_retrained`, `shards_emptied`. After a
+removal the shards' sizes differ, and `fit_many` stacks only sets of one size, so a retraining
+batches less well than the training (a few stacks per slice across the K problems).
+
 Choices where the paper or the reference is silent, or where we differ:
-- Partition: `torch.randperm` seeded per problem, shards and slices by `torch.tensor_split`
-  (sizes differ by at most one row). The reference's uniform split (`distribution.py`) cuts
-  the rows in *file order* (a dataset sorted by class gives class-skewed shards) and gives the
-  remainder to the last shard; the paper assumes a uniform random partition.
+- Partition: `torch.randperm` seeded per problem (`derived_seed`: a stream no forget-set draw
+  uses), shards and slices by `torch.tensor_split` (sizes differ by at most one row). The
+  reference's uniform split (`distribution.py`) cuts the rows in *file order* (a dataset sorted by
+  class gives class-skewed shards) and gives the remainder to the last shard; the paper assumes a
+  uniform random partition. Its request generator (`distribution.py --requests`) draws unseeded,
+  with repeats, and its exponential draws are overwritten by uniform ones (an `if` that should be
+  `elif`); here the forget set is the caller's.
 - Per-slice training (`SisaConfig.slice_epochs`): `train` (default) runs the dataset preset's own
   training rule `config.train` on each cumulative slice (the MLP presets train to a loss level,
   MNIST 14 epochs); `paper` gives slice r the reference's schedule, int((r+1)a) − int(ra)
@@ -44,8 +56,13 @@ Choices where the paper or the reference is silent, or where we differ:
 - Aggregation: the mean of the softmaxes (the issue's rule, and the reference's `--output_type
   softmax`); the reference's default is a majority vote of argmax labels, which has no scores
   for the audit's attacks.
-- Inits are drawn with seed (config.seed + SEED_OFFSET)·MAX_SHARDS + s, independent of the
-  original's, and redrawn (`fresh_model`) only while constant on the shard's first slice, so a
+- Seeds: every seed SISA draws (partition, constituent inits, each slice's shuffling) is
+  `derived_seed`, a hash of (purpose, config.seed, shard, slice) to 32 bits: torch's CPU generator
+  keeps only a seed's low 32 bits (manual_seed(2**33) draws what manual_seed(0) draws), so offset
+  or strided seeds wrap onto small ones. Seeded with config.seed itself, the partition would be
+  the very permutation `forget_sets` draws a random forget set from, and every forget point of
+  the audit's first model would fall in its shard 0. Inits are independent of the original's,
+  and redrawn (`fresh_model`) only while constant on the shard's first slice, so a
   retrain from slice 0 redraws on the remaining rows. A slice left empty by a removal is skipped
   (its checkpoint is the one before); a shard left empty leaves the ensemble.
 - Forget policy `replace` (paper 000's synthetic set): a removed row is replaced in its slice by
@@ -58,6 +75,7 @@ Choices where the paper or the reference is silent, or where we differ:
 from __future__ import annotations
 
 import copy
+import hashlib
 import time
 from dataclasses import dataclass, field, replace
 
@@ -75,8 +93,7 @@ from .base import UnlearnResult, register
 PAPER = ("Bourtoule et al.: Machine Unlearning (IEEE S&P 2021), SISA training; reference "
          "cleverhans-lab/machine-unlearning")
 SLICE_EPOCHS = ("train", "paper")
-SEED_OFFSET = 20_011     # constituent inits apart from the original's seeds (naive_retrain uses 10_007)
-MAX_SHARDS = 1_000       # bounds of the settings; also the stride of the per-shard seeds
+MAX_SHARDS = 1_000       # bounds of the settings
 MAX_SLICES = 1_000
 
 
@@ -170,13 +187,11 @@ def partition(n: int, shards: int, slices: int, seed: int) -> list[list[torch.Te
     return [list(torch.tensor_split(s, slices)) for s in torch.tensor_split(perm, shards)]
 
 
-def init_seed(seed: int, shard: int) -> int:
-    return (seed + SEED_OFFSET) * MAX_SHARDS + shard
-
-
-def slice_seed(seed: int, shard: int, r: int) -> int:
-    """The shuffling seed of slice r of shard `shard` (the same in training and in retraining)."""
-    return init_seed(seed, shard) * MAX_SLICES + r
+def derived_seed(purpose: str, seed: int, shard: int = 0, r: int = 0) -> int:
+    """A 32-bit seed for one of SISA's draws (`partition`, `init`, `slice`), from the run's seed, the
+    shard and the slice: the same in training and in retraining, apart from every other draw."""
+    digest = hashlib.sha256(f"sisa:{purpose}:{seed}:{shard}:{r}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
 
 
 def slice_rule(config, r: int):
@@ -200,7 +215,7 @@ def _init(problem: Problem, shard: Shard, device) -> nn.Module:
     d = problem.data
     first = shard.slices[0]
     probe = Data(d.name, d.task, problem.x[first], problem.y[first], d.x_test[:0], d.y_test[:0], d.num_classes)
-    model, shard.redraws = fresh_model(probe, init_seed(problem.config.seed, shard.index), device)
+    model, shard.redraws = fresh_model(probe, derived_seed("init", problem.config.seed, shard.index), device)
     return model
 
 
@@ -224,7 +239,8 @@ def _step(jobs_at_r, r: int, device) -> None:
         if rule is None or not len(shard.slices[r]):
             shard.seen.append(torch.empty(0, dtype=torch.long))      # nothing new: the checkpoint carries over
             continue
-        job = (problem, shard, problem.model_of[shard.index], rows, slice_seed(problem.config.seed, shard.index, r))
+        seed = derived_seed("slice", problem.config.seed, shard.index, r)
+        job = (problem, shard, problem.model_of[shard.index], rows, seed)
         groups.setdefault((len(rows), rule), []).append(job)
     for (_, rule), jobs in groups.items():
         recs = _fit_group(jobs, rule, jobs[0][0].data.task, device)
@@ -259,7 +275,7 @@ def train_shards(datas, configs, device) -> tuple[list[Problem], float]:
     for d, c in zip(datas, configs, strict=True):
         cfg = c.method_settings("sisa")
         x, y = _table(d, c)
-        cuts = partition(d.n_train, cfg.shards, cfg.slices, c.seed)
+        cuts = partition(d.n_train, cfg.shards, cfg.slices, derived_seed("partition", c.seed))
         problems.append(Problem(d, c, x, y, [Shard(i, sl) for i, sl in enumerate(cuts)]))
     t0 = time.perf_counter()
     _train_from([(p, s, 0) for p in problems for s in p.shards], device)
