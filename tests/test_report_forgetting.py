@@ -1,5 +1,6 @@
 """The report's forgetting parts on hand-made records whose answers are known: paper 002's lr sweep
-table, the trade-off table, and the Pareto, ε-histogram and trade-off figures."""
+table, the trade-off table, the Pareto, ε-histogram and trade-off figures, and every method (baselines, plug-ins,
+tuned beside preset) in the forgetting table, the ranking and the tuned points."""
 
 import pytest
 
@@ -8,8 +9,9 @@ pytest.importorskip("tabulate")
 pytest.importorskip("seaborn")
 
 from unlearning import schema  # noqa: E402
+from unlearning.report import common  # noqa: E402
 from unlearning.report import figures as F  # noqa: E402
-from unlearning.report.tables import Context, Forgetting, RelabelLr, Tradeoff  # noqa: E402
+from unlearning.report.tables import Context, Forgetting, RelabelLr, Tradeoff, ranking  # noqa: E402
 from unlearning.report.tables.sweeps import PAPER_DROP  # noqa: E402
 
 CTX = Context("smoke", "2.13.0+cpu", "cpu")
@@ -124,3 +126,117 @@ def test_forgetting_figures_draw_and_say_what_they_show(tmp_path):
         in curves.sentences
     empty = F.tradeoff_curves(df.iloc[0:0], CTX, tmp_path)
     assert empty.file is None and "no sweep records" in empty.note
+
+
+# -- every method, tuned beside preset, and the ranking --------------------------------------------------------------
+def cell_rec(method: str, f: tuple, sec: tuple, acc: tuple, p: float = 0.5, regime: str = "canaries",
+             dataset: str = "digits", **kw) -> dict:
+    """One forgetting record of a 20-point cell (ceiling 0.4): F (mean, lo, hi), seconds and a quality (accuracy
+    or, with mse=True, test MSE) as (mean, lo, hi) over the models; effect inside the margin, p-value `p`."""
+    quality = "test_mse" if kw.pop("mse", False) else "test_acc"
+    return rec("forgetting", "forgetting", dataset=dataset, forget_regime=regime, removal_size=20, n_models=8,
+               method=method, forget_quality=f[0], forget_quality_lo=f[1], forget_quality_hi=f[2],
+               forget_quality_ceiling=0.4, forget_quality_normalised=f[0] / 0.4, seconds=sec[0], seconds_lo=sec[1],
+               seconds_hi=sec[2], **{quality: acc[0], f"{quality}_lo": acc[1], f"{quality}_hi": acc[2]},
+               p_value=p, effect=0.0, effect_lo=-0.1, effect_hi=0.1, unlearn_score=f[0], **kw)
+
+
+TUNED_KEYS = {"setting": "tuned", "tuned_point": "lr=0.01, epochs=3", "tuned_score": 0.2, "tuning_trials": 16,
+              "tuning_seconds": 30.0, "tuning_n_models": 8}
+
+
+def ranking_records() -> list[dict]:
+    """digits canaries, the answer known (F / ceiling [lo, hi]): naive_retrain 1.00 [0.90, 1.10]; salun tuned 0.95
+    [0.85, 1.05] overlaps it (=1); sisa 0.75 [0.50, 0.80] does not (3); scrub 0.50 [0.45, 0.55] overlaps sisa's (=3);
+    the plug-in `noise` 0.03 [0, 0.05] opens rank 5, noop 0 [0, 0.1] overlaps it (=5). salun's preset 0.25 is not
+    ranked (its tuned cell is). A random cell, preset only, is not ranked on digits (no method is tuned there).
+    California (regression, nothing tuned): ranked on its preset cells, utility by MSE."""
+    s = "setting"
+    out = [cell_rec("naive_retrain", (0.4, 0.36, 0.44), (10.0, 9.5, 10.5), (0.90, 0.89, 0.91), **{s: "preset"}),
+           cell_rec("noop", (0.0, 0.0, 0.04), (0.0, 0.0, 0.0), (0.90, 0.89, 0.91), p=0.001),
+           cell_rec("salun", (0.1, 0.08, 0.12), (0.5, 0.45, 0.55), (0.85, 0.84, 0.86), **{s: "preset"}),
+           cell_rec("salun", (0.38, 0.34, 0.42), (0.4, 0.39, 0.41), (0.88, 0.87, 0.89), **TUNED_KEYS),
+           cell_rec("scrub", (0.2, 0.18, 0.22), (1.0, 0.9, 1.1), (0.90, 0.89, 0.91), p=0.001),
+           cell_rec("sisa", (0.3, 0.2, 0.32), (2.0, 1.5, 2.5), (0.72, 0.70, 0.74), training_seconds=7.0),
+           cell_rec("noise", (0.012, 0.0, 0.02), (0.01, 0.01, 0.01), (0.45, 0.40, 0.50))]
+    out += [cell_rec(m, (0.4, 0.3, 0.4), (1.0, 1.0, 1.0), (0.9, 0.9, 0.9), regime="random")
+            for m in ("naive_retrain", "noop", "salun", "scrub")]
+    out += [cell_rec(m, (f, f - 0.02, f + 0.02), (sec, sec, sec), (mse, mse, mse), mse=True, dataset="california")
+            for m, f, sec, mse in (("naive_retrain", 0.4, 5.0, 0.5), ("noop", 0.1, 0.0, 0.6),
+                                   ("gradient_ascent", 0.3, 0.2, 1.0))]
+    return out
+
+
+def test_method_order_puts_the_baselines_after_the_papers_and_plugins_last():
+    labels = ["noise", "sisa", "salun (tuned)", "salun", "noop", "naive_retrain", "gradient_ascent", "newton_removal",
+              "neggrad_plus", "scrub", "l1_sparse", "random_relabel", "finetune", "weight_pruning", "a_plugin"]
+    assert sorted(labels, key=common.method_key) == [
+        "naive_retrain", "noop", "weight_pruning", "finetune", "random_relabel", "gradient_ascent", "neggrad_plus",
+        "l1_sparse", "salun", "salun (tuned)", "scrub", "sisa", "newton_removal", "a_plugin", "noise"]
+    # runs saved before `setting` was recorded ran the presets
+    old = frame(panel_records())
+    assert "setting" not in old.columns and set(common.labelled(old)["label"]) == set(old["method"])
+
+
+def test_tied_ranks_share_the_best_of_their_group():
+    mean = pd.Series([0.9, 0.85, 0.5, 0.45, 0.3, float("nan"), 0.2, 0.2])
+    lo = pd.Series([0.8, 0.75, 0.4, 0.3, 0.2, float("nan"), float("nan"), float("nan")])
+    hi = pd.Series([1.0, 0.95, 0.6, 0.55, 0.35, float("nan"), float("nan"), float("nan")])
+    rank, tied = ranking.tied_ranks(mean, lo, hi, higher=True)
+    # 0.3's [0.2, 0.35] overlaps 0.45's [0.3, 0.55] but not its group's best (0.5, [0.4, 0.6]): a new rank;
+    # without intervals only an equal mean ties; a missing mean has no rank
+    assert list(rank.fillna(0)) == [1, 1, 3, 3, 5, 0, 6, 6]
+    assert list(tied) == [False, True, False, True, False, False, False, True]
+    rank, tied = ranking.tied_ranks(pd.Series([3.0, 1.0, 2.0]), pd.Series([2.5, 0.5, 1.2]),
+                                    pd.Series([3.5, 1.5, 2.2]), higher=False)      # lower is better (seconds)
+    assert list(rank) == [3, 1, 1] and list(tied) == [False, False, True]
+
+
+def test_ranking_uses_tuned_cells_marks_floor_and_ceiling_and_ranks_by_the_rule():
+    table = ranking.Ranking.build(frame(ranking_records()), CTX)
+    d = table.data[table.data["dataset"] == "digits"].set_index("label")
+    assert list(d.index) == ["naive_retrain", "salun (tuned)", "sisa", "scrub", "noise", "noop"]
+    assert list(d["forgetting_rank"]) == [1, 1, 3, 3, 5, 5] and list(d["forgetting_tied"]) == [
+        False, True, False, True, False, True]
+    assert set(d["cells"]) == {1} and set(d["regimes"]) == {"canaries"}      # the tuned cells only
+    assert d.loc["salun (tuned)", "setting"] == "tuned" and d.loc["sisa", "setting"] == "preset"
+    assert d.loc["noop", "role"] == "floor" and d.loc["naive_retrain", "role"] == "ceiling"
+    assert d.loc["salun (tuned)", "f_normalised_lo"] == pytest.approx(0.85)
+    # cost: noop 0 first; noise 0.01; salun 0.4; scrub 1.0; sisa's removal 2.0 (its training 7 s apart); naive 10
+    assert d.loc[["noop", "noise", "salun (tuned)", "scrub", "sisa", "naive_retrain"], "cost_rank"].tolist() == [
+        1, 2, 3, 4, 5, 6]
+    assert d.loc["sisa", "training_seconds"] == 7.0 and d["training_seconds"].drop("sisa").isna().all()
+    # utility: test accuracy / retraining's; scrub and noop as retraining (=1), salun 0.88 / 0.9 ...
+    assert d.loc["salun (tuned)", "utility_ratio"] == pytest.approx(0.88 / 0.90)
+    assert d.loc[["naive_retrain", "noop", "scrub"], "utility_rank"].tolist() == [1, 1, 1]
+    assert d.loc["sisa", "utility_rank"] == 5 and d.loc["noise", "utility_rank"] == 6
+    assert d.loc["salun (tuned)", "verdicts"] == "1 forgot" and d.loc["scrub", "verdicts"] == "1 did not forget"
+    cal = table.data[table.data["dataset"] == "california"].set_index("label")
+    assert cal.loc["gradient_ascent", "utility_ratio"] == pytest.approx(0.5 / 1.0)       # MSE: retraining's / its
+    assert cal.loc["noop", "utility_ratio"] == pytest.approx(0.5 / 0.6) and set(cal["setting"]) == {"preset"}
+    md = table.markdown()
+    assert "| =1 " in md and "training s (SISA, once)" in md and ranking.RANK_RULE in md
+    digits = next(s for s in table.sentences() if s.startswith("digits"))
+    assert digits.startswith("digits (1 cell, canaries; tuned: salun; the others at their preset): forgetting "
+                             "1 naive_retrain [ceiling] 1.00, =1 salun (tuned) 0.95, 3 sisa 0.75, =3 scrub 0.50, "
+                             "5 noise 0.03, =5 noop [floor] 0.00; cost 1 noop [floor] 0, 2 noise 0.01, ")
+
+
+def test_forgetting_table_shows_tuned_rows_beside_preset_and_tuned_points(tmp_path):
+    df = frame(ranking_records())
+    table = Forgetting.build(df, CTX)
+    canaries = table.data[(table.data["dataset"] == "digits") & (table.data["regime"] == "canaries")]
+    assert list(canaries["label"]) == ["naive_retrain", "noop", "salun", "salun (tuned)", "scrub", "sisa", "noise"]
+    assert list(table.display["method"][canaries.index]) == list(canaries["label"])
+    assert "training s (SISA, once)" in table.display.columns and "salun (tuned)" in table.markdown()
+    assert any(s.startswith("salun (tuned): 1 forgot of 1 cells") for s in table.sentences())
+    assert "forgetting: salun (tuned), cells it forgot (of those with a verdict)" in [c.label for c in table.cells()]
+    points = ranking.TunedPoints.build(df, CTX)
+    assert points.data[["dataset", "method", "tuned_point", "tuning_trials", "tuning_seconds"]].values.tolist() == [
+        ["digits", "salun", "lr=0.01, epochs=3", 16, 30.0]]
+    assert points.sentences() == ["digits: 1 method searched, 16 trials each, 30 s of search in all."]
+    assert ranking.TunedPoints.build(frame(panel_records()), CTX) is None       # no tuned records: no table
+    pareto = F.forgetting_pareto(df, CTX, tmp_path)
+    assert (tmp_path / pareto.file).exists() and "Hollow markers" in pareto.note
+    assert "salun (tuned)" in pareto.sentences[-1]
+    assert len(set(F.method_colours(common.METHOD_ORDER))) == len(common.METHOD_ORDER)
