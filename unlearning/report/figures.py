@@ -506,7 +506,7 @@ class _Style:
         methods = sorted(sub["method"].unique(), key=method_key)
         optimizers = sorted(sub["optimizer"].fillna("").unique())
         sizes = sorted({round(v) for v in col(sub, "removal_size").dropna()}) or [0]
-        return cls(methods, dict(zip(methods, sns.color_palette("deep", len(methods)), strict=True)), optimizers,
+        return cls(methods, method_colours(methods), optimizers,
                    dict(zip(optimizers, MARKERS * 3, strict=False)), (float(sizes[0]), float(sizes[-1])), sizes)
 
     def area(self, sizes: pd.Series) -> pd.Series:
