@@ -340,7 +340,7 @@ def _result(trained: Problem, unlearned: Problem, k: int, seconds: float) -> Unl
                       seconds=cost["retrain_seconds"], converged=all(r.converged for r in recs) if recs else None,
                       hit_cap=any(r.hit_cap for r in recs), collapsed=any(r.collapsed for r in recs),
                       rule=f"SISA: retrain {len(hit)} of {cfg.shards} shards from their last clean slice "
-                           f"({cfg.slices} slices; each slice: {_describe(unlearned.config)})",
+                           f"({cfg.slices} slice{'s' if cfg.slices > 1 else ''}; each: {_describe(unlearned.config)})",
                       batch_models=k, batch_seconds=seconds)
     details = {"shards": cfg.shards, "slices": cfg.slices, "shards_retrained": len(hit),
                "slices_retrained": sum(len(s.slices) - s.restart for s in hit),
