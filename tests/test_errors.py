@@ -15,7 +15,7 @@ from unlearning.data import Data
 from unlearning.datasets import load_dataset, probe_data
 from unlearning.datasets import names as dataset_names
 from unlearning.experiment import run_trial, select_forget
-from unlearning.methods import MethodNotApplicable, get_method, unlearn
+from unlearning.methods import METHODS, MethodNotApplicable, get_method, unlearn
 from unlearning.methods.random_relabel import RelabelConfig
 from unlearning.methods.weight_pruning import PruningConfig
 from unlearning.models import build_model, resolve_device
@@ -64,7 +64,8 @@ def test_unknown_dataset_has_one_answer_everywhere():
 
 
 def test_unknown_method(data):
-    allowed = "finetune, naive_retrain, noop, random_relabel, weight_pruning"
+    allowed = ", ".join(sorted(METHODS))
+    assert {"finetune", "naive_retrain", "noop", "random_relabel", "weight_pruning", "sisa"} <= set(METHODS)
     with pytest.raises(ValueError, match=f"unknown method 'nope'; allowed: {allowed}"):
         get_method("nope")
     with pytest.raises(ValueError, match=f"unknown method 'nope'; allowed: {allowed}"):

@@ -40,7 +40,8 @@ def rebuilt():
 def test_one_record_per_model(trial):
     _, by_method, records = trial
     assert [r["method"] for r in records] == ["original", *METHODS]
-    assert set(by_method) == {"original", "finetune", "naive_retrain", "noop", "random_relabel", "weight_pruning"}
+    assert set(by_method) == {"original", *METHODS}
+    assert {"finetune", "naive_retrain", "noop", "random_relabel", "weight_pruning", "gradient_ascent"} <= set(METHODS)
     for rec in records:
         assert KEYS <= set(rec), rec["method"]
         assert rec["dataset"] == "synthetic" and rec["removal_size"] == 1 and rec["seed"] == 0
