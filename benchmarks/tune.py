@@ -7,7 +7,8 @@ on), a validation panel is trained from `tuning.VALIDATION_SEED`, and every tuna
 applies gets `--trials` trials of the same seeded TPE search. The JSON records the search's
 settings, every trial, the best point, each method's cost, the commit and torch version; the
 forgetting benchmark reads it (`TUNED_DIR`) and runs each method at its tuned point beside its
-preset. `--n-models` and `--trials` shrink a search that does not fit (MNIST on the 2-core CPU);
+preset. `--n-models`, `--trials` and `--train` / `--test` (a seeded subset of the rows) shrink a search that
+does not fit (MNIST on the 2-core CPU);
 `--methods` searches only those and keeps the file's other methods where the panel is the same.
 """
 
@@ -54,8 +55,8 @@ def overlap(lab: Lab, dataset: str, forget: list[int]) -> dict[str, int]:
     return out
 
 
-PANEL_KEYS = ("profile", "objective", "trials_per_method", "sampler", "sampler_seed", "startup_trials", "n_models",
-              "size", "regime", "validation_seed", "train_size", "test_size", "forget")
+PANEL_KEYS = ("profile", "subset", "objective", "trials_per_method", "sampler", "sampler_seed", "startup_trials",
+              "n_models", "size", "regime", "validation_seed", "train_size", "test_size", "forget")
 
 
 def merged(old: dict | None, new: dict) -> dict:
@@ -72,6 +73,8 @@ def merged(old: dict | None, new: dict) -> dict:
 
 def tune_dataset(lab: Lab, dataset: str, args) -> dict:
     data = lab.data(dataset, "forgetting", 0)
+    if args.train is not None or args.test is not None:          # a subset panel: the search on fewer rows
+        data = data.subset(args.train, args.test, seed=0)
     config = lab.config(dataset, 0, "forgetting")
     size = min(args.size, max(1, data.n_train // 4))
     t0 = time.perf_counter()
@@ -80,7 +83,8 @@ def tune_dataset(lab: Lab, dataset: str, args) -> dict:
     out = tuning.tune_panel(panel, args.methods, args.trials, progress=lambda s: print(s, flush=True))
     for entry in out["methods"].values():
         entry["provenance"] = provenance.tree()
-    return {"dataset": dataset, "profile": lab.profile.name, "panel_seconds": panel_seconds,
+    return {"dataset": dataset, "profile": lab.profile.name, "subset": {"train": args.train, "test": args.test},
+            "panel_seconds": panel_seconds,
             "reported_overlap": overlap(lab, dataset, out["forget"]), "torch": torch.__version__,
             "threads": torch.get_num_threads(), **out}
 
@@ -93,6 +97,8 @@ def main(argv=None) -> int:
     ap.add_argument("--n-models", type=int, default=tuning.N_MODELS, help="models per group (default %(default)s)")
     ap.add_argument("--size", type=int, default=tuning.SIZE, help="validation forget points (default %(default)s)")
     ap.add_argument("--regime", default=tuning.REGIME, choices=REGIMES)
+    ap.add_argument("--train", type=int, default=None, help="search on a seeded subset of this many training rows")
+    ap.add_argument("--test", type=int, default=None, help="... and of this many test rows")
     ap.add_argument("--methods", nargs="*", default=None, help="methods (default: every tunable one)")
     ap.add_argument("--out", type=Path, default=TUNED_DIR, help="folder of the JSON files (default %(default)s)")
     args = ap.parse_args(argv)
