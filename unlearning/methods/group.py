@@ -13,7 +13,12 @@ one architecture whose `forward` maps per-model inputs (K, B, ...) to outputs (K
 - `batches` draws each model's own shuffling order from its own seeded generator (`fit`'s
   rule: file order when one batch holds the whole set).
 - `optimizer` builds the methods' optimizers: `config.make_optimizer`'s three, plus the
-  momentum and weight decay the reference implementations use with SGD.
+  momentum and weight decay the reference implementations use with SGD; `check_optimizer`
+  validates those three settings (each method's settings `__post_init__` calls it).
+- `forget_sets` / `retain_sets` stack each model's forget set / retain set (its oracle set)
+  on the device; `EpochCalls` calls `on_epoch` with written-back weights in eval mode, untimed.
+- `Loop` is the K-model loop of the baselines that step on the forget set with one optimizer and
+  watch its loss (`gradient_ascent`, `neggrad_plus`); `batch_of` and `describe` serve their settings.
 
 A method written once against a `Group` is its own batched form (`Method.many`) and, with
 K = 1, its single-model form; `tests/test_baselines.py` checks that both give the same
@@ -23,16 +28,22 @@ weights within float rounding.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from torch import nn
 
-from ..config import OPTIMIZERS, check_choice, check_real, make_optimizer
+from .. import progress
+from ..config import OPTIMIZERS, Config, check_choice, check_real, make_optimizer
 from ..ensemble import Stack, per_model_loss, stack_reason
+from ..models import seeded
 from ..train import TrainRecord
+from .base import UnlearnResult
 
-__all__ = ["Group", "batches", "optimizer", "per_model_loss", "rows", "stacked_rows"]
+__all__ = ["EpochCalls", "Group", "Loop", "Timer", "batch_of", "batches", "check_optimizer", "describe",
+           "forget_sets", "optimizer", "per_model_loss", "retain_sets", "rows", "stacked_rows", "tally"]
+EVAL_ROWS = 1024          # rows per forward pass when `Loop` measures the watched forget loss
 
 
 class Group:
@@ -96,14 +107,21 @@ class Group:
         return self.models
 
 
-def optimizer(name: str, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0):
-    """`name` (`config.OPTIMIZERS`) over `params` at `lr`, with SGD's `momentum` and any optimizer's
-    (coupled, L2) `weight_decay`; torch's defaults for everything else."""
+def check_optimizer(name: str, momentum: float, weight_decay: float, *, momentum_off_sgd: bool = False) -> None:
+    """The optimizer settings the methods share, each a ValueError naming the value: `name` one of
+    `config.OPTIMIZERS`, `momentum` in [0, 1), `weight_decay` >= 0, and momentum only with SGD unless
+    `momentum_off_sgd` (a method that ignores its momentum under other optimizers, as SCRUB does)."""
     check_choice("optimizer", name, OPTIMIZERS)
     check_real("momentum", momentum, 0.0, 1.0, high_open=True)
     check_real("weight_decay", weight_decay, 0.0)
-    if momentum and name != "sgd":
+    if momentum and name != "sgd" and not momentum_off_sgd:
         raise ValueError(f"momentum={momentum!r} is an SGD setting; optimizer {name!r} takes momentum=0")
+
+
+def optimizer(name: str, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0):
+    """`name` (`config.OPTIMIZERS`) over `params` at `lr`, with SGD's `momentum` and any optimizer's
+    (coupled, L2) `weight_decay`; torch's defaults for everything else."""
+    check_optimizer(name, momentum, weight_decay)
     if not momentum and not weight_decay:
         return make_optimizer(name, params, lr)
     extra = {"momentum": momentum} if name == "sgd" else {}
@@ -136,6 +154,21 @@ def stacked_rows(x: torch.Tensor, indices: Sequence[torch.Tensor], device: torch
     return torch.stack([x[i] for i in indices]).to(device)
 
 
+def forget_sets(datas, forgets, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each model's forget set (rows `forgets[k]` of `datas[k]`'s training set), stacked on `device`:
+    inputs (K, n_f, ...), targets (K, n_f). The K forget sets have one size."""
+    pairs = list(zip(datas, forgets, strict=True))
+    return (torch.stack([d.x_train[f] for d, f in pairs]).to(device),
+            torch.stack([d.y_train[f] for d, f in pairs]).to(device))
+
+
+def retain_sets(datas, forgets, configs: Sequence[Config], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each model's retain set (its oracle set under its config's forget policy, `Data.oracle_set`), stacked
+    on `device`: inputs (K, n, ...), targets (K, n)."""
+    sets = [d.oracle_set(f, c.forget_policy) for d, f, c in zip(datas, forgets, configs, strict=True)]
+    return torch.stack([x for x, _ in sets]).to(device), torch.stack([y for _, y in sets]).to(device)
+
+
 class Timer:
     """Seconds of the timed part of a run, for the `TrainRecord` of each of the K models
     (`batch_seconds` the whole batch, `seconds` each model's amortised share)."""
@@ -143,8 +176,124 @@ class Timer:
     def __init__(self):
         self.t0 = time.perf_counter()
 
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """What runs inside is not timed (its seconds move the start on); do not nest."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.t0 += time.perf_counter() - t0
+
     def records(self, recs: Sequence[TrainRecord]) -> list[TrainRecord]:
         seconds = time.perf_counter() - self.t0
         for rec in recs:
             rec.batch_models, rec.batch_seconds, rec.seconds = len(recs), seconds, seconds / len(recs)
         return list(recs)
+
+
+def tally(recs: Sequence[TrainRecord], steps: int, samples: int) -> None:
+    """Count one epoch of `steps` optimizer steps over `samples` rows in each model's record."""
+    for rec in recs:
+        rec.epochs, rec.steps, rec.samples = rec.epochs + 1, rec.steps + steps, rec.samples + samples
+
+
+class EpochCalls:
+    """`on_epoch[k](epoch, model k)` for the models that have one, with current weights (written back
+    from the stack) in eval mode, untimed (`timer.paused`); the group is back in train mode after."""
+
+    def __init__(self, group: Group, on_epoch, timer: Timer):
+        self.group, self.on_epoch, self.timer = group, list(on_epoch or [None] * len(group)), timer
+
+    def __call__(self, epoch: int) -> None:
+        if not any(self.on_epoch):
+            return
+        g = self.group
+        with self.timer.paused():
+            if g.stack is not None:
+                g.stack.write_back(g.models, range(len(g)))
+            for fn, model in zip(self.on_epoch, g.models, strict=True):
+                if fn is not None:
+                    model.eval()
+                    fn(epoch, model)
+            g.train()
+
+
+def batch_of(settings, config: Config) -> int | None:
+    """The settings' batch size, or the training's where they give None (None: full batch)."""
+    return settings.batch_size if settings.batch_size is not None else config.train.batch_size
+
+
+def describe(s, batch_size: int | None) -> str:
+    """The optimizer part of a record's `rule`, from settings with epochs, optimizer, lr, momentum, weight_decay."""
+    return (f"{s.epochs} epochs of {s.optimizer} (lr {s.lr:g}, momentum {s.momentum:g}, weight decay "
+            f"{s.weight_decay:g}, batch {batch_size or 'full'})")
+
+
+class Loop:
+    """K runs of a baseline that steps on its forget set and watches its loss, as one `Group`: copies of
+    the trained models, one optimizer (`settings`' optimizer, lr, momentum, weight_decay), each model's
+    own shuffling generator, its forget set (`xf`, `yf`: (K, n_f, ...)), records. Used by
+    `gradient_ascent` and `neggrad_plus`."""
+
+    def __init__(self, trained, datas, forgets, configs: Sequence[Config], on_epoch, settings, rule: str):
+        self.device = trained[0].device
+        self.group = Group([t.copy_model() for t in trained], self.device)
+        self.opt = optimizer(settings.optimizer, self.group.params, settings.lr, settings.momentum,
+                             settings.weight_decay)
+        self.gens = [torch.Generator().manual_seed(c.seed) for c in configs]
+        self.task, self.seed = datas[0].task, configs[0].seed
+        self.batch_size = batch_of(settings, configs[0])
+        self.xf, self.yf = forget_sets(datas, forgets, self.device)
+        self.on_epoch = on_epoch
+        self.recs = [TrainRecord(epochs=settings.epochs, rule=rule, converged=None) for _ in trained]
+
+    def losses(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Each model's mean loss on its own batch (K,), differentiable."""
+        return per_model_loss(self.task, self.group.forward(x), y)
+
+    def step(self, objective: torch.Tensor, samples: int) -> None:
+        """One optimizer step down the summed per-model `objective` (K,): no gradient mixes models."""
+        self.opt.zero_grad(set_to_none=True)
+        objective.sum().backward()
+        self.opt.step()
+        for rec in self.recs:
+            rec.steps += 1
+            rec.samples += samples
+
+    @torch.no_grad()
+    def forget_loss(self) -> list[float]:
+        """Each model's mean loss on its whole forget set, in eval mode (no dropout, BatchNorm's running stats)."""
+        self.group.train(False)
+        n = self.xf.shape[1]
+        total = torch.zeros(len(self.group), dtype=torch.float64, device=self.device)
+        for i in range(0, n, EVAL_ROWS):
+            xb, yb = self.xf[:, i:i + EVAL_ROWS], self.yf[:, i:i + EVAL_ROWS]
+            total += self.losses(xb, yb).double() * xb.shape[1]
+        self.group.train()
+        return (total / n).tolist()
+
+    def observe(self, epoch: int, timer: Timer, calls: EpochCalls) -> None:
+        """Record the watched forget loss (untimed), then the `on_epoch` calls."""
+        with timer.paused():
+            for rec, loss in zip(self.recs, self.forget_loss(), strict=True):
+                if epoch == 0:
+                    rec.initial_loss = loss
+                else:
+                    rec.loss_history.append(loss)
+        calls(epoch)
+
+    def run(self, name: str, epochs: int, epoch: Callable[[], None]) -> list[UnlearnResult]:
+        """`epochs` calls of `epoch()` in train mode under the first seed's RNG; one result per model."""
+        with seeded(self.seed, self.device), progress.bar(epochs, "epoch") as shown:
+            timer = Timer()
+            calls = EpochCalls(self.group, self.on_epoch, timer)
+            self.group.train()
+            self.observe(0, timer, calls)
+            for e in range(1, epochs + 1):
+                epoch()
+                self.observe(e, timer, calls)
+                shown.update()
+            timer.records(self.recs)
+        models = self.group.finish()
+        return [UnlearnResult(name, m, rec, {}) for m, rec in zip(models, self.recs, strict=True)]

@@ -29,17 +29,27 @@ Choices where the reference is silent or does not fit here:
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import torch
 
-from ..config import OPTIMIZERS, check_choice, check_int, check_real
+from ..config import check_int, check_real
 from ..models import seeded
 from ..space import Int, Real, Space
 from ..train import TrainRecord
 from .base import UnlearnResult, register
-from .group import Group, Timer, batches, optimizer, per_model_loss, rows
+from .group import (
+    EpochCalls,
+    Group,
+    Timer,
+    batches,
+    check_optimizer,
+    optimizer,
+    per_model_loss,
+    retain_sets,
+    rows,
+    tally,
+)
 
 PAPER = ("Jia et al.: Model Sparsity Can Simplify Machine Unlearning (NeurIPS 2023), sparsity-aware unlearning; "
          "reference OPTML-Group/Unlearn-Sparse unlearn/FT.py (FT_l1)")
@@ -68,46 +78,12 @@ class L1SparseConfig:
         check_real("lr", self.lr, 0.0, low_open=True)
         check_int("epochs", self.epochs, 1)
         check_int("batch_size", self.batch_size, 1, none="the whole retain set")
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_real("momentum", self.momentum, 0.0, 1.0, high_open=True)
-        check_real("weight_decay", self.weight_decay, 0.0)
-        if self.momentum and self.optimizer != "sgd":
-            raise ValueError(f"momentum={self.momentum!r} is an SGD setting; optimizer {self.optimizer!r} "
-                             "takes momentum=0")
+        check_optimizer(self.optimizer, self.momentum, self.weight_decay)
 
 
 def alpha_at(alpha: float, epoch: int, epochs: int) -> float:
     """The ℓ1 weight of epoch `epoch` (0-based) of `epochs`: α·(1 − e/E), the reference's linear decay."""
     return alpha * (1.0 - epoch / epochs)
-
-
-def retain_sets(datas, forgets, configs, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each model's retain set (its oracle set under its config's forget policy), stacked: (K, n, ...), (K, n)."""
-    sets = [d.oracle_set(f, c.forget_policy) for d, f, c in zip(datas, forgets, configs, strict=True)]
-    return torch.stack([x for x, _ in sets]).to(device), torch.stack([y for _, y in sets]).to(device)
-
-
-class EpochCalls:
-    """`on_epoch[k](epoch, model k)` for the models that have one, with current weights in eval mode,
-    untimed (the seconds they take are added to `timer.t0`); as `train.fit`: before the first epoch
-    and after each one."""
-
-    def __init__(self, group: Group, on_epoch, timer: Timer):
-        self.group, self.on_epoch, self.timer = group, list(on_epoch or [None] * len(group)), timer
-
-    def __call__(self, epoch: int) -> None:
-        if not any(self.on_epoch):
-            return
-        t0 = time.perf_counter()
-        g = self.group
-        if g.stack is not None:
-            g.stack.write_back(g.models, range(len(g)))
-        for fn, model in zip(self.on_epoch, g.models, strict=True):
-            if fn is not None:
-                model.eval()
-                fn(epoch, model)
-        g.train()
-        self.timer.t0 += time.perf_counter() - t0
 
 
 def _epoch(group: Group, opt, x, y, task: str, cfg: L1SparseConfig, alpha: float, gens) -> int:
@@ -145,8 +121,7 @@ def l1_sparse_many(trained, datas, forgets, configs, on_epoch) -> list[UnlearnRe
         calls(0)
         for e in range(cfg.epochs):
             steps = _epoch(group, opt, x, y, datas[0].task, cfg, alpha_at(cfg.alpha, e, cfg.epochs), gens)
-            for rec in recs:
-                rec.epochs, rec.steps, rec.samples = rec.epochs + 1, rec.steps + steps, rec.samples + x.shape[1]
+            tally(recs, steps, x.shape[1])
             calls(e + 1)
     with torch.no_grad():
         l1_after = group.l1()

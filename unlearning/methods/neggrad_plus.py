@@ -49,8 +49,7 @@ import torch
 from ..config import check_int, check_real
 from ..space import Int, Real, Space
 from .base import UnlearnResult, register
-from .gradient_ascent import Loop, batch_of, check_sgd, describe, stacked_sets
-from .group import batches, rows
+from .group import Loop, batch_of, batches, check_optimizer, describe, retain_sets, rows
 
 PAPER = ("NegGrad+ (Kurmanji et al. 2023, Towards Unbounded Machine Unlearning, NeurIPS; reference: meghdadk/SCRUB "
          "negative_grad)")
@@ -72,7 +71,7 @@ class NegGradPlusConfig:
         check_real("alpha", self.alpha, 0.0, 1.0)
         check_real("lr", self.lr, 0.0, low_open=True)
         check_int("epochs", self.epochs, 1)
-        check_sgd(self.optimizer, self.momentum, self.weight_decay)
+        check_optimizer(self.optimizer, self.momentum, self.weight_decay)
         check_int("batch_size", self.batch_size, 1, none="the training's batch size")
 
 
@@ -92,10 +91,9 @@ def paired_batches(n_retain: int, n_forget: int, batch_size: int | None, gens: S
 def neggrad_plus_many(trained, datas, forgets, configs, on_epoch) -> list[UnlearnResult]:
     """K `neggrad_plus` runs as one batch (stacked models where they stack)."""
     s = configs[0].method_settings("neggrad_plus")
-    sets = [d.oracle_set(f, c.forget_policy) for d, f, c in zip(datas, forgets, configs, strict=True)]
     rule = f"NegGrad+ ({s.alpha:g}·retain loss − {1 - s.alpha:g}·forget loss): {describe(s, batch_of(s, configs[0]))}"
     loop = Loop(trained, datas, forgets, configs, on_epoch, s, rule)
-    xr, yr = stacked_sets([x for x, _ in sets], [y for _, y in sets], loop.device)
+    xr, yr = retain_sets(datas, forgets, configs, loop.device)
 
     def epoch() -> None:
         for ri, fi in paired_batches(xr.shape[1], loop.xf.shape[1], loop.batch_size, loop.gens, loop.device):

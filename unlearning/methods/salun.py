@@ -52,13 +52,24 @@ from dataclasses import dataclass
 
 import torch
 
-from ..config import OPTIMIZERS, check_choice, check_int, check_real
+from ..config import check_int, check_real
 from ..models import seeded
 from ..space import Int, Real, Space
 from ..train import TrainRecord
 from .base import UnlearnResult, register
-from .group import Group, Timer, batches, optimizer, per_model_loss, rows
-from .l1_sparse import EpochCalls, retain_sets
+from .group import (
+    EpochCalls,
+    Group,
+    Timer,
+    batches,
+    check_optimizer,
+    forget_sets,
+    optimizer,
+    per_model_loss,
+    retain_sets,
+    rows,
+    tally,
+)
 
 PAPER = ("Fan et al.: SalUn: Empowering Machine Unlearning via Gradient-based Weight Saliency (ICLR 2024); "
          "reference OPTML-Group/Unlearn-Saliency Classification/generate_mask.py, unlearn/RL.py")
@@ -81,12 +92,7 @@ class SalUnConfig:
         check_real("lr", self.lr, 0.0, low_open=True)
         check_int("epochs", self.epochs, 1)
         check_int("batch_size", self.batch_size, 1, none="each set in one batch")
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_real("momentum", self.momentum, 0.0, 1.0, high_open=True)
-        check_real("weight_decay", self.weight_decay, 0.0)
-        if self.momentum and self.optimizer != "sgd":
-            raise ValueError(f"momentum={self.momentum!r} is an SGD setting; optimizer {self.optimizer!r} "
-                             "takes momentum=0")
+        check_optimizer(self.optimizer, self.momentum, self.weight_decay)
 
 
 def _applies(data, model) -> str | None:
@@ -175,8 +181,7 @@ def salun_many(trained, datas, forgets, configs, on_epoch) -> list[UnlearnResult
     cfg = configs[0].method_settings("salun")
     device, task, k = trained[0].device, datas[0].task, datas[0].num_classes
     group = Group([t.copy_model() for t in trained], device)
-    xf = torch.stack([d.x_train[f] for d, f in zip(datas, forgets, strict=True)]).to(device)
-    yf = torch.stack([d.y_train[f] for d, f in zip(datas, forgets, strict=True)]).to(device)
+    xf, yf = forget_sets(datas, forgets, device)
     xr, yr = retain_sets(datas, forgets, configs, device)
     gens = [torch.Generator().manual_seed(c.seed) for c in configs]
     rule = (f"SalUn: {cfg.epochs} epochs of {cfg.optimizer} (lr {cfg.lr:g}) on the relabeled forget set, then the "
@@ -193,9 +198,7 @@ def salun_many(trained, datas, forgets, configs, on_epoch) -> list[UnlearnResult
         for e in range(cfg.epochs):
             steps = _pass(group, masked, xf, random_labels(yf, k, gens), task, cfg.batch_size, gens)
             steps += _pass(group, masked, xr, yr, task, cfg.batch_size, gens)
-            for rec in recs:
-                rec.epochs, rec.steps = rec.epochs + 1, rec.steps + steps
-                rec.samples += xf.shape[1] + xr.shape[1]
+            tally(recs, steps, xf.shape[1] + xr.shape[1])
             calls(e + 1)
     models = group.finish()
     timer.records(recs)

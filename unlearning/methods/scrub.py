@@ -47,19 +47,30 @@ Choices where the reference is silent, or that differ from it:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
 import torch
 from torch.nn import functional as F
 
-from ..config import OPTIMIZERS, check_choice, check_each, check_int, check_real
+from ..config import check_each, check_int, check_real
 from ..models import seeded
 from ..space import Int, Real, Space
 from ..train import TrainRecord
 from .base import UnlearnResult, register
-from .group import Group, Timer, batches, optimizer, per_model_loss, rows
+from .group import (
+    EpochCalls,
+    Group,
+    Timer,
+    batches,
+    check_optimizer,
+    forget_sets,
+    optimizer,
+    per_model_loss,
+    retain_sets,
+    rows,
+)
 
 PAPER = ("Kurmanji, Triantafillou, Hayes, Triantafillou: Towards Unbounded Machine Unlearning (NeurIPS 2023, "
          "section 3, Algorithm 1); reference github.com/meghdadk/SCRUB")
@@ -86,15 +97,13 @@ class ScrubConfig:
     forget_batch: int | None = 64                  # REF, args.forget_bs = 64
 
     def __post_init__(self):
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_optimizer(self.optimizer, self.momentum, self.weight_decay, momentum_off_sgd=True)
         check_real("lr", self.lr, 0.0, low_open=True)
         check_int("epochs", self.epochs, 1)
         check_int("msteps", self.msteps, 0)
         check_real("temperature", self.temperature, 0.0, low_open=True)
         check_real("gamma", self.gamma, 0.0)
         check_real("alpha", self.alpha, 0.0)
-        check_real("weight_decay", self.weight_decay, 0.0)
-        check_real("momentum", self.momentum, 0.0, 1.0, high_open=True)
         object.__setattr__(self, "lr_decay_epochs", check_each(
             "lr_decay_epochs", self.lr_decay_epochs, lambda e: check_int("lr decay epoch", e, 1),
             "epochs (integers >= 1)", "decay epochs must be integers >= 1"))
@@ -151,15 +160,6 @@ class _Set:
         return self.x.shape[1]
 
 
-def _sets(datas, forgets, configs, device) -> tuple[_Set, _Set]:
-    """The forget and retain sets of each model, stacked."""
-    kept = [d.oracle_set(f, c.forget_policy) for d, f, c in zip(datas, forgets, configs, strict=True)]
-    forget = _Set(torch.stack([d.x_train[f] for d, f in zip(datas, forgets, strict=True)]).to(device),
-                  torch.stack([d.y_train[f] for d, f in zip(datas, forgets, strict=True)]).to(device))
-    retain = _Set(torch.stack([x for x, _ in kept]).to(device), torch.stack([y for _, y in kept]).to(device))
-    return forget, retain
-
-
 def teacher_outputs(teachers: Group, x: torch.Tensor) -> torch.Tensor:
     """The frozen teachers' outputs (K, n, C) on per-model rows x (K, n, ...), eval mode, in chunks."""
     teachers.train(False)
@@ -180,21 +180,8 @@ def _pass(group: Group, opt, s: _Set, batch: int | None, gens, loss: Callable, t
     return steps
 
 
-def _call_back(group: Group, on_epoch: Sequence, epoch: int) -> None:
-    """`on_epoch[k](epoch, model k)` with model k's current weights, in eval mode; back to train mode after."""
-    if not any(on_epoch):
-        return
-    if group.stack is not None:
-        group.stack.write_back(group.models, range(len(group)))
-    for model, fn in zip(group.models, on_epoch, strict=True):
-        if fn is not None:
-            model.eval()
-            fn(epoch, model)
-    group.train()
-
-
-def _loop(group: Group, cfg: ScrubConfig, forget: _Set, retain: _Set, gens, task: str, on_epoch) -> dict:
-    """The SCRUB schedule (module docstring); returns the passes and steps it took."""
+def _loop(group: Group, cfg: ScrubConfig, forget: _Set, retain: _Set, gens, task: str, calls: EpochCalls) -> dict:
+    """The SCRUB schedule (module docstring), `calls(epoch)` after each epoch; returns the passes and steps it took."""
     opt = optimizer(cfg.optimizer, group.params, cfg.lr, cfg.momentum if cfg.optimizer == "sgd" else 0.0,
                     cfg.weight_decay)
     done = {"scrub_max_epochs": 0, "scrub_min_epochs": 0, "scrub_max_steps": 0, "scrub_min_steps": 0}
@@ -208,7 +195,7 @@ def _loop(group: Group, cfg: ScrubConfig, forget: _Set, retain: _Set, gens, task
             done["scrub_max_epochs"] += 1
         done["scrub_min_steps"] += _pass(group, opt, retain, cfg.retain_batch, gens, partial(min_loss, cfg), task)
         done["scrub_min_epochs"] += 1
-        _call_back(group, on_epoch, epoch)
+        calls(epoch)
     return done
 
 
@@ -223,13 +210,13 @@ def scrub_many(trained, datas, forgets, configs, on_epoch) -> list[UnlearnResult
     cfg = configs[0].method_settings("scrub")
     device = trained[0].device
     timer = Timer()
-    forget, retain = _sets(datas, forgets, configs, device)
+    forget, retain = _Set(*forget_sets(datas, forgets, device)), _Set(*retain_sets(datas, forgets, configs, device))
     teachers = Group([t.copy_model() for t in trained], device)
     forget.teacher, retain.teacher = teacher_outputs(teachers, forget.x), teacher_outputs(teachers, retain.x)
     group = Group([t.copy_model() for t in trained], device)
     gens = [torch.Generator().manual_seed(c.seed) for c in configs]
     with seeded(configs[0].seed, device):
-        done = _loop(group, cfg, forget, retain, gens, datas[0].task, list(on_epoch))
+        done = _loop(group, cfg, forget, retain, gens, datas[0].task, EpochCalls(group, on_epoch, timer))
     models = group.finish()
     rule = (f"SCRUB: {done['scrub_max_epochs']} max pass(es) on the forget set, {done['scrub_min_epochs']} min "
             f"passes on the retain set ({cfg.optimizer}, lr {cfg.lr:g}, T {cfg.temperature:g}, γ {cfg.gamma:g}, "
