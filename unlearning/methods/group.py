@@ -21,7 +21,7 @@ one architecture whose `forward` maps per-model inputs (K, B, ...) to outputs (K
   watch its loss (`gradient_ascent`, `neggrad_plus`); `batch_of` and `describe` serve their settings.
 
 A method written once against a `Group` is its own batched form (`Method.many`) and, with
-K = 1, its single-model form; `tests/test_baselines.py` checks that both give the same
+K = 1, its single-model form; each method's `tests/test_method_<name>.py` checks that both give the same
 weights within float rounding.
 """
 
