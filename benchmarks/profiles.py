@@ -93,9 +93,12 @@ class Forgetting:
     error_panels: int = 100
     # the regimes whose cells also run each method at its tuned point (benchmarks/tuned/<dataset>.json)
     tuned_regimes: tuple[str, ...] = REGIMES
-    # the removal sizes of a dataset whose model does not stack (MNIST's ConvNet trains its N models one by
-    # one: a cell costs ~N times a stacked one); None: `sizes`
+    # A dataset whose model does not stack (MNIST's ConvNet trains its N models one by one: a cell costs ~N
+    # times a stacked one) may run fewer cells: only these removal sizes and regimes (None: as the others), and
+    # of a method with a tuned point only these settings
     sizes_unstacked: tuple[int, ...] | None = None
+    regimes_unstacked: tuple[str, ...] | None = None
+    settings_unstacked: tuple[str, ...] = ("preset", "tuned")
 
 
 @dataclass(frozen=True)

@@ -63,12 +63,17 @@ def _reason(p: Profile, ds: str, regime: str, size: int) -> str | None:
     return None
 
 
+def _unstacked(ds: str) -> bool:
+    """Whether the dataset's model trains its N models one by one (MNIST's ConvNet): the profile may shrink it."""
+    return stack_reason(get_dataset(ds).build_model()) is not None
+
+
 def _sizes(p: Profile, ds: str, sizes) -> tuple[int, ...]:
     """`sizes` (for a model that does not stack, those of them in `sizes_unstacked`, where set), or, for a
     dataset too small for all of them (paper 000's 10-point synthetic set), the profile's `tiny_size` alone,
     so that every dataset has cells."""
     only = p.forgetting.sizes_unstacked
-    if only is not None and stack_reason(get_dataset(ds).build_model()) is not None:
+    if only is not None and _unstacked(ds):
         sizes = tuple(s for s in sizes if s in only) or tuple(only)
     fits = tuple(s for s in sizes if 2 * s <= _rows(p, ds))
     return fits or (p.forgetting.tiny_size,)
@@ -81,17 +86,22 @@ def _applies(ds: str) -> dict[str, str | None]:
 
 
 def _settings(p: Profile, ds: str, regime: str, method: str) -> list[str]:
-    """`preset`, and `tuned` where the dataset's saved search has the method (in the profile's tuned regimes)."""
+    """`preset`, and `tuned` where the dataset's saved search has the method (in the profile's tuned regimes);
+    on a model that does not stack, only the profile's `settings_unstacked` of a method that has both."""
     search = tuning.load(tuned_path(ds))
     tuned = regime in p.forgetting.tuned_regimes and search is not None and method in search["methods"]
-    return ["preset", "tuned"] if tuned else ["preset"]
+    if not tuned:
+        return ["preset"]
+    keep = p.forgetting.settings_unstacked if _unstacked(ds) else ("preset", "tuned")
+    return [s for s in ("preset", "tuned") if s in keep]
 
 
 def cases(p: Profile):
     for ds in names():
         applies = _applies(ds)
         methods = [m for m in FIRST if m in METHODS] + sorted(set(METHODS) - set(FIRST))
-        for regime in p.forgetting.regimes:
+        regimes = p.forgetting.regimes_unstacked if _unstacked(ds) else None
+        for regime in [r for r in p.forgetting.regimes if regimes is None or r in regimes]:
             for size in _sizes(p, ds, p.forgetting.sizes):
                 for method in methods:
                     reason = applies[method] or _reason(p, ds, regime, size)

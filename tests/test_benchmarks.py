@@ -113,3 +113,25 @@ def test_progress_estimates_what_is_left_from_finished_cells_of_the_same_kind():
     assert progress.estimate() == 10.0 + 2.0 + 6.0
     assert clock(59.96) == "1m00s" and clock(3725) == "1h02m" and clock(float("nan")) == "?"
     assert [clock(s) for s in (0, 0.0042, 0.42, 5.123, 12.34)] == ["0s", "0.0042s", "0.42s", "5.12s", "12.3s"]
+
+
+def test_forgetting_cells_run_tuned_points_beside_presets_and_shrink_where_the_model_does_not_stack(monkeypatch):
+    """Tuned cells where a saved search has the method; the MNIST ConvNet's cells cut to the profile's
+    sizes, regimes and settings for unstacked models."""
+    import dataclasses
+
+    from benchmarks import test_forgetting as tf
+
+    searched = {"methods": {"random_relabel": {"best": {"lr": 0.01}}, "finetune": {"best": {}}}}
+    monkeypatch.setattr(tf.tuning, "load", lambda path: searched)
+    base = PROFILES["paper"]
+    p = dataclasses.replace(base, forgetting=dataclasses.replace(
+        base.forgetting, sizes=(20, 100), sizes_unstacked=(20,), regimes_unstacked=("canaries",),
+        settings_unstacked=("tuned",), tuned_regimes=("random", "canaries")))
+    ids = [c.id for c in tf.cases(p)]
+    assert "digits-random-n100-random_relabel" in ids and "digits-random-n100-random_relabel-tuned" in ids
+    assert "digits-classwise-n20-random_relabel" in ids and "digits-classwise-n20-random_relabel-tuned" not in ids
+    mnist = [i for i in ids if i.startswith("mnist-")]
+    assert mnist and all(i.startswith("mnist-canaries-n20-") for i in mnist)
+    assert "mnist-canaries-n20-random_relabel-tuned" in mnist and "mnist-canaries-n20-random_relabel" not in mnist
+    assert "mnist-canaries-n20-noop" in mnist and "mnist-canaries-n20-scrub" in mnist     # no search: preset
