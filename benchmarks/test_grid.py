@@ -18,6 +18,7 @@ import pytest
 
 from unlearning.config import get_config
 from unlearning.datasets import get_dataset, names
+from unlearning.ensemble import stack_reason
 from unlearning.experiment import ORACLE
 from unlearning.methods import METHODS, applicability
 from unlearning.methods.random_relabel import RelabelConfig
@@ -58,11 +59,21 @@ def dataset_cases(p: Profile, ds: str):
             yield _skip(ds, method, reason)
             continue
         optims = p.grid.relabel if method == "random_relabel" else [_optimizer(method, preset)]
-        for size in p.grid.sizes:
+        sizes, seeds = _cut(p, ds, method)
+        for size in sizes:
             for opt, lr in optims:
-                for seed in p.grid.seeds:
+                for seed in seeds:
                     yield pytest.param((ds, method, size, seed, opt, lr),
                                        id=f"{ds}-{method}-{opt}-{lr:g}-n{size}-seed{seed}")
+
+
+def _cut(p: Profile, ds: str, method: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The sizes and seeds `method` runs on `ds`: the grid's, or, on a model that does not stack, for a method
+    not in `full_unstacked`, the profile's `sizes_unstacked` / `seeds_unstacked` where set."""
+    g = p.grid
+    if method in g.full_unstacked or stack_reason(get_dataset(ds).build_model()) is None:
+        return g.sizes, g.seeds
+    return g.sizes_unstacked or g.sizes, g.seeds_unstacked or g.seeds
 
 
 def _optimizer(method: str, preset) -> tuple[str, float]:

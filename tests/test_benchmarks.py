@@ -135,3 +135,13 @@ def test_forgetting_cells_run_tuned_points_beside_presets_and_shrink_where_the_m
     assert mnist and all(i.startswith("mnist-canaries-n20-") for i in mnist)
     assert "mnist-canaries-n20-random_relabel-tuned" in mnist and "mnist-canaries-n20-random_relabel" not in mnist
     assert "mnist-canaries-n20-noop" in mnist and "mnist-canaries-n20-scrub" in mnist     # no search: preset
+
+
+def test_the_paper_grid_runs_the_baselines_on_fewer_mnist_cells_and_the_papers_methods_on_all():
+    from benchmarks import test_grid as tg
+
+    ids = [c.id for c in tg.dataset_cases(PROFILES["paper"], "mnist")]
+    salun = [i for i in ids if i.startswith("mnist-salun-")]
+    assert sorted(salun) == ["mnist-salun-sgd-0.013-n100-seed0", "mnist-salun-sgd-0.013-n600-seed0"]
+    assert len([i for i in ids if i.startswith("mnist-finetune-")]) == 12 * 3
+    assert len([c.id for c in tg.dataset_cases(PROFILES["paper"], "digits") if "-salun-" in c.id]) == 12 * 3
