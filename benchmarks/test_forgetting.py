@@ -134,12 +134,13 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("sweep_case", list(sweep_cases(active(metafunc.config))))
 
 
-def _tuned(dataset: str, method: str):
-    """The tuned point of `method` on `dataset` (a Config -> Config), and the search's record keys."""
+def _tuned(dataset: str, method: str, cap: int | None):
+    """The tuned point of `method` on `dataset` under the profile's epoch cap `cap` (a Config -> Config), and
+    the search's record keys."""
     search = tuning.load(tuned_path(dataset))
     entry = search["methods"][method]
     point = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry["best"].items())
-    return (lambda c: tuning.tuned_config(c, method, search)), {
+    return (lambda c: tuning.tuned_config(c, method, search, cap)), {
         "tuned_point": point, "tuned_score": entry["best_score"], "tuning_trials": len(entry["trials"]),
         "tuning_seconds": entry["seconds"], "tuning_n_models": search["n_models"]}
 
@@ -147,7 +148,8 @@ def _tuned(dataset: str, method: str):
 def test_forgetting(benchmark, lab, profile, progress, forgetting_case):
     dataset, regime, size, method, setting = forgetting_case
     panel = lab.panel(dataset, regime, size)
-    point, extra = _tuned(dataset, method) if setting == "tuned" else (None, {})
+    cap = lab.scale(dataset, "forgetting").max_epochs
+    point, extra = _tuned(dataset, method, cap) if setting == "tuned" else (None, {})
     if method == ORACLE:
         results = benchmark.pedantic(panel.run, args=(method,), rounds=1, iterations=1)
         oracle = lab.panel_oracle(dataset, regime, size, given=results)

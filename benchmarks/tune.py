@@ -56,7 +56,7 @@ def overlap(lab: Lab, dataset: str, forget: list[int]) -> dict[str, int]:
 
 
 PANEL_KEYS = ("profile", "subset", "objective", "trials_per_method", "sampler", "sampler_seed", "startup_trials",
-              "n_models", "size", "regime", "validation_seed", "train_size", "test_size", "forget")
+              "epoch_cap", "n_models", "size", "regime", "validation_seed", "train_size", "test_size", "forget")
 
 
 def merged(old: dict | None, new: dict) -> dict:
@@ -80,7 +80,8 @@ def tune_dataset(lab: Lab, dataset: str, args) -> dict:
     t0 = time.perf_counter()
     panel = tuning.validation_panel(data, config, size, args.n_models, args.regime)
     panel_seconds = time.perf_counter() - t0
-    out = tuning.tune_panel(panel, args.methods, args.trials, progress=lambda s: print(s, flush=True))
+    out = tuning.tune_panel(panel, args.methods, args.trials, progress=lambda s: print(s, flush=True),
+                            epoch_cap=lab.scale(dataset, "forgetting").max_epochs)
     for entry in out["methods"].values():
         entry["provenance"] = provenance.tree()
     return {"dataset": dataset, "profile": lab.profile.name, "subset": {"train": args.train, "test": args.test},

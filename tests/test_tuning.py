@@ -113,3 +113,17 @@ def test_a_partial_search_is_merged_only_into_the_same_panel():
     assert sorted(merged(old, new)["methods"]) == ["a", "b"]
     with pytest.raises(ValueError, match="another panel or budget \\(n_models, forget differ\\)"):
         merged(old, {**new, "n_models": 16, "forget": [3, 4]})
+
+
+def test_the_epoch_cap_bounds_every_schedule_and_every_point_but_never_raises_one():
+    mnist = get_config("mnist").with_epoch_cap(2)
+    assert mnist.method_settings("scrub").epochs == 2 and mnist.method_settings("l1_sparse").epochs == 2
+    assert mnist.method_settings("scrub").msteps == get_config("mnist").method_settings("scrub").msteps
+    assert get_config("digits").with_epoch_cap(500).method_settings("gradient_ascent").epochs == 5   # not raised
+    point = {"lr": 1e-3, "epochs": 9}
+    capped = tuning.point_configs([get_config("mnist")], "gradient_ascent", point, epoch_cap=2)[0]
+    assert capped.method_settings("gradient_ascent").epochs == 2
+    assert tuning.point_configs([get_config("digits")], "gradient_ascent", point)[0] \
+        .method_settings("gradient_ascent").epochs == 9
+    ft = tuning.point_configs([get_config("mnist")], "finetune", {"lr_scale": 1.0, "epochs": 7}, epoch_cap=2)[0]
+    assert ft.finetune_train.convergence.max_epochs == 2

@@ -302,7 +302,9 @@ class Config:
 
         The one epoch-cap rule (CLI `--max-epochs`, benchmark profiles): the training
         cap becomes `max_epochs`; a separate fine-tune rule is capped at it too, never
-        raised (MNIST's one fine-tune epoch stays one).
+        raised (MNIST's one fine-tune epoch stays one), and so is every method's own
+        fixed schedule (a settings field named `epochs`: the baselines'), so that a
+        profile which trains its originals for 2 epochs does not unlearn for 10.
         """
         if max_epochs is None:
             return self
@@ -312,10 +314,19 @@ class Config:
         if finetune is not None:
             cap = min(max_epochs, finetune.convergence.max_epochs)
             finetune = replace(finetune, convergence=replace(finetune.convergence, max_epochs=cap))
-        return replace(self, train=train, finetune=finetune)
+        methods = {name: _capped(settings, max_epochs) for name, settings in self.methods.items()}
+        return replace(self, train=train, finetune=finetune, methods=methods)
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def _capped(settings, max_epochs: int):
+    """`settings` with its `epochs` field (an int) cut to `max_epochs`, never raised; other settings as they are."""
+    epochs = getattr(settings, "epochs", None)
+    if not _is_int(epochs) or epochs <= max_epochs:
+        return settings
+    return replace(settings, epochs=max_epochs)
 
 
 def _registry(name: str):

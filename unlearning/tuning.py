@@ -90,11 +90,18 @@ def score(panel: audit.Panel, method: str, configs: list[Config], oracle: list) 
             **{k: v for k, v in util.items() if not k.endswith(("_lo", "_hi"))}}
 
 
-def _objective(panel: audit.Panel, method: str, space: Space, oracle: list) -> Callable:
+def point_configs(configs: list[Config], method: str, values: Mapping, epoch_cap: int | None = None) -> list[Config]:
+    """`configs` set to the point `values` of the method's space, then under the profile's epoch cap
+    (`Config.with_epoch_cap`: a point's epochs above it are cut to it, as the benchmark will run them)."""
+    space = get_method(method).search
+    return [space.configure(c, method, values).with_epoch_cap(epoch_cap) for c in configs]
+
+
+def _objective(panel: audit.Panel, method: str, space: Space, oracle: list, epoch_cap: int | None) -> Callable:
     def objective(trial) -> float:
         values = {name: _suggest(trial, name, p) for name, p in space.params.items()}
         try:
-            out = score(panel, method, [space.configure(c, method, values) for c in panel.configs], oracle)
+            out = score(panel, method, point_configs(panel.configs, method, values, epoch_cap), oracle)
         except (ValueError, RuntimeError) as exc:       # a point the data cannot hold: scored 0, error kept
             trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
             return 0.0
@@ -105,8 +112,9 @@ def _objective(panel: audit.Panel, method: str, space: Space, oracle: list) -> C
 
 
 def tune_method(panel: audit.Panel, method: str, oracle: list, trials: int = TRIALS,
-                seed: int = SAMPLER_SEED) -> dict:
-    """One method's search on the panel: every trial, the best point and the search's seconds."""
+                seed: int = SAMPLER_SEED, epoch_cap: int | None = None) -> dict:
+    """One method's search on the panel: every trial, the best point and the search's seconds. `epoch_cap`:
+    the profile's cap on every epoch count (the dataset's `Scale.max_epochs`), applied to each point."""
     import optuna
 
     space = get_method(method).search
@@ -119,7 +127,7 @@ def tune_method(panel: audit.Panel, method: str, oracle: list, trials: int = TRI
     if preset is not None:
         study.enqueue_trial(preset)
     t0 = time.perf_counter()
-    study.optimize(_objective(panel, method, space, oracle), n_trials=trials)
+    study.optimize(_objective(panel, method, space, oracle, epoch_cap), n_trials=trials)
     seconds = time.perf_counter() - t0
     done = [{"number": t.number, "values": t.params, "score": t.value, **t.user_attrs} for t in study.trials]
     best = max(done, key=lambda t: (t["score"], -t["number"]))      # ties: the earliest
@@ -129,7 +137,8 @@ def tune_method(panel: audit.Panel, method: str, oracle: list, trials: int = TRI
 
 
 def tune_panel(panel: audit.Panel, methods: Iterable[str] | None = None, trials: int = TRIALS,
-               seed: int = SAMPLER_SEED, progress: Callable[[str], None] | None = None) -> dict:
+               seed: int = SAMPLER_SEED, progress: Callable[[str], None] | None = None,
+               epoch_cap: int | None = None) -> dict:
     """Every tunable method (or `methods`) searched on one validation panel; the oracle (naive
     retraining of the panel's originals) is run once and shared."""
     t0 = time.perf_counter()
@@ -137,12 +146,13 @@ def tune_panel(panel: audit.Panel, methods: Iterable[str] | None = None, trials:
     oracle_seconds = time.perf_counter() - t0
     out = {}
     for method in tunable(panel.data, panel.originals[0].model, methods):
-        out[method] = tune_method(panel, method, oracle, trials, seed)
+        out[method] = tune_method(panel, method, oracle, trials, seed, epoch_cap)
         if progress:
             progress(f"{panel.data.name} {method}: best {out[method]['best']} score {out[method]['best_score']:.4g}"
                      f" (preset {out[method]['preset_score']}), {out[method]['seconds']:.1f}s")
     return {"objective": OBJECTIVE, "trials_per_method": trials, "sampler": "optuna TPESampler",
-            "sampler_seed": seed, "startup_trials": min(STARTUP_TRIALS, trials), "n_models": panel.n_models,
+            "sampler_seed": seed, "startup_trials": min(STARTUP_TRIALS, trials), "epoch_cap": epoch_cap,
+            "n_models": panel.n_models,
             "size": len(panel.forget), "regime": panel.regime, "validation_seed": panel.configs[0].seed,
             "train_size": panel.data.n_train, "test_size": len(panel.data.x_test),
             "oracle_seconds": oracle_seconds, "forget": panel.forget.tolist(), "methods": out}
@@ -170,9 +180,10 @@ def load(path: str | Path) -> dict | None:
     return payload
 
 
-def tuned_config(config: Config, method: str, search: Mapping) -> Config:
-    """`config` with `method` set to the best point of its saved search (`search["methods"][method]`)."""
+def tuned_config(config: Config, method: str, search: Mapping, epoch_cap: int | None = None) -> Config:
+    """`config` with `method` set to the best point of its saved search (`search["methods"][method]`), under
+    `epoch_cap` (see `point_configs`)."""
     entry = search["methods"].get(method)
     if entry is None:
         raise KeyError(f"no tuned values of method {method!r}; tuned: {', '.join(search['methods'])}")
-    return get_method(method).search.configure(config, method, entry["best"])
+    return point_configs([config], method, entry["best"], epoch_cap)[0]
