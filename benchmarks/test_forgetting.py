@@ -140,6 +140,8 @@ def _tuned(dataset: str, method: str, cap: int | None):
     search = tuning.load(tuned_path(dataset))
     entry = search["methods"][method]
     point = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry["best"].items())
+    if cap is not None and entry["best"].get("epochs", 0) > cap:
+        point += f" (run at the profile's epoch cap, {cap})"
     return (lambda c: tuning.tuned_config(c, method, search, cap)), {
         "tuned_point": point, "tuned_score": entry["best_score"], "tuning_trials": len(entry["trials"]),
         "tuning_seconds": entry["seconds"], "tuning_n_models": search["n_models"]}
