@@ -73,7 +73,8 @@ def merged(old: dict | None, new: dict) -> dict:
 
 def tune_dataset(lab: Lab, dataset: str, args) -> dict:
     data = lab.data(dataset, "forgetting", 0)
-    if args.train is not None or args.test is not None:          # a subset panel: the search on fewer rows
+    subset = args.train is not None or args.test is not None
+    if subset:                                                    # a subset panel: the search on fewer rows
         data = data.subset(args.train, args.test, seed=0)
     config = lab.config(dataset, 0, "forgetting")
     size = min(args.size, max(1, data.n_train // 4))
@@ -86,7 +87,8 @@ def tune_dataset(lab: Lab, dataset: str, args) -> dict:
         entry["provenance"] = provenance.tree()
     return {"dataset": dataset, "profile": lab.profile.name, "subset": {"train": args.train, "test": args.test},
             "panel_seconds": panel_seconds,
-            "reported_overlap": overlap(lab, dataset, out["forget"]), "torch": torch.__version__,
+            # a subset panel's rows are indices into the subset, not into the data the reported panels draw from
+            "reported_overlap": None if subset else overlap(lab, dataset, out["forget"]), "torch": torch.__version__,
             "threads": torch.get_num_threads(), **out}
 
 
