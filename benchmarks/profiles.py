@@ -180,10 +180,12 @@ PROFILES = {
         paper002=Paper002(seeds=(0, 1, 2), figure1_seeds=(0, 1, 2),
                           sweep_lrs=(1e-3, 2e-3, 3e-3, 4e-3, 5e-3, 7e-3, 1e-2, 0.1, 1.0)),
         grid=Grid(seeds=(0, 1, 2), sizes_unstacked=(100, 600), seeds_unstacked=(0,)),
-        # MNIST (its ConvNets train one by one): size 20 only, and each method with a search at its tuned point
-        # only (its preset's cells are those of reports/runs/0018, at sizes 20 and 100)
+        # MNIST (its ConvNets train one by one; a tuned cell of 16 ConvNets ≈ 2-4 min on one core): size 20, the
+        # random and canary regimes, each method with a search at its tuned point only (the presets' cells of the
+        # papers' methods are those of reports/runs/0018, every regime at sizes 20 and 100)
         forgetting=Forgetting(sizes=(20, 100), relabel_lrs=(3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0),
-                              sizes_unstacked=(20,), settings_unstacked=("tuned",),
+                              sizes_unstacked=(20,), regimes_unstacked=("random", "canaries"),
+                              settings_unstacked=("tuned",),
                               error_settings=((32, 20, 0.06), (32, 100, 0.06), (16, 20, 0.06), (16, 100, 0.06),
                                               (16, 20, 0.2), (16, 100, 0.2), (16, 20, 0.65), (16, 100, 0.65)),
                               error_panels=200),
