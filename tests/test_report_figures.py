@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from unlearning import schema  # noqa: E402
+from unlearning.methods import METHODS  # noqa: E402
 from unlearning.report import figures as F  # noqa: E402
 from unlearning.report import pipeline  # noqa: E402
 from unlearning.report.load import load  # noqa: E402
@@ -202,7 +203,7 @@ def test_each_methods_verdict_comes_with_its_cost():
 def test_the_committed_headline_gives_each_methods_cost():
     head = (ROOT / "reports" / "README.md").read_text(encoding="utf-8").split("## Tables")[0]
     verdicts = [line for line in head.splitlines() if re.match(r"- \w+: .* of \d+ cells", line)]
-    assert {line.split(":")[0] for line in verdicts} == {"- naive_retrain", "- noop", "- weight_pruning",
-                                                         "- finetune", "- random_relabel"}
+    assert {line.split(":")[0] for line in verdicts} == {f"- {m}" for m in METHODS}      # every method, baselines too
+    assert {"- naive_retrain", "- noop", "- weight_pruning", "- salun", "- sisa"} <= {f"- {m}" for m in METHODS}
     for line in (v for v in verdicts if not v.startswith("- naive_retrain")):
         assert "; cost " in line and " s " in line and "× naive retraining's time" in line, line
