@@ -33,10 +33,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-from . import audit, threads
+from . import audit
 from .config import Config
 from .data import Data
-from .methods import METHODS, MethodNotApplicable, get_method, unlearn_many
+from .methods import METHODS, MethodNotApplicable, get_method
 from .space import Int, Real, Space
 
 TRIALS = 16                 # trials per method per dataset
@@ -73,12 +73,11 @@ def _suggest(trial, name: str, p: Real | Int):
     return trial.suggest_float(name, p.low, p.high, log=p.log)
 
 
-def score(panel: audit.Panel, method: str, configs: list[Config], oracle: list) -> dict:
-    """Run `method` under `configs` on the panel's originals; its score and what it is made of."""
-    k = panel.n_models
+def score(panel: audit.Panel, method: str, point: Callable[[Config], Config], oracle: list) -> dict:
+    """Run `method` at `point` (each panel config -> its config at the point) on the panel's originals
+    (`Panel.run`); its score and what it is made of."""
     t0 = time.perf_counter()
-    with threads.policy(panel.data.name):
-        results = unlearn_many(method, panel.originals, [panel.data] * k, [panel.forget] * k, configs)
+    results = panel.run(method, point=point)
     seconds = time.perf_counter() - t0
     views = [panel.view(r.model) for r in results]
     q = audit.quality_metrics(panel, views, panel.views("oracle", [r.model for r in oracle]),
@@ -101,7 +100,7 @@ def _objective(panel: audit.Panel, method: str, space: Space, oracle: list, epoc
     def objective(trial) -> float:
         values = {name: _suggest(trial, name, p) for name, p in space.params.items()}
         try:
-            out = score(panel, method, point_configs(panel.configs, method, values, epoch_cap), oracle)
+            out = score(panel, method, lambda c: point_configs([c], method, values, epoch_cap)[0], oracle)
         except (ValueError, RuntimeError) as exc:       # a point the data cannot hold: scored 0, error kept
             trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
             return 0.0
