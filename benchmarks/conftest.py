@@ -6,13 +6,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from unlearning import provenance, threads
+from unlearning import provenance, shards, threads
 from unlearning.datasets import names as dataset_names
 from unlearning.models import resolve_device
 from unlearning.progress import clock
@@ -75,8 +76,22 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     )
     machine_info[provenance.KEY] = provenance.collect(device)
     cells = config.stash.get(CELLS, None)
-    if cells is not None:                 # bench_complete, bench_cells {done, collected}, bench_resumed
+    if cells is not None:                 # bench_complete, bench_cells {done, collected}, bench_resumed, bench_failed
         machine_info.update(cells.machine_info())
+    shard = shard_info(config)
+    if shard is not None:                 # a shard of a split run (`unlearning.shards`): which, and what it built
+        lab = config.stash.get(LAB, None)
+        machine_info.update({shards.SHARD: shard, shards.BUILT: lab.built if lab is not None else []})
+
+
+def shard_info(config) -> dict | None:
+    """pytest-split's `--splits N --group k` of this session (None when it is not split), the algorithm and the
+    launcher's id of the whole run ($UNLEARNING_LAUNCH, `unlearning.cluster.launch`)."""
+    splits, group = config.getoption("splits", None), config.getoption("group", None)
+    if not splits or not group:
+        return None
+    return {"group": group, "splits": splits, "algorithm": config.getoption("splitting_algorithm", None),
+            "launch": os.environ.get(shards.LAUNCH_ENV) or None}
 
 
 @pytest.fixture(scope="session")
@@ -85,9 +100,13 @@ def profile(pytestconfig):
     return active(pytestconfig)
 
 
+LAB = pytest.StashKey[Lab]()
+
+
 @pytest.fixture(scope="session")
 def lab(pytestconfig, profile):
-    return Lab(profile, resolve_device(None))
+    pytestconfig.stash[LAB] = lab = Lab(profile, resolve_device(None))
+    return lab
 
 
 @pytest.fixture(autouse=True)
@@ -201,8 +220,9 @@ def _journal(config) -> journal.Journal | None:
     return journal.Journal(storage / bs.machine_id / journal.FOLDER / name)
 
 
-@pytest.hookimpl(trylast=True)             # after -k / -m have deselected theirs
+@pytest.hookimpl(wrapper=True)       # after every other plugin: -k / -m and pytest-split have deselected theirs
 def pytest_collection_modifyitems(session, config, items):
+    yield
     config.stash[CELLS] = cells = journal.Cells(_journal(config), resume=config.getoption(RESUME))
     held = cells.collect(items)
     if held:

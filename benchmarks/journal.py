@@ -29,6 +29,8 @@ from types import SimpleNamespace
 from pytest_benchmark.stats import Metadata
 from pytest_benchmark.utils import safe_dumps
 
+from unlearning.shards import FAILED
+
 try:
     import fcntl
 except ImportError:              # not POSIX: appends go unlocked
@@ -236,6 +238,7 @@ class Cells:
         self.restored: dict[str, dict] = {}      # nodeid -> journaled cell, under --bench-resume
         self.journaled = 0
         self.failed: list[str] = []              # appends the journal could not make
+        self.failures: list[str] = []            # cells whose setup or call failed or errored (`unlearning.shards`)
         self.said = 0                            # journal problems already printed
 
     def collect(self, items) -> list:
@@ -256,6 +259,8 @@ class Cells:
             return
         if report.when == "call" or (report.when == "setup" and not report.passed):
             self.ended.add(item.nodeid)
+        if getattr(report, "failed", False) and item.nodeid not in self.failures:
+            self.failures.append(item.nodeid)
         fixture = getattr(item, "funcargs", {}).get("benchmark")
         if (report.when != "call" or not report.passed or self.journal is None or fixture is None
                 or not fixture.stats or fixture.has_error):
@@ -281,7 +286,7 @@ class Cells:
 
     def machine_info(self) -> dict:
         return {"bench_complete": self.complete, "bench_cells": {"done": self.done, "collected": self.collected},
-                "bench_resumed": len(self.restored)}
+                "bench_resumed": len(self.restored), FAILED: list(self.failures)}
 
     def prepare(self, benchmarks: list) -> None:
         kept = [b for b in benchmarks if b and (b.fullname in self.ended or b.fullname not in self.order)]

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import logging
 import os
+import time
 
 import pytest
 import torch
@@ -26,7 +27,7 @@ from unlearning.data import Data, DataUnavailableError
 from unlearning.datasets import Scale, get_dataset, load_dataset, names
 from unlearning.ensemble import stack_reason, train_originals
 from unlearning.experiment import ORACLE, Reference, json_safe, select_forget
-from unlearning.methods import get_method, unlearn, unlearn_many
+from unlearning.methods import get_method, unlearn_many
 from unlearning.train import Trained
 
 from .profiles import Profile
@@ -46,6 +47,14 @@ class Lab:
         self._panels: dict = {}        # (dataset, regime, size) -> forgetting Panel
         self._panel_oracles: dict = {}  # (dataset, regime, size) -> naive retraining of the panel's originals
         self._panel_originals: dict = {}  # dataset -> originals the panels of unchanged data share (build_panel)
+        self.built: list[dict] = []    # what this session trained before cells could use it (`unlearning.shards`)
+
+    def _built(self, what: str, key: tuple, started: float | None, share: int = 1) -> None:
+        """Note one build and its untimed seconds (`share`: of a batch of that many; `started` None: a timed cell
+        handed it over, its time is the cell's): in a sharded run the same entry in two shards is work the split
+        duplicated (`unlearning.shards.duplicated_work`)."""
+        seconds = 0.0 if started is None else (time.perf_counter() - started) / share
+        self.built.append({"what": what, "key": "/".join(map(str, key)), "seconds": seconds, "cell": started is None})
 
     # -- configuration ---------------------------------------------------------------------------
     def scale(self, dataset: str, part: str) -> Scale:
@@ -99,14 +108,18 @@ class Lab:
         key = (dataset, seed, part)
         if given is not None:
             self._trained[key] = given
+            self._built("originals", (dataset, part, seed), None)
         if key not in self._trained:
             seeds, configs = self.batch(dataset, seed, part, self.config(dataset, seed, part))
             seeds, configs = zip(*[(s, c) for s, c in zip(seeds, configs, strict=True)
                                    if (dataset, s, part) not in self._trained], strict=True)
             log.info("training original %s seeds %s (%s)", dataset, seeds, part)
+            started = time.perf_counter()
             datas = [self.data(dataset, part, s) for s in seeds]
             got = train_originals(datas, list(configs))
             self._trained.update({(dataset, s, part): t for s, t in zip(seeds, got, strict=True)})
+            for s in seeds:
+                self._built("originals", (dataset, part, s), started, share=len(seeds))
         return self._trained[key]
 
     def forget(self, dataset: str, seed: int, size: int, part: str = "paper") -> torch.Tensor:
@@ -116,15 +129,26 @@ class Lab:
         return select_forget(data, size, seed)
 
     def oracle(self, dataset: str, seed: int, size: int, part: str = "paper", given=None, config=None):
-        """Naive retraining on the forget set of (dataset, seed, size): the oracle, computed once."""
+        """Naive retraining on the forget set of (dataset, seed, size): the oracle, computed once.
+
+        It is computed as the timed naive-retraining cell computes it: with the profile's other seeds of the dataset
+        as one `unlearn_many` batch where the model stacks (`batch`), so that an oracle is the same bits whichever
+        cell needs it first (in a sharded run, a shard may start with a cell that compares with it)."""
         key = (dataset, seed, size, part)
         if given is not None:
             self._oracles[key] = given
+            self._built("oracle", key, None)
         if key not in self._oracles:
-            log.info("retraining oracle %s seed %d n=%d (%s)", dataset, seed, size, part)
             cfg = config or self.config(dataset, seed, part)
-            self._oracles[key] = unlearn(ORACLE, self.trained(dataset, seed, part), self.data(dataset, part, seed),
-                                         self.forget(dataset, seed, size, part), cfg)
+            seeds, configs = self.batch(dataset, seed, part, cfg, ORACLE)
+            log.info("retraining oracle %s seeds %s n=%d (%s)", dataset, seeds, size, part)
+            trained = [self.trained(dataset, s, part) for s in seeds]
+            started = time.perf_counter()
+            results = unlearn_many(ORACLE, trained, [self.data(dataset, part, s) for s in seeds],
+                                   [self.forget(dataset, s, size, part) for s in seeds], configs)
+            for s, result in zip(seeds, results, strict=True):
+                self._oracles.setdefault((dataset, s, size, part), result)
+                self._built("oracle", (dataset, s, size, part), started, share=len(seeds))
         return self._oracles[key]
 
     def _batch_inputs(self, method, dataset, size, part, seeds, configs, track):
@@ -203,6 +227,7 @@ class Lab:
             cfg = self.config(dataset, self.profile.forgetting.seed, "forgetting")
             log.info("training forgetting panel %s %s n=%d (%d models per group)", dataset, regime, size,
                      self.n_models(dataset))
+            started = time.perf_counter()
             try:
                 self._panels[key] = build_panel(data, cfg, size, self.n_models(dataset), regime,
                                                 shared=self._panel_originals.setdefault(dataset, {}))
@@ -210,6 +235,7 @@ class Lab:
                 if "removal size" not in str(exc):
                     raise
                 pytest.skip(str(exc))
+            self._built("panel", key, started)
         return self._panels[key]
 
     def panel_oracle(self, dataset: str, regime: str, size: int, given: list | None = None) -> list:
@@ -217,8 +243,11 @@ class Lab:
         key = (dataset, regime, size)
         if given is not None:
             self._panel_oracles[key] = given
+            self._built("panel oracles", key, None)
         if key not in self._panel_oracles:
-            self._panel_oracles[key] = self.panel(dataset, regime, size).run(ORACLE)
+            panel, started = self.panel(dataset, regime, size), time.perf_counter()
+            self._panel_oracles[key] = panel.run(ORACLE)
+            self._built("panel oracles", key, started)
         return self._panel_oracles[key]
 
 
