@@ -132,6 +132,19 @@ class Threads:
 
 
 @dataclass(frozen=True)
+class Cluster:
+    """python -m benchmarks.cluster: how many shards the profile is split into by default and what each shard asks
+    of Slurm (or of submitit's local executor): CPUs, memory, wall-time limit. One CPU per shard: the suite's small
+    models run single-threaded (`unlearning.threads`), so a machine's cores are shards too. The durations pytest-split
+    balances the shards by are recorded per profile in benchmarks/durations/<profile>.json."""
+
+    shards: int = 3
+    cpus_per_task: int = 1
+    mem_gb: float = 4.0
+    timeout_min: int = 30
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     paper000: Paper000
@@ -140,6 +153,7 @@ class Profile:
     overhead: Overhead = field(default_factory=Overhead)
     forgetting: Forgetting = field(default_factory=Forgetting)
     threads: Threads = field(default_factory=Threads)
+    cluster: Cluster = field(default_factory=Cluster)
 
     def scale(self, dataset: str, part: str) -> Scale:
         """How big `dataset` is in this profile's `part` (`paper`, `grid`, `forgetting`), from its spec."""
@@ -161,6 +175,7 @@ PROFILES = {
         forgetting=Forgetting(sizes=(2,), n_models=4, n_models_unstacked=4, sweep_size=2, sweep_regimes=("canaries",),
                               relabel_lrs=(1.0,), pruning_scales=(0.25,), error_settings=((8, 20, 0.06),),
                               error_panels=10, tuned_regimes=("canaries",)),
+        cluster=Cluster(shards=3, mem_gb=4.0, timeout_min=30),
     ),
     "quick": Profile(
         name="quick",
@@ -169,6 +184,7 @@ PROFILES = {
         grid=Grid(sizes=(50, 200, 400, 600)),
         forgetting=Forgetting(sizes=(20,), n_models=16, n_models_unstacked=8,
                               error_settings=((16, 20, 0.06), (8, 20, 0.06))),
+        cluster=Cluster(shards=4, mem_gb=6.0, timeout_min=120),
     ),
     # The papers' tables at their settings with 3 seeds. Paper 002 gives no epoch count:
     # 3 epochs of the MNIST example's schedule (its default is 14) already reach the ~99 %
@@ -189,6 +205,8 @@ PROFILES = {
                               error_settings=((32, 20, 0.06), (32, 100, 0.06), (16, 20, 0.06), (16, 100, 0.06),
                                               (16, 20, 0.2), (16, 100, 0.2), (16, 20, 0.65), (16, 100, 0.65)),
                               error_panels=200),
+        # the longest cells (SISA's tuned MNIST cells) take ≈ 10 min on one core (reports/runs/0021)
+        cluster=Cluster(shards=8, mem_gb=8.0, timeout_min=360),
     ),
 }
 

@@ -220,6 +220,8 @@ class LocalSlurm:
             except subprocess.TimeoutExpired:
                 self._db.kill()
                 self._db.wait()
+        elif self._db is None:                   # started by another process (`python -m ... start`)
+            self._kill("mariadb.pid")
         self._kill("munged.pid")
         self.started.clear()
 
@@ -228,3 +230,31 @@ class LocalSlurm:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m unlearning.cluster.slurm start|stop FOLDER`: a one-node Slurm on localhost for trying the launcher
+    (`start` prints the `export SLURM_CONF=...` its clients need); `stop` shuts down what `start` left running."""
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(prog="python -m unlearning.cluster.slurm", description=main.__doc__)
+    ap.add_argument("action", choices=("start", "stop"))
+    ap.add_argument("folder", type=Path)
+    ap.add_argument("--cpus", type=int, default=None, help="the node's CPUs (default: this machine's)")
+    args = ap.parse_args(argv)
+    cluster = LocalSlurm(args.folder, cpus=args.cpus)
+    try:
+        if args.action == "start":
+            cluster.start()
+            print(f"export SLURM_CONF={cluster.path('slurm.conf')}")
+        else:
+            cluster.stop()
+    except RuntimeError as exc:
+        print(f"unlearning.cluster.slurm: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
