@@ -34,3 +34,47 @@ def thread_policy():
 
 
 pytest_plugins = ["pytester"]
+
+
+# -- the smoke profile as shards on a local Slurm (tests/slurm_smoke.py, tests/test_cluster_slurm.py) ----------------
+SLURM_SMOKE = pytest.StashKey["SmokeOnSlurm"]()
+MARK = "slurm_smoke"
+
+
+def _marked(items) -> list:
+    return [item for item in items if item.get_closest_marker(MARK)]
+
+
+def pytest_collection_modifyitems(config, items):
+    """The sharded smoke check runs last: its run is started in the background when collection ends, so the rest of
+    the suite runs meanwhile."""
+    late = _marked(items)
+    if late:
+        items[:] = [item for item in items if item not in late] + late
+
+
+def pytest_collection_finish(session):
+    if _marked(session.items) and not session.config.option.collectonly:
+        from slurm_smoke import SmokeOnSlurm
+
+        session.config.stash[SLURM_SMOKE] = SmokeOnSlurm().start()
+
+
+def pytest_unconfigure(config):
+    run = config.stash.get(SLURM_SMOKE, None)
+    if run is not None:
+        run.stop()
+
+
+@pytest.fixture
+def slurm_smoke(pytestconfig):
+    """The finished background run (`tests/slurm_smoke.py`); skipped with the reason where Slurm cannot run."""
+    run = pytestconfig.stash.get(SLURM_SMOKE, None)
+    if run is None:
+        pytest.skip("the sharded smoke run was not started (collect-only?)")
+    if run.skip_reason:
+        pytest.skip(run.skip_reason)
+    run.wait()
+    if run.error is not None:
+        raise run.error
+    return run

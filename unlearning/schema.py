@@ -295,6 +295,35 @@ BY_NAME = {k.name: k for k in KEYS}
 NUMERIC = tuple(k.name for k in KEYS if k.type in ("int", "float") and k.name != "schema_version")
 TEXT = tuple(k.name for k in KEYS if k.type == "str")
 
+# Timings: every key in seconds, every GFLOP/s, and the keys computed from them or from the machine's state (ratios of
+# seconds, targets met, the load average, the thread counts the machine gave). Everything else a record holds is
+# computed from seeds and data and is the same in every run of one commit, torch version and thread policy: what a
+# sharded run must reproduce cell by cell (`unlearning.shards`), and what the release check compares with its
+# tolerance (`unlearning.report.history`); timings are compared by pytest-benchmark's own --benchmark-compare-fail.
+TIMING_UNITS = ("s", "GFLOP/s", "threads")
+TIMING_DERIVED = ("speedup_vs_naive", "load_avg_1m", "peak_fraction", "overhead_ratio", "overhead_within_target",
+                  "thread_speedup_alone", "thread_speedup_loaded", "load_slowdown_1t", "load_slowdown_budget",
+                  "speedup", "speedup_within_target")
+TIMING = tuple(k.name for k in KEYS if k.unit in TIMING_UNITS or k.name in TIMING_DERIVED)
+
+
+# The Parquet export's column types (`unlearning.report.export`): nested values (the two dicts, series of series) are
+# JSON text.
+ARROW_TYPES = {"int": "int64", "float": "double", "bool": "bool", "str": "string", "dict": "string",
+               "list[float]": "list<double>", "list[int]": "list<int64>", "list[list[float]]": "string"}
+JSON_TYPES = ("dict", "list[list[float]]")
+
+
+def arrow_type(name: str) -> str:
+    """The Arrow type of key `name`'s column in records.parquet; KeyError for a key this schema does not define."""
+    return ARROW_TYPES[BY_NAME[name].type]
+
+
+def is_timing(name: str) -> bool:
+    """A key whose value is a timing or depends on the machine's speed or state (`TIMING`)."""
+    return name in TIMING
+
+
 # The values a numeric key (or each number of a series) can take: (lowest, highest), None for no bound. A key's range
 # comes from its unit; keys without a unit that are still bounded are named in KEY_RANGES. Anything else (d, seeds,
 # thresholds) is unbounded. A reader treats a value outside its range like a non-finite one: the record is wrong.

@@ -22,6 +22,8 @@ submitit's gotchas handled here:
 - the local executor runs every job at once and has no array parallelism: its shards share the machine's cores;
 - submitit learns a Slurm job's state from `sacct`; without accounting (slurmdbd) every job stays UNKNOWN and one
   killed by Slurm never reads as done: `wait` gives up after `unknown_grace` seconds of UNKNOWN with no result;
+- submitit's own `sacct` refresh backs off to once per 10 minutes as jobs age, so states lag: `wait` refreshes them
+  every `SACCT_EVERY` seconds (one `sacct` call for the whole array; a job's result file is checked every poll);
 - submitit pickles the function by reference: `run_shard` is a module-level function of an installed package;
 - Slurm does not pin threads under `TaskPlugin=task/none`: each shard gets OMP_NUM_THREADS = its CPUs, which the
   suite's thread policy reads (`unlearning.threads.budget`), as it reads $SLURM_CPUS_PER_TASK.
@@ -46,6 +48,7 @@ from unlearning.shards import LAUNCH_ENV, write_json
 EXECUTORS = ("auto", "slurm", "local")
 MANIFEST = "launch.json"
 PASSED, FAILED, RUNNING, PENDING = "passed", "failed", "running", "pending"
+SACCT_EVERY = 30.0
 SLURM_ENDED = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED",
                "BOOT_FAIL", "DEADLINE")
 
@@ -257,10 +260,14 @@ def _poll(manifest: Manifest, jobs: dict[int, object], unknown_since: dict[int, 
 def wait(manifest: Manifest, jobs: dict[int, object], say: Callable[[str], None] = print, poll_s: float = 2.0,
          unknown_grace: float = 600.0) -> Manifest:
     """Wait for `jobs` ({group: submitit job}), saying one progress line per change; the manifest says the rest."""
-    started = time.monotonic()
+    started = refreshed = time.monotonic()
     unknown_since: dict[int, float] = {}
     say(manifest.line(0))
     while jobs:
+        watcher = getattr(next(iter(jobs.values())), "watcher", None)
+        if watcher is not None and time.monotonic() - refreshed > SACCT_EVERY:
+            watcher.update()                    # one sacct call for every job of the array
+            refreshed = time.monotonic()
         if _poll(manifest, jobs, unknown_since, unknown_grace):
             manifest.save()
             say(manifest.line(time.monotonic() - started))

@@ -31,7 +31,7 @@ from pathlib import Path
 
 # This module imports only the standard library at load time: the `report` extra is checked in `main`, so its
 # absence is one line on stderr and exit code 2, not a traceback.
-EXTRA = ("pandas", "matplotlib", "seaborn", "jinja2", "tabulate")      # pyproject's `report` extra
+EXTRA = ("pandas", "matplotlib", "seaborn", "jinja2", "tabulate", "pyarrow")      # pyproject's `report` extra
 EXTRA_NEEDED = "the report generator needs the 'report' extra (pip install 'unlearning-bench[report]')"
 DEFAULT_OUT = Path(".benchmarks") / "report"        # of the working directory: scratch, never the committed report
 PROG = "python -m unlearning.report"

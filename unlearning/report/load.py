@@ -38,6 +38,7 @@ of different CPU types or torch versions.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import json
@@ -51,7 +52,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from unlearning import schema
+from unlearning import schema, shards
 from unlearning.provenance import KEY as PROVENANCE
 from unlearning.provenance import isa_flags, signature
 
@@ -110,6 +111,8 @@ class Run:
     dirty_by: tuple[str, ...] = ()             # which keys say the tree was dirty (commit_info.dirty, ...)
     changes: int | None = None                 # uncommitted paths (provenance's git_changes)
     changed_paths: tuple[str, ...] = ()        # the first of them
+    shard: shards.Shard | None = None          # one shard of a split run (machine_info.bench_shard)
+    shard_problems: tuple[str, ...] = ()       # why its set of shards is not one whole run (`shards.check`)
 
     @property
     def name(self) -> str:
@@ -122,7 +125,10 @@ class Run:
 
     @property
     def status(self) -> str:
-        """'' for a complete run; else "incomplete (saved after an interrupt): N of M cells"."""
+        """'' for a complete run; else "incomplete (saved after an interrupt): N of M cells", or for a shard why its
+        set of shards is not one whole run."""
+        if self.shard_problems:
+            return f"shard {self.shard.group} of a sharded run that is not whole: {'; '.join(self.shard_problems)}"
         if self.complete:
             return ""
         cells = f"{self.cells[0]} of {self.cells[1]} cells" if self.cells else "its count of cells not recorded"
@@ -166,7 +172,18 @@ class Run:
                    python=str(mi.get("python_version") or ""), pytest_benchmark=str(run.get("version") or ""),
                    commit=str(ci.get("id") or ""), branch=str(ci.get("branch") or ""),
                    complete=mi.get("bench_complete") is not False,
-                   cells=(cells["done"], cells["collected"]) if cells else None, **_provenance(prov, cpu, ci))
+                   cells=(cells["done"], cells["collected"]) if cells else None, **_provenance(prov, cpu, ci),
+                   shard=_shard(run, label))
+
+
+def _shard(run: dict, label: str) -> shards.Shard | None:
+    """The run as a shard, without its records (`check` needs only their names); None when it is not one, or when
+    its `bench_shard` is malformed (it is then read as an unsharded run; `python -m benchmarks.cluster merge` names
+    what is malformed)."""
+    try:
+        return dataclasses.replace(shards.from_run(run, label), run={}) if shards.shard_info(run) else None
+    except ValueError:
+        return None
 
 
 def _fact(v) -> str | None:
@@ -622,10 +639,27 @@ def _used(runs: dict[str, Run], df: pd.DataFrame) -> list[Run]:
     return out
 
 
+def _shard_sets(runs: dict[str, Run], problems: list[Problem]) -> None:
+    """Shards read directly (not merged) are checked as a set per launch (`shards.check`): each reason the set is not
+    one whole run is a problem, and each of its shards is marked incomplete, so the report is not called complete."""
+    sets: dict = {}
+    for run in runs.values():
+        if run.shard is not None:
+            sets.setdefault(run.shard.launch or run.shard.identity, []).append(run)
+    for members in sets.values():
+        found = tuple(shards.check([r.shard for r in members]))
+        for problem in found:
+            problems.append(Problem(", ".join(sorted(r.label for r in members)),
+                                    f"sharded run not whole: {problem}; the report holds the cells it has"))
+        for run in members:
+            run.shard_problems, run.complete = found, run.complete and not found
+
+
 def load(paths: list[str]) -> Loaded:
     """Read every input; raise NoInput (with every problem) when nothing is usable."""
     files, problems = _inputs(paths)
     runs, df = _read_all(files, problems)
+    _shard_sets(runs, problems)
     df = _once(runs, df, problems)
     profile, df = _one_profile(df, problems)
     df = _newest_only(df, problems)

@@ -26,6 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from . import export
 from . import figures as F
 from . import tables as T
 from .load import PROFILE_ORDER, Loaded, Problem
@@ -33,7 +34,7 @@ from .render import readme
 
 # every file the generator may write: what it did not write this time is not carried over (no stale output)
 OUTPUTS = frozenset([f"{n}.{ext}" for n in T.NAMES for ext in ("md", "csv", "tex")]
-                    + [f"{name}.png" for name in F.NAMES] + ["README.md"])
+                    + [f"{name}.png" for name in F.NAMES] + [export.FILE, "README.md"])
 INPUTS = "runs"                 # the committed report's input runs: allowed in a folder without a report yet
 README_HEAD = "# Benchmark report\n"            # the first line of every README this generator writes
 README_PROFILE = re.compile(r"^> \*\*profile: (\w+)", re.MULTILINE)
@@ -65,6 +66,7 @@ def render_all(loaded: Loaded, folder: Path, out: Path) -> list[str]:
     files = headline.write(folder)
     for t in tables.values():
         files += t.write(folder)
+    files += export.write(loaded, folder)
     figures = F.build(loaded.records, ctx, folder)
     files += [f.file for f in figures if f.file]
     loaded.problems += [Problem(f"{f.name}.png", f"figure not drawn: {f.error}") for f in figures if f.error]
