@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("pandas")
 pytest.importorskip("matplotlib")
 
-from unlearning.report import history  # noqa: E402
+from unlearning.report import history
 
 RUN = Path(__file__).resolve().parent.parent / "reports" / "runs" / "0016_paper-lr-sweep.json"
 
