@@ -103,10 +103,22 @@ def merge(manifest: Manifest) -> int:
     return 1 if problems or missing else 0
 
 
+def missing_extra() -> str | None:
+    """Why the launcher cannot run: a package of the `cluster` extra missing (None: both there)."""
+    import importlib.util
+
+    absent = [name for name in ("pytest_split", "submitit") if importlib.util.find_spec(name) is None]
+    return (f"{', '.join(absent)} not installed: the launcher needs the 'cluster' extra "
+            "(pip install -e '.[cluster]')") if absent else None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
     args = parser().parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    if args.command in ("run", "resubmit") and (why := missing_extra()):
+        print(f"benchmarks.cluster: error: {why}", file=sys.stderr)
+        return 2
     try:
         if args.command == "run":
             profile = get_profile(args.bench_profile)

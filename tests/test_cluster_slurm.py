@@ -85,7 +85,8 @@ def test_the_smoke_profile_as_3_slurm_shards_merges_into_the_unsharded_run(slurm
     reference = json.loads(slurm_smoke.reference.read_text())
     assert [b["fullname"] for b in merged["benchmarks"]] == [b["fullname"] for b in reference["benchmarks"]]
     diff = differences(merged, reference)
-    assert diff == [], f"{len(diff)} differences, first: {diff[:5]}"
+    keys = sorted({d.split(": ")[1].split(" ")[0] for d in diff if ": " in d})
+    assert diff == [], f"{len(diff)} differences in keys {keys}, first: {diff[:5]}"
 
     ours = tables(timings_equalised(merged), tmp_path, "merged")
     theirs = tables(timings_equalised(reference), tmp_path, "unsharded")

@@ -303,7 +303,7 @@ TEXT = tuple(k.name for k in KEYS if k.type == "str")
 TIMING_UNITS = ("s", "GFLOP/s", "threads")
 TIMING_DERIVED = ("speedup_vs_naive", "load_avg_1m", "peak_fraction", "overhead_ratio", "overhead_within_target",
                   "thread_speedup_alone", "thread_speedup_loaded", "load_slowdown_1t", "load_slowdown_budget",
-                  "speedup", "speedup_within_target")
+                  "speedup", "speedup_within_target", "rte")
 TIMING = tuple(k.name for k in KEYS if k.unit in TIMING_UNITS or k.name in TIMING_DERIVED)
 
 
