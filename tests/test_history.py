@@ -63,6 +63,10 @@ def test_change_needs_disjoint_intervals_and_names_a_move_without_one():
     assert history._change(prev, {"value": 1.5, "lo": 1.4, "hi": 1.6}) == history.BEYOND
     assert history._change({"value": 1.0, "lo": float("nan"), "hi": float("nan")},
                            {"value": 2.0, "lo": float("nan"), "hi": float("nan")}) == history.MOVED
+    # a cost: disjoint intervals are not enough, it must also move by more than COST_FACTOR
+    assert history._change({"value": 1.0, "lo": 1.0, "hi": 1.0}, {"value": 1.2, "lo": 1.2, "hi": 1.2}, "cost") == ""
+    assert history._change({"value": 1.0, "lo": 1.0, "hi": 1.0}, {"value": 2.0, "lo": 2.0, "hi": 2.0},
+                           "cost") == history.BEYOND
 
 
 def test_runs_of_two_profiles_are_refused(tmp_path):

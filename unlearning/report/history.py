@@ -15,8 +15,9 @@ The tracked figures of a commit (`figures`):
 - **costs**: per benchmark table, dataset and method, the mean `seconds` per model.
 
 Each has its 95 % interval where it has several values (the report's rule, `common.summary`; a headline cell's is
-the headline's). A figure **changed beyond the seeds' spread** between two consecutive commits when both have an
-interval and the intervals do not overlap; a figure with no interval that moved is marked "moved (no interval)".
+the headline's). A metric **changed beyond the seeds' spread** between two consecutive commits when both have an
+interval and the intervals do not overlap; a metric with no interval that moved is marked "moved (no interval)". A
+cost is marked when it also moved by more than `COST_FACTOR` (its interval holds no run-to-run noise).
 
 The release check compares the metrics (never the costs: timings are compared by pytest-benchmark's own
 `--benchmark-compare-fail`, against a run saved on the same machine; see benchmarks/README.md) of the newest commit
@@ -43,6 +44,10 @@ from .pipeline import build_tables, context
 REL_TOLERANCE = 0.05          # the release check: 5 % of the baseline's value ...
 ABS_TOLERANCE = 0.01          # ... or 0.01 (a point of accuracy, 1 % of F / ceiling), whichever is larger
 BEYOND, MOVED = "beyond spread", "moved (no interval)"
+# A cost's interval is over the seeds and models of one run, which time alike (a batch's seconds are shared): it holds
+# none of the run-to-run noise of a shared machine. A cost is marked only when it also moved by more than this factor
+# (either way); the release check leaves timings to pytest-benchmark's --benchmark-compare-fail.
+COST_FACTOR = 1.5
 COLUMNS = ["commit", "commit_time", "kind", "figure", "value", "lo", "hi", "n", "change"]
 
 
@@ -90,7 +95,8 @@ def _cost_rows(loaded: Loaded) -> list[dict]:
     rows = []
     for (paper, table, dataset, method), g in df.groupby(["paper", "table", "dataset", "label"], dropna=False):
         s = summary(g["seconds"], key="seconds")
-        rows.append({"kind": "cost", "figure": f"{paper} {table} {dataset}: {method} seconds", "value": s.mean,
+        where = table if table == paper or not paper else f"{paper} {table}"
+        rows.append({"kind": "cost", "figure": f"{where} {dataset}: {method} seconds", "value": s.mean,
                      "lo": s.lo, "hi": s.hi, "n": s.n})
     return rows
 
@@ -100,13 +106,20 @@ def figures(loaded: Loaded) -> pd.DataFrame:
     return pd.DataFrame(_metric_rows(loaded) + _cost_rows(loaded), columns=COLUMNS[2:-1])
 
 
-def _change(prev, cur) -> str:
+def _change(prev, cur, kind: str = "metric") -> str:
+    """How a figure changed from the commit before: BEYOND (the two intervals do not overlap; a cost must also have
+    moved by more than `COST_FACTOR`), MOVED (a metric without an interval that changed) or ""."""
     if any(pd.isna(x) for x in (prev["value"], cur["value"])) or prev["value"] == cur["value"]:
         return ""
     intervals = all(not pd.isna(x) for x in (prev["lo"], prev["hi"], cur["lo"], cur["hi"]))
+    disjoint = intervals and (cur["lo"] > prev["hi"] or cur["hi"] < prev["lo"])
+    if kind == "cost":
+        low, high = sorted((abs(prev["value"]), abs(cur["value"])))
+        factor = high / low if low > 0 else math.inf
+        return BEYOND if factor > COST_FACTOR and (disjoint or not intervals) else ""
     if not intervals:
         return MOVED
-    return BEYOND if cur["lo"] > prev["hi"] or cur["hi"] < prev["lo"] else ""
+    return BEYOND if disjoint else ""
 
 
 def history(paths: list[str]) -> pd.DataFrame:
@@ -124,7 +137,7 @@ def history(paths: list[str]) -> pd.DataFrame:
     df["change"] = ""
     for _, g in df.groupby(["kind", "figure"], sort=False):
         for (_, prev), (j, cur) in zip(g.iloc[:-1].iterrows(), g.iloc[1:].iterrows(), strict=True):
-            df.loc[j, "change"] = _change(prev, cur)
+            df.loc[j, "change"] = _change(prev, cur, cur["kind"])
     return df[COLUMNS]
 
 
@@ -191,7 +204,7 @@ def plot(df: pd.DataFrame, out: Path) -> None:
         ax.set_xticks(range(len(order)), order, rotation=30, fontsize=7)
         if log:
             ax.set_yscale("log")
-        ax.legend(fontsize=6, ncol=2)
+        ax.legend(fontsize=5, ncol=2, framealpha=0.5)
     for ax in list(axes.flat)[len(groups):]:
         ax.axis("off")
     fig.suptitle("Tracked figures over commits (red ring: changed beyond the seeds' spread)", fontsize=11)
@@ -212,9 +225,9 @@ def _panels(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame, bool]]:
         panels.append((f"{table}: seconds per model", g.assign(line=g["figure"].str.split(": ").str[1]
                                                                .str.removesuffix(" seconds"), y=g["value"]), True))
     head = df[(df["kind"] == "metric") & ~df.index.isin(f.index)]
-    moved = head.groupby("figure")["value"].transform(lambda v: v.nunique(dropna=True) > 1)
-    first = head.groupby("figure")["value"].transform("first")
-    h = head[moved].assign(line=head["figure"], y=(head["value"] / first - 1) * 100)
+    moved = head["figure"].map(head.groupby("figure")["value"].nunique() > 1).astype(bool)
+    first = head["figure"].map(head.groupby("figure")["value"].first())
+    h = head.assign(line=head["figure"], y=(head["value"] / first - 1) * 100)[moved]
     if len(h):
         panels.append(("headline cells that changed: % of their first value", h, False))
     return panels
