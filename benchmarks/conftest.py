@@ -220,8 +220,28 @@ def _journal(config) -> journal.Journal | None:
     return journal.Journal(storage / bs.machine_id / journal.FOLDER / name)
 
 
+def group_cells(items) -> None:
+    """Cells that share what the lab trains run next to each other: a module may define `shard_group(id) -> key`
+    (test_forgetting: a panel's dataset, regime and size, which its main cells and its sweep cells share), and its
+    cells are stably reordered by the first appearance of their key. pytest-split's consecutive chunks then split
+    at most one such group per cut, so a shard rebuilds little that another built (`unlearning.shards`)."""
+    def key(item):
+        group = getattr(getattr(item, "module", None), "shard_group", None)
+        callspec = getattr(item, "callspec", None)
+        if group is None or callspec is None:
+            return (item.nodeid,)
+        return (item.module.__name__, group(callspec.id))
+
+    keys = [key(item) for item in items]
+    first: dict = {}
+    for k in keys:
+        first.setdefault(k, len(first))
+    items[:] = [items[i] for i in sorted(range(len(items)), key=lambda i: (first[keys[i]], i))]
+
+
 @pytest.hookimpl(wrapper=True)       # after every other plugin: -k / -m and pytest-split have deselected theirs
 def pytest_collection_modifyitems(session, config, items):
+    group_cells(items)                   # before the others: pytest-split cuts the grouped order
     yield
     config.stash[CELLS] = cells = journal.Cells(_journal(config), resume=config.getoption(RESUME))
     held = cells.collect(items)

@@ -50,6 +50,13 @@ SWEEPS = {
 }
 
 
+def shard_group(cell_id: str) -> str:
+    """The panel a cell uses, `dataset-regime-nSIZE` (the first three parts of its id, main and sweep cells alike):
+    the harness runs a panel's cells next to each other, so that a shard cut splits at most one panel
+    (`benchmarks/conftest.py`, `group_cells`)."""
+    return "-".join(cell_id.split("-")[:3])
+
+
 def _rows(p: Profile, ds: str) -> int:
     return min(get_dataset(ds).n_train, p.scale(ds, "forgetting").train or get_dataset(ds).n_train)
 

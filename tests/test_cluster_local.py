@@ -86,3 +86,15 @@ def test_the_cli_merges_and_says_what_a_missing_shard_costs(launched, tmp_path):
         (tmp_path / "aside.json").rename(manifest.folder / "shard-1.json")
     assert done.returncode == 1
     assert "shard-1.json not saved" in done.stderr and "missing shard 1 of 2" in done.stderr
+
+
+def test_a_panels_cells_main_and_sweep_are_collected_next_to_each_other():
+    from benchmarks.test_forgetting import shard_group
+
+    done = subprocess.run([sys.executable, "-m", "pytest", "benchmarks/test_forgetting.py", "--collect-only", "-q",
+                           "-p", "no:cacheprovider"], cwd=ROOT, capture_output=True, text=True, check=False)
+    ids = [line.split("[", 1)[1].rstrip("]") for line in done.stdout.splitlines() if "::test_forgetting" in line]
+    assert any(line for line in done.stdout.splitlines() if "test_forgetting_sweep[" in line)
+    groups = [shard_group(i) for i in ids]
+    runs = [g for n, g in enumerate(groups) if n == 0 or groups[n - 1] != g]
+    assert len(runs) == len(set(groups)), "a panel's cells are split by another panel's"
