@@ -16,6 +16,7 @@ pytest.importorskip("submitit")
 pytest.importorskip("pytest_split")
 
 from benchmarks import cluster
+from unlearning.cluster import launch as launch_module
 from unlearning.cluster.launch import FAILED, PASSED, Manifest, Resources, launch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,8 +27,12 @@ SELECTION = ["benchmarks/test_paper000_weight_pruning.py", "-k", "synthetic"]
 def launched(tmp_path_factory):
     folder = tmp_path_factory.mktemp("launch") / "run"
     lines: list[str] = []
-    manifest = launch(folder, 2, cluster.pytest_args("smoke", SELECTION), executor_kind="local",
-                      resources=Resources(timeout_min=10), cwd=ROOT, say=lines.append, poll_s=0.5)
+    every, launch_module.SACCT_EVERY = launch_module.SACCT_EVERY, 0.0       # the state refresh runs every poll
+    try:
+        manifest = launch(folder, 2, cluster.pytest_args("smoke", SELECTION), executor_kind="local",
+                          resources=Resources(timeout_min=10), cwd=ROOT, say=lines.append, poll_s=0.5)
+    finally:
+        launch_module.SACCT_EVERY = every
     return manifest, lines
 
 

@@ -264,8 +264,8 @@ def wait(manifest: Manifest, jobs: dict[int, object], say: Callable[[str], None]
     unknown_since: dict[int, float] = {}
     say(manifest.line(0))
     while jobs:
-        watcher = getattr(next(iter(jobs.values())), "watcher", None)
-        if watcher is not None and time.monotonic() - refreshed > SACCT_EVERY:
+        watcher = getattr(next(iter(jobs.values())), "watcher", None)        # local jobs have one without sacct
+        if manifest.executor == "slurm" and watcher is not None and time.monotonic() - refreshed > SACCT_EVERY:
             watcher.update()                    # one sacct call for every job of the array
             refreshed = time.monotonic()
         if _poll(manifest, jobs, unknown_since, unknown_grace):
