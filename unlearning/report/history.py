@@ -95,7 +95,7 @@ def _cost_rows(loaded: Loaded) -> list[dict]:
     rows = []
     for (paper, table, dataset, method), g in df.groupby(["paper", "table", "dataset", "label"], dropna=False):
         s = summary(g["seconds"], key="seconds")
-        where = table if table == paper or not paper else f"{paper} {table}"
+        where = table if not paper or table.startswith(paper) else f"{paper} {table}"
         rows.append({"kind": "cost", "figure": f"{where} {dataset}: {method} seconds", "value": s.mean,
                      "lo": s.lo, "hi": s.hi, "n": s.n})
     return rows
