@@ -65,6 +65,9 @@ def parser() -> argparse.ArgumentParser:
                         ("status", "print a launch folder's shards")):
         p = sub.add_parser(name, help=help_)
         p.add_argument("folder", type=Path)
+        if name == "resubmit":
+            p.add_argument("--force", action="store_true",
+                           help="also resubmit shards last seen pending or running (after an interrupted launcher)")
     return ap
 
 
@@ -126,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                               pytest_args(profile.name, extra, args.algorithm), executor_kind=args.executor,
                               resources=resources(profile, args))
         elif args.command == "resubmit":
-            manifest = launch(args.folder, 0, (), resubmit=True)
+            manifest = launch(args.folder, 0, (), resubmit=True, force=args.force)
         else:
             manifest = Manifest.load(args.folder)
     except ValueError as exc:

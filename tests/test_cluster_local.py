@@ -71,6 +71,13 @@ def test_a_launch_folder_in_use_or_bad_settings_are_refused(launched, tmp_path):
         launch(manifest.folder, 2, SELECTION, executor_kind="local")
     with pytest.raises(ValueError, match="not a launch folder"):
         launch(tmp_path, 0, (), resubmit=True)
+    copy = Manifest.load(manifest.folder)
+    copy.folder = tmp_path / "copy"
+    copy.folder.mkdir()
+    copy.shards[1].state = "running"
+    copy.save()
+    with pytest.raises(ValueError, match=r"shards 1 \(job .*\) were last seen pending or running.*--force"):
+        launch(copy.folder, 0, (), resubmit=True)
     with pytest.raises(ValueError, match="timeout_min must be a whole number >= 1, not 0"):
         Resources(timeout_min=0)
     with pytest.raises(ValueError, match="unknown executor 'pbs'; allowed: auto, slurm, local"):

@@ -205,7 +205,7 @@ def test_tables_are_byte_stable(real_path, tmp_path, capsys):
     assert run_main(capsys, real_path, "--out", a)[0] == 0
     assert run_main(capsys, real_path, "--out", b)[0] == 0
     before = {p.name: p.read_bytes() for p in a.iterdir() if p.suffix != ".png"}
-    assert len(before) == 3 * len(TABLE_FILES) + 1
+    assert len(before) == 3 * len(TABLE_FILES) + 2                               # README.md and records.parquet
     assert before == {p.name: p.read_bytes() for p in b.iterdir() if p.suffix != ".png"}
     assert run_main(capsys, real_path, "--out", a)[0] == 0                    # again into the same folder
     assert before == {p.name: p.read_bytes() for p in a.iterdir() if p.suffix != ".png"}

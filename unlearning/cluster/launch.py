@@ -277,10 +277,12 @@ def wait(manifest: Manifest, jobs: dict[int, object], say: Callable[[str], None]
 
 
 def launch(folder: Path, splits: int, pytest_args, *, executor_kind: str = "auto", resources: Resources | None = None,
-           cwd: Path | None = None, resubmit: bool = False, say: Callable[[str], None] = print,
+           cwd: Path | None = None, resubmit: bool = False, force: bool = False, say: Callable[[str], None] = print,
            poll_s: float = 2.0) -> Manifest:
     """Submit a benchmark session as `splits` shards (or, with `resubmit`, the not-passed shards of the launch in
-    `folder`) and wait for them. The folder must be new or empty unless resubmitting."""
+    `folder`) and wait for them. The folder must be new or empty unless resubmitting. A shard the manifest last saw
+    pending or running (a launcher interrupted while waiting: its jobs, Slurm's or local, go on) is resubmitted
+    only with `force`, so that two jobs never write one shard's files."""
     folder = Path(folder).absolute()
     if resubmit:
         manifest = Manifest.load(folder)
@@ -288,6 +290,11 @@ def launch(folder: Path, splits: int, pytest_args, *, executor_kind: str = "auto
         if not groups:
             say(f"every shard of {folder} passed: nothing to resubmit")
             return manifest
+        live = [f"{k} (job {manifest.shards[k].job_id})" for k in groups
+                if manifest.shards[k].state in (PENDING, RUNNING) and manifest.shards[k].job_id]
+        if live and not force:
+            raise ValueError(f"shards {', '.join(live)} were last seen {PENDING} or {RUNNING}: they may still run "
+                             "(cancel them, e.g. scancel JOB, or wait), then resubmit with --force")
     else:
         if folder.exists() and any(folder.iterdir()):
             raise ValueError(f"{folder} is not empty: give a new folder, or --resubmit to rerun its failed shards")
