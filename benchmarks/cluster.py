@@ -8,10 +8,10 @@
 
 `run` splits the benchmark session (default `benchmarks/`, or the pytest arguments after `--`) into pytest-split's
 `--splits N` groups, balanced by the profile's recorded durations (`benchmarks/durations/<profile>.json`, see
-benchmarks/README.md), submits them as one job array through submitit (`unlearning.cluster.launch`) with the
+benchmarks/README.md), submits them as one job array through submitit (`unlearning.bench.cluster.launch`) with the
 profile's resources (`profiles.Cluster`, each overridable), waits with one progress line per change, and merges
-the shards' runs (`unlearning.shards`) into `<folder>/merged.json`. Exit status: 0 every shard passed and the merge
-is whole; 1 a shard failed or the merge found a problem (each named; `resubmit` reruns the failed shards, resuming
+the shards' runs (`unlearning.bench.shards`) into `<folder>/merged.json`. Exit status: 0 every shard passed and the
+merge is whole; 1 a shard failed or the merge found a problem (each named; `resubmit` reruns the failed shards, resuming
 from their journal); 2 bad usage.
 """
 
@@ -21,8 +21,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from unlearning import shards
-from unlearning.cluster.launch import EXECUTORS, FAILED, Manifest, Resources, launch
+from unlearning.bench import shards
+from unlearning.bench.cluster.launch import EXECUTORS, FAILED, Manifest, Resources, launch
 
 from .profiles import ENV, PROFILES, get_profile
 

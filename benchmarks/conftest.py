@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from unlearning import provenance, shards, threads
-from unlearning.datasets import names as dataset_names
-from unlearning.models import resolve_device
-from unlearning.progress import clock
-from unlearning.schema import SCHEMA_VERSION
-from unlearning.throughput import GEMM_SIZE, matmul_gflops
+from unlearning.bench import shards
+from unlearning.common.schema import SCHEMA_VERSION
+from unlearning.data.registry import names as dataset_names
+from unlearning.running import provenance
+from unlearning.training import threads
+from unlearning.training.models import resolve_device
+from unlearning.training.progress import clock
+from unlearning.training.throughput import GEMM_SIZE, matmul_gflops
 
 from . import journal
 from .lab import Lab
@@ -57,15 +59,15 @@ def pytest_report_header(config):
 
 
 def pytest_sessionstart(session):
-    """Measure the device's GEMM peak before any benchmark loads the machine (`unlearning.throughput`), and read
-    the git tree the run starts from (`unlearning.provenance`)."""
+    """Measure the device's GEMM peak before any benchmark loads the machine (`unlearning.training.throughput`), and
+    read the git tree the run starts from (`unlearning.running.provenance`)."""
     matmul_gflops(str(resolve_device(None)))
     provenance.tree()
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
     """The machine id does not tell torch versions or devices apart: record them, the fp32 GEMM throughput
-    measured when the run started, and under `provenance` what moves the numbers (`unlearning.provenance`)."""
+    measured when the run started, and under `provenance` what moves the numbers (`unlearning.running.provenance`)."""
     device = resolve_device(None)
     machine_info.update(
         matmul_gflops=matmul_gflops(str(device)), gemm_size=GEMM_SIZE,
@@ -79,14 +81,14 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     if cells is not None:                 # bench_complete, bench_cells {done, collected}, bench_resumed, bench_failed
         machine_info.update(cells.machine_info())
     shard = shard_info(config)
-    if shard is not None:                 # a shard of a split run (`unlearning.shards`): which, and what it built
+    if shard is not None:                 # a shard of a split run (`unlearning.bench.shards`): which, and what it built
         lab = config.stash.get(LAB, None)
         machine_info.update({shards.SHARD: shard, shards.BUILT: lab.built if lab is not None else []})
 
 
 def shard_info(config) -> dict | None:
     """pytest-split's `--splits N --group k` of this session (None when it is not split), the algorithm and the
-    launcher's id of the whole run ($UNLEARNING_LAUNCH, `unlearning.cluster.launch`)."""
+    launcher's id of the whole run ($UNLEARNING_LAUNCH, `unlearning.bench.cluster.launch`)."""
     splits, group = config.getoption("splits", None), config.getoption("group", None)
     if not splits or not group:
         return None
@@ -111,7 +113,7 @@ def lab(pytestconfig, profile):
 
 @pytest.fixture(autouse=True)
 def thread_policy(request):
-    """Each cell runs under the suite's thread policy for its dataset (`unlearning.threads`): one
+    """Each cell runs under the suite's thread policy for its dataset (`unlearning.training.threads`): one
     thread for the small models, the CPUs given for the others. A cell's id starts with its dataset;
     cells of no dataset (overhead) get the CPU budget."""
     callspec = getattr(request.node, "callspec", None)
@@ -224,7 +226,7 @@ def group_cells(items) -> None:
     """Cells that share what the lab trains run next to each other: a module may define `shard_group(id) -> key`
     (test_forgetting: a panel's dataset, regime and size, which its main cells and its sweep cells share), and its
     cells are stably reordered by the first appearance of their key. pytest-split's consecutive chunks then split
-    at most one such group per cut, so a shard rebuilds little that another built (`unlearning.shards`)."""
+    at most one such group per cut, so a shard rebuilds little that another built (`unlearning.bench.shards`)."""
     def key(item):
         group = getattr(getattr(item, "module", None), "shard_group", None)
         callspec = getattr(item, "callspec", None)

@@ -17,7 +17,6 @@ held a whole cell), so the next line starts on its own.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -29,7 +28,8 @@ from types import SimpleNamespace
 from pytest_benchmark.stats import Metadata
 from pytest_benchmark.utils import safe_dumps
 
-from unlearning.shards import FAILED
+from unlearning.bench.shards import FAILED
+from unlearning.common.files import append_line
 
 try:
     import fcntl
@@ -125,27 +125,6 @@ def restore(entry: dict) -> Metadata:
     return bench
 
 
-@contextlib.contextmanager
-def _locked(fh):
-    if fcntl is None:
-        yield
-        return
-    fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-    try:
-        yield
-    finally:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError, AttributeError):   # not every platform opens folders
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 class Journal:
     """One journal file: `read` its cells, `append` one."""
 
@@ -188,16 +167,7 @@ class Journal:
     def append(self, entry: dict) -> None:
         """Add one cell: one line, written, flushed and fsync'ed (the folder too when the file is new),
         under an exclusive lock, after cutting off a torn tail a crash may have left."""
-        line = (safe_dumps(entry, ensure_ascii=True) + "\n").encode()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        new = not self.path.exists()
-        with open(self.path, "a+b") as fh, _locked(fh):
-            self._repair(fh)
-            fh.write(line)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if new:
-            _fsync_dir(self.path.parent)
+        append_line(self.path, (safe_dumps(entry, ensure_ascii=True) + "\n").encode(), before=self._repair)
 
     def _repair(self, fh) -> None:
         """Make the file end with a whole line: a tail without its newline is completed when it is
@@ -238,7 +208,7 @@ class Cells:
         self.restored: dict[str, dict] = {}      # nodeid -> journaled cell, under --bench-resume
         self.journaled = 0
         self.failed: list[str] = []              # appends the journal could not make
-        self.failures: list[str] = []            # cells whose setup or call failed or errored (`unlearning.shards`)
+        self.failures: list[str] = []            # cells whose setup or call failed or errored (bench.shards)
         self.said = 0                            # journal problems already printed
 
     def collect(self, items) -> list:

@@ -20,15 +20,17 @@ import time
 import pytest
 import torch
 
-from unlearning import schema, throughput
-from unlearning.audit import Panel, build_panel
+from unlearning.common import schema
+from unlearning.common.files import json_safe
 from unlearning.config import Config, get_config
 from unlearning.data import Data, DataUnavailableError
-from unlearning.datasets import Scale, get_dataset, load_dataset, names
-from unlearning.ensemble import stack_reason, train_originals
-from unlearning.experiment import ORACLE, Reference, json_safe, select_forget
+from unlearning.data.registry import Scale, get_dataset, load_dataset, names
+from unlearning.evaluation.audit import Panel, build_panel
 from unlearning.methods import get_method, unlearn_many
-from unlearning.train import Trained
+from unlearning.running.experiment import ORACLE, Reference, select_forget
+from unlearning.training import throughput
+from unlearning.training.ensemble import stack_reason, train_originals
+from unlearning.training.train import Trained
 
 from .profiles import Profile
 
@@ -47,12 +49,12 @@ class Lab:
         self._panels: dict = {}        # (dataset, regime, size) -> forgetting Panel
         self._panel_oracles: dict = {}  # (dataset, regime, size) -> naive retraining of the panel's originals
         self._panel_originals: dict = {}  # dataset -> originals the panels of unchanged data share (build_panel)
-        self.built: list[dict] = []    # what this session trained before cells could use it (`unlearning.shards`)
+        self.built: list[dict] = []    # what this session trained before cells could use it (`unlearning.bench.shards`)
 
     def _built(self, what: str, key: tuple, started: float | None, share: int = 1) -> None:
         """Note one build and its untimed seconds (`share`: of a batch of that many; `started` None: a timed cell
         handed it over, its time is the cell's): in a sharded run the same entry in two shards is work the split
-        duplicated (`unlearning.shards.duplicated_work`)."""
+        duplicated (`unlearning.bench.shards.duplicated_work`)."""
         seconds = 0.0 if started is None else (time.perf_counter() - started) / share
         self.built.append({"what": what, "key": "/".join(map(str, key)), "seconds": seconds, "cell": started is None})
 
@@ -265,7 +267,7 @@ def _throughput(record: dict) -> dict:
 
 def stamp(benchmark, profile: Profile, *, paper: str, table: str, record: dict, trial: int | None = None,
           optimizer: str | None = None, lr: float | None = None) -> dict:
-    """Put one record into `benchmark.extra_info`, completed by `unlearning.schema.finish`
+    """Put one record into `benchmark.extra_info`, completed by `unlearning.common.schema.finish`
     (every required key, None where it does not apply) with the benchmark's context."""
     info = schema.finish(record, paper=paper, table=table, profile=profile.name, trial=trial,
                          optimizer=optimizer, lr=lr, load_avg_1m=os.getloadavg()[0],

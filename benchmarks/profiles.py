@@ -9,7 +9,7 @@ Pick one with `--bench-profile NAME` or `BENCH_PROFILE=NAME`:
 - `paper`: the papers' settings, >= 3 seeds per cell, the full grids.
 
 How big each *dataset* is under a profile (a seeded subset, an epoch cap) is declared by
-the dataset itself (`DatasetSpec.scales` in `unlearning.datasets.<name>`; `Profile.scale`
+the dataset itself (`DatasetSpec.scales` in `unlearning.data.<name>`; `Profile.scale`
 reads it): a new dataset brings its own scales, and joins the grid with no edit here.
 What each *module* does under a profile (seeds, removal sizes, optimizers) is grouped
 below, one dataclass per module.
@@ -21,8 +21,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
-from unlearning.datasets import Scale, get_dataset
-from unlearning.forget_sets import REGIMES
+from unlearning.data.forget_sets import REGIMES
+from unlearning.data.registry import Scale, get_dataset
 
 ENV = "BENCH_PROFILE"
 DEFAULT = "smoke"
@@ -94,7 +94,7 @@ class Forgetting:
     pruning_scales: tuple[float, ...] = (0.25, 0.5, 2.0, 4.0)
     # test_verdict: the verdict rule's error rates on simulated panels of (N models, M forget examples, ρ the
     # share of φ's variance common to a model: `verdict.MODEL_SHARE`) — each profile's own N and sizes — with
-    # `error_panels` panels per scenario (`unlearning.verdict.SCENARIOS`)
+    # `error_panels` panels per scenario (`unlearning.evaluation.verdict.SCENARIOS`)
     error_settings: tuple[tuple[int, int, float], ...] = ((32, 20, 0.06), (16, 20, 0.06))
     error_panels: int = 100
     # the regimes whose cells also run each method at its tuned point (benchmarks/tuned/<dataset>.json)
@@ -119,7 +119,7 @@ class Overhead:
 @dataclass(frozen=True)
 class Threads:
     """test_threads: one training alone and beside competing processes, with one thread and with the
-    CPU budget (`unlearning.threads`). `mlp_rows` x `mlp_epochs`: digits' MLP at its preset (batch 32);
+    CPU budget (`unlearning.training.threads`). `mlp_rows` x `mlp_epochs`: digits' MLP at its preset (batch 32);
     `conv_steps`: MNIST's ConvNet at its preset batch (64) on MNIST-shaped random tensors;
     `competitors`: processes of small torch ops at torch's default threads (the load); `repeats`:
     timings per setting (the median counts)."""
@@ -135,8 +135,8 @@ class Threads:
 class Cluster:
     """python -m benchmarks.cluster: how many shards the profile is split into by default and what each shard asks
     of Slurm (or of submitit's local executor): CPUs, memory, wall-time limit. One CPU per shard: the suite's small
-    models run single-threaded (`unlearning.threads`), so a machine's cores are shards too. The durations pytest-split
-    balances the shards by are recorded per profile in benchmarks/durations/<profile>.json."""
+    models run single-threaded (`unlearning.training.threads`), so a machine's cores are shards too. The durations
+    pytest-split balances the shards by are recorded per profile in benchmarks/durations/<profile>.json."""
 
     shards: int = 3
     cpus_per_task: int = 1

@@ -1,6 +1,6 @@
 """Forgetting quality: every method (the no-op floor and naive retraining included) x every
 dataset x forget regime (random, classwise, canaries) x removal size, each cell a group of N
-models (`unlearning.audit`).
+models (`unlearning.evaluation.audit`).
 
 Per (dataset, regime, size) the lab trains, untimed, N originals and N reference models
 retrained from scratch; naive retraining runs first and is timed like any method, then
@@ -27,13 +27,13 @@ import dataclasses
 
 import pytest
 
-from unlearning import tuning
-from unlearning.audit import record
-from unlearning.datasets import get_dataset, names
-from unlearning.ensemble import stack_reason
-from unlearning.experiment import ORACLE
+from unlearning.data.registry import get_dataset, names
+from unlearning.evaluation.audit import record
 from unlearning.methods import METHODS, applicability
-from unlearning.models import seeded
+from unlearning.running import tuning
+from unlearning.running.experiment import ORACLE
+from unlearning.training.ensemble import stack_reason
+from unlearning.training.models import seeded
 
 from .lab import stamp
 from .profiles import Profile, active

@@ -17,13 +17,13 @@ import re
 import pytest
 
 from unlearning.config import get_config
-from unlearning.datasets import get_dataset, names
-from unlearning.ensemble import stack_reason
-from unlearning.experiment import ORACLE
+from unlearning.data.registry import get_dataset, names
 from unlearning.methods import METHODS, applicability
 from unlearning.methods.random_relabel import RelabelConfig
-from unlearning.models import seeded
-from unlearning.progress import clock
+from unlearning.running.experiment import ORACLE
+from unlearning.training.ensemble import stack_reason
+from unlearning.training.models import seeded
+from unlearning.training.progress import clock
 
 from .lab import stamp
 from .profiles import Profile, active

@@ -1,6 +1,6 @@
 """Harness overhead: what our code adds on top of plain torch.
 
-1. `unlearning.train.fit` vs a bare torch loop on the same model, init, batches and
+1. `unlearning.training.train.fit` vs a bare torch loop on the same model, init, batches and
    optimizer (California's 9-5-5-1 net, batch 32, Adam, fixed epochs): target <= 1.10x.
 2. One random-relabeling request (through `unlearn`) vs one plain optimizer step on
    the same batch (MNIST's ConvNet, k-1 = 9 rows, AdaDelta): target <= 1.5x.
@@ -21,13 +21,13 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from unlearning import threads
 from unlearning.config import Convergence, TrainConfig, get_config, make_optimizer
 from unlearning.data import Data
-from unlearning.ensemble import fit_many
 from unlearning.methods import unlearn
-from unlearning.models import build_model, seeded
-from unlearning.train import Trained, TrainRecord, fit
+from unlearning.training import threads
+from unlearning.training.ensemble import fit_many
+from unlearning.training.models import build_model, seeded
+from unlearning.training.train import Trained, TrainRecord, fit
 
 from .lab import stamp
 
@@ -38,7 +38,7 @@ ENSEMBLE_TARGETS = {8: 5.0, 32: 20.0}     # fit_many's speed-up over K sequentia
 
 
 # The dataset whose model each cell times: its cells run under that dataset's thread policy
-# (`unlearning.threads`), as the suite trains it, not on the CPU budget of a cell of no dataset.
+# (`unlearning.training.threads`), as the suite trains it, not on the CPU budget of a cell of no dataset.
 MODEL_OF = {"test_training_loop_overhead": "california", "test_relabel_request_overhead": "mnist",
             "test_fit_many_speedup": "california"}
 

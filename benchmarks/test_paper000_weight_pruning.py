@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from unlearning.experiment import ORACLE
+from unlearning.running.experiment import ORACLE
 
 from .lab import stamp
 from .profiles import active

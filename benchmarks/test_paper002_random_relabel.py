@@ -24,11 +24,11 @@ import time
 
 import pytest
 
-from unlearning.audit import record, seed_panel
-from unlearning.experiment import ORACLE, summarize
+from unlearning.evaluation.audit import record, seed_panel
 from unlearning.methods import unlearn
 from unlearning.methods.random_relabel import RelabelConfig
-from unlearning.train import train_original
+from unlearning.running.experiment import ORACLE, summarize
+from unlearning.training.train import train_original
 
 from .lab import stamp
 from .profiles import active

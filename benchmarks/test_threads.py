@@ -1,5 +1,5 @@
 """Threads on a busy machine: the same training alone and beside competing processes, with one
-torch thread and with the CPU budget (`unlearning.threads`), as ratios measured in one run.
+torch thread and with the CPU budget (`unlearning.training.threads`), as ratios measured in one run.
 
 Two models, one on each side of the policy's line (`threads.PARALLEL_MIN_FLOPS`):
 - `digits-mlp`: digits' 64-32-16-10 MLP at its preset (Adam 1e-3, batch 32) on digits' rows,
@@ -24,11 +24,11 @@ import statistics
 import pytest
 import torch
 
-from unlearning import threads
 from unlearning.config import Convergence, TrainConfig, get_config
-from unlearning.datasets import load_dataset
-from unlearning.models import build_model, seeded
-from unlearning.train import fit
+from unlearning.data.registry import load_dataset
+from unlearning.training import threads
+from unlearning.training.models import build_model, seeded
+from unlearning.training.train import fit
 
 from .competitors import Competitors
 from .lab import stamp

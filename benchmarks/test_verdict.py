@@ -1,5 +1,5 @@
 """The verdict rule's error rates, measured: simulated panels whose truth is known
-(`unlearning.verdict.SCENARIOS`: no difference, a shift of 0.25 / 0.5 / 1 retrained sd in every
+(`unlearning.evaluation.verdict.SCENARIOS`: no difference, a shift of 0.25 / 0.5 / 1 retrained sd in every
 forget example, half the examples shifted by 1 sd) at each (N models, M forget examples, ρ the share
 of φ's variance common to a model) of the profile's `error_settings`, `error_panels` panels per cell,
 each judged by the rule the audit uses
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from unlearning import verdict
+from unlearning.evaluation import verdict
 
 from .lab import stamp
 from .profiles import active

@@ -1,4 +1,4 @@
-"""Tune every method on equal terms and save the search per dataset (`unlearning.tuning`).
+"""Tune every method on equal terms and save the search per dataset (`unlearning.running.tuning`).
 
     python -m benchmarks.tune digits california --bench-profile paper      # -> benchmarks/tuned/<dataset>.json
 
@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from unlearning import provenance, tuning
-from unlearning.datasets import get_dataset, names
-from unlearning.forget_sets import REGIMES
+from unlearning.data.forget_sets import REGIMES
+from unlearning.data.registry import get_dataset, names
+from unlearning.running import provenance, tuning
 
 from .lab import Lab
 from .profiles import PROFILES, get_profile
@@ -39,8 +39,8 @@ def path(dataset: str, folder: Path = TUNED_DIR) -> Path:
 
 def overlap(lab: Lab, dataset: str, forget: list[int]) -> dict[str, int]:
     """How many validation forget rows each reported forgetting panel's forget set shares (random regime draws)."""
-    from unlearning.audit import with_holdout
-    from unlearning.forget_sets import select
+    from unlearning.data.forget_sets import select
+    from unlearning.evaluation.audit import with_holdout
 
     prof = lab.profile.forgetting
     data = with_holdout(lab.data(dataset, "forgetting", prof.seed), prof.seed)

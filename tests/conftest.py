@@ -4,8 +4,8 @@ from dataclasses import replace
 
 import pytest
 
-from unlearning import threads
-from unlearning.datasets import california, mnist
+from unlearning.data import california, mnist
+from unlearning.training import threads
 
 DEAD_URL = "http://127.0.0.1:9/nothing.gz"   # nothing listens there: a download fails at once
 
@@ -26,7 +26,7 @@ def offline(monkeypatch, tmp_path):
 @pytest.fixture(autouse=True, scope="session")
 def thread_policy():
     """Every test runs with one torch thread (or $UNLEARNING_THREADS), the thread policy's choice for
-    small models (`unlearning.threads`): the tests train the suite's MLPs and MNIST's ConvNet on tiny
+    small models (`unlearning.training.threads`): the tests train the suite's MLPs and MNIST's ConvNet on tiny
     subsets only, and beside other jobs extra threads only wait for each other. The CLI and benchmark
     subprocesses the tests start apply the policy themselves."""
     with threads.using(threads.override() or 1):

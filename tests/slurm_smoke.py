@@ -2,8 +2,8 @@
 `tests/test_cluster_slurm.py`.
 
 `SmokeOnSlurm.start()` is called when collection ends (`tests/conftest.py`): it starts the local Slurm
-(`unlearning.cluster.slurm.LocalSlurm`, ~10 s), then a background thread submits the shards through the launcher
-(`unlearning.cluster.launch`, one job array, one shard at a time: one core) and, after them, runs the same
+(`unlearning.bench.cluster.slurm.LocalSlurm`, ~10 s), then a background thread submits the shards through the launcher
+(`unlearning.bench.cluster.launch`, one job array, one shard at a time: one core) and, after them, runs the same
 benchmark session unsharded in one process with one thread. The rest of the test suite runs meanwhile on the other
 core (it is single-threaded); the check is ordered last and `wait()`s for the thread. `stop()` cancels what is left,
 shuts every daemon down and removes the folder.
@@ -22,8 +22,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-from unlearning.cluster import slurm
-from unlearning.cluster.launch import Manifest, Resources, launch
+from unlearning.bench.cluster import slurm
+from unlearning.bench.cluster.launch import Manifest, Resources, launch
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARDS = 3

@@ -4,11 +4,11 @@ originals, a no-op keeps them, naive retraining does not, and every metric says 
 import pytest
 import torch
 
-from unlearning import schema
-from unlearning.audit import HOLDOUT_FRACTION, build_panel, record, seed_panel, with_holdout
+from unlearning.common import schema
 from unlearning.config import get_config
 from unlearning.data import Data
-from unlearning.datasets import load_dataset
+from unlearning.data.registry import load_dataset
+from unlearning.evaluation.audit import HOLDOUT_FRACTION, build_panel, record, seed_panel, with_holdout
 from unlearning.methods.random_relabel import RelabelConfig
 
 N_MODELS = 6
@@ -62,7 +62,7 @@ def test_records_follow_the_schema(canaries):
 def test_forgetting_table_displays_the_recorded_verdicts(canaries):
     pd = pytest.importorskip("pandas")
     pytest.importorskip("tabulate")
-    from unlearning.report.tables import Context, Forgetting
+    from unlearning.bench.report.tables import Context, Forgetting
 
     _, recs = canaries
     frame = pd.DataFrame([{**schema.finish(r, paper="forgetting", table="forgetting", profile="smoke")}
@@ -79,7 +79,7 @@ def test_forgetting_table_displays_the_recorded_verdicts(canaries):
 
 def test_records_carry_a_verdict_that_their_phi_reproduce(canaries):
     """The verdict is computed in the library and stored; the record's φ recompute it exactly."""
-    from unlearning import verdict
+    from unlearning.evaluation import verdict
 
     _, recs = canaries
     noop, oracle = recs["noop"], recs["naive_retrain"]

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks.profiles import PROFILES, get_profile
-from unlearning import provenance
-from unlearning.schema import REQUIRED as SCHEMA_KEYS
-from unlearning.schema import SCHEMA_VERSION
+from unlearning.common.schema import REQUIRED as SCHEMA_KEYS
+from unlearning.common.schema import SCHEMA_VERSION
+from unlearning.running import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER000 = str(ROOT / "benchmarks" / "test_paper000_weight_pruning.py")
@@ -99,7 +99,7 @@ def test_progress_estimates_what_is_left_from_finished_cells_of_the_same_kind():
     from types import SimpleNamespace
 
     from benchmarks.conftest import Progress
-    from unlearning.progress import clock
+    from unlearning.training.progress import clock
 
     progress = Progress(config=None)
     ids = ["m.py::t[a-x-1]", "m.py::t[a-x-2]", "m.py::t[b-y-1]", "m.py::t[b-y-2]", "m.py::u[c-1]"]

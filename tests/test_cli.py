@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from unlearning import cli, get_config, run_trial
-from unlearning.experiment import create_json, save_json
+from unlearning import get_config, run_trial
+from unlearning.common.files import create_json, save_json
 from unlearning.methods import METHODS
+from unlearning.running import cli
 
 REPO = Path(__file__).resolve().parents[1]
 SAME = ("method", "epochs", "steps", "converged", "test_acc", "forget_acc", "d", "weights_zeroed")
@@ -204,7 +205,7 @@ def test_help_shows_the_defaults(capsys):
 
 def test_the_estimate_says_what_it_timed():
     from unlearning import load_dataset
-    from unlearning.estimate import estimate
+    from unlearning.running.estimate import estimate
 
     cfg = get_config("digits")
     est = estimate(load_dataset("digits"), cfg)

@@ -7,8 +7,9 @@ import re
 import pytest
 from scipy import stats
 
-from unlearning import cli, get_config
+from unlearning import get_config
 from unlearning.config import SEED_MAX
+from unlearning.running import cli
 
 
 def _rec(trial, method, epochs=10, **kw):

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from unlearning import cli, runfile
-from unlearning.experiment import abandoned_temps, create_json, save_json
+from unlearning.common.files import abandoned_temps, create_json, save_json
+from unlearning.running import cli, runfile
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = ["--methods", "noop", "-q"]          # a synthetic trial with no method but the floor: two records
@@ -192,7 +192,7 @@ def test_the_cause_is_the_systems_words_and_the_errors_name():
 STALLING = """
 import os, sys, time
 from pathlib import Path
-from unlearning import cli
+from unlearning.running import cli
 point, real, seen = sys.argv[1], {"fsync": os.fsync, "write": os.write}, []
 def stall(*args):
     seen.append(1)

@@ -1,4 +1,4 @@
-"""The launcher (`unlearning.cluster.launch`, `python -m benchmarks.cluster`) through submitit's local executor:
+"""The launcher (`unlearning.bench.cluster.launch`, `python -m benchmarks.cluster`) through submitit's local executor:
 shards of a small benchmark selection, merged; a failed shard resubmitted alone, resuming from its journal."""
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from unlearning import shards
+from unlearning.bench import shards
 
 pytest.importorskip("submitit")
 pytest.importorskip("pytest_split")
 
 from benchmarks import cluster
-from unlearning.cluster import launch as launch_module
-from unlearning.cluster.launch import FAILED, PASSED, Manifest, Resources, launch
+from unlearning.bench.cluster import launch as launch_module
+from unlearning.bench.cluster.launch import FAILED, PASSED, Manifest, Resources, launch
 
 ROOT = Path(__file__).resolve().parent.parent
 SELECTION = ["benchmarks/test_paper000_weight_pruning.py", "-k", "synthetic"]

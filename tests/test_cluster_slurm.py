@@ -13,8 +13,9 @@ import math
 
 import pytest
 
-from unlearning import schema, shards
-from unlearning.cluster.launch import PASSED
+from unlearning.bench import shards
+from unlearning.bench.cluster.launch import PASSED
+from unlearning.common import schema
 
 pytestmark = pytest.mark.slurm_smoke
 
@@ -58,8 +59,8 @@ def timings_equalised(run: dict) -> dict:
 def tables(run: dict, folder, name: str) -> dict[str, str]:
     """The report's tables of `run` (its CSV text per table), through the report generator's own loading."""
     pytest.importorskip("pandas")
-    from unlearning.report.load import load
-    from unlearning.report.pipeline import build_tables, context
+    from unlearning.bench.report.load import load
+    from unlearning.bench.report.pipeline import build_tables, context
 
     path = folder / f"{name}.json"
     path.write_text(json.dumps(run))

@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 import torch
 
+from unlearning.data import california
 from unlearning.data.base import ChecksumError, DataUnavailableError
+from unlearning.data.california import FEATURES, OCEAN_PROXIMITY_CODES, load_california
 from unlearning.data.fetch import fetch, find_local
-from unlearning.datasets import california, load_dataset
-from unlearning.datasets.california import FEATURES, OCEAN_PROXIMITY_CODES, load_california
+from unlearning.data.registry import load_dataset
 
 DEAD_URL = "http://127.0.0.1:9/nothing.gz"
 REAL_DATA_DIR = os.environ.get("UNLEARNING_DATA_DIR") or None

@@ -3,14 +3,14 @@
 import pytest
 import torch
 
-from unlearning import schema
+from unlearning.common import schema
 from unlearning.config import get_config
-from unlearning.datasets import digits as dg
-from unlearning.datasets import get_dataset, load_dataset
-from unlearning.experiment import run_trial, select_forget
+from unlearning.data import digits as dg
+from unlearning.data.registry import get_dataset, load_dataset
 from unlearning.methods import METHODS, applicability
 from unlearning.methods.weight_pruning import calibrate_thresholds
-from unlearning.train import train_original
+from unlearning.running.experiment import run_trial, select_forget
+from unlearning.training.train import train_original
 
 
 @pytest.fixture(scope="module")

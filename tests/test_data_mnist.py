@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 import torch
 
+from unlearning.data import mnist
 from unlearning.data.base import ChecksumError, DataUnavailableError
 from unlearning.data.fetch import fetch, find_local
-from unlearning.datasets import load_dataset, mnist
-from unlearning.datasets.mnist import PIXEL_MEAN, PIXEL_STD, load_mnist, parse_idx
+from unlearning.data.mnist import PIXEL_MEAN, PIXEL_STD, load_mnist, parse_idx
+from unlearning.data.registry import load_dataset
 
 DEAD_URL = "http://127.0.0.1:9/nothing.gz"
 # Read before the `offline` fixture clears it for the unit tests.

@@ -25,10 +25,10 @@ from torch import nn
 
 from unlearning.config import Convergence, TrainConfig
 from unlearning.data import Data, DataUnavailableError
-from unlearning.datasets import load_dataset
-from unlearning.ensemble import fit_many, stack_reason
-from unlearning.models import build_model
-from unlearning.train import fit, fresh_model
+from unlearning.data.registry import load_dataset
+from unlearning.training.ensemble import fit_many, stack_reason
+from unlearning.training.models import build_model
+from unlearning.training.train import fit, fresh_model
 
 EPS = torch.finfo(torch.float32).eps
 
@@ -163,8 +163,8 @@ SEEDS = (0, 1, 2)
 def synthetic_trials():
     """Paper 000's synthetic trials: a new draw, config and control model per seed (trained one by one)."""
     from unlearning.config import get_config
-    from unlearning.experiment import select_forget
-    from unlearning.train import train_original
+    from unlearning.running.experiment import select_forget
+    from unlearning.training.train import train_original
 
     datas = [load_dataset("synthetic", seed=s) for s in SEEDS]
     configs = [get_config("synthetic", seed=s) for s in SEEDS]
@@ -174,7 +174,7 @@ def synthetic_trials():
 
 
 def test_train_original_many_matches_train_original(synthetic_trials):
-    from unlearning.ensemble import train_original_many
+    from unlearning.training.ensemble import train_original_many
 
     datas, configs, trained, _ = synthetic_trials
     many = train_original_many(datas, configs)
@@ -218,8 +218,8 @@ def test_unlearn_many_matches_unlearn_per_seed(synthetic_trials, method):
 def test_unlearn_many_falls_back_to_one_run_each_and_says_why_not_batched(synthetic_trials):
     import dataclasses
 
-    from unlearning.ensemble import batch_reason
     from unlearning.methods import unlearn, unlearn_many
+    from unlearning.training.ensemble import batch_reason
 
     datas, configs, trained, forgets = synthetic_trials
     mixed = [configs[0], dataclasses.replace(configs[1], train=dataclasses.replace(configs[1].train, lr=3e-3))]

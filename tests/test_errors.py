@@ -8,18 +8,18 @@ import pytest
 import torch
 from torch import nn
 
-from unlearning import experiment
-from unlearning import train as train_mod
 from unlearning.config import Config, Convergence, TrainConfig, get_config, make_optimizer
 from unlearning.data import Data
-from unlearning.datasets import load_dataset, probe_data
-from unlearning.datasets import names as dataset_names
-from unlearning.experiment import run_trial, select_forget
+from unlearning.data.registry import load_dataset, probe_data
+from unlearning.data.registry import names as dataset_names
 from unlearning.methods import METHODS, MethodNotApplicable, get_method, unlearn
 from unlearning.methods.random_relabel import RelabelConfig
 from unlearning.methods.weight_pruning import PruningConfig
-from unlearning.models import build_model, resolve_device
-from unlearning.train import Trained, TrainRecord, loss_fn
+from unlearning.running import experiment
+from unlearning.running.experiment import run_trial, select_forget
+from unlearning.training import train as train_mod
+from unlearning.training.models import build_model, resolve_device
+from unlearning.training.train import Trained, TrainRecord, loss_fn
 
 FAST = TrainConfig(convergence=Convergence("fixed_epochs", 0.0, 2))
 
@@ -257,7 +257,7 @@ def test_random_relabel_on_regression_in_run_trial_before_training(no_training):
 
 def test_run_trial_default_methods_skip_what_does_not_apply():
     # On regression data random relabeling is left out of the default set instead of failing.
-    from unlearning.experiment import applicable_methods
+    from unlearning.running.experiment import applicable_methods
 
     ok, skipped = applicable_methods(regression_data(), build_model("california"),
                                      ["naive_retrain", "random_relabel", "weight_pruning"])

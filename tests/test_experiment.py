@@ -5,13 +5,14 @@ import math
 
 import pytest
 
-from unlearning import experiment
+from unlearning.common.files import save_json
 from unlearning.config import get_config
-from unlearning.datasets import load_dataset
-from unlearning.experiment import run_trial, save_json, select_forget
+from unlearning.data.registry import load_dataset
+from unlearning.evaluation.metrics import logit_l1
 from unlearning.methods import METHODS, unlearn
-from unlearning.metrics import logit_l1
-from unlearning.train import train_original
+from unlearning.running import experiment
+from unlearning.running.experiment import run_trial, select_forget
+from unlearning.training.train import train_original
 
 KEYS = {"epochs", "steps", "samples_processed", "seconds", "converged", "hit_cap", "collapsed", "epoch_ratio",
         "speedup_vs_naive", "test_acc", "forget_acc", "total_acc", "s_to_control", "s_to_oracle", "d"}

@@ -3,12 +3,12 @@
 import pytest
 import torch
 
-from unlearning import forget_sets as fs
 from unlearning.config import Convergence, TrainConfig, get_config
 from unlearning.data import Data
-from unlearning.datasets import load_dataset
+from unlearning.data import forget_sets as fs
+from unlearning.data.registry import load_dataset
 from unlearning.methods import unlearn
-from unlearning.train import train_original
+from unlearning.training.train import train_original
 
 
 def toy(task: str, n: int = 40) -> Data:

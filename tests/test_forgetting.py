@@ -8,7 +8,7 @@ import torch
 from scipy.spatial.distance import jensenshannon
 from scipy.special import rel_entr
 
-from unlearning import forgetting as fg
+from unlearning.evaluation import forgetting as fg
 
 LOGITS = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0], [-2.0, 4.0, 0.0], [1.0, 1.0, 1.0]])
 LABELS = torch.tensor([0, 2, 0, 1])

@@ -1,4 +1,4 @@
-"""unlearning.report.history: tracked figures over commits, changes beyond the spread, the release check."""
+"""unlearning.bench.report.history: tracked figures over commits, changes beyond the spread, the release check."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("pandas")
 pytest.importorskip("matplotlib")
 
-from unlearning.report import history
+from unlearning.bench.report import history
 
 RUN = Path(__file__).resolve().parent.parent / "reports" / "runs" / "0016_paper-lr-sweep.json"
 

@@ -5,7 +5,7 @@ under `TYPE_CHECKING`, absolute and relative — resolved to the package's own m
 
 - `from a.b import c` is an arrow to `a.b.c` when that is a module, else to `a.b`;
 - importing `a.b.c` runs `a/__init__` and `a/b/__init__` first: arrows to them too;
-- a package whose `__init__` calls `import_modules(__name__, __path__)` (`unlearning.plugins`:
+- a package whose `__init__` calls `import_modules(__name__, __path__)` (`unlearning.common.plugins`:
   the registries find their modules by walking the package) imports each public child;
 - a module's arrows to its own ancestor packages are dropped: a package's `__init__` runs
   before its children by construction (`from unlearning.methods import register` in a method
@@ -180,11 +180,11 @@ def test_the_package_is_read_whole():
     """The graph sees every module and the arrows the layering rests on (the test is not vacuous)."""
     graph, where = import_graph(PACKAGE)
     assert len(graph) == len(list(PACKAGE.rglob("*.py")))
-    assert "unlearning.datasets" in graph["unlearning.models"]                       # function-level import
-    assert "unlearning.ensemble" in graph["unlearning.methods.base"]
+    assert "unlearning.data.registry" in graph["unlearning.training.models"]          # function-level import
+    assert "unlearning.training.ensemble" in graph["unlearning.methods.base"]
     assert {"unlearning.methods.base", "unlearning.methods.finetune"} <= graph["unlearning.methods"]  # walked
-    assert "unlearning.progress" in graph["unlearning.train"]                          # `from . import progress`
-    assert where["unlearning.models", "unlearning.datasets"].startswith("unlearning/models.py:")
+    assert "unlearning.training.progress" in graph["unlearning.training.train"]       # `from . import progress`
+    assert where["unlearning.training.models", "unlearning.data.registry"].startswith("unlearning/training/models.py:")
 
 
 def write_package(root: Path, files: dict[str, str]) -> Path:
@@ -226,9 +226,9 @@ def test_a_child_importing_its_own_package_is_no_cycle(tmp_path):
 
 
 # the layers other modules build on (a method module imports base, group, train, ensemble, config, models)
-FIRSTS = ("unlearning.config", "unlearning.data", "unlearning.datasets", "unlearning.models", "unlearning.train",
-          "unlearning.metrics", "unlearning.ensemble", "unlearning.methods.base", "unlearning.methods.group",
-          "unlearning.methods", "unlearning.experiment")
+FIRSTS = ("unlearning.config", "unlearning.data", "unlearning.data.registry", "unlearning.training.models",
+          "unlearning.training.train", "unlearning.evaluation.metrics", "unlearning.training.ensemble",
+          "unlearning.methods.base", "unlearning.methods.group", "unlearning.methods", "unlearning.running.experiment")
 IMPORT_EACH_FIRST = """
 import importlib, sys
 failed = []

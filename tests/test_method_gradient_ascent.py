@@ -8,11 +8,11 @@ import torch
 from torch import nn
 
 from unlearning.config import get_config
-from unlearning.data import Data
-from unlearning.datasets import DATASETS, load_dataset, mnist
+from unlearning.data import Data, mnist
+from unlearning.data.registry import DATASETS, load_dataset
 from unlearning.methods import applicability, get_method, unlearn, unlearn_many
 from unlearning.methods.gradient_ascent import GradientAscentConfig
-from unlearning.train import Trained, TrainRecord, train_original
+from unlearning.training.train import Trained, TrainRecord, train_original
 
 CPU = torch.device("cpu")
 

@@ -9,11 +9,11 @@ from torch.nn import functional as F
 
 from unlearning import evaluate, get_config, load_dataset, train_original
 from unlearning.data import Data
-from unlearning.datasets.digits import digits_mlp
-from unlearning.datasets.mnist import mnist_convnet
+from unlearning.data.digits import digits_mlp
+from unlearning.data.mnist import mnist_convnet
 from unlearning.methods import METHODS, unlearn, unlearn_many
 from unlearning.methods.l1_sparse import L1SparseConfig, alpha_at
-from unlearning.train import Trained, TrainRecord
+from unlearning.training.train import Trained, TrainRecord
 
 
 def trained_of(model: nn.Module, seed: int = 0) -> Trained:
@@ -137,7 +137,7 @@ def test_applies_to_every_task(task):
 
 
 def test_runs_on_the_binary_synthetic_set():
-    from unlearning.datasets.synthetic import load_synthetic
+    from unlearning.data.synthetic import load_synthetic
     data = load_synthetic()
     cfg = config("synthetic", epochs=2)
     m_c = train_original(data, cfg.with_epoch_cap(20))

@@ -18,12 +18,12 @@ from torch import nn
 
 from unlearning.config import Convergence, TrainConfig, get_config
 from unlearning.data import Data
-from unlearning.datasets.digits import digits_mlp, load_digits
-from unlearning.datasets.mnist import mnist_convnet
+from unlearning.data.digits import digits_mlp, load_digits
+from unlearning.data.mnist import mnist_convnet
 from unlearning.methods import MethodNotApplicable, get_method, unlearn, unlearn_many
 from unlearning.methods import newton_removal as nr
 from unlearning.methods.newton_removal import NewtonConfig
-from unlearning.train import Trained, TrainRecord, fit
+from unlearning.training.train import Trained, TrainRecord, fit
 
 LAM = 1e-2
 

@@ -11,11 +11,11 @@ from torch.nn import functional as F
 
 from unlearning import get_config, load_dataset, train_original
 from unlearning.data import Data
-from unlearning.datasets.mnist import mnist_convnet
+from unlearning.data.mnist import mnist_convnet
 from unlearning.methods import MethodNotApplicable, unlearn, unlearn_many
 from unlearning.methods import scrub as scrub_module
 from unlearning.methods.scrub import ScrubConfig, kl_teacher_student
-from unlearning.train import Trained, TrainRecord
+from unlearning.training.train import Trained, TrainRecord
 
 CPU = torch.device("cpu")
 CENTERS = torch.tensor([[0.0, 3.0], [3.0, -2.0], [-3.0, -2.0]])

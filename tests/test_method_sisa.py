@@ -7,12 +7,12 @@ import torch
 from torch import nn
 
 from unlearning.config import get_config
-from unlearning.data import Data
-from unlearning.datasets import DATASETS, load_dataset, mnist
-from unlearning.forget_sets import select
+from unlearning.data import Data, mnist
+from unlearning.data.forget_sets import select
+from unlearning.data.registry import DATASETS, load_dataset
 from unlearning.methods import applicability, get_method, unlearn, unlearn_many
 from unlearning.methods.sisa import ShardEnsemble, SisaConfig, _train_from, partition, remove, train_shards
-from unlearning.train import Trained, TrainRecord
+from unlearning.training.train import Trained, TrainRecord
 
 CPU = torch.device("cpu")
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from unlearning.data import Data
-from unlearning.metrics import accuracy, correct, deletion_metric, evaluate, logit_l1, mse, ratio
+from unlearning.evaluation.metrics import accuracy, correct, deletion_metric, evaluate, logit_l1, mse, ratio
 
 
 def identity_linear(n: int) -> nn.Linear:

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from unlearning.config import Convergence, TrainConfig, get_config
-from unlearning.datasets import load_dataset
+from unlearning.data.registry import load_dataset
 from unlearning.methods import naive_retrain as nr
 from unlearning.methods import unlearn
-from unlearning.train import train_original
+from unlearning.training.train import train_original
 
 FAST = TrainConfig("adam", 1e-2, None, Convergence("fixed_epochs", 0.0, 5))
 
@@ -100,7 +100,7 @@ def test_same_init_with_nothing_forgotten_would_reproduce_the_control(setup):
     # With `same` the oracle differs from the control only by its data: retraining the control's
     # exact set from the control's init with the control's config gives the control, bit for bit.
     data, cfg, trained = setup
-    from unlearning.train import fit
+    from unlearning.training.train import fit
 
     model = trained.initial_model(data.name)
     fit(model, data.x_train, data.y_train, data.task, cfg.train, seed=cfg.seed)

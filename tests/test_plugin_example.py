@@ -24,7 +24,7 @@ import pytest
 import torch
 
 from unlearning import get_config, train_original, unlearn
-from unlearning.datasets import load_dataset
+from unlearning.data.registry import load_dataset
 from unlearning.methods import METHODS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,8 +6,9 @@ import sys
 
 import pytest
 
-from unlearning import get_config, progress, run_trial
-from unlearning.progress import clock
+from unlearning import get_config, run_trial
+from unlearning.training import progress
+from unlearning.training.progress import clock
 
 
 class Terminal(io.StringIO):

@@ -11,7 +11,7 @@ from unlearning.config import get_config
 from unlearning.data import Data
 from unlearning.methods import MethodNotApplicable, unlearn
 from unlearning.methods.random_relabel import RelabelConfig, relabel_batch
-from unlearning.train import Trained, TrainRecord
+from unlearning.training.train import Trained, TrainRecord
 
 K = 3
 
@@ -181,8 +181,8 @@ def test_regression_data_is_not_applicable():
 
 def test_binary_synthetic_relabels_to_the_other_class():
     # k = 2: the single other label; one BCE step pushes the point's logit towards it.
-    from unlearning.datasets import load_dataset
-    from unlearning.train import predict, train_original
+    from unlearning.data.registry import load_dataset
+    from unlearning.training.train import predict, train_original
 
     data = load_dataset("synthetic", seed=0)
     cfg = get_config("synthetic", seed=0)

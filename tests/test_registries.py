@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from unlearning import schema
+from unlearning.common import schema
+from unlearning.common.plugins import PluginWarning, load_entry_points
 from unlearning.config import Config, Convergence, TrainConfig, get_config
 from unlearning.config import check_preset as config_check_preset
 from unlearning.data import seeded_split
-from unlearning.datasets import DATASETS, DatasetSpec, Scale, get_dataset, names, register_dataset
-from unlearning.experiment import run_trial
+from unlearning.data.registry import DATASETS, DatasetSpec, Scale, get_dataset, names, register_dataset
 from unlearning.methods import METHODS, applicability, check_preset, get_method, register, resolve_settings
 from unlearning.methods.random_relabel import RelabelConfig
 from unlearning.methods.weight_pruning import PruningConfig
-from unlearning.plugins import PluginWarning, load_entry_points
+from unlearning.running.experiment import run_trial
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,8 +52,9 @@ def unregister():
 
 
 def test_every_dataset_is_one_registered_module():
-    found = sorted(p.stem for p in (ROOT / "unlearning" / "datasets").glob("*.py") if not p.stem.startswith("_"))
-    assert sorted(names()) == found
+    found = sorted(p.stem for p in (ROOT / "unlearning" / "data").glob("*.py")
+                   if "= register_dataset(" in p.read_text(encoding="utf-8"))
+    assert sorted(names()) == found == ["california", "digits", "mnist", "synthetic"]
     assert names()[:3] == ["synthetic", "california", "mnist"]        # the spec's `order`: tables keep their order
     for name in names():
         spec = get_dataset(name)
@@ -110,7 +111,7 @@ def test_dataset_module_with_bad_thresholds_fails_before_its_first_run(tmp_path)
     mod = tmp_path / "bad_dataset.py"
     mod.write_text(textwrap.dedent("""
         from unlearning.config import Config
-        from unlearning.datasets import DatasetSpec, get_dataset, register_dataset
+        from unlearning.data.registry import DatasetSpec, get_dataset, register_dataset
         syn = get_dataset("synthetic")
         register_dataset(DatasetSpec(
             name="bad", task="binary", input_shape=(1,), num_classes=2, n_train=10, loader=syn.loader,
@@ -178,7 +179,7 @@ def test_config_holds_every_methods_settings_frozen_and_serialisable():
 
 
 def test_every_method_declares_paper_and_is_one_discovered_module():
-    helpers = ("base", "group")          # the interface and the shared batched loop: no method of their own
+    helpers = ("base", "group", "space")  # the interface, the shared loop, search spaces: no method of their own
     found = sorted(p.stem for p in (ROOT / "unlearning" / "methods").glob("*.py")
                    if not p.stem.startswith("_") and p.stem not in helpers)
     assert sorted(METHODS) == found
@@ -208,7 +209,7 @@ class NoiseConfig:
 @register("plugin_noop", settings=NoiseConfig, paper="a test plug-in")
 def plugin_noop(trained, data, forget, config, on_epoch=None):
     """Return the trained model unchanged."""
-    from unlearning.train import TrainRecord
+    from unlearning.training.train import TrainRecord
     return UnlearnResult("plugin_noop", trained.copy_model(), TrainRecord(converged=True),
                          {"scale": config.method_settings("plugin_noop").scale})
 '''
@@ -325,7 +326,7 @@ def test_seeded_split_is_the_one_subset_rule():
 
 # -- the record schema --------------------------------------------------------------------------------------
 def test_schema_is_torch_free():
-    code = "import sys, unlearning.schema; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, unlearning.common.schema; assert 'torch' not in sys.modules, 'torch imported'"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 0, run.stderr
 
@@ -344,7 +345,7 @@ def test_schema_versions_and_missing_keys():
 
 def test_benchmark_readme_schema_table_is_generated_from_the_schema():
     readme = (ROOT / "benchmarks" / "README.md").read_text()
-    assert schema.markdown_table() in readme, "regenerate with: python -m unlearning.schema"
+    assert schema.markdown_table() in readme, "regenerate with: python -m unlearning.common.schema"
 
 
 def test_records_are_documented_and_carry_config_and_data_info():

@@ -1,4 +1,4 @@
-"""records.parquet (`unlearning.report.export`): every record read, one typed row each, the schema's columns."""
+"""records.parquet (`unlearning.bench.report.export`): every record read, one typed row each, the schema's columns."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 pd = pytest.importorskip("pandas")
 pq = pytest.importorskip("pyarrow.parquet")
 
-from unlearning import schema  # noqa: E402
-from unlearning.report import export  # noqa: E402
-from unlearning.report.load import load  # noqa: E402
+from unlearning.bench.report import export  # noqa: E402
+from unlearning.bench.report.load import load  # noqa: E402
+from unlearning.common import schema  # noqa: E402
 
 RUN = Path(__file__).resolve().parent.parent / "reports" / "runs" / "0016_paper-lr-sweep.json"
 

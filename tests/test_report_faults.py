@@ -29,9 +29,10 @@ for _extra in ("matplotlib", "seaborn", "tabulate", "jinja2"):
 import test_reports as base  # noqa: E402
 from test_reports import ROOT, csv, relabel, rich, run_main, write  # noqa: E402
 
-from unlearning.report import pipeline  # noqa: E402
-from unlearning.report.cli import DEFAULT_OUT, main  # noqa: E402
-from unlearning.report.common import SECONDS, num  # noqa: E402
+from unlearning.bench.report import pipeline  # noqa: E402
+from unlearning.bench.report.cli import DEFAULT_OUT, main  # noqa: E402
+from unlearning.bench.report.common import SECONDS, num  # noqa: E402
+from unlearning.common import files  # noqa: E402
 
 # the real run's fixtures: one tiny benchmark session per test session, shared with test_reports.py
 bench_dir, real_path, real = base.bench_dir, base.real_path, base.real
@@ -116,19 +117,20 @@ def test_folders_the_generator_did_not_write_are_refused(real_path, tmp_path, ca
 def test_the_module_form_works_from_any_folder(real_path, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    res = subprocess.run([sys.executable, "-m", "unlearning.report", str(real_path), "--out", "out"],
+    res = subprocess.run([sys.executable, "-m", "unlearning.bench.report", str(real_path), "--out", "out"],
                          cwd=elsewhere, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     readme = (elsewhere / "out" / "README.md").read_text()
     assert f"]({os.path.relpath(ROOT / 'README.md', elsewhere / 'out')}#choices" in readme    # links: the checkout
     assert f"`python -m reports {real_path} --out out`" in readme
-    res = subprocess.run([sys.executable, "-m", "unlearning.report"], cwd=elsewhere, capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-m", "unlearning.bench.report"], cwd=elsewhere, capture_output=True,
+                         text=True)
     assert res.returncode == 2
     assert res.stderr.startswith(f"reports: error: no saved benchmark run found under {elsewhere / '.benchmarks'}")
     assert sorted(p.name for p in elsewhere.iterdir()) == ["out"]
-    res = subprocess.run([sys.executable, "-m", "unlearning.report", "--help"], cwd=elsewhere, capture_output=True,
-                         text=True)
-    assert res.returncode == 0 and "usage: python -m unlearning.report" in res.stdout
+    res = subprocess.run([sys.executable, "-m", "unlearning.bench.report", "--help"], cwd=elsewhere,
+                         capture_output=True, text=True)
+    assert res.returncode == 0 and "usage: python -m unlearning.bench.report" in res.stdout
     for text in ("relative to the working directory", "./.benchmarks/report/", "--force", "--out reports",
                  "3 crashed"):
         assert text in res.stdout
@@ -136,7 +138,7 @@ def test_the_module_form_works_from_any_folder(real_path, tmp_path):
 
 NO_EXTRA_AT_IMPORT = """
 import sys
-import reports, unlearning.report, unlearning.report.cli
+import reports, unlearning.bench.report, unlearning.bench.report.cli
 loaded = sorted(m for m in ("pandas", "matplotlib", "seaborn", "jinja2", "tabulate", "numpy") if m in sys.modules)
 assert not loaded, loaded
 """
@@ -171,8 +173,8 @@ class Interrupt:
         for name in ("rename", "replace", "link", "symlink", "mkdir", "chmod"):
             monkeypatch.setattr(os, name, self.counted(getattr(os, name)))
         monkeypatch.setattr(shutil, "copy2", self.counted(shutil.copy2))
-        exchange_fn = pipeline._exchange if exchange else (lambda a, b: False)
-        monkeypatch.setattr(pipeline, "_exchange", self.counted(exchange_fn), raising=False)
+        exchange_fn = files.exchange if exchange else (lambda a, b: False)
+        monkeypatch.setattr(files, "exchange", self.counted(exchange_fn))
 
     def counted(self, fn):
         def step(*args, **kwargs):
@@ -330,7 +332,7 @@ def test_malformed_metadata_skips_that_file_and_reports_the_good_one(real, real_
 
 # -- 5. exit codes ---------------------------------------------------------------------------------------------------
 def test_a_crash_exits_3_not_1_or_2(real_path, tmp_path, capsys, monkeypatch):
-    from unlearning.report import tables
+    from unlearning.bench.report import tables
 
     def boom(*args, **kwargs):
         raise RuntimeError("boom")

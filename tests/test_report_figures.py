@@ -20,12 +20,12 @@ for _extra in ("matplotlib", "seaborn", "tabulate", "jinja2"):
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-from unlearning import schema  # noqa: E402
+from unlearning.bench.report import figures as F  # noqa: E402
+from unlearning.bench.report import pipeline  # noqa: E402
+from unlearning.bench.report.load import load  # noqa: E402
+from unlearning.bench.report.tables import Context, Forgetting  # noqa: E402
+from unlearning.common import schema  # noqa: E402
 from unlearning.methods import METHODS  # noqa: E402
-from unlearning.report import figures as F  # noqa: E402
-from unlearning.report import pipeline  # noqa: E402
-from unlearning.report.load import load  # noqa: E402
-from unlearning.report.tables import Context, Forgetting  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CTX = Context("smoke", "2.13.0+cpu", "cpu")

@@ -8,11 +8,11 @@ pd = pytest.importorskip("pandas")
 pytest.importorskip("tabulate")
 pytest.importorskip("seaborn")
 
-from unlearning import schema  # noqa: E402
-from unlearning.report import common  # noqa: E402
-from unlearning.report import figures as F  # noqa: E402
-from unlearning.report.tables import Context, Forgetting, RelabelLr, Tradeoff, ranking  # noqa: E402
-from unlearning.report.tables.sweeps import PAPER_DROP  # noqa: E402
+from unlearning.bench.report import common  # noqa: E402
+from unlearning.bench.report import figures as F  # noqa: E402
+from unlearning.bench.report.tables import Context, Forgetting, RelabelLr, Tradeoff, ranking  # noqa: E402
+from unlearning.bench.report.tables.sweeps import PAPER_DROP  # noqa: E402
+from unlearning.common import schema  # noqa: E402
 
 CTX = Context("smoke", "2.13.0+cpu", "cpu")
 

@@ -26,7 +26,7 @@ for _extra in ("matplotlib", "seaborn", "tabulate", "jinja2"):
 import test_reports as base  # noqa: E402
 from test_reports import csv, rich, run_main, write  # noqa: E402
 
-from unlearning import schema  # noqa: E402
+from unlearning.common import schema  # noqa: E402
 
 bench_dir, real_path, real = base.bench_dir, base.real_path, base.real
 

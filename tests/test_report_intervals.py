@@ -1,4 +1,4 @@
-"""95 % intervals of the report's means (`unlearning.report.common.interval`) and the tables that carry them.
+"""95 % intervals of the report's means (`unlearning.bench.report.common.interval`) and the tables that carry them.
 
 The interval function is checked against scipy itself (Student t; the seeded bootstrap with the same
 settings), on data whose shape decides the method (normal-ish: t; two values or skewed: bootstrap);
@@ -16,10 +16,9 @@ pd = pytest.importorskip("pandas", reason="the report generator needs the `repor
 pytest.importorskip("tabulate", reason="the report generator needs the `report` extra")
 from scipy import stats  # noqa: E402
 
-from unlearning import schema  # noqa: E402
-from unlearning.report import common as C  # noqa: E402
-from unlearning.report import paper as P  # noqa: E402
-from unlearning.report.tables import (  # noqa: E402
+from unlearning.bench.report import common as C  # noqa: E402
+from unlearning.bench.report import paper as P  # noqa: E402
+from unlearning.bench.report.tables import (  # noqa: E402
     Context,
     Ensemble,
     Grid,
@@ -30,6 +29,7 @@ from unlearning.report.tables import (  # noqa: E402
     RelabelLr,
     Tradeoff,
 )
+from unlearning.common import schema  # noqa: E402
 
 CTX = Context("smoke", "2.13.0+cpu", "cpu")
 
@@ -80,7 +80,7 @@ def test_the_same_values_give_the_same_bytes():
     gap = [0.105, 0.708, 0.020]
     here = C.interval(gap)
     assert here == C.interval(gap)
-    code = "from unlearning.report.common import interval; print(repr(interval([0.105, 0.708, 0.020])))"
+    code = "from unlearning.bench.report.common import interval; print(repr(interval([0.105, 0.708, 0.020])))"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert other.strip() == repr(here)       # a fresh process: the bootstrap is seeded, not drawn from global state
 

@@ -1,10 +1,10 @@
-"""The report generator (`unlearning.report`, run as `python -m reports`) on real benchmark JSON.
+"""The report generator (`unlearning.bench.report`, run as `python -m reports`) on real benchmark JSON.
 
 One tiny real benchmark session (paper 000's synthetic trial 1 and the overhead
 benchmarks) is run once per test session (test_report_faults.py reuses it); every other
 input is derived from its JSON in Python (keys dropped, schema_version changed, text
 truncated, records relabelled), so no result number is typed by hand. The papers' numbers
-come from `unlearning.report.paper`. The committed run under reports/runs (record schema
+come from `unlearning.bench.report.paper`. The committed run under reports/runs (record schema
 version 2) and a version-1 run under tests/data/runs_v1 are read too.
 """
 
@@ -21,12 +21,12 @@ pd = pytest.importorskip("pandas", reason="the report generator needs the `repor
 for _extra in ("matplotlib", "seaborn", "tabulate", "jinja2"):
     pytest.importorskip(_extra, reason="the report generator needs the `report` extra: pip install -e '.[report]'")
 
-from unlearning.report import paper as P  # noqa: E402
-from unlearning.report.cli import main  # noqa: E402
-from unlearning.report.common import num  # noqa: E402
-from unlearning.report.load import default_input, load  # noqa: E402
-from unlearning.report.pipeline import OUTPUTS  # noqa: E402
-from unlearning.schema import SCHEMA_VERSION, VERSIONS, required  # noqa: E402
+from unlearning.bench.report import paper as P  # noqa: E402
+from unlearning.bench.report.cli import main  # noqa: E402
+from unlearning.bench.report.common import num  # noqa: E402
+from unlearning.bench.report.load import default_input, load  # noqa: E402
+from unlearning.bench.report.pipeline import OUTPUTS  # noqa: E402
+from unlearning.common.schema import SCHEMA_VERSION, VERSIONS, required  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER000 = str(ROOT / "benchmarks" / "test_paper000_weight_pruning.py")
@@ -352,7 +352,7 @@ def test_interrupted_generation_leaves_the_old_report(real, real_path, tmp_path,
     out = tmp_path / "report"
     assert run_main(capsys, real_path, "--out", out)[0] == 0
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    from unlearning.report import cli, figures
+    from unlearning.bench.report import cli, figures
 
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
@@ -371,13 +371,13 @@ def test_default_input_is_the_newest_run_and_schema_matches_the_benchmarks(real,
         p.write_text(real_path.read_text())
         os.utime(p, (t, t))
     assert default_input([tmp_path / ".benchmarks"]) == old       # newest by mtime, not by name
-    # the benchmarks stamp records with unlearning.schema's current version, which the generator reads
+    # the benchmarks stamp records with unlearning.common.schema's current version, which the generator reads
     assert {b["extra_info"]["schema_version"] for b in real["benchmarks"]} == {SCHEMA_VERSION}
     assert SCHEMA_VERSION in VERSIONS
 
 
 def test_a_failing_figure_is_reported_and_the_rest_written(real_path, tmp_path, capsys, monkeypatch):
-    from unlearning.report import figures
+    from unlearning.bench.report import figures
 
     def broken(df, ctx, folder):
         raise ValueError("unexpected series")
@@ -435,7 +435,8 @@ def test_required_keys_follow_the_record_version(tmp_path, capsys):
 
 
 def test_the_generator_imports_without_torch():
-    res = subprocess.run([sys.executable, "-c", "import unlearning.report.cli, sys; assert 'torch' not in sys.modules"],
+    res = subprocess.run([sys.executable, "-c",
+                          "import unlearning.bench.report.cli, sys; assert 'torch' not in sys.modules"],
                          cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
 
@@ -452,7 +453,7 @@ runpy.run_module({module!r}, run_name="__main__", alter_sys=True)
 """
 
 
-@pytest.mark.parametrize(("module", "blocked"), [("reports", "pandas"), ("unlearning.report", "matplotlib"),
+@pytest.mark.parametrize(("module", "blocked"), [("reports", "pandas"), ("unlearning.bench.report", "matplotlib"),
                                                   ("reports", "tabulate")])
 def test_missing_report_extra_is_one_line_and_exit_2(tmp_path, module, blocked):
     code = BLOCK.format(blocked=blocked, module=module, src=str(COMMITTED), out=str(tmp_path / "out"))
@@ -468,7 +469,7 @@ def test_grid_speedups_leave_out_capped_runs_and_count_them():
     is left out of the cell's mean, and the cell says how many such records it holds."""
     import pandas as pd
 
-    from unlearning.report.tables.grid import _cell, capped_rows
+    from unlearning.bench.report.tables.grid import _cell, capped_rows
 
     cell = pd.DataFrame({"removal_size": [50, 50, 50], "optimizer": ["adam"] * 3, "lr": [1e-3] * 3,
                          "speedup_vs_naive": [2.0, 10.0, 4.0], "hit_cap": [False, True, False],

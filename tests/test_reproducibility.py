@@ -1,6 +1,6 @@
 """Reproducibility (issue 20, item 6): the same seeds give bit-identical weights in fresh processes on one machine;
-records carry what moves the numbers (`unlearning.provenance`); the report names runs made from a dirty tree and
-every table whose records mix CPU types or torch versions (`unlearning.report.machines`).
+records carry what moves the numbers (`unlearning.running.provenance`); the report names runs made from a dirty tree and
+every table whose records mix CPU types or torch versions (`unlearning.bench.report.machines`).
 
 The determinism test trains with the library's own entry points (`get_config`, `load_dataset`, `train_original`,
 under the thread policy as `run_trial` does) in two fresh interpreters, each with its own PYTHONHASHSEED, and
@@ -21,11 +21,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from unlearning import provenance
-from unlearning.data import DataUnavailableError
+from unlearning.data import DataUnavailableError, california, mnist
 from unlearning.data.fetch import fetch, find_local
-from unlearning.datasets import california, mnist
-from unlearning.experiment import environment
+from unlearning.running import provenance
+from unlearning.running.experiment import environment
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = os.environ.get("UNLEARNING_DATA_DIR") or None
@@ -40,10 +39,11 @@ FILES = {"digits": [], "california": [california.FILE], "mnist": list(mnist.FILE
 CHILD = """
 import json, sys
 import torch
-from unlearning import provenance, threads
+from unlearning.running import provenance
+from unlearning.training import threads
 from unlearning.config import get_config
-from unlearning.datasets import load_dataset
-from unlearning.train import train_original
+from unlearning.data.registry import load_dataset
+from unlearning.training.train import train_original
 
 plan, out = json.loads(sys.argv[1]), sys.argv[2]
 result = {}
@@ -263,9 +263,9 @@ pd = pytest.importorskip("pandas", reason="the report generator needs the `repor
 for _extra in ("matplotlib", "seaborn", "tabulate", "jinja2"):
     pytest.importorskip(_extra, reason="the report generator needs the `report` extra: pip install -e '.[report]'")
 
-from unlearning.report import machines  # noqa: E402
-from unlearning.report.cli import main  # noqa: E402
-from unlearning.report.load import load  # noqa: E402
+from unlearning.bench.report import machines  # noqa: E402
+from unlearning.bench.report.cli import main  # noqa: E402
+from unlearning.bench.report.load import load  # noqa: E402
 
 
 def sweep() -> dict:
@@ -284,7 +284,7 @@ def split(run: dict, second, datetime: str = "2026-12-01T10:00:00.000000+00:00")
 
 
 def with_provenance(run: dict, **facts) -> dict:
-    """`run` with a machine_info.provenance as `unlearning.provenance.collect` writes it, `facts` changed."""
+    """`run` with a machine_info.provenance as `unlearning.running.provenance.collect` writes it, `facts` changed."""
     out = copy.deepcopy(run)
     out["machine_info"]["provenance"] = {**provenance.collect("cpu"), **facts}
     return out

@@ -1,12 +1,13 @@
-"""unlearning.shards: a set of shards is one whole run or the merge names why not."""
+"""unlearning.bench.shards: a set of shards is one whole run or the merge names why not."""
 
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
-from unlearning import shards
+from unlearning.bench import shards
 
 
 def shard_run(group: int, splits: int = 3, cells=("a",), *, commit="c0ffee", profile="smoke", torch="2.13.0",
@@ -98,7 +99,7 @@ def test_an_interrupted_write_leaves_the_old_file(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(shards.json, "dump", boom)
+    monkeypatch.setattr(os, "replace", boom)      # the last step of the atomic write (unlearning.common.files)
     with pytest.raises(KeyboardInterrupt):
         shards.write_json({"new": True}, out)
     assert json.loads(out.read_text()) == {"old": True}

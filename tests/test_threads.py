@@ -1,4 +1,4 @@
-"""The thread policy (`unlearning.threads`): the CPUs given, one thread for small models, the override."""
+"""The thread policy (`unlearning.training.threads`): the CPUs given, one thread for small models, the override."""
 
 import json
 import os
@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from benchmarks.competitors import Competitors
-from unlearning import get_config, run_trial, threads
-from unlearning.datasets import DATASETS, DatasetSpec, get_dataset, register_dataset
+from unlearning import get_config, run_trial
+from unlearning.data.registry import DATASETS, DatasetSpec, get_dataset, register_dataset
+from unlearning.training import threads
 
 
 @pytest.fixture

@@ -1,10 +1,10 @@
-"""The machine's GEMM peak and the models' counted training FLOPs (`unlearning.throughput`)."""
+"""The machine's GEMM peak and the models' counted training FLOPs (`unlearning.training.throughput`)."""
 
 import math
 
 import pytest
 
-from unlearning import throughput
+from unlearning.training import throughput
 
 
 def test_mnist_training_flops_are_forward_times_three_less_the_input_gradient():

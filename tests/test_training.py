@@ -8,12 +8,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from unlearning import config
-from unlearning import train as train_mod
 from unlearning.config import Convergence, TrainConfig, get_config
 from unlearning.data import Data
-from unlearning.datasets import load_dataset
-from unlearning.models import build_model
-from unlearning.train import MAX_INIT_REDRAWS, fit, fresh_model, train_original
+from unlearning.data.registry import load_dataset
+from unlearning.training import train as train_mod
+from unlearning.training.models import build_model
+from unlearning.training.train import MAX_INIT_REDRAWS, fit, fresh_model, train_original
 
 
 def states_equal(a: dict, b: dict) -> bool:

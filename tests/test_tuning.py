@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from unlearning import tuning
 from unlearning.config import get_config
-from unlearning.datasets import load_dataset
+from unlearning.data.registry import load_dataset
 from unlearning.methods import METHODS, MethodNotApplicable
-from unlearning.space import Int, Real, Space
+from unlearning.methods.space import Int, Real, Space
+from unlearning.running import tuning
 
 optuna = pytest.importorskip("optuna")
 

@@ -18,10 +18,10 @@ from unlearning.config import (
     check_real,
     get_config,
 )
-from unlearning.datasets import check_dataset_options, load_dataset, loader_options
+from unlearning.data.registry import check_dataset_options, load_dataset, loader_options
 from unlearning.methods.random_relabel import RelabelConfig
 from unlearning.methods.weight_pruning import PruningConfig
-from unlearning.models import resolve_device
+from unlearning.training.models import resolve_device
 
 NAN, INF = math.nan, math.inf
 
@@ -232,7 +232,7 @@ def test_unknown_dataset_option_in_load_dataset():
 
 
 def test_loader_with_kwargs_takes_any_option(monkeypatch):
-    from unlearning.datasets import DATASETS
+    from unlearning.data.registry import DATASETS
 
     spec = DATASETS["synthetic"]
     monkeypatch.setitem(DATASETS, "synthetic", type(spec)(**{**spec.__dict__, "loader": lambda **kw: kw}))

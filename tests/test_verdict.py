@@ -1,4 +1,4 @@
-"""The verdict (`unlearning.verdict`) on panels whose answer is known, and its parts against references."""
+"""The verdict (`unlearning.evaluation.verdict`) on panels whose answer is known, and its parts against references."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from unlearning import forgetting as fg
-from unlearning import verdict as V
+from unlearning.evaluation import forgetting as fg
+from unlearning.evaluation import verdict as V
 
 FAST = {"n_permutations": 500, "n_bootstrap": 500}
 

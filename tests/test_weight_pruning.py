@@ -32,8 +32,8 @@ from unlearning.data import Data
 from unlearning.methods import MethodNotApplicable, unlearn
 from unlearning.methods import weight_pruning as wp
 from unlearning.methods.weight_pruning import PruningConfig, check_thresholds, layer_masks, prune, unsupported_reason
-from unlearning.models import build_model
-from unlearning.train import Trained, TrainRecord
+from unlearning.training.models import build_model
+from unlearning.training.train import Trained, TrainRecord
 
 X = torch.tensor([[2.0, 1.0], [1.0, 0.0], [2.0, 3.0], [-1.0, 1.0], [5.0, -0.5], [0.0, 2.0]])
 W1 = [[1.0, 2.0], [-1.0, 3.0]]
@@ -320,8 +320,8 @@ def test_method_finetunes_on_the_oracle_set_after_pruning(monkeypatch):
 
 
 def test_method_end_to_end_on_synthetic_leaves_original_untouched():
-    from unlearning.datasets import load_dataset
-    from unlearning.train import train_original
+    from unlearning.data.registry import load_dataset
+    from unlearning.training.train import train_original
 
     config = get_config("synthetic", seed=0)
     data = load_dataset("synthetic", seed=0)

@@ -7,7 +7,7 @@
     result = unlearn("weight_pruning", m_c, data, [data.target_index], cfg)
 
 The names below are imported on first use (PEP 562), so torch-free parts of the package
-(`unlearning.schema`, the report generator `unlearning.report`) import without torch.
+(`unlearning.common.schema`, the report generator `unlearning.bench.report`) import without torch.
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Config": "config", "Convergence": "config", "TrainConfig": "config", "get_config": "config",
     "PruningConfig": "methods.weight_pruning", "RelabelConfig": "methods.random_relabel",
-    "Data": "data", "DataUnavailableError": "data", "load_dataset": "datasets", "DatasetSpec": "datasets",
-    "DATASETS": "datasets", "register_dataset": "datasets",
-    "run_trial": "experiment", "select_forget": "experiment",
+    "Data": "data", "DataUnavailableError": "data", "load_dataset": "data.registry", "DatasetSpec": "data.registry",
+    "DATASETS": "data.registry", "register_dataset": "data.registry",
+    "run_trial": "running.experiment", "select_forget": "running.experiment",
     "METHODS": "methods", "UnlearnResult": "methods", "register": "methods", "unlearn": "methods",
-    "deletion_metric": "metrics", "evaluate": "metrics", "logit_l1": "metrics",
-    "build_model": "models", "resolve_device": "models",
-    "Trained": "train", "TrainRecord": "train", "fit": "train", "train_original": "train",
+    "deletion_metric": "evaluation.metrics", "evaluate": "evaluation.metrics", "logit_l1": "evaluation.metrics",
+    "build_model": "training.models", "resolve_device": "training.models",
+    "Trained": "training.train", "TrainRecord": "training.train", "fit": "training.train",
+    "train_original": "training.train",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,7 +1,7 @@
-"""`python -m unlearning`: see `unlearning.cli`."""
+"""`python -m unlearning`: see `unlearning.running.cli`."""
 
 import sys
 
-from .cli import main
+from .running.cli import main
 
 sys.exit(main())

@@ -3,7 +3,7 @@
 Where a paper leaves a choice open, the choice is a field with a comment saying why,
 and every result records the config it came from (`Config.as_dict()`). Settings that
 belong to one dataset (its paper preset: optimizer, convergence level, pruning
-thresholds) live in that dataset's module under `unlearning.datasets`; settings of one
+thresholds) live in that dataset's module under `unlearning.data.registry`; settings of one
 method (its dataclass and defaults) in that method's module under `unlearning.methods`.
 `get_config(dataset, **overrides)` returns the dataset's preset; `Config.with_method`
 and `Config.with_epoch_cap` derive variants.
@@ -259,7 +259,7 @@ class Config:
     dataset_options: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        datasets = _registry("datasets")
+        datasets = _registry("data.registry")
         datasets.get_dataset(self.dataset)
         if not isinstance(self.train, TrainConfig):
             raise ValueError(f"train={self.train!r}: must be a TrainConfig")
@@ -330,7 +330,7 @@ def _capped(settings, max_epochs: int):
 
 
 def _registry(name: str):
-    """`unlearning.datasets` or `unlearning.methods`, imported on first use (they import this module)."""
+    """`unlearning.data.registry` or `unlearning.methods`, imported on first use (they import this module)."""
     return importlib.import_module(f"unlearning.{name}")
 
 
@@ -347,7 +347,7 @@ def check_preset(dataset: str) -> None:
     preset that does not fit fails before any run uses it. Checked again when the spec or the
     registered methods change (a plug-in loaded later).
     """
-    spec = _registry("datasets").get_dataset(dataset)
+    spec = _registry("data.registry").get_dataset(dataset)
     methods = _registry("methods")
     done = _PRESETS_FIT.get(dataset)
     if done is not None and done[0] is spec and done[1] == methods.METHODS:
@@ -359,7 +359,7 @@ def check_preset(dataset: str) -> None:
 def get_config(dataset: str = "synthetic", **overrides) -> Config:
     """The paper preset of `dataset` (declared in its module), with top-level fields replaced by `overrides`;
     ValueError first if the preset does not fit its model (`check_preset`)."""
-    spec = _registry("datasets").get_dataset(dataset)
+    spec = _registry("data.registry").get_dataset(dataset)
     for key in overrides:
         check_choice("config field", key, [f.name for f in fields(Config)])
     check_preset(dataset)

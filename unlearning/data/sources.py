@@ -1,6 +1,6 @@
 """How a downloadable dataset file is described: its URLs and the hashes that vouch for it.
 
-Each dataset module (`unlearning.datasets.<name>`) declares its own `RemoteFile`s
+Each dataset module (`unlearning.data.<name>`) declares its own `RemoteFile`s
 (datasets/README.md repeats them for people). Every file carries two hashes:
 
 * ``download_md5`` -- md5 of the compressed file exactly as the public URL

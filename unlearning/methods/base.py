@@ -6,7 +6,7 @@ A method is a function
 
 registered by name with `@register("name", settings=..., paper=..., applies=..., check=..., validate=...)`
 in its own module of this package (found by walking the package: no list to edit) or of
-another package (entry-point group `unlearning_bench.methods`, see `unlearning.plugins`).
+another package (entry-point group `unlearning_bench.methods`, see `unlearning.common.plugins`).
 It must not modify `trained.model`: it works on a copy.
 
 - `settings`: the method's own frozen dataclass of settings, with defaults; a `Config`
@@ -20,8 +20,8 @@ It must not modify `trained.model`: it works on a copy.
   before every run).
 - `validate(data, model, config, forget)`: ValueError when a run's config does not fit
   the forget set.
-- `search`: the method's knobs and their ranges (`unlearning.space.Space`), which
-  `unlearning.tuning` searches for every method alike; None: nothing to tune.
+- `search`: the method's knobs and their ranges (`unlearning.methods.space.Space`), which
+  `unlearning.running.tuning` searches for every method alike; None: nothing to tune.
 `check_applicable` runs them all, so errors come before any training.
 """
 
@@ -36,10 +36,10 @@ from torch import nn
 
 from ..config import Config, check_choice
 from ..data import Data
-from ..ensemble import batch_reason
-from ..models import seeded
-from ..space import Space
-from ..train import Trained, TrainRecord
+from ..training.ensemble import batch_reason
+from ..training.models import seeded
+from ..training.train import Trained, TrainRecord
+from .space import Space
 
 
 @dataclass
@@ -124,7 +124,7 @@ def register(name: str, *, settings: type | None = None, paper: str = "",
     if settings is not None and not is_dataclass(settings):
         raise ValueError(f"method {name!r}: settings must be a dataclass type, got {settings!r}")
     if search is not None and not isinstance(search, Space):
-        raise ValueError(f"method {name!r}: search must be an unlearning.space.Space, got {search!r}")
+        raise ValueError(f"method {name!r}: search must be an unlearning.methods.space.Space, got {search!r}")
 
     def wrap(fn: UnlearnFn) -> UnlearnFn:
         if name in METHODS:

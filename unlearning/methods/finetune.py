@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 from ..config import Convergence
-from ..ensemble import fit_many
-from ..space import Int, Real, Space
-from ..train import fit
+from ..training.ensemble import fit_many
+from ..training.train import fit
 from .base import UnlearnResult, register
+from .space import Int, Real, Space
 
 
 def warm_finetune(model, data, forget, config, on_epoch=None):

@@ -39,9 +39,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import check_int, check_real
-from ..space import Int, Real, Space
 from .base import UnlearnResult, register
 from .group import Loop, batch_of, batches, check_optimizer, describe, rows
+from .space import Int, Real, Space
 
 PAPER = ("NegGrad: gradient ascent on the forget set (Kurmanji et al. 2023, Towards Unbounded Machine Unlearning, "
          "NeurIPS; reference: OPTML-Group/Unlearn-Sparse unlearn/GA.py, Jia et al. 2023, Model Sparsity Can "

@@ -34,11 +34,11 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from .. import progress
 from ..config import OPTIMIZERS, Config, check_choice, check_real, make_optimizer
-from ..ensemble import Stack, per_model_loss, stack_reason
-from ..models import seeded
-from ..train import TrainRecord
+from ..training import progress
+from ..training.ensemble import Stack, per_model_loss, stack_reason
+from ..training.models import seeded
+from ..training.train import TrainRecord
 from .base import UnlearnResult
 
 __all__ = ["EpochCalls", "Group", "Loop", "Timer", "batch_of", "batches", "check_optimizer", "describe",

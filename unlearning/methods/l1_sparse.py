@@ -34,9 +34,8 @@ from dataclasses import dataclass
 import torch
 
 from ..config import check_int, check_real
-from ..models import seeded
-from ..space import Int, Real, Space
-from ..train import TrainRecord
+from ..training.models import seeded
+from ..training.train import TrainRecord
 from .base import UnlearnResult, register
 from .group import (
     EpochCalls,
@@ -50,6 +49,7 @@ from .group import (
     rows,
     tally,
 )
+from .space import Int, Real, Space
 
 PAPER = ("Jia et al.: Model Sparsity Can Simplify Machine Unlearning (NeurIPS 2023), sparsity-aware unlearning; "
          "reference OPTML-Group/Unlearn-Sparse unlearn/FT.py (FT_l1)")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..ensemble import fit_many
-from ..train import fit, fresh_model
+from ..training.ensemble import fit_many
+from ..training.train import fit, fresh_model
 from .base import UnlearnResult, register
 
 INDEPENDENT_SEED_OFFSET = 10_007   # seed shift for an oracle with its own init (oracle_init="independent")

@@ -47,9 +47,9 @@ from dataclasses import dataclass
 import torch
 
 from ..config import check_int, check_real
-from ..space import Int, Real, Space
 from .base import UnlearnResult, register
 from .group import Loop, batch_of, batches, check_optimizer, describe, retain_sets, rows
+from .space import Int, Real, Space
 
 PAPER = ("NegGrad+ (Kurmanji et al. 2023, Towards Unbounded Machine Unlearning, NeurIPS; reference: meghdadk/SCRUB "
          "negative_grad)")

@@ -63,9 +63,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..config import check_int, check_real
-from ..space import Real, Space
-from ..train import TrainRecord, predict
+from ..training.train import TrainRecord, predict
 from .base import UnlearnResult, register
+from .space import Real, Space
 
 NAME = "newton_removal"
 PAPER = ("Guo, Goldstein, Hannun, van der Maaten: Certified Data Removal from Machine Learning Models "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..train import TrainRecord
+from ..training.train import TrainRecord
 from .base import UnlearnResult, register
 
 

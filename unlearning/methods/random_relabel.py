@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import progress
 from ..config import OPTIMIZERS, check_choice, check_each, check_int, check_real, make_optimizer
-from ..models import seeded
-from ..space import Real, Space
-from ..train import TrainRecord, loss_fn
+from ..training import progress
+from ..training.models import seeded
+from ..training.train import TrainRecord, loss_fn
 from .base import Checkpoint, UnlearnResult, register
+from .space import Real, Space
 
 PAPER = "Li, Ghosh: Random Relabeling for Efficient Machine Unlearning (paper 002, section 3)"
 

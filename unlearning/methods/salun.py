@@ -53,9 +53,8 @@ from dataclasses import dataclass
 import torch
 
 from ..config import check_int, check_real
-from ..models import seeded
-from ..space import Int, Real, Space
-from ..train import TrainRecord
+from ..training.models import seeded
+from ..training.train import TrainRecord
 from .base import UnlearnResult, register
 from .group import (
     EpochCalls,
@@ -70,6 +69,7 @@ from .group import (
     rows,
     tally,
 )
+from .space import Int, Real, Space
 
 PAPER = ("Fan et al.: SalUn: Empowering Machine Unlearning via Gradient-based Weight Saliency (ICLR 2024); "
          "reference OPTML-Group/Unlearn-Saliency Classification/generate_mask.py, unlearn/RL.py")

@@ -55,9 +55,8 @@ import torch
 from torch.nn import functional as F
 
 from ..config import check_each, check_int, check_real
-from ..models import seeded
-from ..space import Int, Real, Space
-from ..train import TrainRecord
+from ..training.models import seeded
+from ..training.train import TrainRecord
 from .base import UnlearnResult, register
 from .group import (
     EpochCalls,
@@ -71,6 +70,7 @@ from .group import (
     retain_sets,
     rows,
 )
+from .space import Int, Real, Space
 
 PAPER = ("Kurmanji, Triantafillou, Hayes, Triantafillou: Towards Unbounded Machine Unlearning (NeurIPS 2023, "
          "section 3, Algorithm 1); reference github.com/meghdadk/SCRUB")

@@ -85,10 +85,10 @@ from torch.nn import functional as F
 
 from ..config import Convergence, check_choice, check_int
 from ..data import Data
-from ..ensemble import fit_many, stack_reason
-from ..space import Int, Space
-from ..train import TrainRecord, fit, fresh_model
+from ..training.ensemble import fit_many, stack_reason
+from ..training.train import TrainRecord, fit, fresh_model
 from .base import UnlearnResult, register
+from .space import Int, Space
 
 PAPER = ("Bourtoule et al.: Machine Unlearning (IEEE S&P 2021), SISA training; reference "
          "cleverhans-lab/machine-unlearning")

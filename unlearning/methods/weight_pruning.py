@@ -22,9 +22,9 @@ import torch
 from torch import nn
 
 from ..config import check_choice, check_each, check_int, check_real
-from ..space import Int, Real, Space
 from .base import UnlearnResult, register
 from .finetune import warm_finetune, warm_finetune_many
+from .space import Int, Real, Space
 
 PAPER = "Orts, Sanchez, Song: Approximate Data Deletion via Weight Pruning (paper 000, Algorithm 1)"
 DELTA_ON = ("input", "output")

@@ -1,0 +1,15 @@
+"""The report generator: saved benchmark runs -> the papers' tables and figures beside ours.
+
+`python -m unlearning.bench.report [JSON files or folders ...] [--out DIR] [--force]` (or `python -m reports` from the
+repository root; see `cli`: the default output is the scratch folder ./.benchmarks/report/). It needs the
+`report` extra (pandas, matplotlib, seaborn, jinja2, tabulate) and never torch: it reads the record schema from
+the torch-free `unlearning.common.schema`. Modules: `load` (find, read, check and select records), `paper` (the papers'
+published numbers), `tables` (one class per table: its frames, notes and sentences), `figures` (PNG), `render`
+(README from `templates/README.md.j2`), `pipeline` (render beside the output folder, then swap it in at once),
+`common` (shared helpers). Importing this package imports only the standard library and `cli`; the extra is
+imported when `main` runs.
+"""
+
+from .cli import main
+
+__all__ = ["main"]

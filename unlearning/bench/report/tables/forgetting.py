@@ -1,0 +1,281 @@
+"""Forgetting quality: method × dataset × forget regime × removal size (utility, MIA gap, loss AUC,
+JS to the oracle, forget quality F against its null and its ceiling, cost, RTE) and, per cell, the
+verdict of `unlearning.evaluation.verdict` — computed in the library and stored in each record; this table
+only adjusts the cells' p-values across the report (`verdict.adjust`) and displays them. Beside it:
+the verdict rule's measured error rates (`VerdictErrorRates`) and how many models each cell needs
+(`ModelsNeeded`)."""
+
+from __future__ import annotations
+
+import pandas as pd
+from scipy import stats as sps
+
+from ....evaluation import verdict as V
+from ..common import NAN, PRESET, SECONDS, ci, col, labelled, method_key, missing, num, nums, select, stats
+from .base import Cell, Context, Table
+
+MEASURES = ("utility", "forget_utility", "mia_gap", "loss_auc", "loss_auc_oracle", "js_to_oracle", "forget_quality",
+            "forget_quality_ceiling", "forget_quality_normalised", "forget_quality_vs_null", "unlearn_score", "tow",
+            "seconds", "rte", "training_seconds")
+# per cell over its records (normally one: a record is a group of N models): the effect's mean, the widest
+# interval, the largest p-value, the least power — where several records disagree the cell claims the least
+LOWEST, HIGHEST = ("effect_lo", "forget_quality_lo", "forget_quality_ceiling_lo", "power"), (
+    "effect_hi", "forget_quality_hi", "forget_quality_ceiling_hi", "p_value", "noop_p_value")
+NOTE = ("Each record is a mean over N models (column N) trained from N seeds; cells average the records of a "
+        "cell (normally one). [lo, hi]: utility, forget, MIA gap, loss AUC, JS and seconds: the record's 95 % t "
+        "interval over its N models (where a cell holds several records, the lowest lo and the highest hi). "
+        "utility: test accuracy (%) for classification, test MSE for "
+        "regression; forget: the same on the forget set with the labels the original trained on (canaries: the "
+        "wrong ones). MIA gap: |MIA-efficacy of the method − of naive retraining| (SVC on the confidence, the loss "
+        "for regression; 0 is best). loss AUC: ROC AUC of −loss separating forget from test points, threshold-free "
+        "(oracle's in brackets; the closer to it the better). JS: Jensen–Shannon divergence to naive retraining "
+        "from the same original on the forget set, nats (0 is best; classification only). F [lo, hi]: NeurIPS "
+        "2023 challenge forget quality against N retrained reference models, 95 % bootstrap interval over the "
+        "forget examples; F / null: F over its mean when the two groups are exchangeable (from N alone: 0.106 at "
+        "N = 32, 0.141 at N = 16; 1 is as good as retraining on average); ceiling: F of a second retrained group "
+        "(naive retraining) at the same N, one noisy sample of that null. RTE: naive retraining seconds / the "
+        "method's (> 1: faster than retraining; empty for the no-op: zero cost).")
+VERDICT_NOTE = (
+    "verdict (`unlearning.evaluation.verdict`): a permutation test "
+    f"({V.N_PERMUTATIONS} seeded resamples of the 2N models) of "
+    "'unlearned and retrained models are exchangeable' on the mean and the mean square of each example's "
+    "standardised shift of φ; p (BH): its p-value adjusted by Benjamini–Hochberg across every cell of this table "
+    f"(FDR {V.ALPHA:g}). did not forget: p (BH) ≤ {V.ALPHA:g}. forgot: not rejected, the no-op of the cell rejected, "
+    f"and the effect's {V.CONFIDENCE * 100:g} % bootstrap interval (models and examples resampled) inside "
+    f"±{V.MARGIN:g} retrained sd (the pre-registered margin `verdict.MARGIN`). cannot tell: neither; power: the "
+    f"test's chance to reject a shift of {V.MARGIN:g} sd in every example at this N. too few points: fewer than "
+    f"{V.MIN_FORGET_POINTS} forget examples (synthetic's cells have 2), p and interval still shown. The measured "
+    "error rates of this rule are the next table.")
+
+SETTING_NOTE = ("method: the method at its preset settings; `method (tuned)`: the same method at the best point of "
+                "its search (seeded TPE, the same trials for every method, on a validation forget set apart from these "
+                "cells; benchmarks/tuned/<dataset>.json), run on the cells of the profile's tuned regimes. The points "
+                "and their search: table `tuned_points`.")
+TRAINING = "training s (SISA, once)"
+TRAINING_NOTE = (f"{TRAINING}: SISA's amortised cost, the seconds of training its shard models (paid once, before any "
+                 "request, in place of the original's training; its record's `training_seconds`); its seconds and RTE "
+                 "are the removal's alone (retraining the shards a request touches).")
+
+CELL = ["dataset", "regime", "removal_size"]     # one cell of the audit, across methods
+OVER_MODELS = ("mia_gap", "loss_auc", "js_to_oracle", "seconds")    # records carry their interval over the models
+
+
+def cost(g: pd.DataFrame, naive: pd.Series) -> str:
+    """One method's cost in words, from its cells `g`: seconds per model (the cheapest and dearest dataset's mean) and
+    the median over cells of its seconds / naive retraining's on the same cell ("" where no cell has seconds)."""
+    per_dataset = g.groupby("dataset")["seconds"].mean().dropna()
+    if per_dataset.empty:
+        return ""
+    lo, hi = per_dataset.idxmin(), per_dataset.idxmax()
+    seconds = (f"{num(per_dataset[lo], SECONDS)} s per model" if per_dataset[lo] == per_dataset[hi] else
+               f"{num(per_dataset[lo], SECONDS)} s ({lo}) to {num(per_dataset[hi], SECONDS)} s ({hi}) per model")
+    ref = pd.Series([naive.get(tuple(k), NAN) for k in g[CELL].itertuples(index=False)], index=g.index, dtype=float)
+    ratio = (g["seconds"] / ref.where(ref > 0)).dropna()
+    times = f", {num(ratio.median(), '.2g')} × naive retraining's time (median over cells)" if len(ratio) else ""
+    return f"; cost {seconds}{times}"
+
+
+def verdicts(data: pd.DataFrame) -> pd.DataFrame:
+    """`p_adjusted` (BH across every row with a p-value), the no-op's of each cell, and each row's `verdict`
+    (`verdict.decide`; '' for records made before verdicts were recorded)."""
+    out = data.copy()
+    out["p_adjusted"] = V.adjust(out["p_value"].astype(float))
+    noop = {tuple(r[CELL]): r["p_adjusted"] for _, r in out[reference(out, "noop")].iterrows()}
+    out["noop_p_adjusted"] = [noop.get(tuple(r[CELL]), NAN) for _, r in out.iterrows()]
+    out["verdict"] = ["" if missing(r["p_adjusted"]) else V.decide(
+        r["p_adjusted"], r["effect_lo"], r["effect_hi"], int(r["removal_size"]),
+        None if missing(r["noop_p_adjusted"]) else r["noop_p_adjusted"]) for _, r in out.iterrows()]
+    return out
+
+
+def _utility(cell: pd.DataFrame, part: str, end: str = "") -> pd.Series:
+    """Accuracy in % (else MSE) on `part`; `end` "_lo" / "_hi": the ends of its interval over the models."""
+    acc = col(cell, f"{part}_acc{end}")
+    return acc * 100 if col(cell, f"{part}_acc").notna().any() else col(cell, f"{part}_mse{end}")
+
+
+def reference(data: pd.DataFrame, method: str) -> pd.Series:
+    """The rows of `data` (the table's) of `method` at its preset: the no-op's, naive retraining's."""
+    return (data["method"] == method) & (data["setting"] == PRESET)
+
+
+def _row(key: tuple, cell: pd.DataFrame) -> dict:
+    ds, regime, size, method, setting, label = key
+    row = {"dataset": ds, "regime": regime, "removal_size": size, "method": method, "setting": setting,
+           "label": label, "n": len(cell), "utility_mse": bool(col(cell, "test_acc").isna().all()),
+           "n_models": stats(col(cell, "n_models"))[0], "utility": stats(_utility(cell, "test"))[0],
+           "forget_utility": stats(_utility(cell, "forget"))[0], "effect": stats(col(cell, "effect"))[0]}
+    row.update({k: stats(col(cell, k))[0] for k in MEASURES if k not in row})
+    row.update({k: col(cell, k).min() for k in LOWEST})
+    row.update({k: col(cell, k).max() for k in HIGHEST})
+    for name, part in (("utility", "test"), ("forget_utility", "forget")):
+        row.update({f"{name}_lo": _utility(cell, part, "_lo").min(), f"{name}_hi": _utility(cell, part, "_hi").max()})
+    row.update({f"{k}_lo": col(cell, f"{k}_lo").min() for k in OVER_MODELS})
+    row.update({f"{k}_hi": col(cell, f"{k}_hi").max() for k in OVER_MODELS})
+    return row
+
+
+class Forgetting(Table):
+    name = "forgetting"
+    title = "Forgetting quality: method × dataset × forget regime × removal size"
+
+    @classmethod
+    def build(cls, df: pd.DataFrame, ctx: Context) -> Forgetting | None:
+        sub = select(df, "forgetting", "forgetting")
+        if sub.empty:
+            return None
+        keys = ["dataset", "forget_regime", "removal_size", "method", "setting", "label"]
+        data = pd.DataFrame([_row(k, cell) for k, cell in labelled(sub).groupby(keys, sort=False, dropna=False)])
+        data = data.iloc[sorted(range(len(data)), key=lambda i: (
+            data["dataset"].iloc[i], data["regime"].iloc[i], data["removal_size"].iloc[i],
+            method_key(data["label"].iloc[i])))].reset_index(drop=True)
+        data = verdicts(data)
+        notes = [NOTE, VERDICT_NOTE, SETTING_NOTE]
+        notes += [TRAINING_NOTE] if data["training_seconds"].notna().any() else []
+        return cls.make(ctx, data, cls.show(data), notes)
+
+    @staticmethod
+    def show(d: pd.DataFrame) -> pd.DataFrame:
+        def ranged(key: str, spec: str) -> list[str]:
+            return [ci(m, lo, hi, spec) for m, lo, hi in zip(d[key], d[f"{key}_lo"], d[f"{key}_hi"], strict=True)]
+        return pd.DataFrame({
+            "dataset": d["dataset"], "regime": d["regime"], "removal size": nums(d["removal_size"], "int"),
+            "method": d["label"], "N": nums(d["n_models"], "int"), "utility": ranged("utility", ".4g"),
+            "forget": ranged("forget_utility", ".4g"), "MIA gap": ranged("mia_gap", ".3f"),
+            "loss AUC (oracle)": [f"{a} ({num(o, '.3f')})"
+                                  for a, o in zip(ranged("loss_auc", ".3f"), d["loss_auc_oracle"], strict=True)],
+            "JS": ranged("js_to_oracle", ".3g"), "F [95 % CI]": ranged("forget_quality", ".3f"),
+            "F / null": nums(d["forget_quality_vs_null"], ".2f"),
+            "ceiling [95 % CI]": ranged("forget_quality_ceiling", ".3f"),
+            "F / ceiling": nums(d["forget_quality_normalised"], ".2f"),
+            "effect, sd [90 % CI]": ranged("effect", "+.2f"), "p (BH)": nums(d["p_adjusted"], ".3g"),
+            "power at margin": nums(d["power"], ".2f"), "verdict": d["verdict"],
+            "score": nums(d["unlearn_score"], ".3f"), "seconds": ranged("seconds", SECONDS),
+            "RTE (> 1: faster)": nums(d["rte"], ".3g"),
+            **({TRAINING: nums(d["training_seconds"], SECONDS)} if d["training_seconds"].notna().any() else {}),
+        })
+
+    def sentences(self) -> list[str]:
+        out = []
+        naive = self.data[reference(self.data, "naive_retrain")].set_index(CELL)["seconds"]
+        for method, g in sorted(self.data.groupby("label", sort=False), key=lambda kv: method_key(kv[0])):
+            counts = g["verdict"].value_counts()
+            parts = [f"{counts.get(v, 0)} {v}" for v in V.VERDICTS if counts.get(v)]
+            tail = "" if method == "naive_retrain" else cost(g, naive)
+            check = (" (a second retrained group: 'did not forget' here is a false rejection)"
+                     if method == "naive_retrain" else "")
+            out.append(f"{method}: {', '.join(parts) or 'no verdict'} of {len(g)} cells{check}{tail}.")
+        return out
+
+    def cells(self, extended: bool = False) -> list[Cell]:
+        d = self.data[~reference(self.data, "naive_retrain")]
+        groups = sorted(d.groupby("label", sort=False), key=lambda kv: method_key(kv[0]))
+        return [Cell(f"forgetting_{m}_forgot", f"forgetting: {m}, cells it forgot (of those with a verdict)",
+                     NAN, float((g["verdict"] == "forgot").sum()), "int") for m, g in groups]
+
+
+class VerdictErrorRates(Table):
+    name = "verdict_error_rates"
+    title = "The verdict rule's error rates on simulated panels of known truth"
+
+    @classmethod
+    def build(cls, df: pd.DataFrame, ctx: Context) -> VerdictErrorRates | None:
+        sub = select(df, "forgetting", "verdict_error_rates")
+        if sub.empty:
+            return None
+        rows = []
+        sub = sub.assign(model_share=col(sub, "model_share"))
+        for (n, m, rho, scenario), g in sub.groupby(["n_models", "removal_size", "model_share", "scenario"],
+                                                    sort=False, dropna=False):
+            panels = int(g["panels"].sum())
+            row = {"n_models": n, "removal_size": m, "model_share": rho, "scenario": scenario,
+                   "shift_sd": g["shift_sd"].iloc[0], "panels": panels}
+            for v in V.VERDICTS:
+                k = round(float((g[f"rate_{v.replace(' ', '_')}"] * g["panels"]).sum()))
+                lo, hi = sps.binomtest(k, panels).proportion_ci(0.95, method="exact")
+                row.update({v: k / panels, f"{v}_lo": lo, f"{v}_hi": hi})
+            rows.append(row)
+        data = pd.DataFrame(rows).sort_values(["n_models", "model_share", "removal_size", "shift_sd"],
+                                              ascending=[False, True, True, True], kind="stable").reset_index(drop=True)
+        return cls.make(ctx, data, cls.show(data), [
+            "Simulated panels (`unlearning.evaluation.verdict.simulated_panel`): N unlearned and N retrained models, "
+            "M forget "
+            "examples, φ normal with a per-model effect holding ρ of each example's variance (measured on the paper "
+            "panels' reference models: California 0.00–0.06, digits 0.02–0.09 (classwise 0.23–0.37), MNIST "
+            "0.12–0.20 (classwise 0.64)); the unlearned group shifted by the scenario's sd. Each judged by the audit's "
+            "rule (no no-op gate, no adjustment across cells). Rates with their 95 % Clopper–Pearson intervals. "
+            f"Targets: 'did not forget' under no difference (the size) ≤ {V.ALPHA:g}; 'forgot' at a shift of one "
+            f"margin ({V.MARGIN:g} sd) ≤ {V.ALPHA:g}; 'did not forget' under a shift is the power."])
+
+    @staticmethod
+    def show(d: pd.DataFrame) -> pd.DataFrame:
+        def rate(v: str) -> list[str]:
+            return [ci(a * 100, lo * 100, hi * 100, ".1f") for a, lo, hi in zip(d[v], d[f"{v}_lo"], d[f"{v}_hi"],
+                                                                                  strict=True)]
+        return pd.DataFrame({"N": nums(d["n_models"], "int"), "M": nums(d["removal_size"], "int"),
+                             "ρ": nums(d["model_share"], "g"),
+                             "truth": d["scenario"], "panels": nums(d["panels"], "int"),
+                             "forgot %": rate("forgot"), "cannot tell %": rate("cannot tell"),
+                             "did not forget %": rate("did not forget")})
+
+    def sentences(self) -> list[str]:
+        out = []
+        for (n, m, rho), g in self.data.groupby(["n_models", "removal_size", "model_share"], sort=False,
+                                                dropna=False):
+            by = g.set_index("scenario")
+            null, margin = by.iloc[0], by[by["shift_sd"] == V.MARGIN]
+            parts = [f"size {num(null['did not forget'] * 100, '.1f')} %"]
+            if len(margin):
+                parts.append(f"false forgot at the margin {num(margin['forgot'].iloc[0] * 100, '.1f')} %")
+            parts.append(f"forgot when nothing differs {num(null['forgot'] * 100, '.1f')} %")
+            out.append(f"N = {num(n, 'int')}, M = {num(m, 'int')}, ρ = {num(rho, 'g')}: {', '.join(parts)}.")
+        return out
+
+
+class ModelsNeeded(Table):
+    name = "models_needed"
+    title = "How many models are enough: the no-op told apart from retraining, by N"
+
+    @classmethod
+    def build(cls, df: pd.DataFrame, ctx: Context) -> ModelsNeeded | None:
+        sub = select(df, "forgetting", "forgetting")
+        sub = sub[(sub["method"] == "noop") & col(sub, "power_curve").notna()] if not sub.empty else sub
+        if sub.empty:
+            return None
+        rows = []
+        for _, r in sub.iterrows():
+            curve = dict(zip(r["power_curve_models"], r["power_curve"], strict=True))
+            rows.append({"dataset": r["dataset"], "regime": r["forget_regime"], "removal_size": r["removal_size"],
+                         "n_models": r["n_models"], "p_value": r["p_value"], "models_needed": r["models_needed"],
+                         "curve": curve,
+                         "enough": cls.enough(r["n_models"], r["models_needed"], curve, r["p_value"])})
+        data = pd.DataFrame(rows).sort_values(["dataset", "regime", "removal_size"], kind="stable")
+        return cls.make(ctx, data.drop(columns="curve"), cls.show(data), [
+            f"The no-op's models (the originals) and the reference models subsampled without replacement to N′ "
+            f"each ({V.NEEDED_DRAWS} draws per N′, {V.NEEDED_PERMUTATIONS} permutations each); power: the share "
+            f"whose difference test rejects at {V.ALPHA:g} (unadjusted). needed: the smallest N′ reaching "
+            f"{V.TARGET_POWER:g}. p: the full panel's own p-value (unadjusted)."])
+
+    @staticmethod
+    def enough(n, needed, curve: dict, p_value) -> str:
+        """Whether the panel's N tells the no-op apart from retraining with `TARGET_POWER` power, in words."""
+        told = not missing(p_value) and p_value <= V.ALPHA
+        if not missing(needed):
+            return f"yes: N′ = {num(needed, 'int')} already reaches power {V.TARGET_POWER:g}"
+        if not curve:
+            return "not measured"
+        top = max(curve)
+        if told:
+            return (f"just: N = {num(n, 'int')} tells them apart, but N′ = {top} has power {num(curve[top], '.2f')}; "
+                    "more models would make it sure")
+        return (f"no: N = {num(n, 'int')} does not tell them apart and N′ = {top} has power {num(curve[top], '.2f')}: "
+                "no memorisation this N can see (it may need far more models, or be none)")
+
+    @staticmethod
+    def show(d: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({"dataset": d["dataset"], "regime": d["regime"],
+                             "removal size": nums(d["removal_size"], "int"), "N": nums(d["n_models"], "int"),
+                             "p (no-op, N)": nums(d["p_value"], ".3g"),
+                             "power at N′": [", ".join(f"{k}: {num(v, '.2f')}" for k, v in c.items())
+                                             for c in d["curve"]],
+                             "needed": nums(d["models_needed"], "int"), "is N enough?": d["enough"]})

@@ -1,0 +1,230 @@
+"""The methods ranked per dataset by forgetting, cost and utility (`Ranking`, from the forgetting table's cells,
+with the uncertainty the audit reports), and each method's tuned point with its search (`TunedPoints`).
+
+Which records: a method's tuned cells where it has them on the dataset (every method searched with the same
+budget is the fair comparison), else its preset ones; where any method is tuned on a dataset, the dataset is ranked
+on the cells the tuned runs cover (the profile's tuned regimes), every method on those same cells. The no-op and
+naive retraining stay in the ranking, marked as the floor and the ceiling.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ....evaluation import verdict as V
+from ..common import NAN, PRESET, SECONDS, TUNED, ci, col, labelled, method_key, missing, num, nums, select, stats
+from .base import Context, Table
+from .forgetting import CELL, TRAINING, TRAINING_NOTE, Forgetting, reference
+
+# What is ranked, per dataset: (column, higher is better, what it is). Each method's value is its mean over the
+# dataset's ranked cells, with an interval: the mean of its cells' interval ends.
+RANKED = {"forgetting": ("f_normalised", True, "F / ceiling"), "cost": ("seconds", False, "seconds per model"),
+          "utility": ("utility_ratio", True, "test utility / retraining's")}
+ROLES = {"noop": "floor", "naive_retrain": "ceiling"}
+RANK_RULE = (
+    "Ranks, per dataset (1 is best), over its ranked cells: each method's tuned cells where it has them on the "
+    "dataset, else its preset ones (column setting); where a method is tuned there, every method is ranked on the "
+    "cells the tuned runs cover (the profile's tuned regimes). forgetting: the mean over the cells of F / ceiling "
+    "(higher is better); its interval: the mean of the cells' ends, F's 95 % bootstrap interval over the forget "
+    "examples / the cell's ceiling (the ceiling taken as fixed; a mean of ends is at least as wide as the mean's own "
+    "interval). cost: the mean of the cells' seconds per model (lower is better; interval: the mean of the cells' "
+    "95 % t intervals over the N models). utility: the mean over the cells of the test accuracy / naive retraining's "
+    "on the same cell (regression: retraining's test MSE / the method's; 1 is as good as retraining, higher is "
+    "better; interval from the cells' ends over the models). Ties: methods are ordered by the mean; a method whose "
+    "interval overlaps that of the best method of its rank group shares its rank (=), the next one that does not "
+    "opens a new rank, its place in the order (competition ranking: 1, =1, 3). No interval (one model, or none "
+    "recorded): tied only at an equal mean. noop (floor: the model unchanged, zero cost) and naive_retrain (ceiling: "
+    "a second retrained group, the reference's own F) stay in the ranking as the bounds every method lies between. "
+    "verdicts: the forgetting table's per cell (BH-adjusted across that table). score: the NeurIPS 2023 challenge "
+    "score (F × retain ratio × test ratio), the mean over the cells.")
+
+
+def tied_ranks(mean: pd.Series, lo: pd.Series, hi: pd.Series, higher: bool) -> tuple[pd.Series, pd.Series]:
+    """Competition ranks (1 best) of `mean` (NaN: no rank), and whether each is tied with the rank's best: ordered by
+    the mean, a value whose [lo, hi] overlaps that of its rank group's best shares the rank, else opens a new one at
+    its place. Without an interval on either side only an equal mean ties."""
+    order = mean.dropna().sort_values(ascending=not higher, kind="stable").index
+    rank = pd.Series(NAN, index=mean.index, dtype=float)
+    tied = pd.Series(False, index=mean.index, dtype=bool)
+    best = None
+    for place, i in enumerate(order, start=1):
+        if best is not None and _overlap(mean, lo, hi, best, i):
+            rank[i], tied[i] = rank[best], True
+        else:
+            rank[i], best = float(place), i
+    return rank, tied
+
+
+def _overlap(mean: pd.Series, lo: pd.Series, hi: pd.Series, a, b) -> bool:
+    ends = (lo[a], hi[a], lo[b], hi[b])
+    if any(missing(x) for x in ends):
+        return mean[a] == mean[b]
+    return float(lo[a]) <= float(hi[b]) and float(lo[b]) <= float(hi[a])
+
+
+def chosen(d: pd.DataFrame) -> pd.DataFrame:
+    """The forgetting table's rows one dataset is ranked on: each method's tuned rows where it has any, else its
+    preset ones, on the cells of the tuned rows (all cells where no method is tuned)."""
+    tuned_methods = set(d.loc[d["setting"] == TUNED, "method"])
+    rows = d[(d["setting"] == TUNED) == d["method"].isin(tuned_methods)]
+    if tuned_methods:
+        cells = set(d.loc[d["setting"] == TUNED, CELL].itertuples(index=False, name=None))
+        rows = rows[[c in cells for c in rows[CELL].itertuples(index=False, name=None)]]
+    return rows
+
+
+def _utility_ratio(rows: pd.DataFrame, d: pd.DataFrame) -> pd.DataFrame:
+    """Each row's test utility against naive retraining's on its cell (`utility_ratio` with `_lo`, `_hi`): accuracy
+    / retraining's, or for MSE (lower is better) retraining's / the row's, so that higher is better either way."""
+    ref = d[reference(d, "naive_retrain")].set_index(CELL)["utility"]
+    base = pd.Series([ref.get(k, NAN) for k in rows[CELL].itertuples(index=False, name=None)], index=rows.index,
+                     dtype=float)
+    base = base.where(base > 0)
+    u, lo, hi = (rows[k].astype(float) for k in ("utility", "utility_lo", "utility_hi"))
+    mse = rows["utility_mse"].astype(bool)
+    return pd.DataFrame({"utility_ratio": (base / u).where(mse, u / base),
+                         "utility_ratio_lo": (base / hi).where(mse, lo / base),
+                         "utility_ratio_hi": (base / lo).where(mse, hi / base)})
+
+
+def _verdicts(v: pd.Series) -> str:
+    counts = v[v != ""].value_counts()
+    return ", ".join(f"{counts[k]} {k}" for k in V.VERDICTS if counts.get(k)) or "none"
+
+
+def _method_row(ds: str, lab: str, g: pd.DataFrame) -> dict:
+    ceiling = g["forget_quality_ceiling"].astype(float).where(lambda c: c > 0)
+    ends = {"f_normalised": g["forget_quality_normalised"].astype(float),
+            "f_normalised_lo": g["forget_quality_lo"].astype(float) / ceiling,
+            "f_normalised_hi": g["forget_quality_hi"].astype(float) / ceiling}
+    row = {"dataset": ds, "label": lab, "method": g["method"].iloc[0], "setting": g["setting"].iloc[0],
+           "role": ROLES.get(g["method"].iloc[0], "") if g["setting"].iloc[0] == PRESET else "",
+           "cells": len(g), "regimes": ", ".join(sorted(set(g["regime"].astype(str)))),
+           "verdicts": _verdicts(g["verdict"]), "forgot": int((g["verdict"] == "forgot").sum())}
+    row.update({k: stats(v)[0] for k, v in ends.items()})
+    for k in ("seconds", "seconds_lo", "seconds_hi", "rte", "training_seconds", "utility_ratio", "utility_ratio_lo",
+              "utility_ratio_hi", "unlearn_score"):
+        row[k] = stats(g[k])[0]
+    return row
+
+
+class Ranking(Table):
+    name = "ranking"
+    title = "Ranking: the methods per dataset by forgetting, cost and utility"
+
+    @classmethod
+    def build(cls, df: pd.DataFrame, ctx: Context) -> Ranking | None:
+        forgetting = Forgetting.build(df, ctx)
+        return None if forgetting is None else cls.of(forgetting, ctx)
+
+    @classmethod
+    def of(cls, forgetting: Forgetting, ctx: Context) -> Ranking:
+        """The ranking from the forgetting table's cells (their adjusted verdicts included)."""
+        d, frames = forgetting.data, []
+        for ds in sorted(d["dataset"].unique()):
+            part = d[d["dataset"] == ds]
+            rows = chosen(part)
+            rows = pd.concat([rows, _utility_ratio(rows, part)], axis=1)
+            per = pd.DataFrame([_method_row(ds, lab, g) for lab, g in rows.groupby("label", sort=False)])
+            frames.append(_ranked(per))
+        data = pd.concat(frames, ignore_index=True)
+        notes = [RANK_RULE, *([TRAINING_NOTE] if data["training_seconds"].notna().any() else [])]
+        return cls.make(ctx, data, cls.show(data), notes)
+
+    @staticmethod
+    def show(d: pd.DataFrame) -> pd.DataFrame:
+        def rank(what: str) -> list[str]:
+            return ["" if missing(r) else f"{'=' if t else ''}{num(r, 'int')}"
+                    for r, t in zip(d[f"{what}_rank"], d[f"{what}_tied"], strict=True)]
+
+        def ranged(key: str, spec: str) -> list[str]:
+            return [ci(m, lo, hi, spec) for m, lo, hi in zip(d[key], d[f"{key}_lo"], d[f"{key}_hi"], strict=True)]
+        shown = {"dataset": d["dataset"], "method": d["label"], "setting": d["setting"], "role": d["role"],
+                 "cells": nums(d["cells"], "int"), "forgetting rank": rank("forgetting"),
+                 "F / ceiling [95 % CI]": ranged("f_normalised", ".2f"), "verdicts": d["verdicts"],
+                 "cost rank": rank("cost"), "seconds [95 % CI]": ranged("seconds", SECONDS),
+                 "RTE (> 1: faster)": nums(d["rte"], ".3g")}
+        if d["training_seconds"].notna().any():
+            shown[TRAINING] = nums(d["training_seconds"], SECONDS)
+        shown.update({"utility rank": rank("utility"), "utility / retraining's [95 % CI]": ranged("utility_ratio",
+                                                                                                  ".3f"),
+                      "score": nums(d["unlearn_score"], ".3f")})
+        return pd.DataFrame(shown)
+
+    def sentences(self) -> list[str]:
+        out = []
+        for ds, g in self.data.groupby("dataset", sort=False):
+            tuned = sorted(g.loc[g["setting"] == TUNED, "method"], key=method_key)
+            which = f"tuned: {', '.join(tuned)}; the others at their preset" if tuned else "every method at its preset"
+            parts = [f"{what} {self._order(g, what, spec)}" for what, spec in
+                     (("forgetting", ".2f"), ("cost", SECONDS), ("utility", ".3f"))]
+            out.append(f"{ds} ({num(g['cells'].max(), 'int')} {'cell' if g['cells'].max() == 1 else 'cells'}, "
+                       f"{', '.join(sorted(set(', '.join(g['regimes']).split(', '))))}; {which}): "
+                       + "; ".join(parts) + ".")
+        return out
+
+    @staticmethod
+    def _order(g: pd.DataFrame, what: str, spec: str) -> str:
+        """`1 a 0.93, =1 b 0.90, 3 c 0.41` for one ranked quantity; roles in brackets."""
+        key = RANKED[what][0]
+        ranked = g[g[f"{what}_rank"].notna()].sort_values([f"{what}_rank", key], ascending=[True, not RANKED[what][1]],
+                                                         kind="stable")
+        return ", ".join(f"{'=' if r[f'{what}_tied'] else ''}{num(r[f'{what}_rank'], 'int')} {r['label']}"
+                         f"{f' [{r.role}]' if r['role'] else ''} {num(r[key], spec)}" for _, r in ranked.iterrows())
+
+
+def _ranked(per: pd.DataFrame) -> pd.DataFrame:
+    """One dataset's methods with their three ranks, sorted by the forgetting rank, its mean, then METHOD_ORDER."""
+    for what, (key, higher, _) in RANKED.items():
+        per[f"{what}_rank"], per[f"{what}_tied"] = tied_ranks(per[key], per[f"{key}_lo"], per[f"{key}_hi"], higher)
+    order = sorted(range(len(per)), key=lambda i: (missing(per["forgetting_rank"].iloc[i]),
+                                                   per["forgetting_rank"].fillna(0).iloc[i],
+                                                   -per["f_normalised"].fillna(0).iloc[i],
+                                                   method_key(per["label"].iloc[i])))
+    return per.iloc[order].reset_index(drop=True)
+
+
+class TunedPoints(Table):
+    name = "tuned_points"
+    title = "Tuned points: each method's best point of its search, per dataset"
+
+    @classmethod
+    def build(cls, df: pd.DataFrame, ctx: Context) -> TunedPoints | None:
+        sub = select(df, "forgetting", "forgetting")
+        sub = labelled(sub) if not sub.empty else sub
+        sub = sub[sub["setting"] == TUNED] if not sub.empty else sub
+        if sub.empty:
+            return None
+        rows = []
+        for (ds, method), g in sub.groupby(["dataset", "method"], sort=False):
+            points = sorted(set(col(g, "tuned_point").dropna().astype(str)))
+            rows.append({"dataset": ds, "method": method, "tuned_point": "; ".join(points), "points": len(points),
+                         "tuned_score": stats(col(g, "tuned_score"))[0], "tuning_trials": col(g, "tuning_trials").max(),
+                         "tuning_seconds": col(g, "tuning_seconds").max(),
+                         "tuning_n_models": col(g, "tuning_n_models").max(), "cells": len(g)})
+        data = pd.DataFrame(rows)
+        data = data.iloc[sorted(range(len(data)), key=lambda i: (data["dataset"].iloc[i],
+                                                                 method_key(data["method"].iloc[i])))]
+        display = pd.DataFrame({
+            "dataset": data["dataset"], "method": data["method"], "tuned point": data["tuned_point"],
+            "validation score": nums(data["tuned_score"], ".3f"), "trials": nums(data["tuning_trials"], "int"),
+            "search s": nums(data["tuning_seconds"], SECONDS), "N (validation)": nums(data["tuning_n_models"], "int"),
+            "cells run": nums(data["cells"], "int")})
+        notes = ["From the tuned records (`setting: tuned`): tuned point: the settings the search chose (the method's "
+                 "preset elsewhere); validation score: the point's NeurIPS 2023 challenge score (F × retain ratio × "
+                 "test ratio) against retrained models on the search's own validation panel, a forget set drawn apart "
+                 "from the reported cells (`tuned_score`); trials: the search's (seeded TPE, the same number for "
+                 "every method on a dataset); search s: the wall time of the method's whole search; N (validation): "
+                 "models per group of the validation panel; cells run: the forgetting cells run at the point. A "
+                 "method searched twice on a dataset (records of different searches) lists every point, ';' apart."]
+        return cls.make(ctx, data, display, notes)
+
+    def sentences(self) -> list[str]:
+        out = []
+        for ds, g in self.data.groupby("dataset", sort=False):
+            trials = sorted({int(t) for t in g["tuning_trials"].dropna()})
+            total = g["tuning_seconds"].sum(min_count=1)
+            out.append(f"{ds}: {len(g)} {'method' if len(g) == 1 else 'methods'} searched, "
+                       f"{' / '.join(map(str, trials)) or 'unknown'} trials each, {num(total, SECONDS)} s of search "
+                       "in all.")
+        return out
