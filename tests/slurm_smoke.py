@@ -1,4 +1,4 @@
-"""The smoke profile as 3 shards on a real one-node Slurm, beside an unsharded run of the same cells, for
+"""Smoke-profile cells as 3 shards on a real one-node Slurm, beside an unsharded run of the same cells, for
 `tests/test_cluster_slurm.py`.
 
 `SmokeOnSlurm.start()` is called when collection ends (`tests/conftest.py`): it starts the local Slurm
@@ -8,8 +8,14 @@ benchmark session unsharded in one process with one thread. The rest of the test
 core (it is single-threaded); the check is ordered last and `wait()`s for the thread. `stop()` cancels what is left,
 shuts every daemon down and removes the folder.
 
-The cells: the smoke profile's benchmark modules except the two whose every number is a timing
-(`test_threads.py`, `test_overhead.py`: the comparison, timings aside, would have nothing to compare).
+The cells (`CELLS`): the smoke profile's forgetting, paper 000 and verdict cells without MNIST, ~45 s of recorded
+cell time (benchmarks/durations/smoke.json) of the profile's 324 s. They hold every kind of shard content the check
+needs: a lab's originals and oracles, forgetting panels whose main and sweep cells `shard_group` keeps together,
+the verdict's simulations, cells cut between shards by pytest-split's duration-based chunks. The whole smoke
+profile on Slurm (and again unsharded, for the comparison) cost CI 12 min 48 s, beside the in-process benchmark
+session that runs those cells anyway; the excluded modules add no kind of content: MNIST's cells train the same
+lab objects on a ConvNet (slower, not different for the merge), `test_grid.py` and the paper 002 module are
+lab cells like paper 000's, and `test_threads.py` / `test_overhead.py` hold timings only (nothing to compare).
 """
 
 from __future__ import annotations
@@ -27,8 +33,9 @@ from unlearning.bench.cluster.launch import Manifest, Resources, launch
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARDS = 3
-TIMING_ONLY = ("benchmarks/test_threads.py", "benchmarks/test_overhead.py")
-RUN = ("benchmarks/", *(f"--ignore={m}" for m in TIMING_ONLY), "--bench-profile", "smoke")
+CELLS = ("benchmarks/test_forgetting.py", "benchmarks/test_paper000_weight_pruning.py", "benchmarks/test_verdict.py",
+         "-k", "not mnist")
+RUN = (*CELLS, "--bench-profile", "smoke")
 SPLIT = ("--splitting-algorithm", "duration_based_chunks", "--durations-path",
          str(ROOT / "benchmarks" / "durations" / "smoke.json"))
 RESOURCES = Resources(cpus_per_task=1, mem_gb=3.0, timeout_min=30, parallelism=1)

@@ -1,4 +1,4 @@
-"""The smoke profile as 3 shards on a real one-node Slurm, merged, equals one unsharded run cell by cell.
+"""Smoke-profile cells as 3 shards on a real one-node Slurm, merged, equal one unsharded run cell by cell.
 
 The run itself starts in the background when collection ends (`tests/slurm_smoke.py`); this check runs last and
 waits for it. Skipped, with the reason, where Slurm cannot start (not root, packages missing: `.ci/run` installs
@@ -69,7 +69,7 @@ def tables(run: dict, folder, name: str) -> dict[str, str]:
     return {table: t.csv() for table, t in built.items()}
 
 
-def test_the_smoke_profile_as_3_slurm_shards_merges_into_the_unsharded_run(slurm_smoke, tmp_path):
+def test_smoke_cells_as_3_slurm_shards_merge_into_the_unsharded_run(slurm_smoke, tmp_path):
     manifest = slurm_smoke.manifest
     states = {k: s.state for k, s in manifest.shards.items()}
     assert all(state == PASSED for state in states.values()), (
@@ -83,6 +83,8 @@ def test_the_smoke_profile_as_3_slurm_shards_merges_into_the_unsharded_run(slurm
     assert problems == []
     assert merged["machine_info"]["bench_complete"] is True
     assert merged["machine_info"][shards.SHARDS]["splits"] == 3
+    per_shard = [len(json.loads(p.read_text())["benchmarks"]) for p in manifest.shard_files]
+    assert len(per_shard) == 3 and min(per_shard) > 0, f"cells per shard: {per_shard}"
     reference = json.loads(slurm_smoke.reference.read_text())
     assert [b["fullname"] for b in merged["benchmarks"]] == [b["fullname"] for b in reference["benchmarks"]]
     diff = differences(merged, reference)

@@ -255,3 +255,42 @@ def test_each_layer_imports_first():
                          cwd=ROOT, timeout=600)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "", "modules that fail when imported first:\n" + run.stdout
+
+
+# The rooms of the package, lowest first (README.md, "Layout"): a module may import its own room and the rooms before
+# it, never one after it, so the library (config .. evaluation) never imports the tooling (running, bench).
+ROOMS = ("common", "config", "data", "training", "methods", "evaluation", "running", "bench")
+
+
+def room_of(module: str) -> str | None:
+    """`unlearning.data.mnist` -> `data`; None for the package's own `__init__` / `__main__`."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] != "__main__" else None
+
+
+def upward_arrows(graph: dict[str, set[str]], where: dict[tuple[str, str], str]) -> list[str]:
+    """Every import from a room to a later one, as 'importer -> imported (file:line)'."""
+    out = []
+    for module, targets in sorted(graph.items()):
+        here = room_of(module)
+        for target in sorted(targets):
+            there = room_of(target)
+            if here is not None and there is not None and ROOMS.index(there) > ROOMS.index(here):
+                out.append(f"{module} -> {target} ({where[module, target]})")
+    return out
+
+
+def test_rooms_import_only_from_the_rooms_below():
+    graph, where = import_graph(PACKAGE)
+    rooms = {room_of(m) for m in graph} - {None}
+    assert rooms == set(ROOMS), f"rooms not in ROOMS (add them where they belong): {sorted(rooms - set(ROOMS))}"
+    assert upward_arrows(graph, where) == []
+    top = sorted(p.name for p in PACKAGE.iterdir() if p.name != "__pycache__")
+    assert len(top) <= 10, f"the top of unlearning/ shows the architecture at a glance: {top}"
+
+
+def test_an_upward_arrow_is_named_with_its_line():
+    graph = {"unlearning.data.base": {"unlearning.running.cli"}, "unlearning.running.cli": {"unlearning.data.base"}}
+    where = {("unlearning.data.base", "unlearning.running.cli"): "unlearning/data/base.py:7",
+             ("unlearning.running.cli", "unlearning.data.base"): "unlearning/running/cli.py:3"}
+    assert upward_arrows(graph, where) == ["unlearning.data.base -> unlearning.running.cli (unlearning/data/base.py:7)"]
