@@ -76,9 +76,11 @@ def gradient_ascent(problems) -> list[UnlearnResult]:
     s = problems[0].config.method_settings("gradient_ascent")
     loop = Loop(problems, s, f"gradient ascent on the forget loss: {describe(s, batch_of(s, problems[0].config))}")
 
+    def ascent(idx):
+        xb, yb = rows(loop.xf, idx), rows(loop.yf, idx)
+        return -loop.losses(xb, yb), xb.shape[1]
+
     def epoch() -> None:
-        for idx in batches(loop.xf.shape[1], loop.batch_size, loop.gens, loop.device):
-            xb, yb = rows(loop.xf, idx), rows(loop.yf, idx)
-            loop.step(-loop.losses(xb, yb), xb.shape[1])
+        loop.train(batches(loop.xf.shape[1], loop.batch_size, loop.gens, loop.device), ascent)
 
     return loop.run("gradient_ascent", s.epochs, epoch)

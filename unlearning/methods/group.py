@@ -11,7 +11,9 @@ one architecture whose `forward` maps per-model inputs (K, B, ...) to outputs (K
   forward each. Either way the K losses are summed before `backward`, so no gradient mixes
   models, and one elementwise optimizer over all parameters is K independent optimizers.
 - `batches` draws each model's own shuffling order from its own seeded generator (`fit`'s
-  rule: file order when one batch holds the whole set).
+  rule: file order when one batch holds the whole set); `train_pass` is the one K-model pass
+  (zero the gradients, the K losses, backward, step) that `fit_many` and every method here share,
+  with the method's losses as a callback (both from `training.ensemble`).
 - `optimizer` builds the methods' optimizers: `config.make_optimizer`'s three, plus the
   momentum and weight decay the reference implementations use with SGD; `check_optimizer`
   validates those three settings (each method's settings `__post_init__` calls it).
@@ -29,22 +31,23 @@ weights within float rounding.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..config import OPTIMIZERS, Config, check_choice, check_real, make_optimizer
 from ..training import progress
-from ..training.ensemble import Stack, per_model_loss, stack_reason
+from ..training.ensemble import Stack, batches, per_model_loss, stack_reason, train_pass
 from ..training.models import seeded
 from ..training.train import TrainRecord
 from .base import Problem, UnlearnResult
 
 __all__ = ["EpochCalls", "Group", "Loop", "Timer", "batch_of", "batches", "check_optimizer", "describe",
            "forget_sets", "generators", "optimizer", "per_model_loss", "retain_sets", "rows", "stacked_rows",
-           "tally"]
+           "tally", "train_pass"]
 EVAL_ROWS = 1024          # rows per forward pass when `Loop` measures the watched forget loss
 
 
@@ -128,19 +131,6 @@ def optimizer(name: str, params, lr: float, momentum: float = 0.0, weight_decay:
         return make_optimizer(name, params, lr)
     extra = {"momentum": momentum} if name == "sgd" else {}
     return OPTIMIZERS[name](list(params), lr=lr, weight_decay=weight_decay, **extra)
-
-
-def batches(n: int, batch_size: int | None, gens: Sequence[torch.Generator],
-            device: torch.device) -> Iterator[torch.Tensor | None]:
-    """One epoch of row indices (K, B) per batch, each model's order from its own generator;
-    a single None when one batch holds all `n` rows (file order, as `train.fit` does)."""
-    bs = n if batch_size is None else min(batch_size, n)
-    if bs >= n:
-        yield None
-        return
-    perm = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
-    for i in range(0, n, bs):
-        yield perm[:, i:i + bs]
 
 
 def rows(x: torch.Tensor, idx: torch.Tensor | None) -> torch.Tensor:
@@ -259,14 +249,18 @@ class Loop:
         """Each model's mean loss on its own batch (K,), differentiable."""
         return per_model_loss(self.task, self.group.forward(x), y)
 
-    def step(self, objective: torch.Tensor, samples: int) -> None:
-        """One optimizer step down the summed per-model `objective` (K,): no gradient mixes models."""
-        self.opt.zero_grad(set_to_none=True)
-        objective.sum().backward()
-        self.opt.step()
-        for rec in self.recs:
-            rec.steps += 1
-            rec.samples += samples
+    def train(self, batches: Iterable, objective: Callable[[Any], tuple[torch.Tensor, int]]) -> None:
+        """One pass (`train_pass`): per batch, one optimizer step down the summed per-model objective
+        (K,) that `objective(batch)` returns with the number of rows it used (counted in the records)."""
+
+        def losses(batch) -> torch.Tensor:
+            values, samples = objective(batch)
+            for rec in self.recs:
+                rec.steps += 1
+                rec.samples += samples
+            return values
+
+        train_pass(self.opt, batches, losses)
 
     @torch.no_grad()
     def forget_loss(self) -> list[float]:

@@ -49,6 +49,7 @@ from .group import (
     retain_sets,
     rows,
     tally,
+    train_pass,
 )
 from .space import Int, Real, Space
 
@@ -89,17 +90,12 @@ def alpha_at(alpha: float, epoch: int, epochs: int) -> float:
 
 def _epoch(group: Group, opt, x, y, task: str, cfg: L1SparseConfig, alpha: float, gens) -> int:
     """One pass over every model's retain set with the penalty α·‖θ‖₁; returns the steps taken."""
-    ones = torch.ones(len(group), device=group.device)
-    steps = 0
-    for idx in batches(x.shape[1], cfg.batch_size, gens, group.device):
-        opt.zero_grad(set_to_none=True)
-        losses = per_model_loss(task, group.forward(rows(x, idx)), rows(y, idx))
-        if alpha:
-            losses = losses + alpha * group.l1()
-        losses.backward(ones)
-        opt.step()
-        steps += 1
-    return steps
+
+    def losses(idx: torch.Tensor | None) -> torch.Tensor:
+        values = per_model_loss(task, group.forward(rows(x, idx)), rows(y, idx))
+        return values + alpha * group.l1() if alpha else values
+
+    return train_pass(opt, batches(x.shape[1], cfg.batch_size, gens, group.device), losses)
 
 
 # α around the default on a log scale; lr around the reference's 0.01; epochs up to twice its 10.

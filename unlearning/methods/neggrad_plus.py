@@ -102,10 +102,12 @@ def neggrad_plus(problems) -> list[UnlearnResult]:
     loop = Loop(problems, s, rule)
     xr, yr = retain_sets(problems, loop.device)
 
+    def objective(pair):
+        ri, fi = pair
+        xb, yb, xfb, yfb = rows(xr, ri), rows(yr, ri), rows(loop.xf, fi), rows(loop.yf, fi)
+        return s.alpha * loop.losses(xb, yb) - (1 - s.alpha) * loop.losses(xfb, yfb), xb.shape[1] + xfb.shape[1]
+
     def epoch() -> None:
-        for ri, fi in paired_batches(xr.shape[1], loop.xf.shape[1], loop.batch_size, loop.gens, loop.device):
-            xb, yb, xfb, yfb = rows(xr, ri), rows(yr, ri), rows(loop.xf, fi), rows(loop.yf, fi)
-            objective = s.alpha * loop.losses(xb, yb) - (1 - s.alpha) * loop.losses(xfb, yfb)
-            loop.step(objective, xb.shape[1] + xfb.shape[1])
+        loop.train(paired_batches(xr.shape[1], loop.xf.shape[1], loop.batch_size, loop.gens, loop.device), objective)
 
     return loop.run("neggrad_plus", s.epochs, epoch)

@@ -69,6 +69,7 @@ from .group import (
     retain_sets,
     rows,
     tally,
+    train_pass,
 )
 from .space import Int, Real, Space
 
@@ -161,14 +162,8 @@ class Masked:
 
 def _pass(group: Group, masked: Masked, x, y, task: str, batch_size: int | None, gens) -> int:
     """One pass of masked steps over per-model sets (K, n, ...); returns the steps taken."""
-    ones = torch.ones(len(group), device=group.device)
-    steps = 0
-    for idx in batches(x.shape[1], batch_size, gens, group.device):
-        masked.opt.zero_grad(set_to_none=True)
-        per_model_loss(task, group.forward(rows(x, idx)), rows(y, idx)).backward(ones)
-        masked.step()
-        steps += 1
-    return steps
+    return train_pass(masked.opt, batches(x.shape[1], batch_size, gens, group.device),
+                      lambda idx: per_model_loss(task, group.forward(rows(x, idx)), rows(y, idx)), masked.step)
 
 
 def random_labels(y: torch.Tensor, num_classes: int, gens) -> torch.Tensor:

@@ -70,6 +70,7 @@ from .group import (
     per_model_loss,
     retain_sets,
     rows,
+    train_pass,
 )
 from .space import Int, Real, Space
 
@@ -171,14 +172,8 @@ def teacher_outputs(teachers: Group, x: torch.Tensor) -> torch.Tensor:
 
 def _pass(group: Group, opt, s: _Set, batch: int | None, gens, loss: Callable, task: str) -> int:
     """One epoch over set `s`, one step per batch on the sum of the K per-model losses; returns the steps."""
-    steps = 0
-    for idx in batches(s.n, batch, gens, group.device):
-        out = group.forward(rows(s.x, idx))
-        opt.zero_grad(set_to_none=True)
-        loss(out, rows(s.teacher, idx), rows(s.y, idx), task).sum().backward()
-        opt.step()
-        steps += 1
-    return steps
+    return train_pass(opt, batches(s.n, batch, gens, group.device),
+                      lambda idx: loss(group.forward(rows(s.x, idx)), rows(s.teacher, idx), rows(s.y, idx), task))
 
 
 def _loop(group: Group, cfg: ScrubConfig, forget: _Set, retain: _Set, gens, task: str, calls: EpochCalls) -> dict:
