@@ -11,9 +11,9 @@ one architecture whose `forward` maps per-model inputs (K, B, ...) to outputs (K
   forward each. Either way the K losses are summed before `backward`, so no gradient mixes
   models, and one elementwise optimizer over all parameters is K independent optimizers.
 - `batches` draws each model's own shuffling order from its own seeded generator (`fit`'s
-  rule: file order when one batch holds the whole set); `train_pass` is the one K-model pass
-  (zero the gradients, the K losses, backward, step) that `fit_many` and every method here share,
-  with the method's losses as a callback (both from `training.ensemble`).
+  rule: file order when one batch holds the whole set; from `training.ensemble`); `train_pass`
+  (from `training.train`) is the one training pass (zero the gradients, the losses, backward,
+  step) that `fit`, `fit_many` and every method here share, with the method's losses as a callback.
 - `optimizer` builds the methods' optimizers: `config.make_optimizer`'s three, plus the
   momentum and weight decay the reference implementations use with SGD; `check_optimizer`
   validates those three settings (each method's settings `__post_init__` calls it).
@@ -40,9 +40,9 @@ from torch import nn
 
 from ..config import OPTIMIZERS, Config, check_choice, check_real, make_optimizer
 from ..training import progress
-from ..training.ensemble import Stack, batches, per_model_loss, stack_reason, train_pass
+from ..training.ensemble import Stack, batches, per_model_loss, stack_reason
 from ..training.models import seeded
-from ..training.train import TrainRecord
+from ..training.train import TrainRecord, train_pass
 from .base import Problem, UnlearnResult
 
 __all__ = ["EpochCalls", "Group", "Loop", "Timer", "batch_of", "batches", "check_optimizer", "describe",

@@ -27,9 +27,8 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
@@ -39,7 +38,7 @@ from ..config import Config, TrainConfig, make_optimizer
 from ..data import Data
 from . import progress
 from .models import build_model, resolve_device, seeded
-from .train import CONSTANT_OUTPUT_TOL, EVAL_BATCH, Trained, TrainRecord, fresh_model, train_original
+from .train import CONSTANT_OUTPUT_TOL, EVAL_BATCH, Trained, TrainRecord, fresh_model, train_original, train_pass
 
 log = logging.getLogger(__name__)
 
@@ -80,22 +79,6 @@ def batches(n: int, batch_size: int | None, gens: Sequence[torch.Generator],
     perm = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
     for i in range(0, n, bs):
         yield perm[:, i:i + bs]
-
-
-def train_pass(opt: torch.optim.Optimizer, batches: Iterable, losses: Callable[[Any], torch.Tensor],
-               step: Callable[[], None] | None = None) -> int:
-    """One pass of K models, the loop `fit_many` and the methods' K-model loops share: for each
-    batch of `batches` (row indices (K, B), None for every row, or what `losses` takes), zero the
-    gradients, take the K per-model losses `losses(batch)` (K,), back-propagate their sum (no
-    gradient mixes models) and step (`step`, default `opt.step`). Returns the steps taken."""
-    steps = 0
-    for batch in batches:
-        opt.zero_grad(set_to_none=True)
-        values = losses(batch)
-        values.backward(torch.ones_like(values))       # d(sum of the K losses)/d(each loss)
-        (step or opt.step)()
-        steps += 1
-    return steps
 
 
 @dataclass
