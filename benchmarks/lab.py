@@ -98,10 +98,10 @@ class Lab:
               method: str | None = None) -> tuple[list[int], list[Config]]:
         """The seeds to run with `seed` as one `fit_many` batch (the profile's seeds of this
         dataset and part, when `seed` is one of them, the model stacks and `method`, if
-        given, has a batched form; else `seed` alone), and their configs (`config` with each seed)."""
+        given, is `batched`; else `seed` alone), and their configs (`config` with each seed)."""
         seeds = list(self.seeds(dataset, part))
         if (seed not in seeds or len(seeds) < 2 or stack_reason(get_dataset(dataset).build_model())
-                or (method is not None and get_method(method).many is None)):
+                or (method is not None and not get_method(method).batched)):
             seeds = [seed]
         return seeds, [dataclasses.replace(config, seed=s) for s in seeds]
 

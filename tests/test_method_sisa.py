@@ -176,7 +176,7 @@ def test_batched_equals_single_runs():
     forget = [5, 9, 60]
     stand_in = [trained_of(nn.Sequential(nn.Linear(64, 10)), s) for s in range(3)]
     many = unlearn_many("sisa", stand_in, [data] * 3, [forget] * 3, configs)
-    assert get_method("sisa").many is not None and many[0].cost.batch_models == 3
+    assert get_method("sisa").batched and many[0].cost.batch_models == 3
     for m, t, c in zip(many, stand_in, configs, strict=True):
         one = unlearn("sisa", t, data, forget, c)
         assert states_close(m.model.state_dict(), one.model.state_dict(), atol=1e-5)

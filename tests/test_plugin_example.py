@@ -91,8 +91,8 @@ def test_readme_example_is_a_whole_package():
     assert project["project"]["entry-points"][GROUP] == {METHOD: MODULE}
     assert project["tool"]["setuptools"]["py-modules"] == [MODULE]
     assert project["build-system"]["build-backend"] == "setuptools.build_meta"
-    # every name the module uses is imported there: register, UnlearnResult and TrainRecord from one public path
-    assert "from unlearning.methods import TrainRecord, UnlearnResult, register" in files[f"{MODULE}.py"]
+    # every name the module uses is imported there: register, Problem, UnlearnResult and TrainRecord from one path
+    assert "from unlearning.methods import Problem, TrainRecord, UnlearnResult, register" in files[f"{MODULE}.py"]
 
 
 def test_readme_example_does_what_the_readme_says(noise_module):

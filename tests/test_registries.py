@@ -207,11 +207,11 @@ class NoiseConfig:
     scale: float = 0.0
 
 @register("plugin_noop", settings=NoiseConfig, paper="a test plug-in")
-def plugin_noop(trained, data, forget, config, on_epoch=None):
+def plugin_noop(problems):
     """Return the trained model unchanged."""
     from unlearning.training.train import TrainRecord
-    return UnlearnResult("plugin_noop", trained.copy_model(), TrainRecord(converged=True),
-                         {"scale": config.method_settings("plugin_noop").scale})
+    return [UnlearnResult("plugin_noop", p.trained.copy_model(), TrainRecord(converged=True),
+                          {"scale": p.config.method_settings("plugin_noop").scale}) for p in problems]
 '''
 
 

@@ -1,13 +1,22 @@
 """The one interface every unlearning method implements, and the registry.
 
-A method is a function
+A method is one function that receives K problems and returns K results, in order:
 
-    unlearn(trained, data, forget, config, on_epoch=None) -> UnlearnResult
+    method(problems: list[Problem]) -> list[UnlearnResult]
 
-registered by name with `@register("name", settings=..., paper=..., applies=..., check=..., validate=...)`
-in its own module of this package (found by walking the package: no list to edit) or of
-another package (entry-point group `unlearning_bench.methods`, see `unlearning.common.plugins`).
-It must not modify `trained.model`: it works on a copy.
+A `Problem` is one run: remove `forget` from `trained` (on `data`, under `config`), calling
+`on_epoch(e, model)` after each epoch if given. `unlearn` hands the method one problem (K = 1);
+`unlearn_many` hands it K (typically one per seed). The method must not modify `trained.model`:
+it works on a copy (`problem.trained.copy_model()`). Most methods run their problems one after
+another (`[one(p) for p in problems]`); a method registered with `batched=True` may train the
+problems it is handed together as one batch (`ensemble.fit_many`, `group.Group`), and
+`unlearn_many` hands it all K at once only where that is sound (`ensemble.batch_reason` finds
+nothing against it and the forget sets have one size), else one problem at a time.
+
+It is registered by name with `@register("name", settings=..., paper=..., applies=..., check=...,
+validate=..., search=..., batched=...)` in its own module of this package (found by walking the
+package: no list to edit) or of another package (entry-point group `unlearning_bench.methods`, see
+`unlearning.common.plugins`).
 
 - `settings`: the method's own frozen dataclass of settings, with defaults; a `Config`
   holds one per method (`config.method_settings(name)`), so adding a method adds no
@@ -22,6 +31,8 @@ It must not modify `trained.model`: it works on a copy.
   the forget set.
 - `search`: the method's knobs and their ranges (`unlearning.methods.space.Space`), which
   `unlearning.running.tuning` searches for every method alike; None: nothing to tune.
+- `batched`: whether the method trains the problems it is handed as one batch (above); the
+  benchmark harness then also times a dataset's seeds as one batch.
 `check_applicable` runs them all, so errors come before any training.
 """
 
@@ -62,30 +73,37 @@ class UnlearnResult:
     checkpoints: list[Checkpoint] = field(default_factory=list)
 
 
-class UnlearnFn(Protocol):
-    def __call__(self, trained: Trained, data: Data, forget: torch.Tensor, config: Config,
-                 on_epoch: Callable[[int, nn.Module], None] | None = None) -> UnlearnResult: ...
+@dataclass(frozen=True)
+class Problem:
+    """One unlearning run handed to a method: remove `forget` (validated row indices of
+    `data`'s training set) from `trained` under `config`. `on_epoch(e, model)`, where given, is
+    called with the model being unlearned once before the first epoch (e = 0) and after every
+    epoch, outside the timed part (methods without epochs never call it)."""
+
+    trained: Trained
+    data: Data
+    forget: torch.Tensor
+    config: Config
+    on_epoch: Callable[[int, nn.Module], None] | None = None
 
 
-class ManyFn(Protocol):
-    """A method's batched form: K independent runs (one per seed) trained as one `fit_many`
-    batch; called only when `ensemble.batch_reason` finds nothing against it."""
+class MethodFn(Protocol):
+    """A method: K problems in, their K results out, in order (see the module docstring)."""
 
-    def __call__(self, trained: list[Trained], datas: list[Data], forgets: list[torch.Tensor],
-                 configs: list[Config], on_epoch: list) -> list[UnlearnResult]: ...
+    def __call__(self, problems: list[Problem]) -> list[UnlearnResult]: ...
 
 
 @dataclass(frozen=True)
 class Method:
     name: str
-    fn: UnlearnFn
+    fn: MethodFn
     applies: Callable[[Data, nn.Module], str | None]
     validate: Callable[[Data, nn.Module, Config, torch.Tensor], None]
     description: str
     settings: type | None = None
     paper: str = ""
     check: Callable[[Any, nn.Module], None] | None = None
-    many: ManyFn | None = None
+    batched: bool = False
     search: Space | None = None
 
     def default_settings(self):
@@ -116,9 +134,9 @@ def register(name: str, *, settings: type | None = None, paper: str = "",
              applies: Callable[[Data, nn.Module], str | None] = always,
              check: Callable[[Any, nn.Module], None] | None = None,
              validate: Callable[[Data, nn.Module, Config, torch.Tensor], None] = no_check,
-             many: ManyFn | None = None, search: Space | None = None):
-    """Register an unlearning function under `name` (see the module docstring for the hooks;
-    `many`: the optional batched form `unlearn_many` uses; `search`: its tuning space)."""
+             search: Space | None = None, batched: bool = False):
+    """Register method `fn(problems) -> results` under `name` (see the module docstring for the
+    hooks; `search`: its tuning space; `batched`: whether it may be handed K problems at once)."""
     if not name.isidentifier():
         raise ValueError(f"method name {name!r}: use a Python identifier (letters, digits, _)")
     if settings is not None and not is_dataclass(settings):
@@ -126,12 +144,12 @@ def register(name: str, *, settings: type | None = None, paper: str = "",
     if search is not None and not isinstance(search, Space):
         raise ValueError(f"method {name!r}: search must be an unlearning.methods.space.Space, got {search!r}")
 
-    def wrap(fn: UnlearnFn) -> UnlearnFn:
+    def wrap(fn: MethodFn) -> MethodFn:
         if name in METHODS:
             raise ValueError(f"method {name!r} is registered twice")
         doc = (fn.__doc__ or "").strip().splitlines()
-        METHODS[name] = Method(name, fn, applies, validate, doc[0] if doc else "", settings, paper, check, many,
-                               search)
+        METHODS[name] = Method(name, fn, applies, validate, doc[0] if doc else "", settings, paper, check,
+                               batched, search)
         return fn
 
     return wrap
@@ -215,20 +233,30 @@ def check_preset(spec) -> None:
                                  f"{name!r}: {exc}") from None
 
 
+def _run(method: Method, problems: list[Problem]) -> list[UnlearnResult]:
+    """The method on `problems`, checked to give one result per problem."""
+    results = list(method.fn(problems))
+    if len(results) != len(problems):
+        raise RuntimeError(f"method {method.name!r} returned {len(results)} results for {len(problems)} problems; "
+                           "a method returns one result per problem, in order")
+    return results
+
+
 def unlearn(name: str, trained: Trained, data: Data, forget, config: Config,
             on_epoch: Callable[[int, nn.Module], None] | None = None) -> UnlearnResult:
-    """Run method `name`: validate everything first, then remove `forget` from `trained`."""
+    """Run method `name` on one problem: validate everything first, then remove `forget` from `trained`."""
     forget = data.check_forget(forget)
     method = check_applicable(name, data, trained.model, config, forget)
-    return method.fn(trained, data, forget, config, on_epoch=on_epoch)
+    (result,) = _run(method, [Problem(trained, data, forget, config, on_epoch)])
+    return result
 
 
 def unlearn_many(name: str, trained: Sequence[Trained], datas: Sequence[Data], forgets: Sequence,
                  configs: Sequence[Config], on_epoch: Sequence[Callable | None] | None = None) -> list[UnlearnResult]:
     """Run method `name` on K independent problems (typically one per seed): every one
-    validated first, then one batched run (`Method.many`, through `ensemble.fit_many`) where
-    the method has one and `ensemble.batch_reason` finds nothing against it, else K `unlearn`s.
-    Batched results' costs carry `batch_models` = K and amortised `seconds`."""
+    validated first, then the K handed to the method at once where it is `batched`, the forget
+    sets have one size and `ensemble.batch_reason` finds nothing against it, else one at a time
+    (as K `unlearn`s). Batched results' costs carry `batch_models` = K and amortised `seconds`."""
     k = len(trained)
     on_epoch = [None] * k if on_epoch is None else list(on_epoch)
     if not k or {len(datas), len(forgets), len(configs), len(on_epoch)} != {k}:
@@ -238,8 +266,8 @@ def unlearn_many(name: str, trained: Sequence[Trained], datas: Sequence[Data], f
     method = get_method(name)
     for t, d, f, c in zip(trained, datas, forgets, configs, strict=True):
         check_applicable(name, d, t.model, c, f)
-    if method.many is not None and len({len(f) for f in forgets}) == 1 \
+    problems = [Problem(*p) for p in zip(trained, datas, forgets, configs, on_epoch, strict=True)]
+    if method.batched and len({len(f) for f in forgets}) == 1 \
             and batch_reason(datas, configs, trained[0].model) is None:
-        return method.many(list(trained), list(datas), forgets, list(configs), on_epoch)
-    return [method.fn(t, d, f, c, on_epoch=o) for t, d, f, c, o in zip(trained, datas, forgets, configs, on_epoch,
-                                                                          strict=True)]
+        return _run(method, problems)
+    return [result for p in problems for result in _run(method, [p])]

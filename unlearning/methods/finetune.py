@@ -18,18 +18,13 @@ def warm_finetune(model, data, forget, config, on_epoch=None):
                device=next(model.parameters()).device, on_epoch=on_epoch)
 
 
-def warm_finetune_many(models, datas, forgets, configs, on_epoch):
-    """`warm_finetune` of K models at once (`fit_many`), each on its own oracle set and seed."""
-    sets = [d.oracle_set(f, c.forget_policy) for d, f, c in zip(datas, forgets, configs, strict=True)]
-    return fit_many(models, [x for x, _ in sets], [y for _, y in sets], datas[0].task, configs[0].finetune_train,
-                    seeds=[c.seed for c in configs], device=next(models[0].parameters()).device, on_epoch=on_epoch)
-
-
-def finetune_many(trained, datas, forgets, configs, on_epoch) -> list[UnlearnResult]:
-    """K `finetune`s at once."""
-    models = [t.copy_model() for t in trained]
-    recs = warm_finetune_many(models, datas, forgets, configs, on_epoch)
-    return [UnlearnResult("finetune", m, rec, {}) for m, rec in zip(models, recs, strict=True)]
+def warm_finetune_many(models, problems):
+    """`warm_finetune` of K models at once (`fit_many`), model k on problem k's oracle set and seed."""
+    sets = [p.data.oracle_set(p.forget, p.config.forget_policy) for p in problems]
+    first = problems[0]
+    return fit_many(models, [x for x, _ in sets], [y for _, y in sets], first.data.task, first.config.finetune_train,
+                    seeds=[p.config.seed for p in problems], device=next(models[0].parameters()).device,
+                    on_epoch=[p.on_epoch for p in problems])
 
 
 def _fixed(config, method, values):
@@ -50,14 +45,16 @@ SEARCH = Space({"lr_scale": Real(0.1, 10.0), "epochs": Int(1, 20)}, apply=_fixed
                note="fixed epochs at lr_scale x the preset fine-tune lr (the preset's optimizer and batch size)")
 
 
-@register("finetune", paper="ablation (ours): weight pruning without the pruning step", many=finetune_many,
-          search=SEARCH)
-def finetune(trained, data, forget, config, on_epoch=None) -> UnlearnResult:
+@register("finetune", paper="ablation (ours): weight pruning without the pruning step", search=SEARCH, batched=True)
+def finetune(problems) -> list[UnlearnResult]:
     """Fine-tune the trained model, unpruned, to convergence on the oracle set.
 
     Same rule, optimizer and data as weight pruning's fine-tune: the
     difference between the two is what pruning itself does.
     """
-    model = trained.copy_model()
-    rec = warm_finetune(model, data, forget, config, on_epoch)
-    return UnlearnResult("finetune", model, rec, {})
+    models = [p.trained.copy_model() for p in problems]
+    if len(problems) == 1:                      # alone: `fit`; K at once (`unlearn_many` batches them): `fit_many`
+        recs = [warm_finetune(models[0], p.data, p.forget, p.config, p.on_epoch) for p in problems]
+    else:
+        recs = warm_finetune_many(models, problems)
+    return [UnlearnResult("finetune", m, rec, {}) for m, rec in zip(models, recs, strict=True)]

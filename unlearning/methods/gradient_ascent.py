@@ -66,22 +66,21 @@ class GradientAscentConfig:
         check_int("batch_size", self.batch_size, 1, none="the training's batch size")
 
 
-def gradient_ascent_many(trained, datas, forgets, configs, on_epoch) -> list[UnlearnResult]:
-    """K `gradient_ascent` runs as one batch (stacked models where they stack)."""
-    s = configs[0].method_settings("gradient_ascent")
-    loop = Loop(trained, datas, forgets, configs, on_epoch, s,
-                f"gradient ascent on the forget loss: {describe(s, batch_of(s, configs[0]))}")
+@register("gradient_ascent", settings=GradientAscentConfig, paper=PAPER,
+          search=Space({"lr": Real(1e-5, 1e-1), "epochs": Int(1, 10)}), batched=True)
+def gradient_ascent(problems) -> list[UnlearnResult]:
+    """Gradient ascent on the forget set's training loss for a few epochs (NegGrad).
+
+    The K problems run as one batch (stacked models where they stack).
+    """
+    s = problems[0].config.method_settings("gradient_ascent")
+    loop = Loop(problems, s, f"gradient ascent on the forget loss: {describe(s, batch_of(s, problems[0].config))}")
+
+    def ascent(idx):
+        xb, yb = rows(loop.xf, idx), rows(loop.yf, idx)
+        return -loop.losses(xb, yb), xb.shape[1]
 
     def epoch() -> None:
-        for idx in batches(loop.xf.shape[1], loop.batch_size, loop.gens, loop.device):
-            xb, yb = rows(loop.xf, idx), rows(loop.yf, idx)
-            loop.step(-loop.losses(xb, yb), xb.shape[1])
+        loop.train(batches(loop.xf.shape[1], loop.batch_size, loop.gens, loop.device), ascent)
 
     return loop.run("gradient_ascent", s.epochs, epoch)
-
-
-@register("gradient_ascent", settings=GradientAscentConfig, paper=PAPER, many=gradient_ascent_many,
-          search=Space({"lr": Real(1e-5, 1e-1), "epochs": Int(1, 10)}))
-def gradient_ascent(trained, data, forget, config, on_epoch=None) -> UnlearnResult:
-    """Gradient ascent on the forget set's training loss for a few epochs (NegGrad)."""
-    return gradient_ascent_many([trained], [data], [forget], [config], [on_epoch])[0]

@@ -11,38 +11,43 @@ one architecture whose `forward` maps per-model inputs (K, B, ...) to outputs (K
   forward each. Either way the K losses are summed before `backward`, so no gradient mixes
   models, and one elementwise optimizer over all parameters is K independent optimizers.
 - `batches` draws each model's own shuffling order from its own seeded generator (`fit`'s
-  rule: file order when one batch holds the whole set).
+  rule: file order when one batch holds the whole set; from `training.ensemble`); `train_pass`
+  (from `training.train`) is the one training pass (zero the gradients, the losses, backward,
+  step) that `fit`, `fit_many` and every method here share, with the method's losses as a callback.
 - `optimizer` builds the methods' optimizers: `config.make_optimizer`'s three, plus the
   momentum and weight decay the reference implementations use with SGD; `check_optimizer`
   validates those three settings (each method's settings `__post_init__` calls it).
-- `forget_sets` / `retain_sets` stack each model's forget set / retain set (its oracle set)
-  on the device; `EpochCalls` calls `on_epoch` with written-back weights in eval mode, untimed.
+- `forget_sets` / `retain_sets` stack each problem's forget set / retain set (its oracle set)
+  on the device; `generators` gives each its own seeded generator; `EpochCalls` calls `on_epoch`
+  with written-back weights in eval mode, untimed.
 - `Loop` is the K-model loop of the baselines that step on the forget set with one optimizer and
   watch its loss (`gradient_ascent`, `neggrad_plus`); `batch_of` and `describe` serve their settings.
 
-A method written once against a `Group` is its own batched form (`Method.many`) and, with
-K = 1, its single-model form; each method's `tests/test_method_<name>.py` checks that both give the same
+A method written once against a `Group` serves K problems at once (`register(..., batched=True)`)
+and, with K = 1, one; each method's `tests/test_method_<name>.py` checks that both give the same
 weights within float rounding.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..config import OPTIMIZERS, Config, check_choice, check_real, make_optimizer
 from ..training import progress
-from ..training.ensemble import Stack, per_model_loss, stack_reason
+from ..training.ensemble import Stack, batches, per_model_loss, stack_reason
 from ..training.models import seeded
-from ..training.train import TrainRecord
-from .base import UnlearnResult
+from ..training.train import TrainRecord, train_pass
+from .base import Problem, UnlearnResult
 
 __all__ = ["EpochCalls", "Group", "Loop", "Timer", "batch_of", "batches", "check_optimizer", "describe",
-           "forget_sets", "optimizer", "per_model_loss", "retain_sets", "rows", "stacked_rows", "tally"]
+           "forget_sets", "generators", "optimizer", "per_model_loss", "retain_sets", "rows", "stacked_rows",
+           "tally", "train_pass"]
 EVAL_ROWS = 1024          # rows per forward pass when `Loop` measures the watched forget loss
 
 
@@ -128,19 +133,6 @@ def optimizer(name: str, params, lr: float, momentum: float = 0.0, weight_decay:
     return OPTIMIZERS[name](list(params), lr=lr, weight_decay=weight_decay, **extra)
 
 
-def batches(n: int, batch_size: int | None, gens: Sequence[torch.Generator],
-            device: torch.device) -> Iterator[torch.Tensor | None]:
-    """One epoch of row indices (K, B) per batch, each model's order from its own generator;
-    a single None when one batch holds all `n` rows (file order, as `train.fit` does)."""
-    bs = n if batch_size is None else min(batch_size, n)
-    if bs >= n:
-        yield None
-        return
-    perm = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
-    for i in range(0, n, bs):
-        yield perm[:, i:i + bs]
-
-
 def rows(x: torch.Tensor, idx: torch.Tensor | None) -> torch.Tensor:
     """Rows `idx` (K, B) of per-model sets x (K, n, ...); all of x where idx is None."""
     if idx is None:
@@ -154,19 +146,23 @@ def stacked_rows(x: torch.Tensor, indices: Sequence[torch.Tensor], device: torch
     return torch.stack([x[i] for i in indices]).to(device)
 
 
-def forget_sets(datas, forgets, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each model's forget set (rows `forgets[k]` of `datas[k]`'s training set), stacked on `device`:
+def forget_sets(problems: Sequence[Problem], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each problem's forget set (rows `forget` of its data's training set), stacked on `device`:
     inputs (K, n_f, ...), targets (K, n_f). The K forget sets have one size."""
-    pairs = list(zip(datas, forgets, strict=True))
-    return (torch.stack([d.x_train[f] for d, f in pairs]).to(device),
-            torch.stack([d.y_train[f] for d, f in pairs]).to(device))
+    return (torch.stack([p.data.x_train[p.forget] for p in problems]).to(device),
+            torch.stack([p.data.y_train[p.forget] for p in problems]).to(device))
 
 
-def retain_sets(datas, forgets, configs: Sequence[Config], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each model's retain set (its oracle set under its config's forget policy, `Data.oracle_set`), stacked
+def retain_sets(problems: Sequence[Problem], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each problem's retain set (its oracle set under its config's forget policy, `Data.oracle_set`), stacked
     on `device`: inputs (K, n, ...), targets (K, n)."""
-    sets = [d.oracle_set(f, c.forget_policy) for d, f, c in zip(datas, forgets, configs, strict=True)]
+    sets = [p.data.oracle_set(p.forget, p.config.forget_policy) for p in problems]
     return torch.stack([x for x, _ in sets]).to(device), torch.stack([y for _, y in sets]).to(device)
+
+
+def generators(problems: Sequence[Problem]) -> list[torch.Generator]:
+    """Each problem's own shuffling generator, seeded with its config's seed (`train.fit`'s rule)."""
+    return [torch.Generator().manual_seed(p.config.seed) for p in problems]
 
 
 class Timer:
@@ -231,35 +227,40 @@ def describe(s, batch_size: int | None) -> str:
 
 
 class Loop:
-    """K runs of a baseline that steps on its forget set and watches its loss, as one `Group`: copies of
-    the trained models, one optimizer (`settings`' optimizer, lr, momentum, weight_decay), each model's
+    """K problems of a baseline that steps on its forget set and watches its loss, as one `Group`: copies
+    of the trained models, one optimizer (`settings`' optimizer, lr, momentum, weight_decay), each model's
     own shuffling generator, its forget set (`xf`, `yf`: (K, n_f, ...)), records. Used by
     `gradient_ascent` and `neggrad_plus`."""
 
-    def __init__(self, trained, datas, forgets, configs: Sequence[Config], on_epoch, settings, rule: str):
-        self.device = trained[0].device
-        self.group = Group([t.copy_model() for t in trained], self.device)
+    def __init__(self, problems: Sequence[Problem], settings, rule: str):
+        first = problems[0]
+        self.device = first.trained.device
+        self.group = Group([p.trained.copy_model() for p in problems], self.device)
         self.opt = optimizer(settings.optimizer, self.group.params, settings.lr, settings.momentum,
                              settings.weight_decay)
-        self.gens = [torch.Generator().manual_seed(c.seed) for c in configs]
-        self.task, self.seed = datas[0].task, configs[0].seed
-        self.batch_size = batch_of(settings, configs[0])
-        self.xf, self.yf = forget_sets(datas, forgets, self.device)
-        self.on_epoch = on_epoch
-        self.recs = [TrainRecord(epochs=settings.epochs, rule=rule, converged=None) for _ in trained]
+        self.gens = generators(problems)
+        self.task, self.seed = first.data.task, first.config.seed
+        self.batch_size = batch_of(settings, first.config)
+        self.xf, self.yf = forget_sets(problems, self.device)
+        self.on_epoch = [p.on_epoch for p in problems]
+        self.recs = [TrainRecord(epochs=settings.epochs, rule=rule, converged=None) for _ in problems]
 
     def losses(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Each model's mean loss on its own batch (K,), differentiable."""
         return per_model_loss(self.task, self.group.forward(x), y)
 
-    def step(self, objective: torch.Tensor, samples: int) -> None:
-        """One optimizer step down the summed per-model `objective` (K,): no gradient mixes models."""
-        self.opt.zero_grad(set_to_none=True)
-        objective.sum().backward()
-        self.opt.step()
-        for rec in self.recs:
-            rec.steps += 1
-            rec.samples += samples
+    def train(self, batches: Iterable, objective: Callable[[Any], tuple[torch.Tensor, int]]) -> None:
+        """One pass (`train_pass`): per batch, one optimizer step down the summed per-model objective
+        (K,) that `objective(batch)` returns with the number of rows it used (counted in the records)."""
+
+        def losses(batch) -> torch.Tensor:
+            values, samples = objective(batch)
+            for rec in self.recs:
+                rec.steps += 1
+                rec.samples += samples
+            return values
+
+        train_pass(self.opt, batches, losses)
 
     @torch.no_grad()
     def forget_loss(self) -> list[float]:

@@ -43,11 +43,13 @@ from .group import (
     Timer,
     batches,
     check_optimizer,
+    generators,
     optimizer,
     per_model_loss,
     retain_sets,
     rows,
     tally,
+    train_pass,
 )
 from .space import Int, Real, Space
 
@@ -88,39 +90,43 @@ def alpha_at(alpha: float, epoch: int, epochs: int) -> float:
 
 def _epoch(group: Group, opt, x, y, task: str, cfg: L1SparseConfig, alpha: float, gens) -> int:
     """One pass over every model's retain set with the penalty α·‖θ‖₁; returns the steps taken."""
-    ones = torch.ones(len(group), device=group.device)
-    steps = 0
-    for idx in batches(x.shape[1], cfg.batch_size, gens, group.device):
-        opt.zero_grad(set_to_none=True)
-        losses = per_model_loss(task, group.forward(rows(x, idx)), rows(y, idx))
-        if alpha:
-            losses = losses + alpha * group.l1()
-        losses.backward(ones)
-        opt.step()
-        steps += 1
-    return steps
+
+    def losses(idx: torch.Tensor | None) -> torch.Tensor:
+        values = per_model_loss(task, group.forward(rows(x, idx)), rows(y, idx))
+        return values + alpha * group.l1() if alpha else values
+
+    return train_pass(opt, batches(x.shape[1], cfg.batch_size, gens, group.device), losses)
 
 
-def l1_sparse_many(trained, datas, forgets, configs, on_epoch) -> list[UnlearnResult]:
-    """K ℓ1-sparse fine-tunes at once (one `Group`), each on its own retain set and seed."""
-    cfg = configs[0].method_settings("l1_sparse")
-    device = trained[0].device
-    group = Group([t.copy_model() for t in trained], device)
-    x, y = retain_sets(datas, forgets, configs, device)
-    gens = [torch.Generator().manual_seed(c.seed) for c in configs]
+# α around the default on a log scale; lr around the reference's 0.01; epochs up to twice its 10.
+SEARCH = Space({"alpha": Real(1e-5, 5e-2), "lr": Real(1e-3, 1e-1), "epochs": Int(1, 20)})
+
+
+@register("l1_sparse", settings=L1SparseConfig, paper=PAPER, search=SEARCH, batched=True)
+def l1_sparse(problems) -> list[UnlearnResult]:
+    """Fine-tune on the retain set with α_t·‖θ‖₁, α decaying linearly (Jia et al. 2023).
+
+    The K problems run at once (one `Group`), each on its own retain set and seed.
+    """
+    first = problems[0]
+    cfg = first.config.method_settings("l1_sparse")
+    device = first.trained.device
+    group = Group([p.trained.copy_model() for p in problems], device)
+    x, y = retain_sets(problems, device)
+    gens = generators(problems)
     with torch.no_grad():
         l1_before = group.l1()
     rule = (f"ℓ1-sparse fine-tune: {cfg.epochs} epochs of {cfg.optimizer} (lr {cfg.lr:g}) on the retain set, "
             f"α {cfg.alpha:g} decaying linearly")
-    recs = [TrainRecord(rule=rule, converged=None) for _ in trained]
+    recs = [TrainRecord(rule=rule, converged=None) for _ in problems]
     timer = Timer()
-    calls = EpochCalls(group, on_epoch, timer)
-    with seeded(configs[0].seed, device):
+    calls = EpochCalls(group, [p.on_epoch for p in problems], timer)
+    with seeded(first.config.seed, device):
         opt = optimizer(cfg.optimizer, group.params, cfg.lr, cfg.momentum, cfg.weight_decay)
         group.train()
         calls(0)
         for e in range(cfg.epochs):
-            steps = _epoch(group, opt, x, y, datas[0].task, cfg, alpha_at(cfg.alpha, e, cfg.epochs), gens)
+            steps = _epoch(group, opt, x, y, first.data.task, cfg, alpha_at(cfg.alpha, e, cfg.epochs), gens)
             tally(recs, steps, x.shape[1])
             calls(e + 1)
     with torch.no_grad():
@@ -131,13 +137,3 @@ def l1_sparse_many(trained, datas, forgets, configs, on_epoch) -> list[UnlearnRe
     return [UnlearnResult("l1_sparse", m, rec, {"l1_final_alpha": final, "l1_norm_before": float(b),
                                                "l1_norm_after": float(a), "l1_ratio": float(a / b) if b else 1.0})
             for m, rec, b, a in zip(models, recs, l1_before, l1_after, strict=True)]
-
-
-# α around the default on a log scale; lr around the reference's 0.01; epochs up to twice its 10.
-SEARCH = Space({"alpha": Real(1e-5, 5e-2), "lr": Real(1e-3, 1e-1), "epochs": Int(1, 20)})
-
-
-@register("l1_sparse", settings=L1SparseConfig, paper=PAPER, many=l1_sparse_many, search=SEARCH)
-def l1_sparse(trained, data, forget, config, on_epoch=None) -> UnlearnResult:
-    """Fine-tune on the retain set with α_t·‖θ‖₁, α decaying linearly (Jia et al. 2023)."""
-    return l1_sparse_many([trained], [data], [forget], [config], [on_epoch])[0]

@@ -21,26 +21,34 @@ def _result(model, rec, redraws, config, train_size) -> UnlearnResult:
                          {"oracle_init": config.oracle_init, "init_redraws": redraws, "train_size": train_size})
 
 
-def naive_retrain_many(trained, datas, forgets, configs, on_epoch) -> list[UnlearnResult]:
-    """K oracles at once (`fit_many`), each as `naive_retrain` would train it."""
-    starts = [_start(t, d, c) for t, d, c in zip(trained, datas, configs, strict=True)]
-    sets = [d.oracle_set(f, c.forget_policy) for d, f, c in zip(datas, forgets, configs, strict=True)]
-    recs = fit_many([m for m, _ in starts], [x for x, _ in sets], [y for _, y in sets], datas[0].task,
-                    configs[0].train, seeds=[c.seed for c in configs], device=trained[0].device, on_epoch=on_epoch)
-    return [_result(m, rec, redraws, c, len(x))
-            for (m, redraws), rec, c, (x, _) in zip(starts, recs, configs, sets, strict=True)]
+def _retrain_many(problems) -> list[UnlearnResult]:
+    """K oracles at once (`fit_many`), each as `_retrain` would train it."""
+    starts = [_start(p.trained, p.data, p.config) for p in problems]
+    sets = [p.data.oracle_set(p.forget, p.config.forget_policy) for p in problems]
+    first = problems[0]
+    recs = fit_many([m for m, _ in starts], [x for x, _ in sets], [y for _, y in sets], first.data.task,
+                    first.config.train, seeds=[p.config.seed for p in problems], device=first.trained.device,
+                    on_epoch=[p.on_epoch for p in problems])
+    return [_result(m, rec, redraws, p.config, len(x))
+            for (m, redraws), rec, p, (x, _) in zip(starts, recs, problems, sets, strict=True)]
 
 
-@register("naive_retrain", paper="retraining from scratch on what remains: the oracle of both papers",
-          many=naive_retrain_many)
-def naive_retrain(trained, data, forget, config, on_epoch=None) -> UnlearnResult:
+def _retrain(problem) -> UnlearnResult:
+    """One oracle, trained alone (`fit`)."""
+    trained, data, config = problem.trained, problem.data, problem.config
+    x, y = data.oracle_set(problem.forget, config.forget_policy)
+    model, redraws = _start(trained, data, config)
+    rec = fit(model, x, y, data.task, config.train, seed=config.seed, device=trained.device, on_epoch=problem.on_epoch)
+    return _result(model, rec, redraws, config, len(x))
+
+
+@register("naive_retrain", paper="retraining from scratch on what remains: the oracle of both papers", batched=True)
+def naive_retrain(problems) -> list[UnlearnResult]:
     """Train a fresh model to convergence on what remains (the oracle set).
 
     With `config.oracle_init == "same"` it starts from the control's initial
     weights and shuffles with the control's seed, so it differs from the
-    control only by the data; `independent` draws its own init.
+    control only by the data; `independent` draws its own init. One problem
+    is trained alone (`fit`), K handed together at once (`fit_many`).
     """
-    x, y = data.oracle_set(forget, config.forget_policy)
-    model, redraws = _start(trained, data, config)
-    rec = fit(model, x, y, data.task, config.train, seed=config.seed, device=trained.device, on_epoch=on_epoch)
-    return _result(model, rec, redraws, config, len(x))
+    return [_retrain(problems[0])] if len(problems) == 1 else _retrain_many(problems)

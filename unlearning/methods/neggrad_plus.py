@@ -88,24 +88,26 @@ def paired_batches(n_retain: int, n_forget: int, batch_size: int | None, gens: S
         yield r, f
 
 
-def neggrad_plus_many(trained, datas, forgets, configs, on_epoch) -> list[UnlearnResult]:
-    """K `neggrad_plus` runs as one batch (stacked models where they stack)."""
-    s = configs[0].method_settings("neggrad_plus")
-    rule = f"NegGrad+ ({s.alpha:g}·retain loss − {1 - s.alpha:g}·forget loss): {describe(s, batch_of(s, configs[0]))}"
-    loop = Loop(trained, datas, forgets, configs, on_epoch, s, rule)
-    xr, yr = retain_sets(datas, forgets, configs, loop.device)
+@register("neggrad_plus", settings=NegGradPlusConfig, paper=PAPER,
+          search=Space({"lr": Real(1e-4, 1e-1), "epochs": Int(1, 15), "alpha": Real(0.5, 0.9999, log=False)}),
+          batched=True)
+def neggrad_plus(problems) -> list[UnlearnResult]:
+    """Descend the retain loss and ascend the forget loss together, α·L(retain) − (1 − α)·L(forget) (NegGrad+).
+
+    The K problems run as one batch (stacked models where they stack).
+    """
+    s = problems[0].config.method_settings("neggrad_plus")
+    rule = (f"NegGrad+ ({s.alpha:g}·retain loss − {1 - s.alpha:g}·forget loss): "
+            f"{describe(s, batch_of(s, problems[0].config))}")
+    loop = Loop(problems, s, rule)
+    xr, yr = retain_sets(problems, loop.device)
+
+    def objective(pair):
+        ri, fi = pair
+        xb, yb, xfb, yfb = rows(xr, ri), rows(yr, ri), rows(loop.xf, fi), rows(loop.yf, fi)
+        return s.alpha * loop.losses(xb, yb) - (1 - s.alpha) * loop.losses(xfb, yfb), xb.shape[1] + xfb.shape[1]
 
     def epoch() -> None:
-        for ri, fi in paired_batches(xr.shape[1], loop.xf.shape[1], loop.batch_size, loop.gens, loop.device):
-            xb, yb, xfb, yfb = rows(xr, ri), rows(yr, ri), rows(loop.xf, fi), rows(loop.yf, fi)
-            objective = s.alpha * loop.losses(xb, yb) - (1 - s.alpha) * loop.losses(xfb, yfb)
-            loop.step(objective, xb.shape[1] + xfb.shape[1])
+        loop.train(paired_batches(xr.shape[1], loop.xf.shape[1], loop.batch_size, loop.gens, loop.device), objective)
 
     return loop.run("neggrad_plus", s.epochs, epoch)
-
-
-@register("neggrad_plus", settings=NegGradPlusConfig, paper=PAPER, many=neggrad_plus_many,
-          search=Space({"lr": Real(1e-4, 1e-1), "epochs": Int(1, 15), "alpha": Real(0.5, 0.9999, log=False)}))
-def neggrad_plus(trained, data, forget, config, on_epoch=None) -> UnlearnResult:
-    """Descend the retain loss and ascend the forget loss together, α·L(retain) − (1 − α)·L(forget) (NegGrad+)."""
-    return neggrad_plus_many([trained], [data], [forget], [config], [on_epoch])[0]

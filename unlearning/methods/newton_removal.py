@@ -326,13 +326,11 @@ def _one(trained, data, forget, config) -> UnlearnResult:
     return UnlearnResult(NAME, fitted.model, rec, details)
 
 
-def newton_removal_many(trained, datas, forgets, configs, on_epoch) -> list[UnlearnResult]:
-    """K independent removals, one after the other (each a few small dense solves: nothing to batch)."""
-    return [_one(t, d, f, c) for t, d, f, c in zip(trained, datas, forgets, configs, strict=True)]
-
-
-@register(NAME, settings=NewtonConfig, paper=PAPER, applies=_applies, many=newton_removal_many,
+@register(NAME, settings=NewtonConfig, paper=PAPER, applies=_applies, batched=True,
           search=Space({"lam": Real(1e-6, 1e-1)}, note="λ only: the fit is exact, σ > 0 only adds noise"))
-def newton_removal(trained, data, forget, config, on_epoch=None) -> UnlearnResult:
-    """One Newton step of a convex head on the frozen features (Guo et al.'s certified removal)."""
-    return newton_removal_many([trained], [data], [forget], [config], [on_epoch])[0]
+def newton_removal(problems) -> list[UnlearnResult]:
+    """One Newton step of a convex head on the frozen features (Guo et al.'s certified removal).
+
+    The K problems one after the other (each a few small dense solves: nothing to batch).
+    """
+    return [_one(p.trained, p.data, p.forget, p.config) for p in problems]

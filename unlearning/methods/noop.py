@@ -7,11 +7,11 @@ from .base import UnlearnResult, register
 
 
 @register("noop", paper="floor (ours): the trained model returned unchanged")
-def noop(trained, data, forget, config, on_epoch=None) -> UnlearnResult:
+def noop(problems) -> list[UnlearnResult]:
     """Return a copy of the trained model untouched, at zero cost.
 
     A method that scores like `noop` on the forgetting metrics has not forgotten,
     whatever its accuracy: the floor every table and figure shows beside the others.
     """
-    return UnlearnResult("noop", trained.copy_model(), TrainRecord(rule="no-op: the trained model unchanged",
-                                                                   converged=None), {})
+    return [UnlearnResult("noop", p.trained.copy_model(), TrainRecord(rule="no-op: the trained model unchanged",
+                                                                      converged=None), {}) for p in problems]

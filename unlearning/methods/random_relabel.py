@@ -82,8 +82,14 @@ SEARCH = Space({"lr": Real(1e-4, 1.0)})
 
 @register("random_relabel", settings=RelabelConfig, paper=PAPER, applies=_applies, validate=_validate,
           search=SEARCH)
-def random_relabel(trained, data, forget, config, on_epoch=None) -> UnlearnResult:
+def random_relabel(problems) -> list[UnlearnResult]:
     """One step per removal request on the point under every other label (paper 002)."""
+    return [_stream(p) for p in problems]
+
+
+def _stream(problem) -> UnlearnResult:
+    """One removal stream: a step per request of `problem.forget`, in order."""
+    trained, data, forget, config = problem.trained, problem.data, problem.forget, problem.config
     cfg = config.method_settings("random_relabel")
     k = data.num_classes
     model = trained.copy_model()

@@ -63,11 +63,13 @@ from .group import (
     batches,
     check_optimizer,
     forget_sets,
+    generators,
     optimizer,
     per_model_loss,
     retain_sets,
     rows,
     tally,
+    train_pass,
 )
 from .space import Int, Real, Space
 
@@ -160,14 +162,8 @@ class Masked:
 
 def _pass(group: Group, masked: Masked, x, y, task: str, batch_size: int | None, gens) -> int:
     """One pass of masked steps over per-model sets (K, n, ...); returns the steps taken."""
-    ones = torch.ones(len(group), device=group.device)
-    steps = 0
-    for idx in batches(x.shape[1], batch_size, gens, group.device):
-        masked.opt.zero_grad(set_to_none=True)
-        per_model_loss(task, group.forward(rows(x, idx)), rows(y, idx)).backward(ones)
-        masked.step()
-        steps += 1
-    return steps
+    return train_pass(masked.opt, batches(x.shape[1], batch_size, gens, group.device),
+                      lambda idx: per_model_loss(task, group.forward(rows(x, idx)), rows(y, idx)), masked.step)
 
 
 def random_labels(y: torch.Tensor, num_classes: int, gens) -> torch.Tensor:
@@ -176,20 +172,29 @@ def random_labels(y: torch.Tensor, num_classes: int, gens) -> torch.Tensor:
     return drawn.to(device=y.device, dtype=y.dtype)
 
 
-def salun_many(trained, datas, forgets, configs, on_epoch) -> list[UnlearnResult]:
-    """K SalUn runs at once (one `Group`), each with its own mask, forget and retain sets and seed."""
-    cfg = configs[0].method_settings("salun")
-    device, task, k = trained[0].device, datas[0].task, datas[0].num_classes
-    group = Group([t.copy_model() for t in trained], device)
-    xf, yf = forget_sets(datas, forgets, device)
-    xr, yr = retain_sets(datas, forgets, configs, device)
-    gens = [torch.Generator().manual_seed(c.seed) for c in configs]
+# the mask share around the reference's 0.5 (generate_mask.py saves 0.1..1.0); lr around 0.013; epochs to 20.
+SEARCH = Space({"share": Real(0.05, 1.0, log=False), "lr": Real(1e-3, 1e-1), "epochs": Int(1, 20)})
+
+
+@register("salun", settings=SalUnConfig, paper=PAPER, applies=_applies, search=SEARCH, batched=True)
+def salun(problems) -> list[UnlearnResult]:
+    """Random relabeling of the forget set (plus retain batches) on the most forget-salient weights only.
+
+    The K problems run at once (one `Group`), each with its own mask, forget and retain sets and seed.
+    """
+    first = problems[0]
+    cfg = first.config.method_settings("salun")
+    device, task, k = first.trained.device, first.data.task, first.data.num_classes
+    group = Group([p.trained.copy_model() for p in problems], device)
+    xf, yf = forget_sets(problems, device)
+    xr, yr = retain_sets(problems, device)
+    gens = generators(problems)
     rule = (f"SalUn: {cfg.epochs} epochs of {cfg.optimizer} (lr {cfg.lr:g}) on the relabeled forget set, then the "
             f"retain set, the top {cfg.share:g} of weights by forget-loss saliency")
-    recs = [TrainRecord(rule=rule, converged=None) for _ in trained]
+    recs = [TrainRecord(rule=rule, converged=None) for _ in problems]
     timer = Timer()
-    calls = EpochCalls(group, on_epoch, timer)
-    with seeded(configs[0].seed, device):
+    calls = EpochCalls(group, [p.on_epoch for p in problems], timer)
+    with seeded(first.config.seed, device):
         masks = group_masks(group, saliency(group, xf, yf, task, cfg.batch_size), cfg.share)
         masked = Masked(group.params, masks, optimizer(cfg.optimizer, group.params, cfg.lr, cfg.momentum,
                                                        cfg.weight_decay))
@@ -207,13 +212,3 @@ def salun_many(trained, datas, forgets, configs, on_epoch) -> list[UnlearnResult
     return [UnlearnResult("salun", m, rec, {"salun_mask_share": n / total, "salun_updated_weights": n,
                                             "salun_total_weights": total})
             for m, rec, n in zip(models, recs, kept, strict=True)]
-
-
-# the mask share around the reference's 0.5 (generate_mask.py saves 0.1..1.0); lr around 0.013; epochs to 20.
-SEARCH = Space({"share": Real(0.05, 1.0, log=False), "lr": Real(1e-3, 1e-1), "epochs": Int(1, 20)})
-
-
-@register("salun", settings=SalUnConfig, paper=PAPER, applies=_applies, many=salun_many, search=SEARCH)
-def salun(trained, data, forget, config, on_epoch=None) -> UnlearnResult:
-    """Random relabeling of the forget set (plus retain batches) on the most forget-salient weights only."""
-    return salun_many([trained], [data], [forget], [config], [on_epoch])[0]

@@ -65,10 +65,12 @@ from .group import (
     batches,
     check_optimizer,
     forget_sets,
+    generators,
     optimizer,
     per_model_loss,
     retain_sets,
     rows,
+    train_pass,
 )
 from .space import Int, Real, Space
 
@@ -170,14 +172,8 @@ def teacher_outputs(teachers: Group, x: torch.Tensor) -> torch.Tensor:
 
 def _pass(group: Group, opt, s: _Set, batch: int | None, gens, loss: Callable, task: str) -> int:
     """One epoch over set `s`, one step per batch on the sum of the K per-model losses; returns the steps."""
-    steps = 0
-    for idx in batches(s.n, batch, gens, group.device):
-        out = group.forward(rows(s.x, idx))
-        opt.zero_grad(set_to_none=True)
-        loss(out, rows(s.teacher, idx), rows(s.y, idx), task).sum().backward()
-        opt.step()
-        steps += 1
-    return steps
+    return train_pass(opt, batches(s.n, batch, gens, group.device),
+                      lambda idx: loss(group.forward(rows(s.x, idx)), rows(s.teacher, idx), rows(s.y, idx), task))
 
 
 def _loop(group: Group, cfg: ScrubConfig, forget: _Set, retain: _Set, gens, task: str, calls: EpochCalls) -> dict:
@@ -205,18 +201,27 @@ def _forget_divergence(models, forget: _Set, cfg: ScrubConfig, device) -> list[f
     return kl_teacher_student(out, forget.teacher, cfg.temperature).tolist()
 
 
-def scrub_many(trained, datas, forgets, configs, on_epoch) -> list[UnlearnResult]:
-    """K SCRUB runs at once (a `Group`), each on its own forget set, retain set and seed."""
-    cfg = configs[0].method_settings("scrub")
-    device = trained[0].device
+@register("scrub", settings=ScrubConfig, paper=PAPER, applies=_applies, batched=True,
+          search=Space({"lr": Real(1e-5, 1e-2), "epochs": Int(1, 12), "msteps": Int(1, 6),
+                        "alpha": Real(1e-2, 10.0)},
+                       note="msteps above epochs runs a max pass every epoch (the reference's loop)"))
+def scrub(problems) -> list[UnlearnResult]:
+    """Distil the trained model into its copy, away from it on the forget set and towards it on the retain set.
+
+    The K problems run at once (a `Group`), each on its own forget set, retain set and seed.
+    """
+    first = problems[0]
+    cfg = first.config.method_settings("scrub")
+    device = first.trained.device
     timer = Timer()
-    forget, retain = _Set(*forget_sets(datas, forgets, device)), _Set(*retain_sets(datas, forgets, configs, device))
-    teachers = Group([t.copy_model() for t in trained], device)
+    forget, retain = _Set(*forget_sets(problems, device)), _Set(*retain_sets(problems, device))
+    teachers = Group([p.trained.copy_model() for p in problems], device)
     forget.teacher, retain.teacher = teacher_outputs(teachers, forget.x), teacher_outputs(teachers, retain.x)
-    group = Group([t.copy_model() for t in trained], device)
-    gens = [torch.Generator().manual_seed(c.seed) for c in configs]
-    with seeded(configs[0].seed, device):
-        done = _loop(group, cfg, forget, retain, gens, datas[0].task, EpochCalls(group, on_epoch, timer))
+    group = Group([p.trained.copy_model() for p in problems], device)
+    gens = generators(problems)
+    with seeded(first.config.seed, device):
+        done = _loop(group, cfg, forget, retain, gens, first.data.task,
+                     EpochCalls(group, [p.on_epoch for p in problems], timer))
     models = group.finish()
     rule = (f"SCRUB: {done['scrub_max_epochs']} max pass(es) on the forget set, {done['scrub_min_epochs']} min "
             f"passes on the retain set ({cfg.optimizer}, lr {cfg.lr:g}, T {cfg.temperature:g}, γ {cfg.gamma:g}, "
@@ -228,12 +233,3 @@ def scrub_many(trained, datas, forgets, configs, on_epoch) -> list[UnlearnResult
     divergence = _forget_divergence(models, forget, cfg, device)
     return [UnlearnResult("scrub", m, rec, {**done, "scrub_forget_kl": d})
             for m, rec, d in zip(models, recs, divergence, strict=True)]
-
-
-@register("scrub", settings=ScrubConfig, paper=PAPER, applies=_applies, many=scrub_many,
-          search=Space({"lr": Real(1e-5, 1e-2), "epochs": Int(1, 12), "msteps": Int(1, 6),
-                        "alpha": Real(1e-2, 10.0)},
-                       note="msteps above epochs runs a max pass every epoch (the reference's loop)"))
-def scrub(trained, data, forget, config, on_epoch=None) -> UnlearnResult:
-    """Distil the trained model into its copy, away from it on the forget set and towards it on the retain set."""
-    return scrub_many([trained], [data], [forget], [config], [on_epoch])[0]

@@ -167,7 +167,8 @@ class Shard:
 
 @dataclass
 class Problem:
-    """One SISA run (one seed): its data table, its shards and the device."""
+    """One SISA run (one seed): its data table and its shards (what SISA keeps of the `methods.Problem`
+    it was handed, with the state it builds)."""
 
     data: Data
     config: object
@@ -358,15 +359,6 @@ def _describe(config) -> str:
     return f"2e/(R+1) epochs, e = {config.train.convergence.max_epochs}"
 
 
-def sisa_many(trained, datas, forgets, configs, on_epoch) -> list[UnlearnResult]:
-    """K SISA runs at once: train every problem's shards (one `fit_many` batch per slice and set
-    size where the model stacks), then retrain the affected shards of each."""
-    device = trained[0].device
-    problems, _ = train_shards(datas, configs, device)
-    unlearned, seconds = remove(problems, forgets, device)
-    return [_result(p, q, len(problems), seconds) for p, q in zip(problems, unlearned, strict=True)]
-
-
 def _validate(data, model, config, forget) -> None:
     cfg = config.method_settings("sisa")
     if cfg.shards * cfg.slices > data.n_train:
@@ -383,7 +375,14 @@ def _validate(data, model, config, forget) -> None:
 SEARCH = Space({"shards": Int(2, 5), "slices": Int(1, 2)})
 
 
-@register("sisa", settings=SisaConfig, paper=PAPER, validate=_validate, many=sisa_many, search=SEARCH)
-def sisa(trained, data, forget, config, on_epoch=None) -> UnlearnResult:
-    """Exact unlearning by S shards × R slices: retrain only the affected shards from their last clean slice."""
-    return sisa_many([trained], [data], [forget], [config], [on_epoch])[0]
+@register("sisa", settings=SisaConfig, paper=PAPER, validate=_validate, search=SEARCH, batched=True)
+def sisa(problems) -> list[UnlearnResult]:
+    """Exact unlearning by S shards × R slices: retrain only the affected shards from their last clean slice.
+
+    The K problems at once: every problem's shards trained (one `fit_many` batch per slice and set
+    size where the model stacks), then the affected shards of each retrained.
+    """
+    device = problems[0].trained.device
+    runs, _ = train_shards([p.data for p in problems], [p.config for p in problems], device)
+    unlearned, seconds = remove(runs, [p.forget for p in problems], device)
+    return [_result(r, u, len(runs), seconds) for r, u in zip(runs, unlearned, strict=True)]

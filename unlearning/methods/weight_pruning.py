@@ -181,31 +181,20 @@ def prune(model: nn.Sequential, x: torch.Tensor, forget: torch.Tensor, pool: tor
             "weights_total": sum(m.weight.numel() for m in linears)}
 
 
-def _pruned(trained, data, forget, config) -> tuple[nn.Module, dict, float]:
+def _pruned(problem) -> tuple[nn.Module, dict, float]:
     """A copy of the trained model with Algorithm 1 applied, its details and the seconds it took."""
+    trained, data, forget = problem.trained, problem.data, problem.forget
     model = trained.copy_model().eval()   # no dropout while measuring activations
     device = trained.device
     t0 = time.perf_counter()
     x = data.x_train.to(device)
     pool = torch.nonzero(data.retain_mask(forget), as_tuple=True)[0].to(device)
-    cfg = config.method_settings("weight_pruning")
+    cfg = problem.config.method_settings("weight_pruning")
     details = prune(model, x, forget.to(device), pool, cfg)
     prune_seconds = time.perf_counter() - t0
     details.update(prune_seconds=prune_seconds, delta_on=cfg.delta_on, set_rule=cfg.set_rule,
                    n_neighbors=cfg.n_neighbors, thresholds=list(cfg.thresholds))
     return model, details, prune_seconds
-
-
-def weight_pruning_many(trained, datas, forgets, configs, on_epoch) -> list[UnlearnResult]:
-    """K pruning runs: each model pruned on its own (per-point masks are per model), then the K
-    fine-tunes at once; each model's `seconds` = its pruning + its share of the fine-tune."""
-    pruned = [_pruned(t, d, f, c) for t, d, f, c in zip(trained, datas, forgets, configs, strict=True)]
-    recs = warm_finetune_many([m for m, _, _ in pruned], datas, forgets, configs, on_epoch)
-    total_prune = sum(s for _, _, s in pruned)
-    for rec, (_, _, prune_seconds) in zip(recs, pruned, strict=True):
-        rec.seconds += prune_seconds
-        rec.batch_seconds += total_prune
-    return [UnlearnResult("weight_pruning", m, rec, details) for (m, details, _), rec in zip(pruned, recs, strict=True)]
 
 
 def _scaled(config, method, values):
@@ -224,10 +213,22 @@ SEARCH = Space({"threshold_scale": Real(0.1, 10.0), "n_neighbors": Int(1, 20)}, 
 
 
 @register("weight_pruning", settings=PruningConfig, paper=PAPER, applies=_applies, check=check_thresholds,
-          many=weight_pruning_many, search=SEARCH)
-def weight_pruning(trained, data, forget, config, on_epoch=None) -> UnlearnResult:
-    """Zero the weights the forget points drive unusually hard, reset biases, fine-tune (paper 000)."""
-    model, details, prune_seconds = _pruned(trained, data, forget, config)
-    rec = warm_finetune(model, data, forget, config, on_epoch)
-    rec.seconds += prune_seconds
-    return UnlearnResult("weight_pruning", model, rec, details)
+          search=SEARCH, batched=True)
+def weight_pruning(problems) -> list[UnlearnResult]:
+    """Zero the weights the forget points drive unusually hard, reset biases, fine-tune (paper 000).
+
+    Each model is pruned on its own (per-point masks are per model), then fine-tuned (K > 1 at once,
+    `warm_finetune_many`); each model's `seconds` = its pruning + its fine-tune's share.
+    """
+    pruned = [_pruned(p) for p in problems]
+    models = [m for m, _, _ in pruned]
+    if len(problems) == 1:
+        recs = [warm_finetune(models[0], p.data, p.forget, p.config, p.on_epoch) for p in problems]
+    else:
+        recs = warm_finetune_many(models, problems)
+    total_prune = sum(s for _, _, s in pruned)
+    for rec, (_, _, prune_seconds) in zip(recs, pruned, strict=True):
+        rec.seconds += prune_seconds
+        if len(problems) > 1:                   # a batch: its wall time holds every model's pruning
+            rec.batch_seconds += total_prune
+    return [UnlearnResult("weight_pruning", m, rec, details) for (m, details, _), rec in zip(pruned, recs, strict=True)]

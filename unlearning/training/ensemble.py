@@ -27,7 +27,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -38,7 +38,7 @@ from ..config import Config, TrainConfig, make_optimizer
 from ..data import Data
 from . import progress
 from .models import build_model, resolve_device, seeded
-from .train import CONSTANT_OUTPUT_TOL, EVAL_BATCH, Trained, TrainRecord, fresh_model, train_original
+from .train import CONSTANT_OUTPUT_TOL, EVAL_BATCH, Trained, TrainRecord, fresh_model, train_original, train_pass
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,19 @@ def per_model_loss(task: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tenso
     if task == "multiclass":
         return F.cross_entropy(out.reshape(k * b, -1), y.reshape(-1), reduction="none").reshape(k, b).mean(1)
     raise ValueError(f"unknown task {task!r}; allowed: binary, regression, multiclass")
+
+
+def batches(n: int, batch_size: int | None, gens: Sequence[torch.Generator],
+            device: torch.device) -> Iterator[torch.Tensor | None]:
+    """One epoch of row indices (K, B) per batch, each model's order from its own generator;
+    a single None when one batch holds all `n` rows (file order, as `train.fit` does)."""
+    bs = n if batch_size is None else min(batch_size, n)
+    if bs >= n:
+        yield None
+        return
+    perm = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
+    for i in range(0, n, bs):
+        yield perm[:, i:i + bs]
 
 
 @dataclass
@@ -186,19 +199,17 @@ class _Run:
     def epoch(self) -> torch.Tensor:
         """One pass for every active model; returns each one's mean training loss (K,)."""
         ids = self.stack.ids
-        perm = (torch.stack([torch.randperm(self.n, generator=self.gens[i]) for i in ids]).to(self.device)
-                if self.bs < self.n else None)
         total = torch.zeros(len(ids), device=self.device)
-        ones = torch.ones(len(ids), device=self.device)     # d(sum of the K losses)/d(each loss)
-        for i in range(0, self.n, self.bs):
-            xb, yb = self.rows(perm[:, i:i + self.bs] if perm is not None else None)
-            self.opt.zero_grad(set_to_none=True)
-            losses = per_model_loss(self.task, self.stack.forward(xb), yb)
-            losses.backward(ones)
-            self.opt.step()
-            total.add_(losses.detach(), alpha=xb.shape[1])
+
+        def losses(idx: torch.Tensor | None) -> torch.Tensor:
+            xb, yb = self.rows(idx)
+            values = per_model_loss(self.task, self.stack.forward(xb), yb)
+            total.add_(values.detach(), alpha=xb.shape[1])
+            return values
+
+        steps = train_pass(self.opt, batches(self.n, self.bs, [self.gens[i] for i in ids], self.device), losses)
         for r in ids:                     # every model took the same steps over the same number of rows
-            self.recs[r].steps += -(-self.n // self.bs)
+            self.recs[r].steps += steps
             self.recs[r].samples += self.n
         return total / self.n
 

@@ -2,7 +2,9 @@
 
 `fit` trains a model on tensors until the config's convergence rule says stop
 and returns a `TrainRecord` of what it cost. Batches come from indexing
-tensors that live on the device (no per-sample collation).
+tensors that live on the device (no per-sample collation). Each of its epochs
+is one `train_pass` (zero the gradients, a loss callback, backward, step), the
+pass `ensemble.fit_many` and the methods' own loops run too.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -129,27 +132,46 @@ def _full_loss(model, x, y, lossf, device) -> tuple[float, bool]:
     return loss, grad == 0.0
 
 
+def train_pass(opt: torch.optim.Optimizer, batches: Iterable, losses: Callable[[Any], torch.Tensor],
+               step: Callable[[], None] | None = None) -> int:
+    """One training pass, the loop `fit`, `ensemble.fit_many` and the methods' loops share: for
+    each batch of `batches` (whatever `losses` takes: row indices, or for K models row indices
+    (K, B)), zero the gradients, take the losses `losses(batch)` (one model: a scalar; K models:
+    (K,), one per model), back-propagate their sum (no gradient mixes models) and step (`step`,
+    default `opt.step`). Returns the steps taken."""
+    steps = 0
+    for batch in batches:
+        opt.zero_grad(set_to_none=True)
+        values = losses(batch)
+        values.backward(torch.ones_like(values))       # d(sum of the losses)/d(each loss)
+        (step or opt.step)()
+        steps += 1
+    return steps
+
+
 def _run_epoch(model, x, y, bs: int, gen: torch.Generator, opt, lossf, rec: TrainRecord, shown=None) -> float:
-    """One pass over (x, y) in shuffled batches of `bs` (in file order when one batch is all);
-    counts steps and samples into `rec` and returns the mean training loss of the pass.
+    """One pass (`train_pass`) over (x, y) in shuffled batches of `bs` (in file order when one batch
+    is all); counts steps and samples into `rec` and returns the mean training loss of the pass.
     `shown`: a progress bar advanced by 1/batches per batch."""
     n = len(x)
     share = bs / n
     model.train()
     perm = torch.randperm(n, generator=gen).to(x.device) if bs < n else None
     total = 0.0
-    for i in range(0, n, bs):
+
+    def loss(i: int) -> torch.Tensor:
+        nonlocal total
         idx = perm[i:i + bs] if perm is not None else slice(None)
         xb, yb = x[idx], y[idx]
-        opt.zero_grad(set_to_none=True)
-        loss = lossf(model(xb), yb)
-        loss.backward()
-        opt.step()
-        total += float(loss.detach()) * len(xb)
+        value = lossf(model(xb), yb)
+        total += float(value.detach()) * len(xb)
         rec.steps += 1
         rec.samples += len(xb)
         if shown is not None:
             shown.update(share)
+        return value
+
+    train_pass(opt, range(0, n, bs), loss)
     return total / n
 
 
