@@ -57,8 +57,14 @@ def toy_data(world: str, seed: int = 0) -> Data:
     toy = TOYS[world]
     if world == "convnet":
         return mnist_like(toy["rows"], seed=seed)
-    data = load_dataset(toy["dataset"], seed=seed)
-    return data if toy["rows"] is None else data.subset(toy["rows"], 40, seed=seed)
+    if toy["rows"] is None:
+        return load_dataset(toy["dataset"], seed=seed)
+    return _loaded(toy["dataset"]).subset(toy["rows"], 40, seed=seed)
+
+
+@cache
+def _loaded(dataset: str) -> Data:
+    return load_dataset(dataset)
 
 
 def toy_config(world: str, seed: int = 0) -> Config:
