@@ -1,8 +1,10 @@
-"""Shared fixtures."""
+"""Shared fixtures: no real data (`offline`), the thread policy, the toy unlearning problems every method's tests
+share (`digits_problem`, `convnet_problem`, built by `toys.py`), and the sharded Slurm smoke run."""
 
 from dataclasses import replace
 
 import pytest
+from toys import Problem, toy_problem
 
 from unlearning.data import california, mnist
 from unlearning.training import threads
@@ -34,6 +36,19 @@ def thread_policy():
 
 
 pytest_plugins = ["pytester"]
+
+
+# -- the toy unlearning problems of `toys.py` (originals trained once a process) ---------------------------------------
+@pytest.fixture
+def digits_problem() -> Problem:
+    """The MLP toy problem, seed 0: 120 digits rows, the digits preset capped at 2 epochs, 6 points to forget."""
+    return toy_problem("digits", 0)
+
+
+@pytest.fixture
+def convnet_problem() -> Problem:
+    """The ConvNet toy problem, seed 0: 16 random MNIST-shaped images, MNIST's preset capped at 1 epoch, 3 to forget."""
+    return toy_problem("convnet", 0)
 
 
 # -- the smoke profile as shards on a local Slurm (tests/slurm_smoke.py, tests/test_cluster_slurm.py) ----------------

@@ -155,7 +155,8 @@ def test_unsupported_models_and_bad_arguments():
         fit_many([nn.Linear(1, 1)], torch.zeros(3, 1), torch.zeros(3), "binary", TrainConfig(), seeds=[0])
 
 
-# -- the methods' batched forms (`methods.unlearn_many`) and the originals (`train_original_many`) ------------------
+# -- the originals (`train_original_many`) and when `unlearn_many` does not batch; that each method's batched form
+# equals its single runs is the contract test's (tests/test_method_contract.py) ----------------------------------
 SEEDS = (0, 1, 2)
 
 
@@ -185,34 +186,6 @@ def test_train_original_many_matches_train_original(synthetic_trials):
         for k in a.init_state:
             assert torch.equal(a.init_state[k], b.init_state[k])
         assert_close_weights(a.model, b.model, max(a.record.steps, b.record.steps))
-
-
-@pytest.mark.parametrize("method", ["naive_retrain", "weight_pruning", "finetune"])
-def test_unlearn_many_matches_unlearn_per_seed(synthetic_trials, method):
-    """The batched form of each method that trains to convergence: per seed the same epochs,
-    details and per-epoch callbacks as `unlearn`, weights within float rounding."""
-    from unlearning.methods import unlearn, unlearn_many
-
-    datas, configs, trained, forgets = synthetic_trials
-    seen_one, seen_many = [[] for _ in SEEDS], [[] for _ in SEEDS]
-
-    def watcher(log):
-        return lambda epoch, model: log.append((epoch, float(model[0].weight.detach().abs().sum())))
-
-    one = [unlearn(method, t, d, f, c, on_epoch=watcher(log))
-           for t, d, f, c, log in zip(trained, datas, forgets, configs, seen_one, strict=True)]
-    many = unlearn_many(method, trained, datas, forgets, configs, on_epoch=[watcher(log) for log in seen_many])
-    for a, b, la, lb in zip(one, many, seen_one, seen_many, strict=True):
-        assert (b.cost.epochs, b.cost.steps, b.cost.converged) == (a.cost.epochs, a.cost.steps, a.cost.converged)
-        assert b.cost.batch_models == len(SEEDS) and a.cost.batch_models == 1
-        assert b.cost.batch_seconds >= b.cost.seconds > 0
-        assert {k: v for k, v in b.details.items() if k != "prune_seconds"} == \
-               {k: v for k, v in a.details.items() if k != "prune_seconds"}
-        assert [e for e, _ in lb] == [e for e, _ in la] == list(range(a.cost.epochs + 1))
-        atol = rounding_atol([a.model, b.model], a.cost.steps)       # the originals are shared: the fine-tune's steps
-        assert [w for _, w in lb] == pytest.approx([w for _, w in la], abs=atol * a.model[0].weight.numel())
-        assert_close_weights(a.model, b.model, a.cost.steps)
-    assert all(t.model.training is False for t in trained)          # the controls are left as they were
 
 
 def test_unlearn_many_falls_back_to_one_run_each_and_says_why_not_batched(synthetic_trials):

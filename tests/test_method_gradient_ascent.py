@@ -6,19 +6,14 @@ import itertools
 import pytest
 import torch
 from torch import nn
+from toys import trained_of
 
 from unlearning.config import get_config
-from unlearning.data import Data, mnist
-from unlearning.data.registry import DATASETS, load_dataset
-from unlearning.methods import applicability, get_method, unlearn, unlearn_many
+from unlearning.data import Data
+from unlearning.data.registry import DATASETS
+from unlearning.methods import applicability, get_method, unlearn
 from unlearning.methods.gradient_ascent import GradientAscentConfig
-from unlearning.training.train import Trained, TrainRecord, train_original
-
-CPU = torch.device("cpu")
-
-
-def trained_of(model: nn.Module, seed: int = 0) -> Trained:
-    return Trained(model, copy.deepcopy(model.state_dict()), TrainRecord(), 0, seed, CPU)
+from unlearning.training.train import Trained
 
 
 def blobs(task: str = "multiclass", n: int = 24, classes: int = 3, seed: int = 1) -> Data:
@@ -125,27 +120,16 @@ def test_ascent_on_one_point_lowers_its_true_class_probability_until_the_predict
     assert float(p_true) == pytest.approx(float(torch.exp(-torch.tensor(losses[-1]))), rel=1e-4)
 
 
-# --- batched = K single runs ---------------------------------------------------------------------------
+# --- on_epoch and seeds (eval mode, final weights, batched = K single runs: tests/test_method_contract.py) ----------
 
-def test_batched_equals_single_runs():
-    data = blobs()
-    trained = [fitted(data, seed=s) for s in range(3)]
-    forgets = [[0, 1, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11], [3, 5, 7, 9, 11, 13]]
-    configs = [config(seed=s, lr=0.01, epochs=3, batch_size=4) for s in range(3)]   # 2 shuffled batches an epoch
-    calls = [[] for _ in range(3)]
-    hooks = [lambda e, m, c=c: c.append((e, copy.deepcopy(m.state_dict()), m.training)) for c in calls]
-    many = unlearn_many("gradient_ascent", trained, [data] * 3, forgets, configs, hooks)
-    for k in range(3):
-        one = unlearn("gradient_ascent", trained[k], data, forgets[k], configs[k])
-        assert many[k].cost.batch_models == 3 and one.cost.batch_models == 1
-        assert states_close(many[k].model.state_dict(), one.model.state_dict())
-        assert (many[k].cost.steps, many[k].cost.samples) == (one.cost.steps, one.cost.samples) == (6, 18)
-        assert many[k].cost.loss_history == pytest.approx(one.cost.loss_history, rel=1e-5)
-        # on_epoch: before training and after each epoch, in eval mode, with the current (written-back) weights
-        assert [e for e, _, _ in calls[k]] == [0, 1, 2, 3] and not any(t for _, _, t in calls[k])
-        assert states_close(calls[k][0][1], trained[k].model.state_dict(), atol=0)
-        assert states_close(calls[k][-1][1], many[k].model.state_dict(), atol=0)
-    assert not states_close(many[0].model.state_dict(), many[1].model.state_dict())
+def test_on_epoch_sees_the_original_first_then_each_epoch_of_shuffled_batches():
+    data, trained = blobs(), fitted(blobs())
+    calls = []
+    res = unlearn("gradient_ascent", trained, data, [0, 1, 2, 3, 4, 5], config(lr=0.01, epochs=3, batch_size=4),
+                  on_epoch=lambda e, m: calls.append((e, copy.deepcopy(m.state_dict()))))
+    assert [e for e, _ in calls] == [0, 1, 2, 3]
+    assert states_close(calls[0][1], trained.model.state_dict(), atol=0)
+    assert (res.cost.steps, res.cost.samples) == (6, 18)                   # 2 shuffled batches (4, 2) an epoch
 
 
 def test_the_same_seed_gives_the_same_model_and_another_seed_another_shuffle():
@@ -205,24 +189,16 @@ def test_steps_run_in_train_mode_batchnorm_statistics_move():
 
 # --- the suite's architectures -------------------------------------------------------------------------------
 
-def test_runs_on_the_mnist_convnet():
-    gen = torch.Generator().manual_seed(0)
-    data = Data(name="mnist-random", task="multiclass", num_classes=10,
-                x_train=torch.rand(8, 1, 28, 28, generator=gen), y_train=torch.arange(8) % 10,
-                x_test=torch.rand(2, 1, 28, 28, generator=gen), y_test=torch.tensor([0, 1]))
-    torch.manual_seed(0)
-    trained = trained_of(mnist.mnist_convnet())
-    res = unlearn("gradient_ascent", trained, data, [0, 1, 2], get_config("mnist").with_method(
-        "gradient_ascent", lr=0.01, epochs=2))
+def test_runs_on_the_mnist_convnet(convnet_problem):
+    p = convnet_problem
+    res = unlearn("gradient_ascent", p.trained, p.data, p.forget, p.config.with_method("gradient_ascent", lr=0.01,
+                                                                                      epochs=2))
     assert res.cost.steps == 2 and res.cost.loss_history[-1] > res.cost.initial_loss
-    assert not states_close(res.model.state_dict(), trained.model.state_dict(), atol=0)
+    assert not states_close(res.model.state_dict(), p.trained.model.state_dict(), atol=0)
 
 
-def test_runs_on_digits():
-    data = load_dataset("digits").subset(200, 50, seed=0)
-    cfg = get_config("digits", seed=0).with_epoch_cap(5)
-    trained = train_original(data, cfg)
-    forget = list(range(40))                       # 2 batches of the preset's 32 a epoch
-    res = unlearn("gradient_ascent", trained, data, forget, cfg.with_method("gradient_ascent", lr=0.01))
-    assert (res.cost.epochs, res.cost.steps, res.cost.samples) == (5, 10, 200)
+def test_runs_on_digits(digits_problem):
+    p, forget = digits_problem, list(range(40))                        # 2 batches of the preset's 32 an epoch
+    res = unlearn("gradient_ascent", p.trained, p.data, forget, p.config.with_method("gradient_ascent", lr=0.01))
+    assert (res.cost.epochs, res.cost.steps, res.cost.samples) == (2, 4, 80)  # the preset's 5 epochs capped at 2
     assert res.cost.loss_history[-1] > res.cost.initial_loss

@@ -6,18 +6,12 @@ import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
+from toys import trained_of
 
 from unlearning import evaluate, get_config, load_dataset, train_original
 from unlearning.data import Data
-from unlearning.data.digits import digits_mlp
-from unlearning.data.mnist import mnist_convnet
-from unlearning.methods import METHODS, unlearn, unlearn_many
+from unlearning.methods import METHODS, unlearn
 from unlearning.methods.l1_sparse import L1SparseConfig, alpha_at
-from unlearning.training.train import Trained, TrainRecord
-
-
-def trained_of(model: nn.Module, seed: int = 0) -> Trained:
-    return Trained(model, copy.deepcopy(model.state_dict()), TrainRecord(), 0, seed, torch.device("cpu"))
 
 
 def toy_data(task="multiclass", n=12, features=3, seed=1) -> Data:
@@ -82,13 +76,6 @@ def test_the_penalty_shrinks_the_weights_and_alpha_zero_is_plain_finetuning():
     assert runs[0.0].details["l1_norm_before"] == pytest.approx(before, rel=1e-6)
 
 
-def test_trained_model_is_left_unchanged():
-    data, trained = toy_data(), trained_of(toy_model())
-    state = copy.deepcopy(trained.model.state_dict())
-    unlearn("l1_sparse", trained, data, [0], config(alpha=0.1, lr=0.5))
-    assert all(torch.equal(state[k], v) for k, v in trained.model.state_dict().items())
-
-
 def test_on_epoch_is_called_before_and_after_each_epoch_with_current_weights():
     data, trained = toy_data(), trained_of(toy_model())
     seen = []
@@ -97,29 +84,6 @@ def test_on_epoch_is_called_before_and_after_each_epoch_with_current_weights():
     assert [e for e, _ in seen] == [0, 1, 2, 3]
     assert all(torch.equal(seen[-1][1][k], v) for k, v in result.model.state_dict().items())
     assert not torch.equal(seen[0][1]["0.weight"], seen[-1][1]["0.weight"])
-
-
-# --- batched = K single runs ----------------------------------------------------------------------------
-
-def test_batched_equals_single_runs():
-    data = load_dataset("digits", seed=0).subset(n_train=120, n_test=30)
-    trained = [trained_of(_seeded(digits_mlp, s), s) for s in range(3)]
-    forgets = [list(range(s, s + 10)) for s in range(3)]
-    configs = [config(seed=s, epochs=2, batch_size=32, lr=0.05, alpha=0.01) for s in range(3)]
-    batched = unlearn_many("l1_sparse", trained, [data] * 3, forgets, configs)
-    assert all(r.cost.batch_models == 3 for r in batched)
-    for t, f, c, b in zip(trained, forgets, configs, batched, strict=True):
-        single = unlearn("l1_sparse", t, data, f, c)
-        for got, want in zip(b.model.parameters(), single.model.parameters(), strict=True):
-            assert torch.allclose(got, want, rtol=1e-5, atol=1e-6), (got - want).abs().max()
-        assert (b.cost.epochs, b.cost.steps, b.cost.samples) == (single.cost.epochs, single.cost.steps,
-                                                                   single.cost.samples)
-        assert b.details == pytest.approx(single.details, rel=1e-5)
-
-
-def _seeded(build, seed):
-    torch.manual_seed(seed)
-    return build()
 
 
 # --- where it applies, settings -------------------------------------------------------------------------
@@ -170,17 +134,13 @@ def test_defaults_are_the_references_and_inside_the_search_space():
 
 # --- MNIST's ConvNet and digits -------------------------------------------------------------------------
 
-def test_runs_on_the_mnist_convnet_with_random_images():
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(8, 1, 28, 28, generator=gen)
-    y = torch.arange(8) % 10
-    data = Data(name="mnist", task="multiclass", num_classes=10, x_train=x, y_train=y, x_test=x[:2], y_test=y[:2])
-    trained = trained_of(_seeded(mnist_convnet, 0))
-    result = unlearn("l1_sparse", trained, data, [0, 1], config("mnist", epochs=2, batch_size=3, alpha=1e-3))
-    assert (result.cost.epochs, result.cost.steps) == (2, 4)         # 6 retain images, batches of 3
+def test_runs_on_the_mnist_convnet(convnet_problem):
+    p = convnet_problem
+    result = unlearn("l1_sparse", p.trained, p.data, p.forget, p.config.with_method("l1_sparse", epochs=2, batch_size=5,
+                                                                                    alpha=1e-3))
+    assert (result.cost.epochs, result.cost.steps) == (2, 6)         # 13 retain images, batches of 5
     assert result.details["l1_norm_after"] < result.details["l1_norm_before"]
-    assert all(torch.isfinite(p).all() for p in result.model.parameters())
-    assert not result.model.training
+    assert all(torch.isfinite(w).all() for w in result.model.parameters())
 
 
 def test_on_digits_keeps_utility_at_the_defaults():

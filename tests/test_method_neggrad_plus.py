@@ -6,19 +6,16 @@ import copy
 import pytest
 import torch
 from torch import nn
+from toys import trained_of
 
 from unlearning.config import get_config
-from unlearning.data import Data, mnist
+from unlearning.data import Data
 from unlearning.data.registry import DATASETS, load_dataset
-from unlearning.methods import applicability, get_method, unlearn, unlearn_many
+from unlearning.methods import applicability, get_method, unlearn
 from unlearning.methods.neggrad_plus import NegGradPlusConfig, paired_batches
-from unlearning.training.train import Trained, TrainRecord, train_original
+from unlearning.training.train import Trained
 
 CPU = torch.device("cpu")
-
-
-def trained_of(model: nn.Module, seed: int = 0) -> Trained:
-    return Trained(model, copy.deepcopy(model.state_dict()), TrainRecord(), 0, seed, CPU)
 
 
 def blobs(task: str = "multiclass", n: int = 24, seed: int = 1) -> Data:
@@ -123,26 +120,6 @@ def test_each_retain_batch_is_paired_with_the_next_batch_of_a_reshuffled_forget_
     assert list(paired_batches(10, 3, None, gens, CPU)) == [(None, None)]              # full batch
 
 
-# --- batched = K single runs -----------------------------------------------------------------------------
-
-def test_batched_equals_single_runs():
-    data = blobs()
-    trained = [fitted(data, seed=s) for s in range(3)]
-    forgets = [[0, 1, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11], [3, 5, 7, 9, 11, 13]]
-    configs = [config(seed=s, lr=0.05, epochs=2, batch_size=4) for s in range(3)]   # 5 retain, 2 forget batches
-    calls = [[] for _ in range(3)]
-    hooks = [lambda e, m, c=c: c.append((e, copy.deepcopy(m.state_dict()))) for c in calls]
-    many = unlearn_many("neggrad_plus", trained, [data] * 3, forgets, configs, hooks)
-    for k in range(3):
-        one = unlearn("neggrad_plus", trained[k], data, forgets[k], configs[k])
-        assert many[k].cost.batch_models == 3
-        assert states_close(many[k].model.state_dict(), one.model.state_dict())
-        # each epoch: 18 retain rows in batches 4, 4, 4, 4, 2 beside forget batches 4, 2, 4, 2, 4
-        assert (many[k].cost.steps, many[k].cost.samples) == (one.cost.steps, one.cost.samples) == (10, 2 * (18 + 16))
-        assert [e for e, _ in calls[k]] == [0, 1, 2]
-        assert states_close(calls[k][-1][1], many[k].model.state_dict(), atol=0)
-
-
 # --- the reference's defect: BatchNorm frozen by model.eval() -----------------------------------------------
 
 def test_steps_run_in_train_mode_batchnorm_normalises_by_the_batch_and_updates_its_statistics():
@@ -220,25 +197,18 @@ def test_bad_settings_are_named(changes, named):
 
 # --- the suite's architectures -------------------------------------------------------------------------------
 
-def test_runs_on_the_mnist_convnet():
-    gen = torch.Generator().manual_seed(0)
-    data = Data(name="mnist-random", task="multiclass", num_classes=10,
-                x_train=torch.rand(10, 1, 28, 28, generator=gen), y_train=torch.arange(10) % 10,
-                x_test=torch.rand(2, 1, 28, 28, generator=gen), y_test=torch.tensor([0, 1]))
-    torch.manual_seed(0)
-    trained = trained_of(mnist.mnist_convnet())
-    res = unlearn("neggrad_plus", trained, data, [0, 1], get_config("mnist").with_method(
-        "neggrad_plus", epochs=1, batch_size=4))
-    assert (res.cost.steps, res.cost.samples) == (2, 8 + 2 * 2)
-    assert not states_close(res.model.state_dict(), trained.model.state_dict(), atol=0)
+def test_runs_on_the_mnist_convnet(convnet_problem):
+    p = convnet_problem
+    res = unlearn("neggrad_plus", p.trained, p.data, p.forget, p.config.with_method("neggrad_plus", epochs=1,
+                                                                                    batch_size=4))
+    assert (res.cost.steps, res.cost.samples) == (4, 13 + 4 * 3)     # 13 retain images in 4 batches, each + all 3
+    assert not states_close(res.model.state_dict(), p.trained.model.state_dict(), atol=0)
 
 
-def test_runs_on_digits():
-    data = load_dataset("digits").subset(200, 50, seed=0)
-    cfg = get_config("digits", seed=0).with_epoch_cap(5)
-    trained = train_original(data, cfg)
-    res = unlearn("neggrad_plus", trained, data, list(range(40)), cfg.with_method("neggrad_plus", epochs=2))
-    # 160 retain rows in batches of 32, each paired with the next of the forget cycle 32, 8, 32, 8, ...
-    assert (res.cost.epochs, res.cost.steps, res.cost.samples) == (2, 10, 2 * (160 + 32 + 8 + 32 + 8 + 32))
-    assert len(res.cost.loss_history) == 2 and all(torch.isfinite(p).all() for p in res.model.parameters())
-    assert not states_close(res.model.state_dict(), trained.model.state_dict(), atol=0)
+def test_runs_on_digits(digits_problem):
+    p = digits_problem
+    res = unlearn("neggrad_plus", p.trained, p.data, list(range(40)), p.config.with_method("neggrad_plus", epochs=2))
+    # an epoch: 80 retain rows in batches of 32, each paired with the next of the forget cycle 32, 8, 32, 8, ...
+    assert (res.cost.epochs, res.cost.steps, res.cost.samples) == (2, 6, 2 * (80 + 32 + 8 + 32))
+    assert len(res.cost.loss_history) == 2 and all(torch.isfinite(w).all() for w in res.model.parameters())
+    assert not states_close(res.model.state_dict(), p.trained.model.state_dict(), atol=0)

@@ -6,18 +6,13 @@ import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
+from toys import trained_of
 
 from unlearning import evaluate, get_config, load_dataset, train_original
 from unlearning.data import Data
 from unlearning.data.digits import digits_mlp
-from unlearning.data.mnist import mnist_convnet
-from unlearning.methods import METHODS, MethodNotApplicable, unlearn, unlearn_many
+from unlearning.methods import METHODS, MethodNotApplicable, unlearn
 from unlearning.methods.salun import SalUnConfig, random_labels, top_share_mask
-from unlearning.training.train import Trained, TrainRecord
-
-
-def trained_of(model: nn.Module, seed: int = 0) -> Trained:
-    return Trained(model, copy.deepcopy(model.state_dict()), TrainRecord(), 0, seed, torch.device("cpu"))
 
 
 def seeded(build, seed=0):
@@ -183,30 +178,11 @@ def test_forgets_on_digits_keeping_utility():
     assert after["test_acc"] > before["test_acc"] - 0.05
 
 
-def test_trained_model_is_left_unchanged_and_on_epoch_is_called():
-    data, trained = toy_data(), trained_of(toy_model())
-    state = copy.deepcopy(trained.model.state_dict())
+def test_on_epoch_is_called_before_and_after_each_epoch():
     epochs = []
-    unlearn("salun", trained, data, [0], config(lr=0.5, epochs=2), on_epoch=lambda e, m: epochs.append(e))
-    assert all(torch.equal(state[k], v) for k, v in trained.model.state_dict().items())
+    unlearn("salun", trained_of(toy_model()), toy_data(), [0], config(lr=0.5, epochs=2),
+            on_epoch=lambda e, m: epochs.append(e))
     assert epochs == [0, 1, 2]
-
-
-# --- batched = K single runs ----------------------------------------------------------------------------
-
-def test_batched_equals_single_runs():
-    data = load_dataset("digits", seed=0).subset(n_train=120, n_test=30)
-    trained = [trained_of(seeded(digits_mlp, s), s) for s in range(3)]
-    forgets = [list(range(3 * s, 3 * s + 12)) for s in range(3)]
-    configs = [config(seed=s, epochs=2, batch_size=32, lr=0.05) for s in range(3)]
-    batched = unlearn_many("salun", trained, [data] * 3, forgets, configs)
-    assert all(r.cost.batch_models == 3 for r in batched)
-    for t, f, c, b in zip(trained, forgets, configs, batched, strict=True):
-        single = unlearn("salun", t, data, f, c)
-        for got, want in zip(b.model.parameters(), single.model.parameters(), strict=True):
-            assert torch.allclose(got, want, rtol=1e-5, atol=1e-6), (got - want).abs().max()
-        assert b.details == single.details
-        assert (b.cost.steps, b.cost.samples) == (single.cost.steps, single.cost.samples)
 
 
 # --- where it applies, settings -------------------------------------------------------------------------
@@ -248,15 +224,12 @@ def test_defaults_are_the_references_and_inside_the_search_space():
 
 # --- MNIST's ConvNet ------------------------------------------------------------------------------------
 
-def test_runs_on_the_mnist_convnet_with_random_images_and_masked_out_weights_stay():
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(8, 1, 28, 28, generator=gen)
-    y = torch.arange(8) % 10
-    data = Data(name="mnist", task="multiclass", num_classes=10, x_train=x, y_train=y, x_test=x[:2], y_test=y[:2])
-    trained = trained_of(seeded(mnist_convnet))
-    result = unlearn("salun", trained, data, [0, 1], config("mnist", epochs=2, batch_size=4, lr=0.05))
-    assert (result.cost.epochs, result.cost.steps) == (2, 6)         # 1 forget + 2 retain batches an epoch
-    n = sum(p.numel() for p in trained.model.parameters())
-    moved = sum(int(m.sum()) for m in changed(result.model, trained.model))
+def test_runs_on_the_mnist_convnet_and_masked_out_weights_stay(convnet_problem):
+    p = convnet_problem
+    result = unlearn("salun", p.trained, p.data, p.forget, p.config.with_method("salun", epochs=2, batch_size=4,
+                                                                              lr=0.05))
+    assert (result.cost.epochs, result.cost.steps) == (2, 10)        # 1 forget + 4 retain batches an epoch
+    n = sum(w.numel() for w in p.trained.model.parameters())
+    moved = sum(int(m.sum()) for m in changed(result.model, p.trained.model))
     assert 0 < moved <= n // 2 == result.details["salun_updated_weights"]
-    assert all(torch.isfinite(p).all() for p in result.model.parameters()) and not result.model.training
+    assert all(torch.isfinite(w).all() for w in result.model.parameters())

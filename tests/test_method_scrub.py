@@ -8,16 +8,14 @@ import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
+from toys import trained_of
 
 from unlearning import get_config, load_dataset, train_original
 from unlearning.data import Data
-from unlearning.data.mnist import mnist_convnet
-from unlearning.methods import MethodNotApplicable, unlearn, unlearn_many
+from unlearning.methods import MethodNotApplicable, unlearn
 from unlearning.methods import scrub as scrub_module
 from unlearning.methods.scrub import ScrubConfig, kl_teacher_student
-from unlearning.training.train import Trained, TrainRecord
 
-CPU = torch.device("cpu")
 CENTERS = torch.tensor([[0.0, 3.0], [3.0, -2.0], [-3.0, -2.0]])
 
 
@@ -41,10 +39,6 @@ def fitted(x, y, seed=0, steps=300, dropout=False) -> nn.Module:
         F.cross_entropy(model(x), y).backward()
         opt.step()
     return model.eval()
-
-
-def as_trained(model: nn.Module, seed: int = 0) -> Trained:
-    return Trained(model, copy.deepcopy(model.state_dict()), TrainRecord(), 0, seed, CPU)
 
 
 def config(seed=0, **scrub):
@@ -96,7 +90,7 @@ def test_forgetting_a_whole_class_matches_retraining_without_it():
     data = blob_data()
     forget = (data.y_train == 2).nonzero().flatten()
     keep, keep_test = data.y_train != 2, data.y_test != 2
-    trained = as_trained(fitted(data.x_train, data.y_train))
+    trained = trained_of(fitted(data.x_train, data.y_train))
     oracle = fitted(data.x_train[keep], data.y_train[keep])
     assert accuracy(trained.model, data.x_train[forget], data.y_train[forget]) == 1.0
     assert accuracy(oracle, data.x_train[forget], data.y_train[forget]) == 0.0
@@ -112,7 +106,7 @@ def test_two_epochs_are_max_then_min_steps_by_hand():
     """Full batches, plain SGD: each epoch one step on −KL(forget), then one on γ·CE + α·KL(retain)."""
     data = blob_data()
     forget = torch.tensor([0, 41, 82, 83])
-    trained = as_trained(fitted(data.x_train, data.y_train, steps=50))
+    trained = trained_of(fitted(data.x_train, data.y_train, steps=50))
     cfg = config(optimizer="sgd", lr=0.05, epochs=2, msteps=2, momentum=0.0, weight_decay=0.0, temperature=3.0,
                  gamma=0.7, alpha=0.4, lr_decay_epochs=(), retain_batch=None, forget_batch=None)
     result = unlearn("scrub", trained, data, forget, cfg)
@@ -150,7 +144,7 @@ def test_the_student_changes_and_the_teacher_stays_bit_identical():
     moves. Here it must move, and `trained.model` (the teacher) must not change by one bit, nor its mode."""
     data = blob_data()
     forget = torch.arange(0, 120, 10)
-    trained = as_trained(fitted(data.x_train, data.y_train, dropout=True))
+    trained = trained_of(fitted(data.x_train, data.y_train, dropout=True))
     before = snapshot(trained.model)
     result = unlearn("scrub", trained, data, forget, config())
     after = trained.model.state_dict()
@@ -172,7 +166,7 @@ def test_exactly_msteps_max_epochs_run(monkeypatch, epochs, msteps):
     monkeypatch.setattr(scrub_module, "max_loss", lambda *a: calls.append(1) or real(*a))
     data = blob_data()
     forget = torch.arange(0, 120, 6)                                # 20 points: 3 batches of 8
-    result = unlearn("scrub", as_trained(fitted(data.x_train, data.y_train, steps=50)), data, forget,
+    result = unlearn("scrub", trained_of(fitted(data.x_train, data.y_train, steps=50)), data, forget,
                      config(epochs=epochs, msteps=msteps, forget_batch=8, retain_batch=50))
     max_epochs = min(msteps, epochs)
     assert len(calls) == 3 * max_epochs
@@ -183,35 +177,14 @@ def test_exactly_msteps_max_epochs_run(monkeypatch, epochs, msteps):
     assert result.cost.converged is None
 
 
-# --- batched form, callbacks ---------------------------------------------------------------------------------
+# --- callbacks (eval mode, current weights, batched = K single runs: tests/test_method_contract.py) -------------------
 
-def test_batched_equals_single_runs():
+def test_on_epoch_is_called_after_each_epoch_only():
     data = blob_data()
-    trained = [as_trained(fitted(data.x_train, data.y_train, seed=s, steps=60), seed=s) for s in range(3)]
-    forgets = [torch.arange(s, 120, 12) for s in range(3)]
-    configs = [config(seed=s, epochs=3, msteps=2, retain_batch=16, forget_batch=4, lr=1e-2) for s in range(3)]
-    many = unlearn_many("scrub", trained, [data] * 3, forgets, configs)
-    assert [r.cost.batch_models for r in many] == [3, 3, 3]
-    for t, f, c, got in zip(trained, forgets, configs, many, strict=True):
-        alone = unlearn("scrub", t, data, f, c)
-        assert alone.cost.batch_models == 1
-        for a, b in zip(got.model.state_dict().values(), alone.model.state_dict().values(), strict=True):
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
-        assert {k: v for k, v in got.details.items() if k != "scrub_forget_kl"} == \
-            {k: v for k, v in alone.details.items() if k != "scrub_forget_kl"}
-        assert got.details["scrub_forget_kl"] == pytest.approx(alone.details["scrub_forget_kl"],
-                                                                         rel=1e-4, abs=1e-6)
-        assert (got.cost.steps, got.cost.samples) == (alone.cost.steps, alone.cost.samples)
-
-
-def test_on_epoch_sees_each_epochs_current_weights():
-    data = blob_data()
-    seen = []
-    result = unlearn("scrub", as_trained(fitted(data.x_train, data.y_train, steps=50)), data, torch.arange(5),
-                     config(epochs=3, msteps=1), on_epoch=lambda e, m: seen.append((e, snapshot(m), m.training)))
-    assert [e for e, _, _ in seen] == [1, 2, 3] and not any(t for _, _, t in seen)
-    last = seen[-1][1]
-    assert all(torch.equal(last[k], v) for k, v in result.model.state_dict().items())
+    epochs = []
+    unlearn("scrub", trained_of(fitted(data.x_train, data.y_train, steps=50)), data, torch.arange(5),
+            config(epochs=3, msteps=1), on_epoch=lambda e, m: epochs.append(e))
+    assert epochs == [1, 2, 3]
 
 
 # --- where it does not apply; settings --------------------------------------------------------------------------
@@ -219,7 +192,7 @@ def test_on_epoch_sees_each_epochs_current_weights():
 def test_regression_is_not_applicable():
     x = torch.randn(10, 2)
     data = Data(name="toy_reg", task="regression", x_train=x, y_train=x.sum(1), x_test=x[:2], y_test=x[:2].sum(1))
-    trained = as_trained(nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 1)))
+    trained = trained_of(nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 1)))
     with pytest.raises(MethodNotApplicable, match=r"'scrub' cannot run.*regression task"):
         unlearn("scrub", trained, data, [0], config())
 
@@ -230,7 +203,7 @@ def test_binary_task_runs():
     y = (x[:, 0] > 0).float()
     data = Data(name="toy_bin", task="binary", num_classes=2, x_train=x, y_train=y, x_test=x[:4], y_test=y[:4])
     torch.manual_seed(0)
-    trained = as_trained(nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 1)))
+    trained = trained_of(nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 1)))
     result = unlearn("scrub", trained, data, [0, 1, 2], config(epochs=2, msteps=1, lr=1e-2))
     assert result.details["scrub_max_epochs"] == 1 and math.isfinite(result.details["scrub_forget_kl"])
     assert not torch.equal(result.model[0].weight, trained.model[0].weight)
@@ -256,20 +229,13 @@ def test_settings_are_validated(field, value, message):
 
 # --- the MNIST ConvNet and digits ---------------------------------------------------------------------------------
 
-def test_runs_on_the_mnist_convnet():
-    gen = torch.Generator().manual_seed(0)
-    x = torch.rand(12, 1, 28, 28, generator=gen)
-    y = torch.arange(12) % 10
-    data = Data(name="mnist", task="multiclass", num_classes=10, x_train=x, y_train=y, x_test=x[:4], y_test=y[:4])
-    torch.manual_seed(0)
-    trained = as_trained(mnist_convnet().eval())
-    before = snapshot(trained.model)
-    cfg = get_config("mnist", seed=0).with_method("scrub", epochs=2, msteps=1, retain_batch=4, forget_batch=2)
-    result = unlearn("scrub", trained, data, [0, 5, 7], cfg)
-    assert all(torch.equal(before[k], v) for k, v in trained.model.state_dict().items())
-    assert not torch.equal(result.model[-1].weight, trained.model[-1].weight)
-    assert (result.details["scrub_max_steps"], result.details["scrub_min_steps"]) == (2, 6)
-    assert not result.model.training and math.isfinite(result.details["scrub_forget_kl"])
+def test_runs_on_the_mnist_convnet(convnet_problem):
+    p = convnet_problem
+    cfg = p.config.with_method("scrub", epochs=2, msteps=1, retain_batch=4, forget_batch=2)
+    result = unlearn("scrub", p.trained, p.data, p.forget, cfg)
+    assert not torch.equal(result.model[-1].weight, p.trained.model[-1].weight)
+    assert (result.details["scrub_max_steps"], result.details["scrub_min_steps"]) == (2, 8)   # 3 forget, 13 retain
+    assert math.isfinite(result.details["scrub_forget_kl"])
 
 
 def test_runs_on_digits_with_the_reference_defaults():

@@ -1,25 +1,19 @@
 """SISA (Bourtoule et al.): shards × slices with checkpoints; a removal retrains only what saw the removed rows."""
 
-import copy
 
 import pytest
 import torch
 from torch import nn
+from toys import trained_of
 
 from unlearning.config import get_config
-from unlearning.data import Data, mnist
+from unlearning.data import Data
 from unlearning.data.forget_sets import select
 from unlearning.data.registry import DATASETS, load_dataset
-from unlearning.methods import applicability, get_method, unlearn, unlearn_many
+from unlearning.methods import applicability, get_method, unlearn
 from unlearning.methods.sisa import ShardEnsemble, SisaConfig, _train_from, partition, remove, train_shards
-from unlearning.training.train import Trained, TrainRecord
 
 CPU = torch.device("cpu")
-
-
-def trained_of(model: nn.Module, seed: int = 0) -> Trained:
-    """SISA reads only the device of the original: any model stands in for it."""
-    return Trained(model, copy.deepcopy(model.state_dict()), TrainRecord(), 0, seed, CPU)
 
 
 def digits(n: int = 120) -> Data:
@@ -168,25 +162,6 @@ def test_replace_policy_trains_on_the_replacement_points():
     assert res.model(data.x_test).shape == (len(data.x_test), 1)
 
 
-# --- batched -----------------------------------------------------------------------------------------------
-
-def test_batched_equals_single_runs():
-    data = digits()
-    configs = [config(seed=s, shards=3, slices=2) for s in range(3)]
-    forget = [5, 9, 60]
-    stand_in = [trained_of(nn.Sequential(nn.Linear(64, 10)), s) for s in range(3)]
-    many = unlearn_many("sisa", stand_in, [data] * 3, [forget] * 3, configs)
-    assert get_method("sisa").batched and many[0].cost.batch_models == 3
-    for m, t, c in zip(many, stand_in, configs, strict=True):
-        one = unlearn("sisa", t, data, forget, c)
-        assert states_close(m.model.state_dict(), one.model.state_dict(), atol=1e-5)
-        assert m.model.restarts == one.model.restarts
-        assert {k: v for k, v in m.details.items() if "seconds" not in k} == \
-               {k: v for k, v in one.details.items() if "seconds" not in k}
-        assert (m.cost.epochs, m.cost.steps, m.cost.samples) == (one.cost.epochs, one.cost.steps, one.cost.samples)
-    assert not states_close(many[0].model.state_dict(), many[1].model.state_dict())   # seeds differ
-
-
 # --- where it applies, and bad settings ---------------------------------------------------------------------
 
 def test_applies_to_every_dataset():
@@ -222,19 +197,16 @@ def test_search_space_fits_the_smallest_dataset():
 
 # --- the suite's architectures -------------------------------------------------------------------------------
 
-def test_runs_on_the_mnist_convnet_with_the_paper_schedule():
-    gen = torch.Generator().manual_seed(0)
-    data = Data(name="mnist", task="multiclass", num_classes=10, x_train=torch.rand(12, 1, 28, 28, generator=gen),
-                y_train=torch.arange(12) % 10, x_test=torch.rand(3, 1, 28, 28, generator=gen),
-                y_test=torch.tensor([0, 1, 2]))
-    cfg = get_config("mnist", seed=0).with_epoch_cap(3).with_method("sisa", shards=2, slices=2, slice_epochs="paper")
-    res = unlearn("sisa", trained_of(mnist.mnist_convnet()), data, [0, 1], cfg)
+def test_runs_on_the_mnist_convnet_with_the_paper_schedule(convnet_problem):
+    p = convnet_problem
+    cfg = p.config.with_epoch_cap(3).with_method("sisa", shards=2, slices=2, slice_epochs="paper")
+    res = unlearn("sisa", p.trained, p.data, p.forget, cfg)
     assert len(res.model.constituents) == 2 and isinstance(res.model.constituents[0], nn.Sequential)
     # e = 3 epochs over R = 2 slices: a = 2, so slices get 2 and 2 epochs (sisa.py's avg_epochs_per_slice)
     assert res.details["training_epochs"] == 2 * 4
-    out = res.model.eval()(data.x_test)
-    torch.testing.assert_close(out.exp().sum(-1), torch.ones(3))
-    assert not any(torch.isin(rows, torch.tensor([0, 1])).any() for rows in res.model.trained_rows)
+    out = res.model.eval()(p.data.x_test)
+    torch.testing.assert_close(out.exp().sum(-1), torch.ones(len(out)))
+    assert not any(torch.isin(rows, p.forget).any() for rows in res.model.trained_rows)
 
 
 def test_runs_on_digits_with_the_preset_rule():

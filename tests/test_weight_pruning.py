@@ -26,13 +26,13 @@ import copy
 import pytest
 import torch
 from torch import nn
+from toys import trained_of
 
 from unlearning.config import get_config
 from unlearning.data import Data
 from unlearning.methods import MethodNotApplicable, unlearn
 from unlearning.methods import weight_pruning as wp
 from unlearning.methods.weight_pruning import PruningConfig, check_thresholds, layer_masks, prune, unsupported_reason
-from unlearning.training.models import build_model
 from unlearning.training.train import Trained, TrainRecord
 
 X = torch.tensor([[2.0, 1.0], [1.0, 0.0], [2.0, 3.0], [-1.0, 1.0], [5.0, -0.5], [0.0, 2.0]])
@@ -50,9 +50,8 @@ def toy_model() -> nn.Sequential:
     return model
 
 
-def toy_trained(model=None) -> Trained:
-    model = model if model is not None else toy_model()
-    return Trained(model, copy.deepcopy(model.state_dict()), TrainRecord(), 0, 0, torch.device("cpu"))
+def toy_trained() -> Trained:
+    return trained_of(toy_model())
 
 
 def toy_data(n=6) -> Data:
@@ -237,8 +236,8 @@ def test_wrong_number_of_thresholds():
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())   # nothing zeroed
 
 
-def test_conv_model_is_rejected_before_any_work(monkeypatch):
-    model = build_model("mnist")
+def test_conv_model_is_rejected_before_any_work(monkeypatch, convnet_problem):
+    model = convnet_problem.trained.model
     assert "Conv2d" in unsupported_reason(model)
     with pytest.raises(ValueError, match=r"weight pruning: layer 0 is Conv2d.*fully-connected"):
         prune(model, torch.zeros(3, 1, 28, 28), torch.tensor([0]), torch.tensor([1, 2]), PruningConfig())
@@ -248,11 +247,9 @@ def test_conv_model_is_rejected_before_any_work(monkeypatch):
 
     monkeypatch.setattr(wp, "prune", must_not_run)
     monkeypatch.setattr(wp, "warm_finetune", must_not_run)
-    data = Data(name="mnist", task="multiclass", num_classes=10, x_train=torch.zeros(4, 1, 28, 28),
-                y_train=torch.tensor([0, 1, 2, 3]), x_test=torch.zeros(2, 1, 28, 28), y_test=torch.tensor([0, 1]))
-    trained = toy_trained(model)
+    p = convnet_problem
     with pytest.raises(MethodNotApplicable, match=r"'weight_pruning'.*'mnist'.*Conv2d"):
-        unlearn("weight_pruning", trained, data, [0], get_config("mnist"))
+        unlearn("weight_pruning", p.trained, p.data, p.forget, p.config)
 
 
 def test_non_sequential_model_is_rejected():
@@ -276,14 +273,10 @@ def test_method_prunes_a_copy_with_the_retain_pool(monkeypatch):
 
     monkeypatch.setattr(wp, "layer_masks", spy)
     monkeypatch.setattr(wp, "warm_finetune", no_finetune)
-    trained = toy_trained()
-    before = copy.deepcopy(trained.model.state_dict())
     config = get_config("synthetic", forget_policy="remove", methods={"weight_pruning": PruningConfig(**PAIR_CFG)})
-    result = unlearn("weight_pruning", trained, toy_data(), [0, 3], config)
+    result = unlearn("weight_pruning", toy_trained(), toy_data(), [0, 3], config)
 
     assert pools == [[1, 2, 4, 5], [1, 2, 4, 5]]              # forget points are never neighbours
-    assert result.model is not trained.model
-    assert all(torch.equal(before[k], v) for k, v in trained.model.state_dict().items())
     assert result.model[0].weight.tolist() == [[0.0, 2.0], [0.0, 0.0]]   # the union worked out above
     assert result.model[2].weight.tolist() == [[0.0, -2.0]]
     d = result.details
@@ -319,16 +312,13 @@ def test_method_finetunes_on_the_oracle_set_after_pruning(monkeypatch):
     assert seen["forget"] == [0] and result.cost.epochs == 7
 
 
-def test_method_end_to_end_on_synthetic_leaves_original_untouched():
+def test_method_end_to_end_on_synthetic_finetunes_to_convergence():
     from unlearning.data.registry import load_dataset
     from unlearning.training.train import train_original
 
     config = get_config("synthetic", seed=0)
     data = load_dataset("synthetic", seed=0)
-    trained = train_original(data, config)
-    before = copy.deepcopy(trained.model.state_dict())
-    result = unlearn("weight_pruning", trained, data, [data.target_index], config)
-    assert all(torch.equal(before[k], v) for k, v in trained.model.state_dict().items())
+    result = unlearn("weight_pruning", train_original(data, config), data, [data.target_index], config)
     assert result.cost.converged is True and result.cost.epochs == len(result.cost.loss_history)
     assert result.cost.loss_history[-1] < config.finetune_train.convergence.threshold
     assert result.details["weights_total"] == 6

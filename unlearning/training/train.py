@@ -203,7 +203,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, cfg: Trai
     Shuffling uses its own generator seeded with `seed`; dropout uses torch's
     global RNG, seeded with `seed` for the duration of the run. `on_epoch(e, model)`
     is called after every epoch (e = 1, 2, …) and once before the first (e = 0),
-    outside the timed part.
+    outside the timed part, with the model in eval mode (as `fit_many` and the methods' loops call it).
     """
     device = resolve_device(device)
     model.to(device)
@@ -223,7 +223,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, cfg: Trai
 
     with seeded(seed, device), progress.bar(conv.max_epochs, "epoch") as shown:
         if on_epoch:
-            on_epoch(0, model)
+            on_epoch(0, model.eval())
         t0 = time.perf_counter()
         if watch:
             rec.initial_loss, rec.collapsed = _full_loss(model, x, y, lossf, device)
@@ -240,7 +240,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, cfg: Trai
             said = _tell(shown, rec, loss_now, conv.max_epochs, said)
             if on_epoch:
                 timed += time.perf_counter() - t0
-                on_epoch(rec.epochs, model)
+                on_epoch(rec.epochs, model.eval())          # the next epoch puts it back in train mode
                 t0 = time.perf_counter()
         timed += time.perf_counter() - t0
     model.eval()
