@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from unlearning.config import get_config
+from unlearning import get_config
 from unlearning.data import Data, mnist
 from unlearning.data.registry import DATASETS, load_dataset
 from unlearning.methods import applicability, get_method, unlearn, unlearn_many

@@ -16,7 +16,8 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from torch import nn
 
-from unlearning.config import Convergence, TrainConfig, get_config
+from unlearning import get_config
+from unlearning.config import Convergence, TrainConfig
 from unlearning.data import Data
 from unlearning.data.digits import digits_mlp, load_digits
 from unlearning.data.mnist import mnist_convnet

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from unlearning.config import get_config
+from unlearning import get_config
 from unlearning.data import Data, mnist
 from unlearning.data.forget_sets import select
 from unlearning.data.registry import DATASETS, load_dataset

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from unlearning import config
-from unlearning.config import Convergence, TrainConfig, get_config
+from unlearning import config, get_config
+from unlearning.config import Convergence, TrainConfig
 from unlearning.data import Data
 from unlearning.data.registry import load_dataset
 from unlearning.training import train as train_mod

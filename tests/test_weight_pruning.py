@@ -27,7 +27,7 @@ import pytest
 import torch
 from torch import nn
 
-from unlearning.config import get_config
+from unlearning import get_config
 from unlearning.data import Data
 from unlearning.methods import MethodNotApplicable, unlearn
 from unlearning.methods import weight_pruning as wp
