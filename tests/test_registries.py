@@ -389,3 +389,21 @@ def test_records_are_documented_and_carry_config_and_data_info():
         assert schema.undocumented(rec) == []
         assert rec["data_info"]["seed"] == 0
     assert all(r["config"] == cfg.as_dict() for r in records)
+
+
+def test_loaded_data_carries_its_spec_through_every_copy():
+    """The spec is resolved once, where the data is loaded; code holding the data reads it there (`spec_of`)."""
+    from unlearning.data.forget_sets import with_canaries
+    from unlearning.data.registry import load_dataset, spec_of
+    from unlearning.evaluation.audit import with_holdout
+    from unlearning.training.models import model_for
+
+    spec = get_dataset("digits")
+    data = load_dataset("digits", seed=0)
+    assert data.spec is spec and spec.probe().spec is spec
+    for copy in (data.subset(100, 50), with_canaries(data, 5)[0], with_holdout(data, 0), replace(data, name="x")):
+        assert copy.spec is spec
+    assert spec_of(data) is spec and repr(data).count("DatasetSpec") == 0
+    hand = replace(data, spec=None)                       # built by hand: its name is looked up
+    assert spec_of(hand) is spec and hand == data         # the spec is not part of the data's value
+    assert type(model_for(data)) is type(spec.build_model())

@@ -45,8 +45,6 @@ def check_preset_of(dataset: str) -> DatasetSpec:
 def get_config(dataset: str = "synthetic", **overrides) -> Config:
     """The paper preset of `dataset` (declared in its module), with top-level fields replaced by `overrides`,
     resolved (`resolve`); ValueError first if the preset does not fit its model (`check_preset_of`)."""
-    spec = get_dataset(dataset)
     for key in overrides:
         check_choice("config field", key, [f.name for f in fields(Config)])
-    check_preset_of(dataset)
-    return resolve(replace(spec.preset(), **overrides))
+    return resolve(replace(check_preset_of(dataset).preset(), **overrides))
