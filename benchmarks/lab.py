@@ -1,8 +1,8 @@
 """The session's shared work: data, trained originals and oracles, each computed once.
 
-A `Lab` caches, per profile part ("paper" or "grid"), the dataset at its scale, the
-trained control model `m_c` per (dataset, seed), and the reference (oracle `m_o` and
-both models' outputs) per (dataset, seed, forget set). Benchmarks that time a
+A `Lab` caches, per `Cell` (dataset, seed, removal size, profile part: one frozen key), the
+dataset at its part's scale, the trained control model `m_c` (the cell without its size), and
+the reference (oracle `m_o` and both models' outputs) of its forget set. Benchmarks that time a
 computation the lab also needs (training the original, naive retraining) hand their
 result to the lab, so nothing is trained twice. The cache lives in memory for one
 pytest session; nothing is written to disk, so it can never be stale across code,
@@ -16,36 +16,59 @@ import json
 import logging
 import os
 import time
+from dataclasses import dataclass
 
 import pytest
 import torch
 
+from unlearning import get_config
 from unlearning.common import schema
 from unlearning.common.files import json_safe
-from unlearning.config import Config, get_config
+from unlearning.config import Config
 from unlearning.data import Data, DataUnavailableError
-from unlearning.data.registry import Scale, get_dataset, load_dataset, names
+from unlearning.data.registry import get_dataset, names
 from unlearning.evaluation.audit import Panel, build_panel
 from unlearning.methods import get_method, unlearn_many
 from unlearning.running.experiment import ORACLE, Reference, select_forget
 from unlearning.training import throughput
 from unlearning.training.ensemble import stack_reason, train_originals
+from unlearning.training.models import model_for
 from unlearning.training.train import Trained
 
-from .profiles import Profile
+from .profiles import Profile, Scale
 
 log = logging.getLogger("benchmarks")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cell's name: a dataset at one part's scale (`paper`, `grid`, `forgetting`), one seed, one removal
+    size (None where the work does not depend on it: the data, the originals). Hashable: the Lab's caches are
+    keyed by it."""
+
+    dataset: str
+    seed: int = 0
+    size: int | None = None
+    part: str = "paper"
+
+    def with_seed(self, seed: int) -> Cell:
+        return dataclasses.replace(self, seed=seed)
+
+    @property
+    def originals(self) -> Cell:
+        """The key of what does not depend on the removal size (the data's draw, the trained originals)."""
+        return dataclasses.replace(self, size=None)
 
 
 class Lab:
     def __init__(self, profile: Profile, device: torch.device | None = None):
         self.profile = profile
         self.device = device
-        self._data: dict = {}
-        self._trained: dict = {}
-        self._oracles: dict = {}
-        self._refs: dict = {}
-        self._results: dict = {}       # (method, dataset, size, part, config) -> {seed: (result, series)} not yet used
+        self._data: dict[Cell, Data] = {}
+        self._trained: dict[Cell, Trained] = {}
+        self._oracles: dict[Cell, object] = {}
+        self._refs: dict[Cell, Reference] = {}
+        self._results: dict = {}       # (method, cell with seed 0, config) -> {seed: (result, series)} not yet used
         self._panels: dict = {}        # (dataset, regime, size) -> forgetting Panel
         self._panel_oracles: dict = {}  # (dataset, regime, size) -> naive retraining of the panel's originals
         self._panel_originals: dict = {}  # dataset -> originals the panels of unchanged data share (build_panel)
@@ -62,124 +85,118 @@ class Lab:
     def scale(self, dataset: str, part: str) -> Scale:
         return self.profile.scale(dataset, part)
 
-    def config(self, dataset: str, seed: int, part: str = "paper", **overrides) -> Config:
-        """The paper preset for `dataset`, with this profile's epoch cap and the lab's device."""
-        cfg = get_config(dataset, seed=seed, device=str(self.device) if self.device else None)
-        cfg = cfg.with_epoch_cap(self.scale(dataset, part).max_epochs)
+    def config(self, cell: Cell, **overrides) -> Config:
+        """The paper preset of the cell's dataset and seed, with its part's epoch cap and the lab's device."""
+        cfg = get_config(cell.dataset, seed=cell.seed, device=str(self.device) if self.device else None)
+        cfg = cfg.with_epoch_cap(self.scale(cell.dataset, cell.part).max_epochs)
         return dataclasses.replace(cfg, **overrides) if overrides else cfg
 
     # -- cached work -----------------------------------------------------------------------------
-    def data(self, dataset: str, part: str = "paper", seed: int = 0) -> Data:
-        """The dataset at this part's scale; skips the test (with the loader's reason) when absent.
+    def data(self, cell: Cell) -> Data:
+        """The cell's dataset at its part's scale (it carries its spec: `Data.spec`); skips the test (with the
+        loader's reason) when absent.
 
         A dataset whose spec says `new_draw_per_seed` (the synthetic set) is drawn per
         seed (each trial a new draw, as in the paper); others are loaded once and subset
         with a fixed seed.
         """
-        key = (dataset, part, seed if get_dataset(dataset).new_draw_per_seed else 0)
+        spec = get_dataset(cell.dataset)
+        key = Cell(cell.dataset, cell.seed if spec.new_draw_per_seed else 0, None, cell.part)
         if key not in self._data:
             try:
-                data = load_dataset(dataset, seed=key[2])
+                data = spec.load(seed=key.seed)
             except DataUnavailableError as exc:
-                pytest.skip(f"{dataset} data unavailable: {exc}")
-            sc = self.scale(dataset, part)
+                pytest.skip(f"{cell.dataset} data unavailable: {exc}")
+            sc = self.scale(cell.dataset, cell.part)
             if sc.train is not None or sc.test is not None:
                 data = data.subset(sc.train, sc.test, seed=0)
             self._data[key] = data
         return self._data[key]
 
-    def seeds(self, dataset: str, part: str) -> tuple[int, ...]:
-        """The seeds this profile runs `dataset` with in `part`: what the lab trains together."""
-        if part == "grid":
+    def seeds(self, cell: Cell) -> tuple[int, ...]:
+        """The seeds this profile runs the cell's dataset with in its part: what the lab trains together."""
+        if cell.part == "grid":
             return tuple(self.profile.grid.seeds)
-        return tuple(self.profile.paper000.trials.get(dataset, ()))
+        return tuple(self.profile.paper000.trials.get(cell.dataset, ()))
 
-    def batch(self, dataset: str, seed: int, part: str, config: Config,
-              method: str | None = None) -> tuple[list[int], list[Config]]:
-        """The seeds to run with `seed` as one `fit_many` batch (the profile's seeds of this
-        dataset and part, when `seed` is one of them, the model stacks and `method`, if
-        given, is `batched`; else `seed` alone), and their configs (`config` with each seed)."""
-        seeds = list(self.seeds(dataset, part))
-        if (seed not in seeds or len(seeds) < 2 or stack_reason(get_dataset(dataset).build_model())
+    def batch(self, cell: Cell, config: Config, method: str | None = None) -> tuple[list[Cell], list[Config]]:
+        """The cells to run with `cell` as one `fit_many` batch (the cell at each of the profile's seeds of its
+        dataset and part, when its seed is one of them, the model stacks and `method`, if given, is `batched`; else
+        `cell` alone), and their configs (`config` with each seed)."""
+        seeds = list(self.seeds(cell))
+        if (cell.seed not in seeds or len(seeds) < 2 or stack_reason(model_for(self.data(cell)))
                 or (method is not None and not get_method(method).batched)):
-            seeds = [seed]
-        return seeds, [dataclasses.replace(config, seed=s) for s in seeds]
+            seeds = [cell.seed]
+        return [cell.with_seed(s) for s in seeds], [dataclasses.replace(config, seed=s) for s in seeds]
 
-    def trained(self, dataset: str, seed: int, part: str = "paper", given: Trained | None = None) -> Trained:
-        """The control model of (dataset, seed, part); the profile's seeds are trained together."""
-        key = (dataset, seed, part)
+    def trained(self, cell: Cell, given: Trained | None = None) -> Trained:
+        """The control model of the cell's dataset, seed and part; the profile's seeds are trained together."""
+        key = cell.originals
         if given is not None:
             self._trained[key] = given
-            self._built("originals", (dataset, part, seed), None)
+            self._built("originals", (key.dataset, key.part, key.seed), None)
         if key not in self._trained:
-            seeds, configs = self.batch(dataset, seed, part, self.config(dataset, seed, part))
-            seeds, configs = zip(*[(s, c) for s, c in zip(seeds, configs, strict=True)
-                                   if (dataset, s, part) not in self._trained], strict=True)
-            log.info("training original %s seeds %s (%s)", dataset, seeds, part)
+            cells, configs = self.batch(key, self.config(key))
+            cells, configs = zip(*[(c, cfg) for c, cfg in zip(cells, configs, strict=True)
+                                   if c not in self._trained], strict=True)
+            log.info("training original %s seeds %s (%s)", key.dataset, tuple(c.seed for c in cells), key.part)
             started = time.perf_counter()
-            datas = [self.data(dataset, part, s) for s in seeds]
-            got = train_originals(datas, list(configs))
-            self._trained.update({(dataset, s, part): t for s, t in zip(seeds, got, strict=True)})
-            for s in seeds:
-                self._built("originals", (dataset, part, s), started, share=len(seeds))
+            got = train_originals([self.data(c) for c in cells], list(configs))
+            self._trained.update(zip(cells, got, strict=True))
+            for c in cells:
+                self._built("originals", (c.dataset, c.part, c.seed), started, share=len(cells))
         return self._trained[key]
 
-    def forget(self, dataset: str, seed: int, size: int, part: str = "paper") -> torch.Tensor:
-        data = self.data(dataset, part, seed)
-        if size >= data.n_train:
-            pytest.skip(f"removal size {size} needs more than the {data.n_train} training points of {dataset}")
-        return select_forget(data, size, seed)
+    def forget(self, cell: Cell) -> torch.Tensor:
+        data = self.data(cell)
+        if cell.size >= data.n_train:
+            pytest.skip(f"removal size {cell.size} needs more than the {data.n_train} training points of "
+                        f"{cell.dataset}")
+        return select_forget(data, cell.size, cell.seed)
 
-    def oracle(self, dataset: str, seed: int, size: int, part: str = "paper", given=None, config=None):
-        """Naive retraining on the forget set of (dataset, seed, size): the oracle, computed once.
+    def oracle(self, cell: Cell, given=None, config=None):
+        """Naive retraining on the cell's forget set: the oracle, computed once.
 
         It is computed as the timed naive-retraining cell computes it: with the profile's other seeds of the dataset
         as one `unlearn_many` batch where the model stacks (`batch`), so that an oracle is the same bits whichever
         cell needs it first (in a sharded run, a shard may start with a cell that compares with it)."""
-        key = (dataset, seed, size, part)
         if given is not None:
-            self._oracles[key] = given
-            self._built("oracle", key, None)
-        if key not in self._oracles:
-            cfg = config or self.config(dataset, seed, part)
-            seeds, configs = self.batch(dataset, seed, part, cfg, ORACLE)
-            log.info("retraining oracle %s seeds %s n=%d (%s)", dataset, seeds, size, part)
-            trained = [self.trained(dataset, s, part) for s in seeds]
+            self._oracles[cell] = given
+            self._built("oracle", _oracle_key(cell), None)
+        if cell not in self._oracles:
+            cfg = config or self.config(cell)
+            cells, configs = self.batch(cell, cfg, ORACLE)
+            log.info("retraining oracle %s seeds %s n=%d (%s)", cell.dataset, tuple(c.seed for c in cells),
+                     cell.size, cell.part)
+            trained = [self.trained(c) for c in cells]
             started = time.perf_counter()
-            results = unlearn_many(ORACLE, trained, [self.data(dataset, part, s) for s in seeds],
-                                   [self.forget(dataset, s, size, part) for s in seeds], configs)
-            for s, result in zip(seeds, results, strict=True):
-                self._oracles.setdefault((dataset, s, size, part), result)
-                self._built("oracle", (dataset, s, size, part), started, share=len(seeds))
-        return self._oracles[key]
+            results = unlearn_many(ORACLE, trained, [self.data(c) for c in cells], [self.forget(c) for c in cells],
+                                   configs)
+            for c, result in zip(cells, results, strict=True):
+                self._oracles.setdefault(c, result)
+                self._built("oracle", _oracle_key(c), started, share=len(cells))
+        return self._oracles[cell]
 
-    def _batch_inputs(self, method, dataset, size, part, seeds, configs, track):
+    def _batch_inputs(self, method, cells, configs, track):
         """The arguments of `unlearn_many` for one batch (everything untimed is computed here),
-        and per seed its (S/d series, on_epoch) pair: empty series and no callback for the
+        and per cell its (S/d series, on_epoch) pair: empty series and no callback for the
         oracle with `track` (its loss curve only), None without `track`."""
-        datas = [self.data(dataset, part, s) for s in seeds]
-        trained = [self.trained(dataset, s, part) for s in seeds]
-        forgets = [self.forget(dataset, s, size, part) for s in seeds]
+        datas = [self.data(c) for c in cells]
+        trained = [self.trained(c) for c in cells]
+        forgets = [self.forget(c) for c in cells]
         series = [((None, None) if not track else ({}, None) if method == ORACLE
-                   else self.reference(dataset, s, size, part).tracker()) for s in seeds]
+                   else self.reference(c).tracker()) for c in cells]
         return (method, trained, datas, forgets, configs), series
 
-    @staticmethod
-    def sets(dataset: str) -> tuple[str, ...]:
-        return get_dataset(dataset).eval_sets
+    def reference(self, cell: Cell) -> Reference:
+        if cell not in self._refs:
+            cfg = self.config(cell)
+            data = self.data(cell)
+            self._refs[cell] = Reference(data, self.trained(cell), self.forget(cell), self.oracle(cell), cfg,
+                                         d_on=data.spec.d_on, sets=data.spec.eval_sets)
+        return self._refs[cell]
 
-    def reference(self, dataset: str, seed: int, size: int, part: str = "paper") -> Reference:
-        key = (dataset, seed, size, part)
-        if key not in self._refs:
-            cfg = self.config(dataset, seed, part)
-            self._refs[key] = Reference(self.data(dataset, part, seed), self.trained(dataset, seed, part),
-                                        self.forget(dataset, seed, size, part),
-                                        self.oracle(dataset, seed, size, part), cfg,
-                                        d_on=get_dataset(dataset).d_on, sets=self.sets(dataset))
-        return self._refs[key]
-
-    def timed_unlearn(self, benchmark, method: str, dataset: str, seed: int, size: int, part: str = "paper",
-                      config: Config | None = None, track: bool = False):
+    def timed_unlearn(self, benchmark, method: str, cell: Cell, config: Config | None = None, track: bool = False):
         """Time one unlearning operation (once: `pedantic`, rounds=1) and return (record, result).
 
         The profile's seeds of a dataset whose model stacks run as one batch
@@ -190,43 +207,47 @@ class Lab:
         no oracle is trained twice; other methods are compared with those oracles.
         `track` records the per-epoch S / d / loss series.
         """
-        cfg = config or self.config(dataset, seed, part)
-        seeds, configs = self.batch(dataset, seed, part, cfg, method)
-        key = (method, dataset, size, part, json.dumps(dataclasses.replace(cfg, seed=0).as_dict(), sort_keys=True))
+        cfg = config or self.config(cell)
+        cells, configs = self.batch(cell, cfg, method)
+        key = (method, cell.with_seed(0), json.dumps(dataclasses.replace(cfg, seed=0).as_dict(), sort_keys=True))
         done = self._results.setdefault(key, {})
-        if seed not in done:
-            args, series = self._batch_inputs(method, dataset, size, part, seeds, configs, track)
+        if cell.seed not in done:
+            args, series = self._batch_inputs(method, cells, configs, track)
             results = benchmark.pedantic(unlearn_many, args=args, kwargs={"on_epoch": [s[1] for s in series]},
                                          rounds=1, iterations=1)
             if method == ORACLE:
-                for s, result in zip(seeds, results, strict=True):
-                    self.oracle(dataset, s, size, part, given=result)
-            done.update({s: (r, ser[0]) for s, r, ser in zip(seeds, results, series, strict=True)})
+                for c, result in zip(cells, results, strict=True):
+                    self.oracle(c, given=result)
+            done.update({c.seed: (r, ser[0]) for c, r, ser in zip(cells, results, series, strict=True)})
         else:
-            benchmark.pedantic(done.get, args=(seed,), rounds=1, iterations=1)
-        result, series = done.pop(seed)
-        rec = self.reference(dataset, seed, size, part).record(method, result.cost, result.model, result.details,
-                                                               series)
+            benchmark.pedantic(done.get, args=(cell.seed,), rounds=1, iterations=1)
+        result, series = done.pop(cell.seed)
+        rec = self.reference(cell).record(method, result.cost, result.model, result.details, series)
         if method == ORACLE and track:                                 # and the control's, for paper 000's plot
-            trained = self.trained(dataset, seed, part)
+            trained = self.trained(cell)
             rec.update(control_loss_series=list(trained.record.loss_history),
                        control_initial_loss=trained.record.initial_loss)
         return rec, result
 
 
     # -- the forgetting audit -------------------------------------------------------------------
+    def forgetting_cell(self, dataset: str) -> Cell:
+        """The cell the forgetting panels of `dataset` draw their data and configs from (the audit's seed)."""
+        return Cell(dataset, self.profile.forgetting.seed, None, "forgetting")
+
     def n_models(self, dataset: str) -> int:
         """Models per group in the forgetting audit: more where the model stacks (one batch)."""
         f = self.profile.forgetting
-        return f.n_models if stack_reason(get_dataset(dataset).build_model()) is None else f.n_models_unstacked
+        stacks = stack_reason(model_for(self.data(self.forgetting_cell(dataset)))) is None
+        return f.n_models if stacks else f.n_models_unstacked
 
     def panel(self, dataset: str, regime: str, size: int) -> Panel:
         """The forgetting panel of (dataset, regime, size): N originals and N reference models,
         trained once (untimed); skipped with the reason when the forget set cannot be drawn."""
         key = (dataset, regime, size)
         if key not in self._panels:
-            data = self.data(dataset, "forgetting", self.profile.forgetting.seed)
-            cfg = self.config(dataset, self.profile.forgetting.seed, "forgetting")
+            cell = self.forgetting_cell(dataset)
+            data, cfg = self.data(cell), self.config(cell)
             log.info("training forgetting panel %s %s n=%d (%d models per group)", dataset, regime, size,
                      self.n_models(dataset))
             started = time.perf_counter()
@@ -251,6 +272,11 @@ class Lab:
             self._panel_oracles[key] = panel.run(ORACLE)
             self._built("panel oracles", key, started)
         return self._panel_oracles[key]
+
+
+def _oracle_key(cell: Cell) -> tuple:
+    """How `built` names an oracle (dataset/seed/size/part), as the shards' duplicated-work report reads it."""
+    return cell.dataset, cell.seed, cell.size, cell.part
 
 
 def _throughput(record: dict) -> dict:

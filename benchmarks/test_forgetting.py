@@ -27,7 +27,7 @@ import dataclasses
 
 import pytest
 
-from unlearning.data.registry import get_dataset, names
+from unlearning.data.registry import DatasetSpec, get_dataset, names
 from unlearning.evaluation.audit import record
 from unlearning.methods import METHODS, applicability
 from unlearning.running import tuning
@@ -57,77 +57,75 @@ def shard_group(cell_id: str) -> str:
     return "-".join(cell_id.split("-")[:3])
 
 
-def _rows(p: Profile, ds: str) -> int:
-    return min(get_dataset(ds).n_train, p.scale(ds, "forgetting").train or get_dataset(ds).n_train)
+def _rows(p: Profile, spec: DatasetSpec) -> int:
+    return min(spec.n_train, p.scale(spec.name, "forgetting").train or spec.n_train)
 
 
-def _reason(p: Profile, ds: str, regime: str, size: int) -> str | None:
-    spec = get_dataset(ds)
+def _reason(p: Profile, spec: DatasetSpec, regime: str, size: int) -> str | None:
     if regime == "classwise" and spec.task == "regression":
-        return f"forget regime 'classwise' needs classes; {ds} is {spec.task}"
-    if 2 * size > _rows(p, ds):
-        return f"removal size {size} is more than half the {_rows(p, ds)} training points of {ds}"
+        return f"forget regime 'classwise' needs classes; {spec.name} is {spec.task}"
+    if 2 * size > _rows(p, spec):
+        return f"removal size {size} is more than half the {_rows(p, spec)} training points of {spec.name}"
     return None
 
 
-def _unstacked(ds: str) -> bool:
+def _unstacked(spec: DatasetSpec) -> bool:
     """Whether the dataset's model trains its N models one by one (MNIST's ConvNet): the profile may shrink it."""
-    return stack_reason(get_dataset(ds).build_model()) is not None
+    return stack_reason(spec.build_model()) is not None
 
 
-def _sizes(p: Profile, ds: str, sizes) -> tuple[int, ...]:
+def _sizes(p: Profile, spec: DatasetSpec, sizes) -> tuple[int, ...]:
     """`sizes` (for a model that does not stack, those of them in `sizes_unstacked`, where set), or, for a
     dataset too small for all of them (paper 000's 10-point synthetic set), the profile's `tiny_size` alone,
     so that every dataset has cells."""
     only = p.forgetting.sizes_unstacked
-    if only is not None and _unstacked(ds):
+    if only is not None and _unstacked(spec):
         sizes = tuple(s for s in sizes if s in only) or tuple(only)
-    fits = tuple(s for s in sizes if 2 * s <= _rows(p, ds))
+    fits = tuple(s for s in sizes if 2 * s <= _rows(p, spec))
     return fits or (p.forgetting.tiny_size,)
 
 
-def _applies(ds: str) -> dict[str, str | None]:
-    spec = get_dataset(ds)
+def _applies(spec: DatasetSpec) -> dict[str, str | None]:
     with seeded(0):
         return applicability(spec.probe(), spec.build_model())
 
 
-def _settings(p: Profile, ds: str, regime: str, method: str) -> list[str]:
+def _settings(p: Profile, spec: DatasetSpec, regime: str, method: str) -> list[str]:
     """`preset`, and `tuned` where the dataset's saved search has the method (in the profile's tuned regimes);
     on a model that does not stack, only the profile's `settings_unstacked` of a method that has both."""
-    search = tuning.load(tuned_path(ds))
+    search = tuning.load(tuned_path(spec.name))
     tuned = regime in p.forgetting.tuned_regimes and search is not None and method in search["methods"]
     if not tuned:
         return ["preset"]
-    keep = p.forgetting.settings_unstacked if _unstacked(ds) else ("preset", "tuned")
+    keep = p.forgetting.settings_unstacked if _unstacked(spec) else ("preset", "tuned")
     return [s for s in ("preset", "tuned") if s in keep]
 
 
 def cases(p: Profile):
-    for ds in names():
-        applies = _applies(ds)
+    for spec in map(get_dataset, names()):
+        ds, applies = spec.name, _applies(spec)
         methods = [m for m in FIRST if m in METHODS] + sorted(set(METHODS) - set(FIRST))
-        regimes = p.forgetting.regimes_unstacked if _unstacked(ds) else None
+        regimes = p.forgetting.regimes_unstacked if _unstacked(spec) else None
         for regime in [r for r in p.forgetting.regimes if regimes is None or r in regimes]:
-            for size in _sizes(p, ds, p.forgetting.sizes):
+            for size in _sizes(p, spec, p.forgetting.sizes):
                 for method in methods:
-                    reason = applies[method] or _reason(p, ds, regime, size)
+                    reason = applies[method] or _reason(p, spec, regime, size)
                     marks = [pytest.mark.skip(reason=reason)] if reason else []
-                    for setting in _settings(p, ds, regime, method):
+                    for setting in _settings(p, spec, regime, method):
                         case_id = f"{ds}-{regime}-n{size}-{method}" + ("-tuned" if setting == "tuned" else "")
                         yield pytest.param((ds, regime, size, method, setting), id=case_id, marks=marks)
 
 
 def sweep_cases(p: Profile):
     f = p.forgetting
-    for ds in names():
-        applies = _applies(ds)
-        size = _sizes(p, ds, (f.sweep_size,))[0]
+    for spec in map(get_dataset, names()):
+        ds, applies = spec.name, _applies(spec)
+        size = _sizes(p, spec, (f.sweep_size,))[0]
         for regime in f.sweep_regimes:
             for method, (knob, field, _) in SWEEPS.items():
                 if method not in METHODS:
                     continue
-                reason = applies[method] or _reason(p, ds, regime, size)
+                reason = applies[method] or _reason(p, spec, regime, size)
                 for value in getattr(f, field):
                     yield pytest.param((ds, regime, size, method, value),
                                        id=f"{ds}-{regime}-n{size}-{method}-{knob}{value:g}",

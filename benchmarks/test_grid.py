@@ -16,8 +16,8 @@ import re
 
 import pytest
 
-from unlearning.config import get_config
-from unlearning.data.registry import get_dataset, names
+from unlearning import get_config
+from unlearning.data.registry import DatasetSpec, get_dataset, names
 from unlearning.methods import METHODS, applicability
 from unlearning.methods.random_relabel import RelabelConfig
 from unlearning.running.experiment import ORACLE
@@ -25,7 +25,7 @@ from unlearning.training.ensemble import stack_reason
 from unlearning.training.models import seeded
 from unlearning.training.progress import clock
 
-from .lab import stamp
+from .lab import Cell, stamp
 from .profiles import Profile, active
 
 ORDER = (ORACLE, "weight_pruning", "finetune", "random_relabel")   # the oracle first
@@ -40,11 +40,11 @@ def _skip(ds: str, method: str, reason: str):
                         id=f"{ds}-{method}-skipped-{_slug(reason)}")
 
 
-def _size_reason(p: Profile, ds: str) -> str | None:
-    """Why no removal size of the grid fits dataset `ds` at this profile's scale, or None."""
-    rows = min(get_dataset(ds).n_train, p.scale(ds, "grid").train or get_dataset(ds).n_train)
+def _size_reason(p: Profile, spec: DatasetSpec) -> str | None:
+    """Why no removal size of the grid fits dataset `spec` at this profile's scale, or None."""
+    rows = min(spec.n_train, p.scale(spec.name, "grid").train or spec.n_train)
     if min(p.grid.sizes) >= rows:
-        return f"removal sizes {min(p.grid.sizes)}+ exceed the {rows} training points of {ds}"
+        return f"removal sizes {min(p.grid.sizes)}+ exceed the {rows} training points of {spec.name}"
     return None
 
 
@@ -54,12 +54,12 @@ def dataset_cases(p: Profile, ds: str):
         reasons = applicability(spec.probe(), spec.build_model())
     preset = get_config(ds).train
     for method in [m for m in ORDER if m in METHODS] + sorted(set(METHODS) - set(ORDER)):
-        reason = reasons[method] or _size_reason(p, ds)
+        reason = reasons[method] or _size_reason(p, spec)
         if reason:
             yield _skip(ds, method, reason)
             continue
         optims = p.grid.relabel if method == "random_relabel" else [_optimizer(method, preset)]
-        sizes, seeds = _cut(p, ds, method)
+        sizes, seeds = _cut(p, spec, method)
         for size in sizes:
             for opt, lr in optims:
                 for seed in seeds:
@@ -67,11 +67,11 @@ def dataset_cases(p: Profile, ds: str):
                                        id=f"{ds}-{method}-{opt}-{lr:g}-n{size}-seed{seed}")
 
 
-def _cut(p: Profile, ds: str, method: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """The sizes and seeds `method` runs on `ds`: the grid's, or, on a model that does not stack, for a method
-    not in `full_unstacked`, the profile's `sizes_unstacked` / `seeds_unstacked` where set."""
+def _cut(p: Profile, spec: DatasetSpec, method: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The sizes and seeds `method` runs on dataset `spec`: the grid's, or, on a model that does not stack, for a
+    method not in `full_unstacked`, the profile's `sizes_unstacked` / `seeds_unstacked` where set."""
     g = p.grid
-    if method in g.full_unstacked or stack_reason(get_dataset(ds).build_model()) is None:
+    if method in g.full_unstacked or stack_reason(spec.build_model()) is None:
         return g.sizes, g.seeds
     return g.sizes_unstacked or g.sizes, g.seeds_unstacked or g.seeds
 
@@ -105,10 +105,11 @@ def pytest_generate_tests(metafunc):
 
 def test_grid(benchmark, lab, profile, progress, grid_case):
     dataset, method, size, seed, optimizer, lr = grid_case
-    cfg = lab.config(dataset, seed, "grid")
+    cell = Cell(dataset, seed, size, "grid")
+    cfg = lab.config(cell)
     if method == "random_relabel":
         cfg = cfg.with_method("random_relabel", RelabelConfig(optimizer, lr))
-    rec, _ = lab.timed_unlearn(benchmark, method, dataset, seed, size, "grid", config=cfg)
+    rec, _ = lab.timed_unlearn(benchmark, method, cell, config=cfg)
     stamp(benchmark, profile, paper="grid", table="grid", record=rec, trial=profile.grid.seeds.index(seed) + 1,
           optimizer=optimizer, lr=lr)
     progress(f"{dataset} {method} {optimizer} n={size}: {clock(rec['seconds'])}, "

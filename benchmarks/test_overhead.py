@@ -21,7 +21,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from unlearning.config import Convergence, TrainConfig, get_config, make_optimizer
+from unlearning import get_config
+from unlearning.config import Convergence, TrainConfig, make_optimizer
 from unlearning.data import Data
 from unlearning.methods import unlearn
 from unlearning.training import threads

@@ -15,7 +15,7 @@ import pytest
 
 from unlearning.running.experiment import ORACLE
 
-from .lab import stamp
+from .lab import Cell, stamp
 from .profiles import active
 
 METHODS = (ORACLE, "weight_pruning", "finetune")      # the oracle first: the others reuse it
@@ -33,8 +33,9 @@ def pytest_generate_tests(metafunc):
 
 def test_paper000(benchmark, lab, profile, progress, case):
     dataset, trial, seed, method = case
-    rec, _ = lab.timed_unlearn(benchmark, method, dataset, seed, 1, track=True)
-    cfg = lab.config(dataset, seed)
+    cell = Cell(dataset, seed, 1)
+    rec, _ = lab.timed_unlearn(benchmark, method, cell, track=True)
+    cfg = lab.config(cell)
     stamp(benchmark, profile, paper="000", table=TABLES[dataset], record=rec, trial=trial,
           optimizer=cfg.train.optimizer, lr=cfg.train.lr)
     progress(f"{dataset} {method} trial {trial}: {rec['epochs']} epochs (oracle {rec['oracle_epochs']}), "

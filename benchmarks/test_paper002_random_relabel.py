@@ -20,6 +20,7 @@ is then evaluated. The records carry the per-checkpoint series.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 
 import pytest
@@ -30,7 +31,7 @@ from unlearning.methods.random_relabel import RelabelConfig
 from unlearning.running.experiment import ORACLE, summarize
 from unlearning.training.train import train_original
 
-from .lab import stamp
+from .lab import Cell, stamp
 from .profiles import active
 
 DATASET = "mnist"
@@ -55,18 +56,19 @@ def pytest_generate_tests(metafunc):
 
 def test_table1(benchmark, lab, profile, progress, table1_case):
     seed, method, size = table1_case
-    data = lab.data(DATASET, "paper", seed)
-    cfg = lab.config(DATASET, seed)
+    cell = Cell(DATASET, seed, size)
+    data = lab.data(cell)
+    cfg = lab.config(cell)
     settings = profile.paper002
     if method == "original":
         trained = benchmark.pedantic(train_original, args=(data, cfg), rounds=1, iterations=1)
-        lab.trained(DATASET, seed, given=trained)
-        forget = lab.forget(DATASET, seed, max(settings.table1_sizes))
+        lab.trained(cell, given=trained)
+        forget = lab.forget(dataclasses.replace(cell, size=max(settings.table1_sizes)))
         rec = summarize("original", trained.record, trained.model, data, forget, seed,
-                        {"init_redraws": trained.init_redraws}, lab.sets(DATASET), config=cfg)
+                        {"init_redraws": trained.init_redraws}, data.spec.eval_sets, config=cfg)
         rec["removal_size"] = 0
     else:
-        rec, _ = lab.timed_unlearn(benchmark, method, DATASET, seed, size)
+        rec, _ = lab.timed_unlearn(benchmark, method, cell)
     relabel = cfg.method_settings("random_relabel")
     opt = relabel if method == "random_relabel" else cfg.train
     stamp(benchmark, profile, paper="002", table="table1", record=rec, trial=settings.seeds.index(seed) + 1,
@@ -79,10 +81,11 @@ def test_table1(benchmark, lab, profile, progress, table1_case):
 def test_figure1(benchmark, lab, profile, progress, figure1_case):
     optimizer, lr, seed = figure1_case
     sizes = tuple(profile.paper002.figure1_sizes)
-    data = lab.data(DATASET, "paper", seed)
-    trained = lab.trained(DATASET, seed)
-    forget = lab.forget(DATASET, seed, max(sizes))
-    cfg = lab.config(DATASET, seed).with_method("random_relabel", RelabelConfig(optimizer, lr, checkpoints=sizes))
+    cell = Cell(DATASET, seed, max(sizes))
+    data = lab.data(cell)
+    trained = lab.trained(cell)
+    forget = lab.forget(cell)
+    cfg = lab.config(cell).with_method("random_relabel", RelabelConfig(optimizer, lr, checkpoints=sizes))
     result = benchmark.pedantic(unlearn, args=("random_relabel", trained, data, forget, cfg), rounds=1, iterations=1)
     series = {"checkpoint_sizes": [], "checkpoint_test_acc": [], "checkpoint_forget_acc": [],
               "checkpoint_total_acc": [], "checkpoint_seconds": []}
@@ -90,13 +93,13 @@ def test_figure1(benchmark, lab, profile, progress, figure1_case):
     started = time.perf_counter()
     for cp in result.checkpoints:
         model.load_state_dict(cp.state)
-        r = summarize("random_relabel", cp.cost, model, data, forget[:cp.removed], seed, None, lab.sets(DATASET))
+        r = summarize("random_relabel", cp.cost, model, data, forget[:cp.removed], seed, None, data.spec.eval_sets)
         for key in ("test_acc", "forget_acc", "total_acc", "seconds"):
             series[f"checkpoint_{key}"].append(r[key])
         series["checkpoint_sizes"].append(cp.removed)
     series["checkpoint_eval_seconds"] = time.perf_counter() - started
     rec = summarize("random_relabel", result.cost, result.model, data, forget, seed, result.details,
-                    lab.sets(DATASET), config=cfg)
+                    data.spec.eval_sets, config=cfg)
     stamp(benchmark, profile, paper="002", table="figure1", record={**rec, **series},
           trial=profile.paper002.figure1_seeds.index(seed) + 1, optimizer=optimizer, lr=lr)
     progress(f"{optimizer} lr={lr:g}: test acc " + " ".join(f"{a:.3f}" for a in series["checkpoint_test_acc"]))
@@ -107,13 +110,14 @@ def test_figure1(benchmark, lab, profile, progress, figure1_case):
 def test_lr_sweep(benchmark, lab, profile, progress, sweep_case):
     lr, seed = sweep_case
     size = max(profile.paper002.table1_sizes)
-    data, trained = lab.data(DATASET, "paper", seed), lab.trained(DATASET, seed)
-    forget = lab.forget(DATASET, seed, size)
+    cell = Cell(DATASET, seed, size)
+    data, trained = lab.data(cell), lab.trained(cell)
+    forget = lab.forget(cell)
     setting = RelabelConfig(lr=lr)
-    cfg = lab.config(DATASET, seed).with_method("random_relabel", setting)
+    cfg = lab.config(cell).with_method("random_relabel", setting)
     result = benchmark.pedantic(unlearn, args=("random_relabel", trained, data, forget, cfg), rounds=1, iterations=1)
     panel = seed_panel(data, forget, cfg, trained)
-    rec = record(panel, "random_relabel", [result], [lab.oracle(DATASET, seed, size)], setting)
+    rec = record(panel, "random_relabel", [result], [lab.oracle(cell)], setting)
     stamp(benchmark, profile, paper="002", table="lr_sweep", record=rec, trial=profile.paper002.seeds.index(seed) + 1,
           optimizer=setting.optimizer, lr=lr)
     progress(f"relabel lr={lr:g} n={size}: test {rec['test_acc']:.4f} forget {rec['forget_acc']:.4f}, "

@@ -24,7 +24,8 @@ import statistics
 import pytest
 import torch
 
-from unlearning.config import Convergence, TrainConfig, get_config
+from unlearning import get_config
+from unlearning.config import Convergence, TrainConfig
 from unlearning.data.registry import load_dataset
 from unlearning.training import threads
 from unlearning.training.models import build_model, seeded

@@ -27,7 +27,7 @@ from unlearning.data.forget_sets import REGIMES
 from unlearning.data.registry import get_dataset, names
 from unlearning.running import provenance, tuning
 
-from .lab import Lab
+from .lab import Cell, Lab
 from .profiles import PROFILES, get_profile
 
 TUNED_DIR = Path(__file__).resolve().parent / "tuned"
@@ -43,7 +43,7 @@ def overlap(lab: Lab, dataset: str, forget: list[int]) -> dict[str, int]:
     from unlearning.evaluation.audit import with_holdout
 
     prof = lab.profile.forgetting
-    data = with_holdout(lab.data(dataset, "forgetting", prof.seed), prof.seed)
+    data = with_holdout(lab.data(lab.forgetting_cell(dataset)), prof.seed)
     out = {}
     for regime in prof.regimes:
         for size in prof.sizes:
@@ -72,11 +72,12 @@ def merged(old: dict | None, new: dict) -> dict:
 
 
 def tune_dataset(lab: Lab, dataset: str, args) -> dict:
-    data = lab.data(dataset, "forgetting", 0)
+    cell = Cell(dataset, 0, None, "forgetting")
+    data = lab.data(cell)
     subset = args.train is not None or args.test is not None
     if subset:                                                    # a subset panel: the search on fewer rows
         data = data.subset(args.train, args.test, seed=0)
-    config = lab.config(dataset, 0, "forgetting")
+    config = lab.config(cell)
     size = min(args.size, max(1, data.n_train // 4))
     t0 = time.perf_counter()
     panel = tuning.validation_panel(data, config, size, args.n_models, args.regime)

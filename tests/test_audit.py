@@ -4,8 +4,8 @@ originals, a no-op keeps them, naive retraining does not, and every metric says 
 import pytest
 import torch
 
+from unlearning import get_config
 from unlearning.common import schema
-from unlearning.config import get_config
 from unlearning.data import Data
 from unlearning.data.registry import load_dataset
 from unlearning.evaluation.audit import HOLDOUT_FRACTION, build_panel, record, seed_panel, with_holdout

@@ -145,3 +145,35 @@ def test_the_paper_grid_runs_the_baselines_on_fewer_mnist_cells_and_the_papers_m
     assert sorted(salun) == ["mnist-salun-sgd-0.013-n100-seed0", "mnist-salun-sgd-0.013-n600-seed0"]
     assert len([i for i in ids if i.startswith("mnist-finetune-")]) == 12 * 3
     assert len([c.id for c in tg.dataset_cases(PROFILES["paper"], "digits") if "-salun-" in c.id]) == 12 * 3
+
+
+def test_scales_are_the_benchmarks_table_and_a_dataset_without_an_entry_runs_at_full_size():
+    """Each dataset's size per profile and part lives in `benchmarks/profiles.SCALES` (not in the installed spec)."""
+    from benchmarks.profiles import PARTS, SCALES, Scale
+    from unlearning.data.registry import DatasetSpec, names
+
+    assert "scales" not in DatasetSpec.__dataclass_fields__
+    assert set(SCALES) <= set(names())
+    for dataset, profiles in SCALES.items():
+        assert set(profiles) <= set(PROFILES), dataset
+        assert all(set(parts) <= set(PARTS) for parts in profiles.values()), dataset
+    smoke = PROFILES["smoke"]
+    assert smoke.scale("mnist", "grid") == Scale(train=1000, test=500, max_epochs=1)
+    assert smoke.scale("digits", "grid") == Scale() == smoke.scale("a_plugin_dataset", "paper")
+    with pytest.raises(ValueError, match=r"unknown benchmark part 'train'; allowed: paper, grid, forgetting"):
+        smoke.scale("mnist", "train")
+
+
+def test_a_cell_is_one_frozen_key_and_its_data_carries_the_spec():
+    from benchmarks.lab import Cell, Lab
+    from unlearning.data.registry import get_dataset
+
+    cell = Cell("synthetic", 1, 2, "grid")
+    assert hash(cell) == hash(Cell("synthetic", 1, 2, "grid")) and cell.originals == Cell("synthetic", 1, None, "grid")
+    with pytest.raises(AttributeError):
+        cell.seed = 2
+    lab = Lab(PROFILES["smoke"])
+    data = lab.data(cell)
+    assert data.spec is get_dataset("synthetic") and lab.data(cell.with_seed(1)) is data    # cached per draw
+    assert lab.data(cell.with_seed(2)) is not data                                          # a new draw per seed
+    assert lab.config(cell).seed == 1 and lab.forget(cell).tolist() == lab.forget(cell).tolist()

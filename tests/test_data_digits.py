@@ -3,8 +3,8 @@
 import pytest
 import torch
 
+from unlearning import get_config
 from unlearning.common import schema
-from unlearning.config import get_config
 from unlearning.data import digits as dg
 from unlearning.data.registry import get_dataset, load_dataset
 from unlearning.methods import METHODS, applicability

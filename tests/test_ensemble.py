@@ -163,7 +163,7 @@ SEEDS = (0, 1, 2)
 @pytest.fixture(scope="module")
 def synthetic_trials():
     """Paper 000's synthetic trials: a new draw, config and control model per seed (trained one by one)."""
-    from unlearning.config import get_config
+    from unlearning import get_config
     from unlearning.running.experiment import select_forget
     from unlearning.training.train import train_original
 

@@ -8,12 +8,14 @@ import pytest
 import torch
 from torch import nn
 
-from unlearning.config import Config, Convergence, TrainConfig, get_config, make_optimizer
+from unlearning import get_config
+from unlearning.config import Config, Convergence, TrainConfig, make_optimizer
 from unlearning.data import Data
 from unlearning.data.registry import load_dataset, probe_data
 from unlearning.data.registry import names as dataset_names
 from unlearning.methods import METHODS, MethodNotApplicable, get_method, unlearn
 from unlearning.methods.random_relabel import RelabelConfig
+from unlearning.methods.settings import resolve
 from unlearning.methods.weight_pruning import PruningConfig
 from unlearning.running import experiment
 from unlearning.running.experiment import run_trial, select_forget
@@ -57,8 +59,9 @@ def regression_data() -> Data:
 def test_unknown_dataset_has_one_answer_everywhere():
     allowed = f"unknown dataset 'nope'; allowed: {', '.join(dataset_names())}"
     assert dataset_names()[:3] == ["synthetic", "california", "mnist"]
-    for call in (lambda: load_dataset("nope"), lambda: get_config("nope"), lambda: Config(dataset="nope"),
-                 lambda: build_model("nope"), lambda: probe_data("nope")):
+    # a Config is data: its dataset is looked up (and refused) where a run starts from it
+    for call in (lambda: load_dataset("nope"), lambda: get_config("nope"), lambda: run_trial(Config(dataset="nope")),
+                 lambda: resolve(Config(dataset="nope")), lambda: build_model("nope"), lambda: probe_data("nope")):
         with pytest.raises(ValueError, match=re.escape(allowed)):
             call()
 

@@ -5,8 +5,8 @@ import math
 
 import pytest
 
+from unlearning import get_config
 from unlearning.common.files import save_json
-from unlearning.config import get_config
 from unlearning.data.registry import load_dataset
 from unlearning.evaluation.metrics import logit_l1
 from unlearning.methods import METHODS, unlearn

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from unlearning.config import Convergence, TrainConfig, get_config
+from unlearning import get_config
+from unlearning.config import Convergence, TrainConfig
 from unlearning.data import Data
 from unlearning.data import forget_sets as fs
 from unlearning.data.registry import load_dataset

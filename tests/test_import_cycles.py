@@ -13,9 +13,11 @@ under `TYPE_CHECKING`, absolute and relative — resolved to the package's own m
 
 A cycle is a strongly connected component of more than one module (Tarjan's algorithm); the
 failure names each one, with one closed path through it and the line of every import on it.
-Imports by computed name (`importlib.import_module(f"...")`, e.g. `config`'s late look-up of the
-registries) cannot be read; `test_each_layer_imports_first` imports the modules others build on,
-each first into a fresh package, so a cycle through one of those still fails.
+Imports by computed name (`importlib.import_module(f"...")`) cannot be read; the package makes none
+between its own modules (`unlearning/__init__`'s lazy public names, which name modules below it, aside):
+`Config`, the floor, imports neither registry, and a config is resolved above both
+(`unlearning.methods.settings`). `test_each_layer_imports_first` imports the modules others build
+on, each first into a fresh package, so a cycle through one of those still fails too.
 """
 
 from __future__ import annotations
@@ -187,6 +189,15 @@ def test_the_package_is_read_whole():
     assert where["unlearning.training.models", "unlearning.data.registry"].startswith("unlearning/training/models.py:")
 
 
+def test_config_is_the_floor():
+    """`Config` is data with local checks: `unlearning.config` imports no module of the package, by name or by a
+    computed one (`importlib`); its settings are resolved above both registries."""
+    graph, _ = import_graph(PACKAGE)
+    assert graph["unlearning.config"] == set()
+    assert "importlib" not in (PACKAGE / "config.py").read_text(encoding="utf-8")
+    assert {"unlearning.data.registry", "unlearning.methods.base"} <= graph["unlearning.methods.settings"]
+
+
 def write_package(root: Path, files: dict[str, str]) -> Path:
     for name, body in files.items():
         path = root / name
@@ -228,7 +239,8 @@ def test_a_child_importing_its_own_package_is_no_cycle(tmp_path):
 # the layers other modules build on (a method module imports base, group, train, ensemble, config, models)
 FIRSTS = ("unlearning.config", "unlearning.data", "unlearning.data.registry", "unlearning.training.models",
           "unlearning.training.train", "unlearning.evaluation.metrics", "unlearning.training.ensemble",
-          "unlearning.methods.base", "unlearning.methods.group", "unlearning.methods", "unlearning.running.experiment")
+          "unlearning.methods.base", "unlearning.methods.group", "unlearning.methods", "unlearning.methods.settings",
+          "unlearning.running.experiment")
 IMPORT_EACH_FIRST = """
 import importlib, sys
 failed = []
@@ -241,10 +253,10 @@ for name in sys.argv[1:]:
         failed.append(f"{name}: {type(exc).__name__}: {exc}")
 for key in [k for k in sys.modules if k == "unlearning" or k.startswith("unlearning.")]:
     del sys.modules[key]
-try:                                         # config alone, then what reaches the registries late
-    importlib.import_module("unlearning.config").get_config("synthetic")
+try:                                         # the package alone, then the preset that needs both registries
+    importlib.import_module("unlearning").get_config("synthetic")
 except Exception as exc:
-    failed.append(f"unlearning.config, then get_config: {type(exc).__name__}: {exc}")
+    failed.append(f"unlearning, then get_config: {type(exc).__name__}: {exc}")
 print("\\n".join(failed))
 """
 

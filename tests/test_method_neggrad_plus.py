@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from toys import trained_of
 
-from unlearning.config import get_config
+from unlearning import get_config
 from unlearning.data import Data
 from unlearning.data.registry import DATASETS, load_dataset
 from unlearning.methods import applicability, get_method, unlearn

@@ -16,7 +16,8 @@ from sklearn.linear_model import LogisticRegression
 from torch import nn
 from toys import trained_of
 
-from unlearning.config import Convergence, TrainConfig, get_config
+from unlearning import get_config
+from unlearning.config import Convergence, TrainConfig
 from unlearning.data import Data
 from unlearning.data.digits import digits_mlp, load_digits
 from unlearning.methods import MethodNotApplicable, get_method, unlearn

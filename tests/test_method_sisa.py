@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from toys import trained_of
 
-from unlearning.config import get_config
+from unlearning import get_config
 from unlearning.data import Data
 from unlearning.data.forget_sets import select
 from unlearning.data.registry import DATASETS, load_dataset

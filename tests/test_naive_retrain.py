@@ -5,7 +5,8 @@ import copy
 import pytest
 import torch
 
-from unlearning.config import Convergence, TrainConfig, get_config
+from unlearning import get_config
+from unlearning.config import Convergence, TrainConfig
 from unlearning.data.registry import load_dataset
 from unlearning.methods import naive_retrain as nr
 from unlearning.methods import unlearn

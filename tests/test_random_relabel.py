@@ -8,7 +8,7 @@ from torch import nn
 from torch.nn import functional as F
 from toys import trained_of
 
-from unlearning.config import get_config
+from unlearning import get_config
 from unlearning.data import Data
 from unlearning.methods import MethodNotApplicable, unlearn
 from unlearning.methods.random_relabel import RelabelConfig, relabel_batch

@@ -7,20 +7,22 @@ import subprocess
 import sys
 import textwrap
 import warnings
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 import torch
 
+from benchmarks.profiles import PROFILES, Scale
+from unlearning import get_config
 from unlearning.common import schema
 from unlearning.common.plugins import PluginWarning, load_entry_points
-from unlearning.config import Config, Convergence, TrainConfig, get_config
-from unlearning.config import check_preset as config_check_preset
+from unlearning.config import Config, Convergence, TrainConfig, capped, epoch_capped
 from unlearning.data import seeded_split
-from unlearning.data.registry import DATASETS, DatasetSpec, Scale, get_dataset, names, register_dataset
+from unlearning.data.registry import DATASETS, DatasetSpec, get_dataset, names, register_dataset
 from unlearning.methods import METHODS, applicability, check_preset, get_method, register, resolve_settings
 from unlearning.methods.random_relabel import RelabelConfig
+from unlearning.methods.settings import check_preset_of, resolve
 from unlearning.methods.weight_pruning import PruningConfig
 from unlearning.running.experiment import run_trial
 
@@ -58,8 +60,8 @@ def test_every_dataset_is_one_registered_module():
     assert names()[:3] == ["synthetic", "california", "mnist"]        # the spec's `order`: tables keep their order
     for name in names():
         spec = get_dataset(name)
-        cfg = spec.preset()
-        assert cfg.dataset == name and get_config(name) == cfg
+        cfg = spec.preset()                  # data: its settings as the module gives them, resolved by get_config
+        assert cfg.dataset == name and get_config(name) == resolve(cfg)
         assert spec.probe().x_train.shape[1:] == spec.input_shape
 
 
@@ -67,7 +69,7 @@ def test_every_preset_fits_its_model_under_every_method_that_applies():
     """The check `get_config` runs, run here on every registered dataset against every registered method."""
     for name in names():
         check_preset(get_dataset(name))
-        config_check_preset(name)
+        assert check_preset_of(name) is get_dataset(name)
 
 
 def test_preset_whose_thresholds_do_not_fit_the_model_fails_before_any_run(unregister):
@@ -118,7 +120,7 @@ def test_dataset_module_with_bad_thresholds_fails_before_its_first_run(tmp_path)
             model=syn.model, description="", provenance="",
             preset=lambda: Config(dataset="bad", methods={"weight_pruning": {"thresholds": (1.0,)}})))
     """))
-    code = "import bad_dataset; from unlearning.config import get_config; get_config('bad')"
+    code = "import bad_dataset; from unlearning import get_config; get_config('bad')"
     run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                          env={"PYTHONPATH": f"{tmp_path}:{ROOT}", "PATH": "/usr/bin:/bin"})
     assert run.returncode == 1
@@ -131,17 +133,14 @@ def test_dataset_spec_field_errors(unregister):
         register_dataset(toy_spec("toyt", task="ordinal"))
     with pytest.raises(ValueError, match=r"unknown evaluation set of dataset 'toye' 'val'"):
         register_dataset(toy_spec("toye", eval_sets=("test", "val")))
-    with pytest.raises(ValueError, match=r"unknown benchmark part in the scales of dataset 'toys' \(smoke\) 'train'"):
-        register_dataset(toy_spec("toys", scales={"smoke": {"train": Scale()}}))
     with pytest.raises(ValueError, match=r"dataset 'synthetic' is registered twice"):
         register_dataset(get_dataset("synthetic"))
 
 
 def test_registered_dataset_runs_end_to_end(unregister):
-    register_dataset(toy_spec("toy", scales={"smoke": {"grid": Scale(max_epochs=5)}}))
+    register_dataset(toy_spec("toy"))
     unregister.append("toy")
-    assert "toy" in names() and get_dataset("toy").scale("smoke", "grid").max_epochs == 5
-    assert get_dataset("toy").scale("paper", "paper") == Scale()
+    assert "toy" in names() and PROFILES["smoke"].scale("toy", "grid") == Scale()   # no entry: full size
     records = run_trial(get_config("toy", seed=0), ["weight_pruning"], track_series=False)
     assert [r["method"] for r in records] == ["original", "weight_pruning"]
     assert records[1]["config"]["dataset"] == "toy" and records[1]["config"]["methods"]["weight_pruning"]
@@ -152,15 +151,24 @@ def test_unknown_method_and_unknown_setting():
     allowed = ", ".join(sorted(METHODS))
     with pytest.raises(ValueError, match=re.escape(f"unknown method 'nope'; allowed: {allowed}")):
         get_method("nope")
+    # a Config is data: it holds what it is given; names and fields are checked where methods are looked up
+    assert Config(methods={"nope": {}}).methods == {"nope": {}}
     with pytest.raises(ValueError, match=re.escape(f"unknown method 'nope'; allowed: {allowed}")):
-        Config(methods={"nope": {}})
+        get_config("synthetic", methods={"nope": {}})
     with pytest.raises(ValueError, match=r"unknown setting of method 'weight_pruning' 'threshold'; allowed: "
                                          r"thresholds, n_neighbors"):
-        Config(methods={"weight_pruning": {"threshold": 1.0}})
+        get_config("synthetic", methods={"weight_pruning": {"threshold": 1.0}})
     with pytest.raises(ValueError, match=r"method 'naive_retrain' takes no settings"):
-        Config(methods={"naive_retrain": {}})
+        resolve(Config(methods={"naive_retrain": {}}))
     with pytest.raises(ValueError, match=r"settings of method 'random_relabel' must be a RelabelConfig or a dict"):
-        Config(methods={"random_relabel": PruningConfig()})
+        get_config("synthetic", methods={"random_relabel": PruningConfig()})
+    with pytest.raises(ValueError, match=r"settings of method 'random_relabel' must be a RelabelConfig or a dict"):
+        get_config("synthetic").with_method("random_relabel", PruningConfig())
+    with pytest.raises(ValueError, match=r"settings of method 'weight_pruning' are still a dict of overrides"):
+        Config(methods={"weight_pruning": {"n_neighbors": 3}}).method_settings("weight_pruning")
+    with pytest.raises(ValueError, match=r"settings of method 'scrub' must be its settings dataclass or a dict, "
+                                         r"got int"):
+        Config(methods={"scrub": 3})
 
 
 def test_config_holds_every_methods_settings_frozen_and_serialisable():
@@ -175,11 +183,12 @@ def test_config_holds_every_methods_settings_frozen_and_serialisable():
         cfg.method_settings("weight_pruning").n_neighbors = 3
     as_json = json.loads(json.dumps(cfg.as_dict()))
     assert as_json["methods"]["weight_pruning"]["thresholds"] == [4e-4, 1e-4, 1e-5]
-    assert Config(**{**as_json, "train": cfg.train, "finetune": None}).methods == cfg.methods   # dicts round-trip
+    assert resolve(Config(**{**as_json, "train": cfg.train, "finetune": None})).methods == cfg.methods  # round-trip
+    assert cfg.with_method("random_relabel", {"lr": 0.5}).method_settings("random_relabel") == RelabelConfig(lr=0.5)
 
 
 def test_every_method_declares_paper_and_is_one_discovered_module():
-    helpers = ("base", "group", "space")  # the interface, the shared loop, search spaces: no method of their own
+    helpers = ("base", "group", "settings", "space")  # interface, shared loop, configs' settings, search spaces
     found = sorted(p.stem for p in (ROOT / "unlearning" / "methods").glob("*.py")
                    if not p.stem.startswith("_") and p.stem not in helpers)
     assert sorted(METHODS) == found
@@ -314,6 +323,31 @@ def test_epoch_cap_rule():
     assert syn.train.convergence.max_epochs == 5000 and syn.finetune is None and syn.finetune_train is syn.train
 
 
+def test_epoch_cap_is_declared_on_the_settings_type():
+    """The methods' fixed schedules a profile's cap bounds are their settings classes' `EPOCH_CAPPED`: the
+    baselines' `epochs`, capped exactly as the earlier rule (any integer field named `epochs`) capped them."""
+    declared = {n: epoch_capped(m.settings) for n, m in METHODS.items() if m.settings is not None}
+    assert {n for n, names in declared.items() if names} == {"gradient_ascent", "l1_sparse", "neggrad_plus",
+                                                              "salun", "scrub"}
+    assert all(names in ((), ("epochs",)) for names in declared.values())
+    cfg = get_config("digits")
+    for cap in (1, 3, 5, 10, 100):
+        capped_cfg = cfg.with_epoch_cap(cap)
+        for name, settings in cfg.methods.items():
+            epochs = getattr(settings, "epochs", None)
+            by_name = replace(settings, epochs=cap) if isinstance(epochs, int) and epochs > cap else settings
+            assert capped_cfg.methods[name] == by_name, (name, cap)
+    assert capped_cfg.method_settings("scrub").msteps == cfg.method_settings("scrub").msteps    # not declared
+
+    @dataclass(frozen=True)
+    class Wrong:
+        steps: int = 3
+        EPOCH_CAPPED = ("epochs",)
+
+    with pytest.raises(ValueError, match=r"Wrong.EPOCH_CAPPED names 'epochs', which is not one of its fields"):
+        capped(Wrong(), 1)
+
+
 def test_seeded_split_is_the_one_subset_rule():
     chosen, rest = seeded_split(10, 4, seed=3, keep=7)
     assert 7 in chosen.tolist() and len(chosen) == 4 and sorted(chosen.tolist() + rest.tolist()) == list(range(10))
@@ -355,3 +389,21 @@ def test_records_are_documented_and_carry_config_and_data_info():
         assert schema.undocumented(rec) == []
         assert rec["data_info"]["seed"] == 0
     assert all(r["config"] == cfg.as_dict() for r in records)
+
+
+def test_loaded_data_carries_its_spec_through_every_copy():
+    """The spec is resolved once, where the data is loaded; code holding the data reads it there (`spec_of`)."""
+    from unlearning.data.forget_sets import with_canaries
+    from unlearning.data.registry import load_dataset, spec_of
+    from unlearning.evaluation.audit import with_holdout
+    from unlearning.training.models import model_for
+
+    spec = get_dataset("digits")
+    data = load_dataset("digits", seed=0)
+    assert data.spec is spec and spec.probe().spec is spec
+    for copy in (data.subset(100, 50), with_canaries(data, 5)[0], with_holdout(data, 0), replace(data, name="x")):
+        assert copy.spec is spec
+    assert spec_of(data) is spec and repr(data).count("DatasetSpec") == 0
+    hand = replace(data, spec=None)                       # built by hand: its name is looked up
+    assert spec_of(hand) is spec and hand == data         # the spec is not part of the data's value
+    assert type(model_for(data)) is type(spec.build_model())

@@ -41,7 +41,7 @@ import json, sys
 import torch
 from unlearning.running import provenance
 from unlearning.training import threads
-from unlearning.config import get_config
+from unlearning import get_config
 from unlearning.data.registry import load_dataset
 from unlearning.training.train import train_original
 

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from unlearning import config
-from unlearning.config import Convergence, TrainConfig, get_config
+from unlearning import config, get_config
+from unlearning.config import Convergence, TrainConfig
 from unlearning.data import Data
 from unlearning.data.registry import load_dataset
 from unlearning.training import train as train_mod
@@ -218,12 +218,12 @@ def test_healthy_california_net_is_not_collapsed():
 def test_fresh_model_redraws_dead_inits(monkeypatch):
     calls = {"n": 0}
 
-    def flaky_build(name):
-        assert name == "california"
+    def flaky_build(data):
+        assert data.name == "california"
         calls["n"] += 1
         return dead_california_net() if calls["n"] <= 2 else live_california_net()
 
-    monkeypatch.setattr(train_mod, "build_model", flaky_build)
+    monkeypatch.setattr(train_mod, "model_for", flaky_build)
     data = california_like()
     model, redraws = fresh_model(data, seed=0)
     assert redraws == 2 and calls["n"] == 3
@@ -232,7 +232,7 @@ def test_fresh_model_redraws_dead_inits(monkeypatch):
 
 
 def test_fresh_model_gives_up_after_max_redraws(monkeypatch):
-    monkeypatch.setattr(train_mod, "build_model", lambda name: dead_california_net())
+    monkeypatch.setattr(train_mod, "model_for", lambda data: dead_california_net())
     with pytest.raises(RuntimeError, match=f"california: every one of {MAX_INIT_REDRAWS} inits from seed 5"):
         fresh_model(california_like(), seed=5)
 
@@ -240,11 +240,11 @@ def test_fresh_model_gives_up_after_max_redraws(monkeypatch):
 def test_train_original_records_redraws(monkeypatch):
     calls = {"n": 0}
 
-    def flaky_build(name):
+    def flaky_build(data):
         calls["n"] += 1
         return dead_california_net() if calls["n"] <= 1 else live_california_net()
 
-    monkeypatch.setattr(train_mod, "build_model", flaky_build)
+    monkeypatch.setattr(train_mod, "model_for", flaky_build)
     cfg = get_config("california", train=TrainConfig("adam", 1e-3, 8, Convergence("fixed_epochs", 0.0, 1)))
     trained = train_original(california_like(), cfg)
     assert trained.init_redraws == 1 and calls["n"] == 2

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from unlearning.config import get_config
+from unlearning import get_config
 from unlearning.data.registry import load_dataset
 from unlearning.methods import METHODS, MethodNotApplicable
 from unlearning.methods.space import Int, Real, Space

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from unlearning import get_config
 from unlearning.config import (
     Config,
     Convergence,
@@ -16,7 +17,6 @@ from unlearning.config import (
     check_device,
     check_int,
     check_real,
-    get_config,
 )
 from unlearning.data.registry import check_dataset_options, load_dataset, loader_options
 from unlearning.methods.random_relabel import RelabelConfig
@@ -119,9 +119,11 @@ def test_bad_field(make, match):
 
 
 def test_bad_field_through_settings_dicts():
-    # a dict of overrides in Config.methods goes through the same checks
+    # a dict of overrides in Config.methods goes through the same checks, where the config is resolved
     with pytest.raises(ValueError, match=r"n_neighbors=2\.5: must be an integer >= 1"):
-        Config(methods={"weight_pruning": {"n_neighbors": 2.5}})
+        get_config("synthetic", methods={"weight_pruning": {"n_neighbors": 2.5}})
+    with pytest.raises(ValueError, match=r"n_neighbors=2\.5: must be an integer >= 1"):
+        get_config("synthetic").with_method("weight_pruning", {"n_neighbors": 2.5})
     with pytest.raises(ValueError, match=r"lr=nan: must be a finite number > 0"):
         get_config("mnist").with_method("random_relabel", lr=NAN)
 

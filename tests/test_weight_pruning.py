@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from toys import trained_of
 
-from unlearning.config import get_config
+from unlearning import get_config
 from unlearning.data import Data
 from unlearning.methods import MethodNotApplicable, unlearn
 from unlearning.methods import weight_pruning as wp

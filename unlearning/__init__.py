@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
-    "Config": "config", "Convergence": "config", "TrainConfig": "config", "get_config": "config",
+    "Config": "config", "Convergence": "config", "TrainConfig": "config", "get_config": "methods.settings",
     "PruningConfig": "methods.weight_pruning", "RelabelConfig": "methods.random_relabel",
     "Data": "data", "DataUnavailableError": "data", "load_dataset": "data.registry", "DatasetSpec": "data.registry",
     "DATASETS": "data.registry", "register_dataset": "data.registry",

@@ -3,19 +3,23 @@
 Where a paper leaves a choice open, the choice is a field with a comment saying why,
 and every result records the config it came from (`Config.as_dict()`). Settings that
 belong to one dataset (its paper preset: optimizer, convergence level, pruning
-thresholds) live in that dataset's module under `unlearning.data.registry`; settings of one
+thresholds) live in that dataset's module under `unlearning.data`; settings of one
 method (its dataclass and defaults) in that method's module under `unlearning.methods`.
-`get_config(dataset, **overrides)` returns the dataset's preset; `Config.with_method`
-and `Config.with_epoch_cap` derive variants.
+
+A `Config` is data with local checks: this module imports neither registry. Whether its
+dataset exists and takes its `dataset_options` is checked where datasets are looked up
+(`unlearning.data.registry`); its methods' settings are resolved (every registered method's,
+dicts turned into their dataclasses) and checked where methods are looked up
+(`unlearning.methods.settings`, whose `get_config(dataset, **overrides)` returns a dataset's
+preset so resolved). `Config.with_method` and `Config.with_epoch_cap` derive variants.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
 import numbers
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, fields, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 
 import torch
 
@@ -233,6 +237,10 @@ class TrainConfig:
         check_real("lr_decay", self.lr_decay, 0.0, 1.0, low_open=True, none="no decay")
 
 
+# Loader options a Config gives elsewhere: {option: where to give it instead} (refused in `dataset_options`)
+RESERVED_OPTIONS = {"seed": "the loader gets Config.seed; set seed instead"}
+
+
 @dataclass(frozen=True)
 class Config:
     """A whole experiment: dataset, training, the methods' settings, seed and device.
@@ -243,9 +251,15 @@ class Config:
     the data; with nets this small `d` can flip sign between that and `independent`.
     `finetune`: the training rule of every warm-start fine-tune (weight pruning's and
     the finetune ablation's); None: the same as `train` (with a fresh optimizer).
-    `methods`: each method's settings by method name (`unlearning.methods`); a dict of
-    overrides is turned into the method's settings dataclass, and every registered
-    method without an entry gets its defaults, so `as_dict()` records them all.
+    `methods`: each method's settings by method name (`unlearning.methods`): its settings
+    dataclass, or a dict of overrides of its defaults. A Config holds what it is given;
+    `unlearning.get_config` (`unlearning.methods.settings.resolve`) turns every dict into
+    its dataclass and gives every registered method without an entry its defaults, so
+    that `as_dict()` records them all.
+
+    Only what can be checked here is checked here (types, ranges, choices); the dataset's
+    name and options are checked where datasets are looked up, the methods' names and
+    fields where methods are.
     """
 
     dataset: str = "synthetic"
@@ -259,43 +273,51 @@ class Config:
     dataset_options: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        datasets = _registry("data.registry")
-        datasets.get_dataset(self.dataset)
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise ValueError(f"dataset={self.dataset!r}: must be a dataset name (a non-empty str)")
         if not isinstance(self.train, TrainConfig):
             raise ValueError(f"train={self.train!r}: must be a TrainConfig")
         if self.finetune is not None and not isinstance(self.finetune, TrainConfig):
             raise ValueError(f"finetune={self.finetune!r}: must be a TrainConfig or None (the same as train)")
-        if not isinstance(self.methods, dict):
-            raise ValueError(f"methods={self.methods!r}: must be a dict of method name -> settings")
+        _check_methods(self.methods)
         check_choice("forget policy", self.forget_policy, FORGET_POLICIES)
         check_choice("oracle init", self.oracle_init, ORACLE_INITS)
         check_int("seed", self.seed, 0, SEED_MAX)
         if self.device is not None:
             check_device(self.device)
-        datasets.check_dataset_options(self.dataset, self.dataset_options,
-                                       reserved={"seed": "the loader gets Config.seed; set seed instead"})
-        object.__setattr__(self, "methods", _registry("methods").resolve_settings(self.methods))
+        _check_options(self.dataset, self.dataset_options)
 
     @property
     def finetune_train(self) -> TrainConfig:
         return self.finetune if self.finetune is not None else self.train
 
     def method_settings(self, name: str):
-        """The settings of method `name` (its defaults when this config holds none)."""
-        if name in self.methods:
-            return self.methods[name]
-        return _registry("methods").get_method(name).default_settings()
+        """The settings of method `name`; None when this config holds none (a method that takes no settings).
+
+        A config from `unlearning.get_config` holds every registered method's settings; one built by hand
+        holds what it was given (`unlearning.methods.settings.resolve` fills in the rest)."""
+        value = self.methods.get(name)
+        if isinstance(value, Mapping):
+            raise ValueError(f"settings of method {name!r} are still a dict of overrides ({value!r}): build the "
+                             "config with unlearning.get_config, or resolve it (unlearning.methods.settings.resolve)")
+        return value
 
     def with_method(self, name: str, settings=None, **changes) -> Config:
-        """A copy with method `name`'s settings replaced by `settings`, or with `changes` to its fields."""
-        if settings is None and changes:
-            current = self.method_settings(name)
+        """A copy with method `name`'s settings replaced by `settings` (its settings dataclass, or a dict of
+        overrides of its defaults), or with `changes` to the fields of the settings this config holds."""
+        current = self.method_settings(name)
+        if settings is None or isinstance(settings, Mapping):
             if current is None:
-                raise ValueError(f"method {name!r} takes no settings; got {changes!r}")
-            for key in changes:
+                raise ValueError(f"method {name!r} takes no settings (or this config holds none: build it with "
+                                 f"unlearning.get_config); got {settings or changes!r}")
+            given = changes if settings is None else settings
+            for key in given:
                 check_choice(f"setting of method {name!r}", key, [f.name for f in fields(current)])
-        new = settings if settings is not None else replace(self.method_settings(name), **changes)
-        return replace(self, methods={**self.methods, name: new})
+            settings = replace(current, **changes) if settings is None else type(current)(**settings)
+        elif current is not None and not isinstance(settings, type(current)):
+            raise ValueError(f"settings of method {name!r} must be a {type(current).__name__} or a dict, "
+                             f"got {type(settings).__name__}")
+        return replace(self, methods={**self.methods, name: settings})
 
     def with_epoch_cap(self, max_epochs: int | None) -> Config:
         """A copy whose training runs stop after `max_epochs` (None: unchanged).
@@ -303,8 +325,9 @@ class Config:
         The one epoch-cap rule (CLI `--max-epochs`, benchmark profiles): the training
         cap becomes `max_epochs`; a separate fine-tune rule is capped at it too, never
         raised (MNIST's one fine-tune epoch stays one), and so is every method's own
-        fixed schedule (a settings field named `epochs`: the baselines'), so that a
-        profile which trains its originals for 2 epochs does not unlearn for 10.
+        fixed schedule: the fields its settings class names in `EPOCH_CAPPED` (the
+        baselines' `epochs`), so that a profile which trains its originals for 2 epochs
+        does not unlearn for 10.
         """
         if max_epochs is None:
             return self
@@ -314,54 +337,51 @@ class Config:
         if finetune is not None:
             cap = min(max_epochs, finetune.convergence.max_epochs)
             finetune = replace(finetune, convergence=replace(finetune.convergence, max_epochs=cap))
-        methods = {name: _capped(settings, max_epochs) for name, settings in self.methods.items()}
+        methods = {name: capped(settings, max_epochs) for name, settings in self.methods.items()}
         return replace(self, train=train, finetune=finetune, methods=methods)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def _capped(settings, max_epochs: int):
-    """`settings` with its `epochs` field (an int) cut to `max_epochs`, never raised; other settings as they are."""
-    epochs = getattr(settings, "epochs", None)
-    if not _is_int(epochs) or epochs <= max_epochs:
+def _check_methods(methods) -> None:
+    """ValueError unless `methods` is a dict of method name -> its settings dataclass or a dict of overrides
+    (whether each name and field exists is the method registry's to say: `unlearning.methods.settings`)."""
+    if not isinstance(methods, dict) or not all(isinstance(k, str) for k in methods):
+        raise ValueError(f"methods={methods!r}: must be a dict of method name -> settings")
+    for name, value in methods.items():
+        if not isinstance(value, Mapping) and not (is_dataclass(value) and not isinstance(value, type)):
+            raise ValueError(f"settings of method {name!r} must be its settings dataclass or a dict, "
+                             f"got {type(value).__name__}")
+
+
+def _check_options(dataset: str, options) -> None:
+    """ValueError unless `options` is a dict naming no option a Config gives elsewhere (`RESERVED_OPTIONS`);
+    whether the loader of `dataset` takes them is the dataset registry's to say (`check_dataset_options`)."""
+    if not isinstance(options, Mapping):
+        raise ValueError(f"dataset_options={options!r}: must be a dict of loader options of dataset {dataset!r}")
+    for key in options:
+        if key in RESERVED_OPTIONS:
+            raise ValueError(f"option {key!r} for dataset {dataset!r} is not allowed here: {RESERVED_OPTIONS[key]}")
+
+
+def epoch_capped(settings_type: type) -> tuple[str, ...]:
+    """The fields of a method's settings class that a profile's epoch cap bounds: its `EPOCH_CAPPED`
+    class attribute (a tuple of names of integer fields; none when it declares nothing)."""
+    names = getattr(settings_type, "EPOCH_CAPPED", ())
+    known = {f.name for f in fields(settings_type)} if is_dataclass(settings_type) else set()
+    for name in names:
+        if name not in known:
+            raise ValueError(f"{settings_type.__name__}.EPOCH_CAPPED names {name!r}, which is not one of its "
+                             f"fields ({', '.join(sorted(known)) or 'none'})")
+    return tuple(names)
+
+
+def capped(settings, max_epochs: int):
+    """`settings` with each field its class declares epoch-capped (`epoch_capped`) cut to `max_epochs`, never
+    raised; settings that declare none (or a dict of overrides, or None) as they are."""
+    if settings is None or isinstance(settings, Mapping):
         return settings
-    return replace(settings, epochs=max_epochs)
-
-
-def _registry(name: str):
-    """`unlearning.data.registry` or `unlearning.methods`, imported on first use (they import this module)."""
-    return importlib.import_module(f"unlearning.{name}")
-
-
-# dataset name -> (its spec, the method registry) its preset was last found to fit under
-_PRESETS_FIT: dict[str, tuple] = {}
-
-
-def check_preset(dataset: str) -> None:
-    """ValueError unless the preset of `dataset` builds, names it, and fits its model under every
-    registered method that applies (`methods.check_preset`; e.g. one pruning threshold per Linear layer).
-
-    Both registries are complete here, which they are not while a dataset module registers (the
-    method registry sits above the datasets'); `get_config` runs it before handing a preset out, so a
-    preset that does not fit fails before any run uses it. Checked again when the spec or the
-    registered methods change (a plug-in loaded later).
-    """
-    spec = _registry("data.registry").get_dataset(dataset)
-    methods = _registry("methods")
-    done = _PRESETS_FIT.get(dataset)
-    if done is not None and done[0] is spec and done[1] == methods.METHODS:
-        return
-    methods.check_preset(spec)
-    _PRESETS_FIT[dataset] = (spec, dict(methods.METHODS))
-
-
-def get_config(dataset: str = "synthetic", **overrides) -> Config:
-    """The paper preset of `dataset` (declared in its module), with top-level fields replaced by `overrides`;
-    ValueError first if the preset does not fit its model (`check_preset`)."""
-    spec = _registry("data.registry").get_dataset(dataset)
-    for key in overrides:
-        check_choice("config field", key, [f.name for f in fields(Config)])
-    check_preset(dataset)
-    return replace(spec.preset(), **overrides)
-
+    changes = {name: max_epochs for name in epoch_capped(type(settings))
+               if _is_int(getattr(settings, name)) and getattr(settings, name) > max_epochs}
+    return replace(settings, **changes) if changes else settings

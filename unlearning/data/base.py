@@ -41,6 +41,11 @@ class Data:
     `x_replacement`/`y_replacement` (same shape as the train set) hold, for
     datasets whose oracle set *replaces* a deleted point instead of dropping
     it (paper 000's synthetic set), the point that takes index i's place.
+
+    `spec`: the dataset's `DatasetSpec`, resolved once where the data is loaded
+    (`registry.load_dataset`) and carried by every subset and copy, so that code holding
+    the data (model factory, thread policy, evaluation sets) never looks it up by name
+    again. Data built by hand carries none (`registry.spec_of` then looks up its name).
     """
 
     name: str
@@ -54,6 +59,7 @@ class Data:
     x_replacement: torch.Tensor | None = None
     y_replacement: torch.Tensor | None = None
     info: dict = field(default_factory=dict)
+    spec: object = field(default=None, repr=False, compare=False)   # a data.registry.DatasetSpec, or None
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -115,7 +121,8 @@ class Data:
         target = None if self.target_index is None else int((rows == self.target_index).nonzero()[0, 0])
         rep = (lambda t: None if t is None else t[rows])  # noqa: E731
         return Data(self.name, self.task, self.x_train[rows], self.y_train[rows], x_test, y_test,
-                    self.num_classes, target, rep(self.x_replacement), rep(self.y_replacement), {**self.info, **info})
+                    self.num_classes, target, rep(self.x_replacement), rep(self.y_replacement), {**self.info, **info},
+                    self.spec)
 
     def check_policy(self, policy: str) -> None:
         """Raise ValueError unless `policy` is a forget policy this dataset supports."""

@@ -21,7 +21,7 @@ from torch import nn
 from ..config import Config, Convergence, TrainConfig
 from .base import Data, seeded_split
 from .fetch import fetch
-from .registry import DatasetSpec, Scale, register_dataset
+from .registry import DatasetSpec, register_dataset
 from .sources import TAR_MEMBER, RemoteFile
 
 # The Kaggle "california-housing-prices" table (camnugent) that paper 000
@@ -234,12 +234,4 @@ SPEC = register_dataset(DatasetSpec(
     description="California housing (1990 census): 20,640 houses, 9 features, median house value (regression)",
     provenance=f"Kaggle camnugent/california-housing-prices as archived in ageron/data: {FILE.urls[0]} "
                "(see datasets/README.md)",
-    scales={
-        "smoke": {"paper": Scale(train=2000, max_epochs=5), "grid": Scale(train=1000, max_epochs=3),
-                  "forgetting": Scale(train=500, max_epochs=5)},
-        "quick": {"paper": Scale(max_epochs=300), "grid": Scale(train=4000, max_epochs=100),
-                  "forgetting": Scale(train=2000, max_epochs=100)},
-        "paper": {"paper": Scale(), "grid": Scale(train=2000, max_epochs=200),
-                  "forgetting": Scale(train=2000, max_epochs=200)},
-    },
 ))

@@ -20,7 +20,7 @@ from torch import nn
 
 from ..config import Config, Convergence, TrainConfig
 from .base import Data, seeded_split
-from .registry import DatasetSpec, Scale, register_dataset
+from .registry import DatasetSpec, register_dataset
 
 N_ROWS = 1797
 NUM_CLASSES = 10
@@ -111,5 +111,4 @@ SPEC = register_dataset(DatasetSpec(
     description="scikit-learn's digits: 1,797 8x8 handwritten digits (UCI test set), 10 classes, MLP 64-32-16-10",
     provenance="ships inside scikit-learn (sklearn.datasets.load_digits): E. Alpaydin, C. Kaynak, UCI Optical "
                "Recognition of Handwritten Digits (1998); CC BY 4.0; no download",
-    scales={"smoke": {"forgetting": Scale(train=400, max_epochs=30)}},
 ))

@@ -78,7 +78,7 @@ def with_canaries(data: Data, size: int, seed: int = 0) -> tuple[Data, torch.Ten
     y[idx] = wrong_labels(data, idx, seed)
     info = {**data.info, "canaries": {"count": size, "seed": seed, "true_labels": data.y_train[idx].tolist()}}
     return Data(data.name, data.task, data.x_train, y, data.x_test, data.y_test, data.num_classes,
-                data.target_index, data.x_replacement, data.y_replacement, info), idx
+                data.target_index, data.x_replacement, data.y_replacement, info, data.spec), idx
 
 
 def select(data: Data, size: int, seed: int = 0, regime: str = "random",

@@ -13,7 +13,7 @@ from torch import nn
 from ..config import Config, Convergence, TrainConfig
 from .base import Data, seeded_split
 from .fetch import fetch
-from .registry import DatasetSpec, Scale, register_dataset
+from .registry import DatasetSpec, register_dataset
 from .sources import RemoteFile
 
 # The mirror torchvision downloads from (yann.lecun.com now often refuses
@@ -172,13 +172,4 @@ SPEC = register_dataset(DatasetSpec(
     description="MNIST handwritten digits: 60,000 train / 10,000 test 28x28 images, 10 classes",
     provenance=f"LeCun, Cortes & Burges; the mirror torchvision uses: {MNIST_MIRROR} (see datasets/README.md)",
     eval_sets=("test", "forget", "total"), d_on="test",
-    scales={
-        "smoke": {"paper": Scale(train=1000, test=500, max_epochs=1),
-                  "grid": Scale(train=1000, test=500, max_epochs=1),
-                  "forgetting": Scale(train=300, test=200, max_epochs=1)},
-        "quick": {"paper": Scale(train=20000, max_epochs=2), "grid": Scale(train=5000, max_epochs=2),
-                  "forgetting": Scale(train=2000, test=1000, max_epochs=2)},
-        "paper": {"paper": Scale(max_epochs=3), "grid": Scale(train=6000, test=2000, max_epochs=2),
-                  "forgetting": Scale(train=2000, test=1000, max_epochs=2)},
-    },
 ))

@@ -3,24 +3,25 @@
 A dataset module declares everything the suite knows about its dataset in one
 `DatasetSpec` given to `register_dataset`: name, task, input shape, classes, loader,
 model factory, paper preset (with its pruning thresholds), which sets are evaluated and
-where S and d are measured, provenance, and its benchmark scale per profile. `config`,
-`models`, the experiment, the benchmarks and the CLI all read it from `DATASETS`;
-adding a dataset is one new module here (or, from another package, a module named by an
-entry point of the group `unlearning_bench.datasets`).
+where S and d are measured, provenance. Adding a dataset is one new module here (or, from
+another package, a module named by an entry point of the group `unlearning_bench.datasets`).
+How big it runs in each benchmark profile is the benchmarks' business (`benchmarks/profiles.py`).
 
-A spec's fields are checked when it is registered (a ValueError saying what and where).
-Its preset is checked where both registries are complete, before `config.get_config`
-hands it out (`config.check_preset`, `methods.check_preset`): it must build, name the
-dataset, and fit its model under every method that applies to it (e.g. one pruning
-threshold per Linear layer). This package imports neither the methods nor the models,
-metrics or training built on it: `models.build_model(name)` reads the model factory here.
+A name becomes a spec here (`get_dataset`), where a run starts from a name (the CLI, a
+config's `dataset`, `load_dataset`); the loaded `Data` carries its spec (`Data.spec`), so
+code holding the data reads it there (`spec_of`). A spec's fields are checked when it is
+registered (a ValueError saying what and where). Its preset is checked where both
+registries are complete, before `get_config` hands it out (`unlearning.methods.settings`):
+it must build, name the dataset, and fit its model under every method that applies to it
+(e.g. one pruning threshold per Linear layer). This package imports neither the methods nor
+the models, metrics or training built on it.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -29,18 +30,7 @@ from ..config import EVAL_SETS, Config, check_choice
 from .base import TASKS, Data
 
 ENTRY_POINT_GROUP = "unlearning_bench.datasets"
-PARTS = ("paper", "grid", "forgetting")   # the benchmark parts a scale applies to
 D_ON = ("train", "test")
-
-
-@dataclass(frozen=True)
-class Scale:
-    """How big a dataset is in one part of a benchmark profile: a seeded training (and
-    test) subset and an optional cap on the preset's epochs. None keeps the full value."""
-
-    train: int | None = None
-    test: int | None = None
-    max_epochs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -53,8 +43,7 @@ class DatasetSpec:
     `metrics.evaluate`); `d_on`: the set X that S and d are measured on (`train`, the
     paper's choice, or `test` where predicting the training set per record is costly).
     `new_draw_per_seed`: each seed draws a new dataset (the synthetic set), instead of
-    one load shared by every seed. `scales`: profile -> part (`paper`, `grid`) -> Scale;
-    a missing entry means the full dataset with the preset's epochs. `order`: position in
+    one load shared by every seed. `order`: position in
     tables, figures and listings (smaller first). `threads`: torch threads its training
     uses, an int or `"budget"` (every CPU given); None lets `unlearning.training.threads` decide
     from the work of one training step (one thread for small models).
@@ -74,21 +63,22 @@ class DatasetSpec:
     eval_sets: tuple[str, ...] = EVAL_SETS
     d_on: str = "train"
     new_draw_per_seed: bool = False
-    scales: Mapping[str, Mapping[str, Scale]] = field(default_factory=dict)
     order: int = 100
     threads: int | str | None = None
 
-    def scale(self, profile: str, part: str) -> Scale:
-        """The Scale of this dataset in benchmark `profile`, part `part` (one of PARTS)."""
-        check_choice("benchmark part", part, PARTS)
-        return self.scales.get(profile, {}).get(part, Scale())
+    def load(self, **options) -> Data:
+        """Load this dataset (see its module's loader for `options`; one it does not take is a ValueError
+        naming it and the ones it does); the data carries this spec (`Data.spec`)."""
+        check_dataset_options(self.name, options)
+        return replace(self.loader(**options), spec=self)
 
     def probe(self) -> Data:
         """A two-row stand-in with this dataset's task and shapes, for applicability checks
         that must not load (or download) the real files."""
         x = torch.zeros(2, *self.input_shape)
         y = torch.zeros(2, dtype=torch.long if self.task == "multiclass" else torch.float32)
-        return Data(self.name, self.task, x, y, x[:0], y[:0], num_classes=self.num_classes, info={"probe": True})
+        return Data(self.name, self.task, x, y, x[:0], y[:0], num_classes=self.num_classes, info={"probe": True},
+                    spec=self)
 
     def build_model(self) -> nn.Module:
         return self.model()
@@ -102,9 +92,6 @@ def _check_fields(spec: DatasetSpec) -> None:
     check_choice(f"d_on of dataset {spec.name!r}", spec.d_on, D_ON)
     for s in spec.eval_sets:
         check_choice(f"evaluation set of dataset {spec.name!r}", s, EVAL_SETS)
-    for profile, parts in spec.scales.items():
-        for part in parts:
-            check_choice(f"benchmark part in the scales of dataset {spec.name!r} ({profile})", part, PARTS)
     if spec.threads is not None and spec.threads != "budget" and not (
             isinstance(spec.threads, int) and not isinstance(spec.threads, bool) and spec.threads >= 1):
         raise ValueError(f"dataset {spec.name!r}: threads={spec.threads!r}; allowed: None (decided by the step's "
@@ -115,7 +102,7 @@ def _check_fields(spec: DatasetSpec) -> None:
 
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
     """Add `spec` to `DATASETS` after checking its fields (ValueError, and nothing registered, if one is
-    wrong). Its preset is checked against the methods before first use (`config.check_preset`)."""
+    wrong). Its preset is checked against the methods before first use (`unlearning.methods.settings`)."""
     if spec.name in DATASETS:
         raise ValueError(f"dataset {spec.name!r} is registered twice")
     _check_fields(spec)
@@ -125,9 +112,15 @@ def register_dataset(spec: DatasetSpec) -> DatasetSpec:
 
 def get_dataset(name: str) -> DatasetSpec:
     """The spec of dataset `name`; ValueError naming the registered ones (the one answer to
-    "which datasets exist")."""
+    "which datasets exist"). For code that starts from a name; code holding the data uses `spec_of`."""
     check_choice("dataset", name, names())
     return DATASETS[name]
+
+
+def spec_of(data: Data) -> DatasetSpec:
+    """The spec `data` carries (`Data.spec`, set by `load_dataset`), else, for data built by hand,
+    the registered spec of its name."""
+    return data.spec if data.spec is not None else get_dataset(data.name)
 
 
 def names() -> list[str]:
@@ -162,9 +155,8 @@ def check_dataset_options(name: str, options, reserved: Mapping[str, str] | None
 
 def load_dataset(name: str, **options) -> Data:
     """Load a registered dataset by name (see its module's loader for `options`; an option
-    it does not take is a ValueError naming it and the ones it does)."""
-    check_dataset_options(name, options)
-    return get_dataset(name).loader(**options)
+    it does not take is a ValueError naming it and the ones it does); the data carries its spec."""
+    return get_dataset(name).load(**options)
 
 
 def probe_data(name: str) -> Data:
@@ -173,5 +165,5 @@ def probe_data(name: str) -> Data:
 
 
 
-__all__ = ["DATASETS", "ENTRY_POINT_GROUP", "DatasetSpec", "Scale", "check_dataset_options", "get_dataset",
-           "load_dataset", "loader_options", "names", "probe_data", "register_dataset"]
+__all__ = ["DATASETS", "ENTRY_POINT_GROUP", "DatasetSpec", "check_dataset_options", "get_dataset",
+           "load_dataset", "loader_options", "names", "probe_data", "register_dataset", "spec_of"]

@@ -12,7 +12,7 @@ from torch import nn
 
 from ..config import Config, Convergence, TrainConfig
 from .base import Data
-from .registry import DatasetSpec, Scale, register_dataset
+from .registry import DatasetSpec, register_dataset
 
 N_POINTS = 10          # the paper's "10-point continuous dataset"
 SCALE = 10.0           # "a 10 times scaling to spread the data from the decision boundary"
@@ -92,5 +92,4 @@ SPEC = register_dataset(DatasetSpec(
     description="ten 1-D Gaussian points x ~ 10·N(0, 1), label x > 0 (embedded, seeded)",
     provenance="drawn in code: x ~ 10·N(0, 1) from torch.Generator(seed); nothing is downloaded",
     new_draw_per_seed=True,
-    scales={"smoke": {"forgetting": Scale(max_epochs=100)}},
 ))

@@ -120,7 +120,7 @@ class Panel:
     def run(self, method: str, setting=None, point: Callable[[Config], Config] | None = None) -> list[UnlearnResult]:
         """`method` (with `setting` or at `point`, else the preset's) on every original (one batch where it can be)."""
         k = self.n_models
-        with threads.policy(self.data.name):
+        with threads.policy(self.data.spec or self.data.name):
             return unlearn_many(method, self.originals, [self.data] * k, [self.forget] * k,
                                 self.method_configs(method, setting, point))
 
@@ -141,7 +141,7 @@ def build_panel(data: Data, config: Config, size: int, n_models: int, regime: st
     of every size and of both regimes take the same originals from it (trained once)."""
     if n_models < 3:
         raise ValueError(f"n_models={n_models}: the forgetting audit needs at least 3 models per group")
-    with threads.policy(data.name):
+    with threads.policy(data.spec or data.name):
         return _build_panel(data, config, size, n_models, regime, forget_class, shared)
 
 
@@ -156,7 +156,8 @@ def _build_panel(data, config, size, n_models, regime, forget_class, shared) -> 
     else:
         originals = train_originals([data] * n_models, configs)
     x, y = data.oracle_set(forget, config.forget_policy)       # what naive retraining trains on
-    retain = Data(data.name, data.task, x, y, data.x_test, data.y_test, data.num_classes, info=dict(data.info))
+    retain = Data(data.name, data.task, x, y, data.x_test, data.y_test, data.num_classes, info=dict(data.info),
+                  spec=data.spec)
     ref_configs = [dataclasses.replace(c, seed=c.seed + REFERENCE_SEED_OFFSET) for c in configs]
     reference = train_originals([retain] * n_models, ref_configs)
     members = _members(data, forget, config.seed)

@@ -212,22 +212,24 @@ def check_applicable(name: str, data: Data, model: nn.Module, config: Config | N
 
 
 def check_preset(spec) -> None:
-    """ValueError unless dataset `spec`'s preset (a `datasets.DatasetSpec`) builds, names its dataset,
-    and fits its model under every registered method that applies to it (`Method.check_settings`).
+    """ValueError unless dataset `spec`'s preset (a `data.registry.DatasetSpec`) builds, names its dataset,
+    and its settings resolve (`resolve_settings`) and fit its model under every registered method that
+    applies to it (`Method.check_settings`).
 
-    Run where both registries are complete (`config.check_preset`, which `get_config` calls): the
+    Run where both registries are complete (`settings.check_preset_of`, which `get_config` calls): the
     method registry sits above the dataset registry, so a dataset cannot be checked while it registers.
     """
     cfg = spec.preset()
     if cfg.dataset != spec.name:
         raise ValueError(f"dataset {spec.name!r}: its preset is for dataset {cfg.dataset!r}")
+    settings = resolve_settings(cfg.methods)
     with seeded(0):
         model = spec.build_model()
     probe = spec.probe()
     for name, method in METHODS.items():
         if method.applies(probe, model) is None:
             try:
-                method.check_settings(cfg.method_settings(name), model)
+                method.check_settings(settings.get(name), model)
             except ValueError as exc:
                 raise ValueError(f"dataset {spec.name!r}: its preset does not fit its model for method "
                                  f"{name!r}: {exc}") from None

@@ -54,6 +54,7 @@ class GradientAscentConfig:
 
     lr: float = 1e-4             # Unlearn-Sparse README, the GA command: --unlearn_lr 0.0001
     epochs: int = 5              # ibid.: --unlearn_epochs 5 (arg_parser.py's --unlearn_epochs 10 is FT's)
+    EPOCH_CAPPED = ("epochs",)       # not a field: what a profile's epoch cap bounds (Config.with_epoch_cap)
     optimizer: str = "sgd"       # unlearn/impl.py: torch.optim.SGD
     momentum: float = 0.9        # arg_parser.py: --momentum 0.9 (passed to impl.py's SGD)
     weight_decay: float = 5e-4   # arg_parser.py: --weight_decay 5e-4 (ibid.)

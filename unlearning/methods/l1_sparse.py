@@ -70,6 +70,7 @@ class L1SparseConfig:
     alpha: float = 5e-4
     lr: float = 0.01                 # arg_parser.py --unlearn_lr (README's ℓ1-sparse command: 0.01)
     epochs: int = 10                 # arg_parser.py --unlearn_epochs (README's ℓ1-sparse command: 10)
+    EPOCH_CAPPED = ("epochs",)       # not a field: what a profile's epoch cap bounds (Config.with_epoch_cap)
     batch_size: int | None = 256     # arg_parser.py --batch_size; None: the whole retain set
     optimizer: str = "sgd"           # unlearn/impl.py builds torch.optim.SGD
     momentum: float = 0.9            # arg_parser.py --momentum

@@ -62,6 +62,7 @@ class NegGradPlusConfig:
     alpha: float = 0.95          # SCRUB small_scale_unlearning.ipynb: args.ng_alpha = 0.95 (large-scale: 0.9999)
     lr: float = 0.01             # ibid.: args.ng_lr = 0.01
     epochs: int = 10             # ibid.: args.ng_epochs = 10
+    EPOCH_CAPPED = ("epochs",)       # not a field: what a profile's epoch cap bounds (Config.with_epoch_cap)
     optimizer: str = "sgd"       # ibid., negative_grad: torch.optim.SGD(model.parameters(), lr=lr, weight_decay=0.0)
     momentum: float = 0.0        # ibid.: no momentum given, torch's default 0
     weight_decay: float = 0.0    # ibid.: weight_decay=0.0

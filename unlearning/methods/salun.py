@@ -84,6 +84,7 @@ class SalUnConfig:
     share: float = 0.5               # README: --mask_path mask/with_0.5.pt (generate_mask.py threshold_list)
     lr: float = 0.013                # README's CIFAR-10 SalUn command: --unlearn_lr 0.013
     epochs: int = 10                 # README's command and arg_parser.py --unlearn_epochs: 10
+    EPOCH_CAPPED = ("epochs",)       # not a field: what a profile's epoch cap bounds (Config.with_epoch_cap)
     batch_size: int | None = 256     # arg_parser.py --batch_size; None: each set in one batch
     optimizer: str = "sgd"           # unlearn/impl.py builds torch.optim.SGD
     momentum: float = 0.9            # arg_parser.py --momentum

@@ -87,6 +87,7 @@ class ScrubConfig:
     optimizer: str = "adam"                        # REF, args.optim = 'adam'
     lr: float = 5e-4                               # REF, args.sgda_learning_rate = 0.0005
     epochs: int = 10                               # REF, args.sgda_epochs = 10 (min passes over the retain set)
+    EPOCH_CAPPED = ("epochs",)       # not a field: what a profile's epoch cap bounds (Config.with_epoch_cap)
     msteps: int = 3                                # REF, args.msteps = 3 (max passes over the forget set)
     temperature: float = 2.0                       # REF, args.kd_T = 2
     gamma: float = 1.0                             # REF, args.gamma = 1 (weight of CE in the min step)

@@ -20,12 +20,13 @@ from pathlib import Path
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ..common import schema
-from ..config import SEED_MAX, Config, get_config
+from ..config import SEED_MAX, Config
 from ..data import DataUnavailableError
 from ..data.fetch import ENV_DATA_DIR
 from ..data.registry import get_dataset, load_dataset, loader_options
 from ..data.registry import names as dataset_names
 from ..methods import METHODS
+from ..methods.settings import get_config
 from ..training import progress
 from ..training.progress import clock
 from .estimate import estimate
@@ -110,9 +111,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m unlearning", description=__doc__.splitlines()[0],
                                 formatter_class=HelpFormatter, epilog=EPILOG)
     p.add_argument("--dataset", default="synthetic", choices=dataset_names(), metavar="NAME",
-                   help="; ".join(f"{n}: {get_dataset(n).description}"
-                                  + (f" (paper {get_dataset(n).paper})" if get_dataset(n).paper else "")
-                                  for n in dataset_names()))
+                   help="; ".join(f"{s.name}: {s.description}" + (f" (paper {s.paper})" if s.paper else "")
+                                  for s in map(get_dataset, dataset_names())))
     p.add_argument("--methods", default=None,
                    help=f"comma-separated, from: {', '.join(sorted(METHODS))} (default: all that apply)")
     p.add_argument("--removal-size", type=int, default=1, help="points to remove (1 is the paper's target)")

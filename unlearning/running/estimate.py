@@ -58,7 +58,7 @@ def epoch_seconds(data: Data, cfg: TrainConfig, device) -> float:
     bs = n if cfg.batch_size is None else min(cfg.batch_size, n)
     one = replace(cfg, convergence=Convergence("fixed_epochs", 0.0, 1), lr_decay=None)
     model, _ = fresh_model(data, seed=0, device=device)
-    with progress.showing(False), seeded(0), threads.policy(data.name):
+    with progress.showing(False), seeded(0), threads.policy(data.spec or data.name):
         fit(model, data.x_train[:bs], data.y_train[:bs], data.task, one, device=device)        # warm-up
         steps = min(PROBE_STEPS, math.ceil(n / bs))
         rec = fit(model, data.x_train[:bs * steps], data.y_train[:bs * steps], data.task, one, device=device)

@@ -20,11 +20,11 @@ import torch
 from ..config import Config
 from ..data import Data
 from ..data.forget_sets import select_random as select_forget
-from ..data.registry import get_dataset, load_dataset
+from ..data.registry import get_dataset, spec_of
 from ..evaluation.metrics import EVAL_SETS, deletion_metric, evaluate, ratio
 from ..methods import UnlearnResult, applicability, check_applicable, unlearn
 from ..training import progress, threads
-from ..training.models import build_model, seeded
+from ..training.models import model_for, seeded
 from ..training.train import Trained, TrainRecord, predict, train_original
 from . import provenance
 
@@ -145,10 +145,12 @@ class Reference:
 
 def prepare(config: Config, methods: Sequence[str] | None = None, removal_size: int = 1,
             data: Data | None = None, forget=None) -> tuple[Data, list[str], torch.Tensor]:
-    """Load the data and check every method, the forget set and the config before any training."""
-    data = data if data is not None else load_dataset(config.dataset, seed=config.seed, **config.dataset_options)
+    """Load the data (it carries its spec: `Data.spec`) and check every method, the forget set and the config
+    before any training."""
+    if data is None:
+        data = get_dataset(config.dataset).load(seed=config.seed, **config.dataset_options)
     with seeded(0):                        # a probe for applicability; leaves the caller's RNG alone
-        model = build_model(data.name)
+        model = model_for(data)
     names = applicable_methods(data, model)[0] if methods is None else list(methods)
     forget = data.check_forget(forget if forget is not None else select_forget(data, removal_size, config.seed))
     for name in {ORACLE, *names}:
@@ -168,7 +170,8 @@ def run_trial(config: Config, methods: Sequence[str] | None = None, removal_size
     (`unlearning.training.threads`: one thread for small models, the CPUs given for the others).
     """
     provenance.tree()                      # the git tree as the run starts, read once (saved runs carry it)
-    with threads.policy(config.dataset):
+    # the policy of the spec the data carries; else (data to be loaded, or built by hand) the config's dataset's
+    with threads.policy(data.spec if data is not None and data.spec is not None else config.dataset):
         return _run_trial(config, methods, removal_size, data, trained, forget, track_series)
 
 
@@ -180,7 +183,7 @@ def _run_trial(config, methods, removal_size, data, trained, forget, track_serie
     with progress.labelled(f"oracle ({ORACLE})"):
         oracle = unlearn(ORACLE, trained, data, forget, config)
     log.info("%s oracle: %d epochs, %.2fs", data.name, oracle.cost.epochs, oracle.cost.seconds)
-    spec = get_dataset(data.name)
+    spec = spec_of(data)
     ref = Reference(data, trained, forget, oracle, config, d_on=spec.d_on, sets=spec.eval_sets)
     records = [ref.original_record()]
     for name in names:

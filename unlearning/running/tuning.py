@@ -113,7 +113,8 @@ def _objective(panel: audit.Panel, method: str, space: Space, oracle: list, epoc
 def tune_method(panel: audit.Panel, method: str, oracle: list, trials: int = TRIALS,
                 seed: int = SAMPLER_SEED, epoch_cap: int | None = None) -> dict:
     """One method's search on the panel: every trial, the best point and the search's seconds. `epoch_cap`:
-    the profile's cap on every epoch count (the dataset's `Scale.max_epochs`), applied to each point."""
+    the profile's cap on every epoch count (the dataset's `Scale.max_epochs` in `benchmarks/profiles.py`),
+    applied to each point."""
     import optuna
 
     space = get_method(method).search

@@ -37,7 +37,7 @@ from torch.nn import functional as F
 from ..config import Config, TrainConfig, make_optimizer
 from ..data import Data
 from . import progress
-from .models import build_model, resolve_device, seeded
+from .models import model_for, resolve_device, seeded
 from .train import CONSTANT_OUTPUT_TOL, EVAL_BATCH, Trained, TrainRecord, fresh_model, train_original, train_pass
 
 log = logging.getLogger(__name__)
@@ -359,7 +359,7 @@ def train_originals(datas: Sequence[Data], configs: Sequence[Config]) -> list[Tr
     """K originals: one `train_original_many` batch where `batch_reason` finds nothing against
     it, else `train.train_original` one after another."""
     with seeded(0):                        # a probe for stackability; leaves the caller's RNG alone
-        probe = build_model(datas[0].name)
+        probe = model_for(datas[0])
     if batch_reason(datas, configs, probe) is None:
         return train_original_many(datas, configs)
     return [train_original(d, c) for d, c in zip(datas, configs, strict=True)]

@@ -1,4 +1,4 @@
-"""Models by dataset name, the device they run on, and seeded initialisation.
+"""Models by dataset (its spec, the spec its data carries, or its name), their device, seeded initialisation.
 
 Each dataset's network is declared in its module (`unlearning.data.<name>`); the
 papers' networks are all `nn.Sequential`, so weight pruning can walk the layers in order
@@ -16,14 +16,28 @@ from torch import nn
 from ..config import check_device
 
 
-def build_model(name: str) -> nn.Module:
-    """A freshly initialised model for dataset `name`, from its spec (PyTorch's default init, global RNG)."""
+def dataset_spec(dataset):
+    """The spec of `dataset`: a `DatasetSpec` as it is, a name looked up in the registry (ValueError naming the
+    registered ones)."""
+    if not isinstance(dataset, str):
+        return dataset
     # The dataset registry sits below this module (it imports no models, training or methods). Imported
     # here, not at the top, so that importing `models` does not load every dataset module and plug-in: a
     # dataset plug-in that imports `unlearning.training.models` would otherwise meet it half initialised.
     from ..data.registry import get_dataset
 
-    return get_dataset(name).build_model()
+    return get_dataset(dataset)
+
+
+def build_model(name: str) -> nn.Module:
+    """A freshly initialised model for dataset `name`, from its spec (PyTorch's default init, global RNG)."""
+    return dataset_spec(name).build_model()
+
+
+def model_for(data) -> nn.Module:
+    """A freshly initialised model for `data` (a `Data`), from the spec it carries (`Data.spec`); data built by
+    hand carries none: the spec of its name (`build_model`)."""
+    return data.spec.build_model() if data.spec is not None else build_model(data.name)
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:

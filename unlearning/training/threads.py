@@ -72,24 +72,22 @@ def budget() -> int:
     return max(1, min([cpus, *caps]))
 
 
-def step_flops(dataset: str) -> float:
-    """Counted FLOPs of one training step of `dataset`'s preset: per sample times its batch (full batch: the set)."""
-    from ..data.registry import get_dataset
+def step_flops(dataset) -> float:
+    """Counted FLOPs of one training step of `dataset`'s preset (its spec or its name): per sample times its
+    batch (full batch: the set)."""
+    from .models import dataset_spec
     from .throughput import train_flops_per_sample
 
-    spec = get_dataset(dataset)
+    spec = dataset_spec(dataset)
     batch = spec.preset().train.batch_size or spec.n_train
-    return train_flops_per_sample(dataset) * batch
+    return train_flops_per_sample(spec) * batch
 
 
 @functools.cache
-def _dataset_rule(dataset: str) -> int | str:
-    from ..data.registry import get_dataset
-
-    declared = get_dataset(dataset).threads
-    if declared is not None:
-        return declared
-    return BUDGET if step_flops(dataset) >= PARALLEL_MIN_FLOPS else 1
+def _dataset_rule(spec) -> int | str:
+    if spec.threads is not None:
+        return spec.threads
+    return BUDGET if step_flops(spec) >= PARALLEL_MIN_FLOPS else 1
 
 
 def override() -> int | None:
@@ -97,12 +95,15 @@ def override() -> int | None:
     return _positive_env(THREADS_ENV)
 
 
-def for_dataset(dataset: str | None) -> int:
-    """Threads for training `dataset`'s model here: $UNLEARNING_THREADS, else its rule within the budget."""
+def for_dataset(dataset) -> int:
+    """Threads for training `dataset`'s model here (its spec, its name, or None: no one dataset's):
+    $UNLEARNING_THREADS, else its rule within the budget."""
+    from .models import dataset_spec
+
     forced = override()
     if forced is not None:
         return forced
-    rule = _dataset_rule(dataset) if dataset is not None else BUDGET
+    rule = _dataset_rule(dataset_spec(dataset)) if dataset is not None else BUDGET
     return budget() if rule == BUDGET else min(int(rule), budget())
 
 
@@ -117,12 +118,13 @@ def using(n: int):
         torch.set_num_threads(before)
 
 
-def policy(dataset: str | None):
-    """`using(for_dataset(dataset))`: the suite's thread policy for a block of work on `dataset`."""
+def policy(dataset):
+    """`using(for_dataset(dataset))`: the suite's thread policy for a block of work on `dataset` (its spec, its
+    name, or None)."""
     return using(for_dataset(dataset))
 
 
-def describe(dataset: str | None) -> str:
+def describe(dataset) -> str:
     """What the policy chose and why, in words; on a busy machine, with the remedy when it uses several threads."""
     n, cap = for_dataset(dataset), budget()
     if override() is not None:

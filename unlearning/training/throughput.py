@@ -46,16 +46,21 @@ def _sync(dev: torch.device) -> None:
         torch.cuda.synchronize(dev)
 
 
+def train_flops_per_sample(dataset) -> float:
+    """Counted FLOPs of one training step (forward + backward) per sample of `dataset`'s model (its spec or its
+    name); counted once per spec and process."""
+    from .models import dataset_spec
+
+    return _flops_per_sample(dataset_spec(dataset))
+
+
 @functools.cache
-def train_flops_per_sample(dataset: str) -> float:
-    """Counted FLOPs of one training step (forward + backward) per sample of `dataset`'s model."""
+def _flops_per_sample(spec) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
-    from ..data.registry import get_dataset
     from .models import seeded
     from .train import loss_fn
 
-    spec = get_dataset(dataset)
     with seeded(0):
         model = spec.build_model().train()
         x = torch.randn(FLOP_BATCH, *spec.input_shape)

@@ -23,7 +23,7 @@ from torch.nn import functional as F
 from ..config import Config, TrainConfig, make_optimizer
 from ..data import Data
 from . import progress
-from .models import build_model, resolve_device, seeded
+from .models import build_model, model_for, resolve_device, seeded
 
 log = logging.getLogger(__name__)
 
@@ -257,7 +257,7 @@ def fresh_model(data: Data, seed: int, device: torch.device | str | None = None)
     device = resolve_device(device)
     with seeded(seed):
         for redraws in range(MAX_INIT_REDRAWS):
-            model = build_model(data.name).to(device)
+            model = model_for(data).to(device)
             if not is_constant(predict(model, data.x_train, device)):
                 return model, redraws
     raise RuntimeError(f"{data.name}: every one of {MAX_INIT_REDRAWS} inits from seed {seed} gives a constant output")
