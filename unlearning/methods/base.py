@@ -25,7 +25,7 @@ package: no list to edit) or of another package (entry-point group `unlearning_b
 - `applies(data, model)`: None when the method can run on that dataset and model, else
   the reason it cannot (a grid lists it as skipped, with the reason).
 - `check(settings, model)`: ValueError when the settings do not fit the model (checked
-  on every dataset's preset by `check_preset` before `config.get_config` hands it out, and
+  on every dataset's preset by `check_preset` before `get_config` (`methods.settings`) hands it out, and
   before every run).
 - `validate(data, model, config, forget)`: ValueError when a run's config does not fit
   the forget set.
