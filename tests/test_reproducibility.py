@@ -252,7 +252,8 @@ def test_git_state_never_fails(tmp_path, monkeypatch):
 def test_git_state_of_this_checkout_matches_git():
     if not (ROOT / ".git").exists():
         pytest.skip("the suite does not run from a git checkout")
-    state = provenance.git_state(ROOT)
+    assert provenance.ROOT == ROOT                    # the package's own idea of its checkout (its depth in it)
+    state = provenance.tree()
     assert state["git_commit"] == _git(ROOT, "rev-parse", "HEAD")
     porcelain = _git(ROOT, "status", "--porcelain", "--untracked-files=normal")
     assert state["git_dirty"] == bool(porcelain)

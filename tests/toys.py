@@ -14,7 +14,8 @@ from functools import cache
 import torch
 from torch import nn
 
-from unlearning.config import Config, get_config
+from unlearning import get_config
+from unlearning.config import Config
 from unlearning.data import Data
 from unlearning.data.forget_sets import select_random
 from unlearning.data.registry import load_dataset

@@ -56,7 +56,7 @@ KEYS = {
 ISA_FLAG = re.compile(r"^(sse4_[12]|avx\w*|fma4?|f16c|amx\w*|asimd\w*|sve\w*|sme(?!p)\w*|bf16|i8mm)$")   # not smep
 # environment variables that force or cap the ISA of ATen's, oneDNN's and MKL's kernels, or MKL's reproducibility mode
 ISA_ENV = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR")
-ROOT = Path(__file__).resolve().parents[1]       # the source checkout, where the package runs from one
+ROOT = Path(__file__).resolve().parents[2]       # the source checkout, where the package runs from one
 GIT_TIMEOUT = 10.0                               # seconds; a git that takes longer gives no tree facts (None)
 NO_TREE = {"git_commit": None, "git_dirty": None, "git_changes": None, "git_changed_paths": None}
 
