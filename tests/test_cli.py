@@ -28,10 +28,22 @@ def _sigint_as_at_a_terminal():
 
 
 def _cli(tmp_path, *args, **kw):
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONFAULTHANDLER": "1"}    # SIGABRT: every thread's stack
     return subprocess.Popen([sys.executable, "-m", "unlearning", *args], cwd=tmp_path, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_sigint_as_at_a_terminal,
                             **kw)
+
+
+def _interrupt(proc, timeout: float = 120) -> str:
+    """Ctrl-C to `proc`, then its stderr once it exits; a child still running after `timeout` is aborted and the
+    test fails with the Python stack of each of its threads (faulthandler), saying where it hung."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.communicate(timeout=timeout)[1]
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        err = proc.communicate(timeout=60)[1]
+        pytest.fail(f"still running {timeout:g} s after Ctrl-C; its threads when aborted:\n{err[-6000:]}")
 
 
 def _saved(folder: Path) -> list[Path]:
@@ -114,8 +126,7 @@ def test_ctrl_c_keeps_the_finished_trials_and_says_so(tmp_path):
     proc = _cli(tmp_path, "--dataset", "digits", "--trials", "200", "--out", str(out))
     try:
         _wait_for(out, proc, 240)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
+        err = _interrupt(proc)
     finally:
         proc.kill()
     assert proc.returncode == 130
@@ -134,8 +145,7 @@ def test_ctrl_c_before_any_trial_finishes_saves_nothing(tmp_path):
         deadline = time.monotonic() + 240
         while "expected cost here" not in (line := proc.stderr.readline()):
             assert line and time.monotonic() < deadline, proc.communicate()
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
+        err = _interrupt(proc)
     finally:
         proc.kill()
     assert proc.returncode == 130, err
