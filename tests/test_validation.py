@@ -291,3 +291,31 @@ def test_devices_this_machine_has(monkeypatch):
     monkeypatch.setenv("UNLEARNING_DEVICE", "cpu")
     assert resolve_device(None) == torch.device("cpu")
     assert available_devices()[0] == "cpu"
+
+
+def test_a_config_built_by_hand_runs_a_method_with_its_overrides_or_defaults():
+    """`Config` holds what it is given; where a method is looked up (`unlearn`), a dict of overrides becomes its
+    settings dataclass and a method the config holds nothing for gets its defaults, as `get_config` would give."""
+    from dataclasses import replace
+
+    from unlearning import train_original, unlearn
+    from unlearning.config import Config
+
+    data = load_dataset("synthetic", seed=0)
+    preset = get_config("synthetic")
+    trained = train_original(data, preset)
+    by_hand = Config(dataset="synthetic", train=preset.train, methods={"gradient_ascent": {"epochs": 2}})
+    with pytest.raises(ValueError, match="still a dict of overrides"):                 # held as given
+        by_hand.method_settings("gradient_ascent")
+    ran = unlearn("gradient_ascent", trained, data, [data.target_index], by_hand)
+    assert ran.cost.epochs == 2
+    resolved = replace(preset, methods={**preset.methods, "gradient_ascent": replace(
+        preset.method_settings("gradient_ascent"), epochs=2)})
+    same = unlearn("gradient_ascent", trained, data, [data.target_index], resolved)
+    assert all(torch.equal(a, b) for a, b in zip(ran.model.state_dict().values(), same.model.state_dict().values(),
+                                                 strict=True))
+    defaults = unlearn("l1_sparse", trained, data, [data.target_index], Config(dataset="synthetic", train=preset.train))
+    assert defaults.cost.epochs == preset.method_settings("l1_sparse").epochs
+    with pytest.raises(ValueError, match=r"unknown setting of method 'gradient_ascent' 'epoch'; allowed: lr, epochs"):
+        unlearn("gradient_ascent", trained, data, [data.target_index],
+                Config(dataset="synthetic", methods={"gradient_ascent": {"epoch": 2}}))

@@ -39,7 +39,7 @@ package: no list to edit) or of another package (entry-point group `unlearning_b
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, is_dataclass
+from dataclasses import dataclass, field, is_dataclass, replace
 from typing import Any, Protocol
 
 import torch
@@ -182,6 +182,17 @@ def _settings_instance(method: Method, value):
     return method.settings(**value)
 
 
+def with_settings(name: str, config: Config) -> Config:
+    """`config` holding method `name`'s settings as its dataclass: as they are where it holds them so (every config
+    from `get_config`), else its dict of overrides, or the defaults where it holds nothing (a Config built by
+    hand); ValueError naming an unknown field or a value of the wrong type."""
+    method = get_method(name)
+    value = config.methods.get(name, {})
+    if method.settings is None or isinstance(value, method.settings):
+        return config
+    return replace(config, methods={**config.methods, name: _settings_instance(method, value)})
+
+
 def get_method(name: str) -> Method:
     check_choice("method", name, sorted(METHODS))
     return METHODS[name]
@@ -248,6 +259,7 @@ def unlearn(name: str, trained: Trained, data: Data, forget, config: Config,
             on_epoch: Callable[[int, nn.Module], None] | None = None) -> UnlearnResult:
     """Run method `name` on one problem: validate everything first, then remove `forget` from `trained`."""
     forget = data.check_forget(forget)
+    config = with_settings(name, config)
     method = check_applicable(name, data, trained.model, config, forget)
     (result,) = _run(method, [Problem(trained, data, forget, config, on_epoch)])
     return result
@@ -265,6 +277,7 @@ def unlearn_many(name: str, trained: Sequence[Trained], datas: Sequence[Data], f
         raise ValueError(f"unlearn_many: give one data, forget set, config and on_epoch per trained model "
                          f"({k} models, {len(datas)}, {len(forgets)}, {len(configs)}, {len(on_epoch)})")
     forgets = [d.check_forget(f) for d, f in zip(datas, forgets, strict=True)]
+    configs = [with_settings(name, c) for c in configs]
     method = get_method(name)
     for t, d, f, c in zip(trained, datas, forgets, configs, strict=True):
         check_applicable(name, d, t.model, c, f)
