@@ -165,13 +165,12 @@ def _run_epoch(model, x, y, bs: int, gen: torch.Generator, opt, lossf, rec: Trai
         xb, yb = x[idx], y[idx]
         value = lossf(model(xb), yb)
         total += float(value.detach()) * len(xb)
-        rec.steps += 1
         rec.samples += len(xb)
         if shown is not None:
             shown.update(share)
         return value
 
-    train_pass(opt, range(0, n, bs), loss)
+    rec.steps += train_pass(opt, range(0, n, bs), loss)
     return total / n
 
 
