@@ -241,19 +241,36 @@ _OPTIONAL = [
                                          "from N alone (`verdict.f_null`)"),
     ("forget_quality_vs_null", "float", "ratio", "forgetting: forget_quality / forget_quality_null (1: as an "
                                                  "exchangeable group on average)"),
-    ("verdict", "str", "", "forgetting: `forgot`, `cannot tell`, `did not forget` or `too few points`, on this cell "
-                           "alone (a report adjusts p across its cells; `unlearning.evaluation.verdict`)"),
+    ("verdict", "str", "", "forgetting: `matches retraining`, `memorised`, `over-forgot`, `shifted everywhere`, "
+                           "`differs both ways`, `cannot tell` or `too few points`, on this cell alone (a report "
+                           "adjusts p across its cells; `unlearning.evaluation.verdict`)"),
     ("p_value", "float", "fraction", "forgetting: the permutation test of exchangeability with the reference models, "
                                      "min(1, 2 min(p_value_shift, p_value_spread)), unadjusted"),
     ("p_value_shift", "float", "fraction", "forgetting: its two-sided p-value on the mean standardised shift of φ"),
     ("p_value_spread", "float", "fraction", "forgetting: its p-value on the mean squared standardised shift of φ"),
     ("effect", "float", "retrained sd", "forgetting: mean over the forget set of (mean φ unlearned − mean φ "
-                                        "retrained) / retrained sd of φ (> 0: memorised)"),
+                                        "retrained) / retrained sd of φ, each example's clipped to ±verdict_z_clip "
+                                        "(> 0: memorised, < 0: over-forgot)"),
     ("effect_lo", "float", "retrained sd", "forgetting: the effect's 90 % bootstrap interval (models and examples), "
                                            "lower end"),
-    ("effect_hi", "float", "retrained sd", "forgetting: the same interval, upper end; forgot needs it inside ±margin"),
+    ("effect_hi", "float", "retrained sd", "forgetting: the same interval, upper end; `matches retraining` needs it "
+                                           "inside ±margin"),
     ("power", "float", "fraction", "forgetting: chance the test rejects a shift of one margin in every example"),
     ("noop_p_value", "float", "fraction", "forgetting: the no-op's p_value on the same panel (the gate)"),
+    ("model_share", "float", "fraction", "ρ, the share of φ's variance common to a model: simulated (verdict error "
+                                         "rates) or measured on the reference models (forgetting)"),
+    ("matches_attainable", "float", "fraction", "forgetting: share of simulated panels of retraining itself (this "
+                                                "N, M and ρ) called `matches retraining` (`verdict.attainable`)"),
+    ("effect_control", "float", "retrained sd", "forgetting: the effect on the control rows (retain and test samples "
+                                                "of the same models; `verdict.controls`)"),
+    ("effect_retain", "float", "retrained sd", "forgetting: the effect on the control retain rows"),
+    ("effect_test", "float", "retrained sd", "forgetting: the effect on the control test rows"),
+    ("effect_excess", "float", "retrained sd", "forgetting: effect − effect_control (the forget set's move beyond "
+                                               "the whole model's)"),
+    ("p_value_control", "float", "fraction", "forgetting: the permutation test of the control rows' shift"),
+    ("p_value_excess", "float", "fraction", "forgetting: the permutation test of effect_excess"),
+    ("verdict_z_clip", "float", "retrained sd", "forgetting: each example's standardised shift clipped to ± this "
+                                                "(`verdict.Z_CLIP`)"),
     ("verdict_margin", "float", "retrained sd", "forgetting: the equivalence margin (`verdict.MARGIN`)"),
     ("verdict_alpha", "float", "fraction", "forgetting: the test's size (`verdict.ALPHA`)"),
     ("verdict_permutations", "int", "", "forgetting: resamples of the permutation test"),
@@ -262,6 +279,12 @@ _OPTIONAL = [
                                      "6 significant digits"),
     ("phi_reference", "list[list[float]]", "", "forgetting, no-op and naive retraining records: φ of the reference "
                                                "models"),
+    ("phi_retain", "list[list[float]]", "", "forgetting: φ of each model on the control retain rows"),
+    ("phi_test", "list[list[float]]", "", "forgetting: φ of each model on the control test rows"),
+    ("phi_reference_retain", "list[list[float]]", "", "forgetting, no-op and naive retraining records: the reference "
+                                                      "models' φ on the control retain rows"),
+    ("phi_reference_test", "list[list[float]]", "", "forgetting, no-op and naive retraining records: the reference "
+                                                    "models' φ on the control test rows"),
     ("power_curve_models", "list[int]", "models", "forgetting, no-op records: N′ of the power curve"),
     ("power_curve", "list[float]", "fraction", "forgetting, no-op records: share of N′-model subsamples whose test "
                                                "rejects at α"),
@@ -272,11 +295,17 @@ _OPTIONAL = [
     ("shift_sd", "float", "retrained sd", "verdict error rates: the simulated shift of the unlearned models' φ"),
     ("shifted_share", "float", "fraction", "verdict error rates: share of the forget examples shifted"),
     ("panels", "int", "", "verdict error rates: simulated panels behind the rates"),
-    ("model_share", "float", "fraction", "verdict error rates: ρ, the share of φ's variance common to a model"),
-    ("rate_forgot", "float", "fraction", "verdict error rates: share of the panels called `forgot`"),
+    ("rate_matches_retraining", "float", "fraction", "verdict error rates: share of the panels called `matches "
+                                                     "retraining`"),
+    ("rate_memorised", "float", "fraction", "verdict error rates: share called `memorised`"),
+    ("rate_over_forgot", "float", "fraction", "verdict error rates: share called `over-forgot`"),
+    ("rate_shifted_everywhere", "float", "fraction", "verdict error rates: share called `shifted everywhere`"),
+    ("rate_differs_both_ways", "float", "fraction", "verdict error rates: share called `differs both ways`"),
     ("rate_cannot_tell", "float", "fraction", "verdict error rates: share called `cannot tell`"),
-    ("rate_did_not_forget", "float", "fraction", "verdict error rates: share called `did not forget`"),
     ("rate_too_few_points", "float", "fraction", "verdict error rates: share called `too few points`"),
+    ("truth", "str", "", "verdict error rates: the label the simulated truth deserves"),
+    ("rate_forgot", "float", "fraction", "verdict error rates before issue 29: share called `forgot`"),
+    ("rate_did_not_forget", "float", "fraction", "verdict error rates before issue 29: share called `did not forget`"),
     ("threshold_scale", "float", "ratio", "forgetting sweeps: weight pruning's preset thresholds were multiplied "
                                           "by this"),
     ("rte", "float", "ratio", "forgetting: run-time efficiency, oracle seconds / seconds (null at zero cost)"),
