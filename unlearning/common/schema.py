@@ -275,6 +275,43 @@ _OPTIONAL = [
     ("verdict_alpha", "float", "fraction", "forgetting: the test's size (`verdict.ALPHA`)"),
     ("verdict_permutations", "int", "", "forgetting: resamples of the permutation test"),
     ("verdict_adjustment", "str", "", "forgetting: the multiple-testing adjustment behind `verdict`"),
+    ("ulira_auc", "float", "AUC", "forgetting, U-LiRA (`unlearning.evaluation.ulira`): ROC AUC of the per-example "
+                                  "likelihood ratio telling unlearned from retrained models, over (model, forget "
+                                  "example) pairs, each model scored by fits that leave it out (0.5: alike)"),
+    ("ulira_auc_lo", "float", "AUC", "forgetting, U-LiRA: the AUC's 95 % percentile bootstrap interval (unlearned "
+                                     "models, retrained models, examples; scores held fixed), lower end"),
+    ("ulira_auc_hi", "float", "AUC", "forgetting, U-LiRA: the same interval, upper end"),
+    ("ulira_tpr_1pct", "float", "fraction", "forgetting, U-LiRA: TPR at the largest FPR ≤ 1 % (null: fewer than "
+                                            "100 retrained pairs)"),
+    ("ulira_tpr_1pct_lo", "float", "fraction", "forgetting, U-LiRA: its 95 % interval (as the AUC's), lower end"),
+    ("ulira_tpr_1pct_hi", "float", "fraction", "forgetting, U-LiRA: the same interval, upper end"),
+    ("ulira_tpr_01pct", "float", "fraction", "forgetting, U-LiRA: TPR at the largest FPR ≤ 0.1 % (null: fewer than "
+                                             "1000 retrained pairs)"),
+    ("ulira_tpr_01pct_lo", "float", "fraction", "forgetting, U-LiRA: its 95 % interval (as the AUC's), lower end"),
+    ("ulira_tpr_01pct_hi", "float", "fraction", "forgetting, U-LiRA: the same interval, upper end"),
+    ("ulira_vulnerable_points", "int", "points", "forgetting, U-LiRA: forget examples in the most vulnerable tenth "
+                                                 "(largest |originals' mean φ − retrained mean φ| / retrained sd; "
+                                                 "`ulira.vulnerable`); null without the originals"),
+    ("ulira_vulnerable_auc", "float", "AUC", "forgetting, U-LiRA on the most vulnerable tenth of the forget "
+                                             "examples (null without the originals): as ulira_auc"),
+    ("ulira_vulnerable_auc_lo", "float", "AUC", "forgetting, U-LiRA, vulnerable: as ulira_auc_lo"),
+    ("ulira_vulnerable_auc_hi", "float", "AUC", "forgetting, U-LiRA, vulnerable: as ulira_auc_hi"),
+    ("ulira_vulnerable_tpr_1pct", "float", "fraction", "forgetting, U-LiRA, vulnerable: as ulira_tpr_1pct"),
+    ("ulira_vulnerable_tpr_1pct_lo", "float", "fraction", "forgetting, U-LiRA, vulnerable: as ulira_tpr_1pct_lo"),
+    ("ulira_vulnerable_tpr_1pct_hi", "float", "fraction", "forgetting, U-LiRA, vulnerable: as ulira_tpr_1pct_hi"),
+    ("ulira_vulnerable_tpr_01pct", "float", "fraction", "forgetting, U-LiRA, vulnerable: as ulira_tpr_01pct"),
+    ("ulira_vulnerable_tpr_01pct_lo", "float", "fraction", "forgetting, U-LiRA, vulnerable: as ulira_tpr_01pct_lo"),
+    ("ulira_vulnerable_tpr_01pct_hi", "float", "fraction", "forgetting, U-LiRA, vulnerable: as ulira_tpr_01pct_hi"),
+    ("ulira_retain_auc", "float", "AUC", "forgetting, U-LiRA on a fixed sample of retain points, which "
+                                         "unlearning can expose (null where none scored): as ulira_auc"),
+    ("ulira_retain_auc_lo", "float", "AUC", "forgetting, U-LiRA, retain: as ulira_auc_lo"),
+    ("ulira_retain_auc_hi", "float", "AUC", "forgetting, U-LiRA, retain: as ulira_auc_hi"),
+    ("ulira_retain_tpr_1pct", "float", "fraction", "forgetting, U-LiRA, retain: as ulira_tpr_1pct"),
+    ("ulira_retain_tpr_1pct_lo", "float", "fraction", "forgetting, U-LiRA, retain: as ulira_tpr_1pct_lo"),
+    ("ulira_retain_tpr_1pct_hi", "float", "fraction", "forgetting, U-LiRA, retain: as ulira_tpr_1pct_hi"),
+    ("ulira_retain_tpr_01pct", "float", "fraction", "forgetting, U-LiRA, retain: as ulira_tpr_01pct"),
+    ("ulira_retain_tpr_01pct_lo", "float", "fraction", "forgetting, U-LiRA, retain: as ulira_tpr_01pct_lo"),
+    ("ulira_retain_tpr_01pct_hi", "float", "fraction", "forgetting, U-LiRA, retain: as ulira_tpr_01pct_hi"),
     ("phi", "list[list[float]]", "", "forgetting: φ (logit confidence) of each model (rows) on each forget example, "
                                      "6 significant digits"),
     ("phi_reference", "list[list[float]]", "", "forgetting, no-op and naive retraining records: φ of the reference "
@@ -369,7 +406,7 @@ KEY_RANGES: dict[str, tuple[float | None, float | None]] = {
     **dict.fromkeys(("forget_quality_lo", "forget_quality_hi", "forget_quality_ceiling_lo",
                      "forget_quality_ceiling_hi", "forget_quality_null"), (0, 1)),
     "forget_quality_vs_null": (0, None), "tow_lo": (0, 1), "tow_hi": (0, 1), "verdict_margin": (0, None),
-    "verdict_permutations": (1, None),
+    "verdict_permutations": (1, None), "ulira_vulnerable_points": (1, None),
     "panels": (1, None),
 }
 
