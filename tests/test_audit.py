@@ -71,6 +71,8 @@ def test_forgetting_table_displays_the_recorded_verdicts(canaries):
     assert list(table.data["method"]) == ["naive_retrain", "noop", "finetune"]
     # 12 canaries: below MIN_FORGET_POINTS, so no verdict, but the test's p-values (BH-adjusted) are shown
     assert set(table.data["verdict"]) == {"too few points"}
+    assert "U-LiRA AUC [95 % CI]" in table.markdown()
+    assert "not recorded" not in set(table.show(table.data)["retain / test, sd"])
     adjusted = dict(zip(table.data["method"], table.data["p_adjusted"], strict=True))
     assert adjusted["noop"] <= 0.05 < adjusted["naive_retrain"]
     assert any(s.startswith("noop: 1 too few points of 1 cells") for s in table.sentences())
@@ -86,8 +88,12 @@ def test_records_carry_a_verdict_that_their_phi_reproduce(canaries):
     assert noop["verdict"] == oracle["verdict"] == "too few points"         # 12 canaries < 20
     assert noop["p_value"] <= 0.05 < oracle["p_value"] and noop["effect"] > 0.5    # the canaries are memorised
     assert noop["noop_p_value"] == noop["p_value"] and recs["finetune"]["noop_p_value"] == noop["p_value"]
-    again = verdict.judge(noop["phi"], noop["phi_reference"], gate=verdict.SELF, seed=0)
-    assert again.record() == {k: noop[k] for k in again.record()}
+    from unlearning.evaluation.audit import judgement
+    controls = [noop["phi_retain"], noop["phi_test"]], [noop["phi_reference_retain"], noop["phi_reference_test"]]
+    again = judgement(noop["phi"], noop["phi_reference"], *controls, gate=verdict.SELF, originals=noop["phi"], seed=0)
+    assert again == {k: noop[k] for k in again}
+    assert noop["effect_retain"] is not None and len(noop["phi_retain"][0]) == len(noop["phi_test"][0]) > 0
+    assert noop["ulira_auc_lo"] <= noop["ulira_auc"] <= noop["ulira_auc_hi"] and noop["model_share"] >= 0
     assert len(noop["phi"]) == N_MODELS and len(noop["phi"][0]) == 12 and "phi_reference" not in recs["finetune"]
     assert noop["power_curve_models"] == [4] and 0 <= noop["power_curve"][0] <= 1
     assert noop["forget_quality_lo"] <= noop["forget_quality"] <= noop["forget_quality_hi"]

@@ -21,6 +21,9 @@ Choices, here and nowhere else:
 - Members: a seeded sample of at most `forgetting.MIA_MAX_PER_SIDE` retain rows, also the
   rows "retain accuracy" is measured on (predicting all of MNIST's 59k per model is costly).
 - The labels of the forget set are the ones the original trained on (canaries: the wrong ones).
+- The verdict's control rows (did the whole model move?): `CONTROL_ROWS` of the member sample
+  and `CONTROL_ROWS` test rows, each a seeded sample with the panel's seed, the same for every
+  method of the panel; their φ is recorded beside the forget set's.
 - Utility in the score and ToW: accuracy; for regression the score uses 1 / MSE and ToW
   is not defined (None).
 """
@@ -47,13 +50,14 @@ from ..training import threads
 from ..training.ensemble import train_originals
 from ..training.train import Trained, predict
 from . import forgetting as fg
-from . import verdict
+from . import ulira, verdict
 from .metrics import score
 
 REFERENCE_SEED_OFFSET = 1_000_003   # the reference group's seeds: seed + offset + i
 HOLDOUT_FRACTION = 0.2              # held out as non-members where a dataset has no test set
 PHI_DIGITS = 6                      # significant digits of the per-model φ a record keeps
 INTERVAL = 0.95                     # a record's `<key>_lo`, `<key>_hi`: this t interval over the N models
+CONTROL_ROWS = 50                   # control rows per part (retain, test) the verdict measures the shift on
 
 
 def with_holdout(data: Data, seed: int, fraction: float = HOLDOUT_FRACTION) -> Data:
@@ -103,6 +107,14 @@ class Panel:
         if key not in self._cache:
             self._cache[key] = [self.view(m) for m in models]
         return self._cache[key]
+
+    @property
+    def control_rows(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rows the verdict's controls use: seeded samples (the panel's seed) of `CONTROL_ROWS` of the member
+        sample (positions in it: retain rows) and of the test rows."""
+        seed = self.configs[0].seed
+        return (seeded_split(len(self.members), min(len(self.members), CONTROL_ROWS), seed)[0],
+                seeded_split(len(self.data.x_test), min(len(self.data.x_test), CONTROL_ROWS), seed)[0])
 
     @property
     def labels(self) -> View:
@@ -293,20 +305,52 @@ def _rounded(phi: np.ndarray) -> np.ndarray:
     return np.array([[float(f"{v:.{PHI_DIGITS}g}") for v in row] for row in phi])
 
 
+def _control_phi(panel: Panel, views: list[View]) -> list[np.ndarray]:
+    """φ (rounded as the record keeps it) of a group on the panel's control rows (`Panel.control_rows`), by part:
+    retain rows, then test rows."""
+    labels, task = panel.labels, panel.data.task
+    retain, test = panel.control_rows
+    return [_rounded(np.stack([fg.logit_confidence(v.retain[retain], labels.retain[retain], task) for v in views])),
+            _rounded(np.stack([fg.logit_confidence(v.test[test], labels.test[test], task) for v in views]))]
+
+
+def judgement(u, r, uc=None, rc=None, *, gate, originals=None, seed: int = 0) -> dict:
+    """The record keys computed from φ alone, here and in every recomputation from stored φ
+    (`unlearning.bench.rejudge`): the verdict with its control rows (`verdict.judge`; `uc`, `rc`: the
+    unlearned and reference models' φ on the control rows by part, retain then test, or None), whether
+    "matches retraining" was attainable (`verdict.attainable` at this N, M and measured ρ) and U-LiRA
+    (`ulira.ulira_metrics`; `originals`: the originals' φ on the forget set, which choose its most
+    vulnerable points; the retain-row attack on `uc[0]`, `rc[0]`)."""
+    u, r = np.asarray(u, dtype=np.float64), np.asarray(r, dtype=np.float64)
+    judged = verdict.judge(u, r, gate=gate, uc_parts=uc, rc_parts=rc, seed=seed)
+    out = judged.record()
+    out["matches_attainable"] = verdict.attainable(len(u), len(r), u.shape[1], judged.model_share)
+    retain = {} if uc is None else {"u_retain": np.asarray(uc[0]), "r_retain": np.asarray(rc[0])}
+    out.update(ulira.ulira_metrics(u, r, control=None if originals is None else np.asarray(originals), seed=seed,
+                                   **retain))
+    return out
+
+
 def verdict_metrics(panel: Panel, method: str, views: list[View], control: list[View],
                     reference: list[View]) -> dict:
-    """The verdict of `method` on the panel (`unlearning.evaluation.verdict`): the permutation test against the
-    reference group, the effect's interval, power, the no-op gate; φ of every model for recomputation;
-    the no-op's record also carries the power curve over fewer models and the models needed."""
+    """The verdict of `method` on the panel (`judgement`: the permutation test against the reference group,
+    the effect's interval, the control rows, attainability, U-LiRA), power, the no-op gate; φ of every
+    model on the forget set and the control rows for recomputation; the no-op's record also carries the
+    power curve over fewer models and the models needed."""
     labels, task = panel.labels, panel.data.task
     u, r = (_rounded(_phi(g, labels, task)) for g in (views, reference))
     seed = panel.configs[0].seed
     if "noop_difference" not in panel._cache:      # the gate: the originals are the no-op's models
-        panel._cache["noop_difference"] = verdict.difference(_rounded(_phi(control, labels, task)), r, seed=seed)
+        originals = _rounded(_phi(control, labels, task))
+        panel._cache["noop_difference"] = verdict.difference(originals, r, seed=seed)
+        panel._cache["originals_phi"] = originals
+        panel._cache["reference_control_phi"] = _control_phi(panel, reference)
     gate = verdict.SELF if method == "noop" else panel._cache["noop_difference"].p_value
-    out = {**verdict.judge(u, r, gate=gate, seed=seed).record(), "phi": u.tolist()}
+    uc, rc = _control_phi(panel, views), panel._cache["reference_control_phi"]
+    out = {**judgement(u, r, uc, rc, gate=gate, originals=panel._cache["originals_phi"], seed=seed),
+           "phi": u.tolist(), "phi_retain": uc[0].tolist(), "phi_test": uc[1].tolist()}
     if method in ("noop", "naive_retrain"):
-        out["phi_reference"] = r.tolist()
+        out.update(phi_reference=r.tolist(), phi_reference_retain=rc[0].tolist(), phi_reference_test=rc[1].tolist())
     if method == "noop":
         curve = verdict.power_curve(u, r, seed=seed)
         out.update(power_curve_models=list(curve), power_curve=list(curve.values()),

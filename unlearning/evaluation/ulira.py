@@ -231,10 +231,11 @@ def ulira_metrics(u, r, *, control=None, u_retain=None, r_retain=None, seed: int
                          "neither")
     none = {f"{m}{end}": None for m in MEASURES for end in ("", "_lo", "_hi")}
     out = attack(u, r, seed=seed, n_resamples=n_resamples).record(PREFIXES[0])
-    if control is None:
-        out.update({PREFIXES[1] + k: v for k, v in none.items()}, ulira_vulnerable_points=None)
+    picked = None if control is None else vulnerable(control, r)
+    if picked is None or len(picked) < 2:          # the bootstrap over examples needs two
+        out.update({PREFIXES[1] + k: v for k, v in none.items()},
+                   ulira_vulnerable_points=None if picked is None else len(picked))
     else:
-        picked = vulnerable(control, r)
         out.update(attack(u, r, examples=picked, seed=seed, n_resamples=n_resamples).record(PREFIXES[1]),
                    ulira_vulnerable_points=len(picked))
     if u_retain is None:
