@@ -279,7 +279,8 @@ _OPTIONAL = [
                                   "likelihood ratio telling unlearned from retrained models, over (model, forget "
                                   "example) pairs, each model scored by fits that leave it out (0.5: alike)"),
     ("ulira_auc_lo", "float", "AUC", "forgetting, U-LiRA: the AUC's 95 % percentile bootstrap interval (unlearned "
-                                     "models, retrained models, examples; scores held fixed), lower end"),
+                                     "models, retrained models, examples; the fits redone on each resample), "
+                                     "lower end"),
     ("ulira_auc_hi", "float", "AUC", "forgetting, U-LiRA: the same interval, upper end"),
     ("ulira_tpr_1pct", "float", "fraction", "forgetting, U-LiRA: TPR at the largest FPR ≤ 1 % (null: fewer than "
                                             "100 retrained pairs)"),
