@@ -130,15 +130,17 @@ def test_forgetting_figures_draw_and_say_what_they_show(tmp_path):
 
 # -- every method, tuned beside preset, and the ranking --------------------------------------------------------------
 def cell_rec(method: str, f: tuple, sec: tuple, acc: tuple, p: float = 0.5, regime: str = "canaries",
-             dataset: str = "digits", **kw) -> dict:
+             dataset: str = "digits", effect: tuple = (0.0, -0.1, 0.1), **kw) -> dict:
     """One forgetting record of a 20-point cell (ceiling 0.4): F (mean, lo, hi), seconds and a quality (accuracy
-    or, with mse=True, test MSE) as (mean, lo, hi) over the models; effect inside the margin, p-value `p`."""
+    or, with mse=True, test MSE) as (mean, lo, hi) over the models; the effect (mean, lo, hi; by default inside the
+    margin), p-value `p` (the shift test's too)."""
     quality = "test_mse" if kw.pop("mse", False) else "test_acc"
     return rec("forgetting", "forgetting", dataset=dataset, forget_regime=regime, removal_size=20, n_models=8,
                method=method, forget_quality=f[0], forget_quality_lo=f[1], forget_quality_hi=f[2],
                forget_quality_ceiling=0.4, forget_quality_normalised=f[0] / 0.4, seconds=sec[0], seconds_lo=sec[1],
                seconds_hi=sec[2], **{quality: acc[0], f"{quality}_lo": acc[1], f"{quality}_hi": acc[2]},
-               p_value=p, effect=0.0, effect_lo=-0.1, effect_hi=0.1, unlearn_score=f[0], **kw)
+               p_value=p, p_value_shift=p, effect=effect[0], effect_lo=effect[1], effect_hi=effect[2],
+               unlearn_score=f[0], **kw)
 
 
 TUNED_KEYS = {"setting": "tuned", "tuned_point": "lr=0.01, epochs=3", "tuned_score": 0.2, "tuning_trials": 16,
@@ -146,19 +148,24 @@ TUNED_KEYS = {"setting": "tuned", "tuned_point": "lr=0.01, epochs=3", "tuned_sco
 
 
 def ranking_records() -> list[dict]:
-    """digits canaries, the answer known (F / ceiling [lo, hi]): naive_retrain 1.00 [0.90, 1.10]; salun tuned 0.95
-    [0.85, 1.05] overlaps it (=1); sisa 0.75 [0.50, 0.80] does not (3); scrub 0.50 [0.45, 0.55] overlaps sisa's (=3);
-    the plug-in `noise` 0.03 [0, 0.05] opens rank 5, noop 0 [0, 0.1] overlaps it (=5). salun's preset 0.25 is not
-    ranked (its tuned cell is). A random cell, preset only, is not ranked on digits (no method is tuned there).
-    California (regression, nothing tuned): ranked on its preset cells, utility by MSE."""
+    """digits canaries, the answer known. Distance from retraining, |effect| / |the no-op's effect| (4.0) [folded
+    interval]: naive_retrain 0 [0, 0.025]; salun tuned 0.025 [0, 0.05] overlaps it (=1); sisa 0.2 [0.15, 0.25] does
+    not (3); scrub, over-forgot, 0.5 [0.4, 0.6] (4); noop 1 [0.875, 1.125] (5); the plug-in `noise` 1.1 [1.0, 1.2]
+    overlaps it (=5). salun's preset is not ranked (its tuned cell is). A random cell, preset only, is not ranked on
+    digits (no method is tuned there). California (regression, nothing tuned): ranked on its preset cells,
+    utility by MSE."""
     s = "setting"
     out = [cell_rec("naive_retrain", (0.4, 0.36, 0.44), (10.0, 9.5, 10.5), (0.90, 0.89, 0.91), **{s: "preset"}),
-           cell_rec("noop", (0.0, 0.0, 0.04), (0.0, 0.0, 0.0), (0.90, 0.89, 0.91), p=0.001),
+           cell_rec("noop", (0.0, 0.0, 0.04), (0.0, 0.0, 0.0), (0.90, 0.89, 0.91), p=0.001, effect=(4.0, 3.5, 4.5)),
            cell_rec("salun", (0.1, 0.08, 0.12), (0.5, 0.45, 0.55), (0.85, 0.84, 0.86), **{s: "preset"}),
-           cell_rec("salun", (0.38, 0.34, 0.42), (0.4, 0.39, 0.41), (0.88, 0.87, 0.89), **TUNED_KEYS),
-           cell_rec("scrub", (0.2, 0.18, 0.22), (1.0, 0.9, 1.1), (0.90, 0.89, 0.91), p=0.001),
-           cell_rec("sisa", (0.3, 0.2, 0.32), (2.0, 1.5, 2.5), (0.72, 0.70, 0.74), training_seconds=7.0),
-           cell_rec("noise", (0.012, 0.0, 0.02), (0.01, 0.01, 0.01), (0.45, 0.40, 0.50))]
+           cell_rec("salun", (0.38, 0.34, 0.42), (0.4, 0.39, 0.41), (0.88, 0.87, 0.89), effect=(-0.1, -0.2, 0.0),
+                    **TUNED_KEYS),
+           cell_rec("scrub", (0.2, 0.18, 0.22), (1.0, 0.9, 1.1), (0.90, 0.89, 0.91), p=0.001,
+                    effect=(-2.0, -2.4, -1.6)),
+           cell_rec("sisa", (0.3, 0.2, 0.32), (2.0, 1.5, 2.5), (0.72, 0.70, 0.74), effect=(0.8, 0.6, 1.0),
+                    training_seconds=7.0),
+           cell_rec("noise", (0.012, 0.0, 0.02), (0.01, 0.01, 0.01), (0.45, 0.40, 0.50), p=0.001,
+                    effect=(4.4, 4.0, 4.8))]
     out += [cell_rec(m, (0.4, 0.3, 0.4), (1.0, 1.0, 1.0), (0.9, 0.9, 0.9), regime="random")
             for m in ("naive_retrain", "noop", "salun", "scrub")]
     out += [cell_rec(m, (f, f - 0.02, f + 0.02), (sec, sec, sec), (mse, mse, mse), mse=True, dataset="california")
@@ -195,13 +202,15 @@ def test_tied_ranks_share_the_best_of_their_group():
 def test_ranking_uses_tuned_cells_marks_floor_and_ceiling_and_ranks_by_the_rule():
     table = ranking.Ranking.build(frame(ranking_records()), CTX)
     d = table.data[table.data["dataset"] == "digits"].set_index("label")
-    assert list(d.index) == ["naive_retrain", "salun (tuned)", "sisa", "scrub", "noise", "noop"]
-    assert list(d["forgetting_rank"]) == [1, 1, 3, 3, 5, 5] and list(d["forgetting_tied"]) == [
-        False, True, False, True, False, True]
+    assert list(d.index) == ["naive_retrain", "salun (tuned)", "sisa", "scrub", "noop", "noise"]
+    assert list(d["forgetting_rank"]) == [1, 1, 3, 4, 5, 5] and list(d["forgetting_tied"]) == [
+        False, True, False, False, False, True]
+    assert d.loc["scrub", "distance"] == pytest.approx(0.5) and d.loc["scrub", "effect"] == -2.0
+    assert d.loc["salun (tuned)", "distance_lo"] == 0 and d.loc["sisa", "distance_lo"] == pytest.approx(0.15)
     assert set(d["cells"]) == {1} and set(d["regimes"]) == {"canaries"}      # the tuned cells only
     assert d.loc["salun (tuned)", "setting"] == "tuned" and d.loc["sisa", "setting"] == "preset"
     assert d.loc["noop", "role"] == "floor" and d.loc["naive_retrain", "role"] == "ceiling"
-    assert d.loc["salun (tuned)", "f_normalised_lo"] == pytest.approx(0.85)
+    assert d.loc["salun (tuned)", "f_normalised_lo"] == pytest.approx(0.85)       # F / ceiling stays a column
     # cost: noop 0 first; noise 0.01; salun 0.4; scrub 1.0; sisa's removal 2.0 (its training 7 s apart); naive 10
     assert d.loc[["noop", "noise", "salun (tuned)", "scrub", "sisa", "naive_retrain"], "cost_rank"].tolist() == [
         1, 2, 3, 4, 5, 6]
@@ -210,7 +219,9 @@ def test_ranking_uses_tuned_cells_marks_floor_and_ceiling_and_ranks_by_the_rule(
     assert d.loc["salun (tuned)", "utility_ratio"] == pytest.approx(0.88 / 0.90)
     assert d.loc[["naive_retrain", "noop", "scrub"], "utility_rank"].tolist() == [1, 1, 1]
     assert d.loc["sisa", "utility_rank"] == 5 and d.loc["noise", "utility_rank"] == 6
-    assert d.loc["salun (tuned)", "verdicts"] == "1 forgot" and d.loc["scrub", "verdicts"] == "1 did not forget"
+    assert d.loc["salun (tuned)", "verdicts"] == "1 matches retraining"
+    assert d.loc["scrub", "verdicts"] == "1 over-forgot"
+    assert d.loc["noop", "verdicts"] == "1 memorised" and d.loc["sisa", "verdicts"] == "1 cannot tell"
     cal = table.data[table.data["dataset"] == "california"].set_index("label")
     assert cal.loc["gradient_ascent", "utility_ratio"] == pytest.approx(0.5 / 1.0)       # MSE: retraining's / its
     assert cal.loc["noop", "utility_ratio"] == pytest.approx(0.5 / 0.6) and set(cal["setting"]) == {"preset"}
@@ -218,8 +229,8 @@ def test_ranking_uses_tuned_cells_marks_floor_and_ceiling_and_ranks_by_the_rule(
     assert "| =1 " in md and "training s (SISA, once)" in md and ranking.RANK_RULE in md
     digits = next(s for s in table.sentences() if s.startswith("digits"))
     assert digits.startswith("digits (1 cell, canaries; tuned: salun; the others at their preset): forgetting "
-                             "1 naive_retrain [ceiling] 1.00, =1 salun (tuned) 0.95, 3 sisa 0.75, =3 scrub 0.50, "
-                             "5 noise 0.03, =5 noop [floor] 0.00; cost 1 noop [floor] 0, 2 noise 0.01, ")
+                             "1 naive_retrain [ceiling] 0.00, =1 salun (tuned) 0.03, 3 sisa 0.20, 4 scrub 0.50, "
+                             "5 noop [floor] 1.00, =5 noise 1.10; cost 1 noop [floor] 0, 2 noise 0.01, ")
 
 
 def test_forgetting_table_shows_tuned_rows_beside_preset_and_tuned_points(tmp_path):
@@ -229,8 +240,11 @@ def test_forgetting_table_shows_tuned_rows_beside_preset_and_tuned_points(tmp_pa
     assert list(canaries["label"]) == ["naive_retrain", "noop", "salun", "salun (tuned)", "scrub", "sisa", "noise"]
     assert list(table.display["method"][canaries.index]) == list(canaries["label"])
     assert "training s (SISA, once)" in table.display.columns and "salun (tuned)" in table.markdown()
-    assert any(s.startswith("salun (tuned): 1 forgot of 1 cells") for s in table.sentences())
-    assert "forgetting: salun (tuned), cells it forgot (of those with a verdict)" in [c.label for c in table.cells()]
+    assert any(s.startswith("salun (tuned): 1 matches retraining of 1 cells") for s in table.sentences())
+    assert any(s.startswith("scrub: 1 over-forgot, 1 cannot tell of 2 cells") for s in table.sentences())
+    assert "forgetting: salun (tuned), cells matching retraining (of those with a verdict)" in [
+        c.label for c in table.cells()]
+    assert set(table.show(table.data)["retain / test, sd"]) == {"not recorded"}      # no control rows recorded
     points = ranking.TunedPoints.build(df, CTX)
     assert points.data[["dataset", "method", "tuned_point", "tuning_trials", "tuning_seconds"]].values.tolist() == [
         ["digits", "salun", "lr=0.01, epochs=3", 16, 30.0]]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 from scipy import stats as sps
 
+from ....evaluation import audit, ulira
 from ....evaluation import verdict as V
 from ..common import NAN, PRESET, SECONDS, ci, col, labelled, method_key, missing, num, nums, select, stats
 from .base import Cell, Context, Table
@@ -17,10 +18,15 @@ from .base import Cell, Context, Table
 MEASURES = ("utility", "forget_utility", "mia_gap", "loss_auc", "loss_auc_oracle", "js_to_oracle", "forget_quality",
             "forget_quality_ceiling", "forget_quality_normalised", "forget_quality_vs_null", "unlearn_score", "tow",
             "seconds", "rte", "training_seconds")
+ULIRA_KEYS = tuple(p + m for p in ulira.PREFIXES for m in ulira.MEASURES)
 # per cell over its records (normally one: a record is a group of N models): the effect's mean, the widest
 # interval, the largest p-value, the least power — where several records disagree the cell claims the least
-LOWEST, HIGHEST = ("effect_lo", "forget_quality_lo", "forget_quality_ceiling_lo", "power"), (
-    "effect_hi", "forget_quality_hi", "forget_quality_ceiling_hi", "p_value", "noop_p_value")
+LOWEST, HIGHEST = ("effect_lo", "forget_quality_lo", "forget_quality_ceiling_lo", "power", "matches_attainable",
+                   *(f"{k}_lo" for k in ULIRA_KEYS)), (
+    "effect_hi", "forget_quality_hi", "forget_quality_ceiling_hi", "p_value", "noop_p_value", "p_value_shift",
+    "p_value_control", "p_value_excess", *(f"{k}_hi" for k in ULIRA_KEYS))
+MEANS = ("effect_control", "effect_retain", "effect_test", "effect_excess", "model_share", *ULIRA_KEYS)
+UNATTAINABLE = 0.5      # cells where a copy of retraining is called `matches retraining` less often are marked
 NOTE = ("Each record is a mean over N models (column N) trained from N seeds; cells average the records of a "
         "cell (normally one). [lo, hi]: utility, forget, MIA gap, loss AUC, JS and seconds: the record's 95 % t "
         "interval over its N models (where a cell holds several records, the lowest lo and the highest hi). "
@@ -39,13 +45,33 @@ VERDICT_NOTE = (
     "verdict (`unlearning.evaluation.verdict`): a permutation test "
     f"({V.N_PERMUTATIONS} seeded resamples of the 2N models) of "
     "'unlearned and retrained models are exchangeable' on the mean and the mean square of each example's "
-    "standardised shift of φ; p (BH): its p-value adjusted by Benjamini–Hochberg across every cell of this table "
-    f"(FDR {V.ALPHA:g}). did not forget: p (BH) ≤ {V.ALPHA:g}. forgot: not rejected, the no-op of the cell rejected, "
-    f"and the effect's {V.CONFIDENCE * 100:g} % bootstrap interval (models and examples resampled) inside "
-    f"±{V.MARGIN:g} retrained sd (the pre-registered margin `verdict.MARGIN`). cannot tell: neither; power: the "
-    f"test's chance to reject a shift of {V.MARGIN:g} sd in every example at this N. too few points: fewer than "
-    f"{V.MIN_FORGET_POINTS} forget examples (synthetic's cells have 2), p and interval still shown. The measured "
-    "error rates of this rule are the next table.")
+    f"standardised shift of φ (each clipped to ±{V.Z_CLIP:g} retrained sd, so a collapsed model's effect stays "
+    "finite); "
+    "p (BH): its p-value adjusted by Benjamini–Hochberg across every cell of this table "
+    f"(FDR {V.ALPHA:g}). effect: the mean standardised shift of the forget points' φ, in retrained sd — **> 0: more "
+    "confident than under retraining (memorised); < 0: less confident (over-forgot; an unusually low confidence "
+    "marks a point as removed, a leak too)**. retain / test: the same shift on "
+    f"{audit.CONTROL_ROWS} retain and {audit.CONTROL_ROWS} test rows of the same models (the control rows; "
+    "'not recorded' in cells run before they were). Labels: "
+    + "; ".join(f"**{k}**: {v}" for k, v in V.MEANINGS.items()) + ". In order: p (BH) ≤ "
+    f"{V.ALPHA:g} gives a miss: 'differs both ways' where the shift test alone does not reject (p_shift > α/2), "
+    "'shifted everywhere' where the control rows moved (their test at α) and the forget set not beyond them, else "
+    "memorised or over-forgot by the effect's sign; otherwise 'cannot tell' where the cell's no-op is not told apart "
+    f"from retraining; 'matches retraining' where the effect's {V.CONFIDENCE * 100:g} % bootstrap interval (models "
+    f"and examples resampled) lies inside ±{V.MARGIN:g} retrained sd (`verdict.MARGIN`). P(match): the share of "
+    f"{V.ATTAIN_PANELS} simulated panels of retraining itself at this cell's N, M and measured ρ that the rule calls "
+    f"'matches retraining' (`verdict.attainable`); † marks cells below {UNATTAINABLE:g}, where 'matches' was hardly "
+    "attainable whatever the method did. power: the test's chance to reject a shift of one margin in every "
+    "example — a normal approximation, optimistic at N = 16 (the simulated rates in the next table are measured). "
+    "The measured error rates of this rule are the next table.")
+ULIRA_NOTE = (
+    "U-LiRA (`unlearning.evaluation.ulira`, Hayes et al. SaTML 2025; RULI, USENIX Security 2025): a per-example "
+    "likelihood-ratio attack telling an unlearned model from a retrained one by its φ on each forget point, each "
+    "model scored by Gaussian fits to the two groups that leave it out; AUC over every (model, point) pair (0.5: "
+    "retraining's equal) and TPR at 1 % FPR, with 95 % bootstrap intervals (models and points resampled); vuln.: "
+    "the same on the most vulnerable tenth of the forget points (the originals' φ furthest from retraining's); "
+    "retain AUC: the same attack on the control retain rows (unlearning can make retain points identifiable). "
+    "'' where not computed: TPR at an FPR the negatives cannot resolve, retain rows not recorded.")
 
 SETTING_NOTE = ("method: the method at its preset settings; `method (tuned)`: the same method at the best point of "
                 "its search (seeded TPE, the same trials for every method, on a validation forget set apart from these "
@@ -75,17 +101,29 @@ def cost(g: pd.DataFrame, naive: pd.Series) -> str:
     return f"; cost {seconds}{times}"
 
 
+def _given(v):
+    return None if missing(v) else float(v)
+
+
 def verdicts(data: pd.DataFrame) -> pd.DataFrame:
     """`p_adjusted` (BH across every row with a p-value), the no-op's of each cell, and each row's `verdict`
-    (`verdict.decide`; '' for records made before verdicts were recorded)."""
+    (`verdict.decide` with the row's direction, spread and control tests; '' for records made before verdicts
+    were recorded)."""
     out = data.copy()
     out["p_adjusted"] = V.adjust(out["p_value"].astype(float))
     noop = {tuple(r[CELL]): r["p_adjusted"] for _, r in out[reference(out, "noop")].iterrows()}
     out["noop_p_adjusted"] = [noop.get(tuple(r[CELL]), NAN) for _, r in out.iterrows()]
     out["verdict"] = ["" if missing(r["p_adjusted"]) else V.decide(
-        r["p_adjusted"], r["effect_lo"], r["effect_hi"], int(r["removal_size"]),
-        None if missing(r["noop_p_adjusted"]) else r["noop_p_adjusted"]) for _, r in out.iterrows()]
+        r["p_adjusted"], r["effect_lo"], r["effect_hi"], int(r["removal_size"]), _given(r["noop_p_adjusted"]),
+        effect=_given(r["effect"]), p_shift=_given(r["p_value_shift"]), p_control=_given(r["p_value_control"]),
+        p_excess=_given(r["p_value_excess"]), excess=_given(r["effect_excess"])) for _, r in out.iterrows()]
     return out
+
+
+def controls(d: pd.DataFrame) -> list[str]:
+    """The control rows' shifts, `retain / test` in retrained sd, or 'not recorded'."""
+    return ["not recorded" if missing(a) else f"{num(a, '+.2f')} / {num(b, '+.2f')}"
+            for a, b in zip(d["effect_retain"], d["effect_test"], strict=True)]
 
 
 def _utility(cell: pd.DataFrame, part: str, end: str = "") -> pd.Series:
@@ -105,7 +143,7 @@ def _row(key: tuple, cell: pd.DataFrame) -> dict:
            "label": label, "n": len(cell), "utility_mse": bool(col(cell, "test_acc").isna().all()),
            "n_models": stats(col(cell, "n_models"))[0], "utility": stats(_utility(cell, "test"))[0],
            "forget_utility": stats(_utility(cell, "forget"))[0], "effect": stats(col(cell, "effect"))[0]}
-    row.update({k: stats(col(cell, k))[0] for k in MEASURES if k not in row})
+    row.update({k: stats(col(cell, k))[0] for k in MEASURES + MEANS if k not in row})
     row.update({k: col(cell, k).min() for k in LOWEST})
     row.update({k: col(cell, k).max() for k in HIGHEST})
     for name, part in (("utility", "test"), ("forget_utility", "forget")):
@@ -130,7 +168,7 @@ class Forgetting(Table):
             data["dataset"].iloc[i], data["regime"].iloc[i], data["removal_size"].iloc[i],
             method_key(data["label"].iloc[i])))].reset_index(drop=True)
         data = verdicts(data)
-        notes = [NOTE, VERDICT_NOTE, SETTING_NOTE]
+        notes = [NOTE, VERDICT_NOTE, ULIRA_NOTE, SETTING_NOTE]
         notes += [TRAINING_NOTE] if data["training_seconds"].notna().any() else []
         return cls.make(ctx, data, cls.show(data), notes)
 
@@ -148,8 +186,14 @@ class Forgetting(Table):
             "F / null": nums(d["forget_quality_vs_null"], ".2f"),
             "ceiling [95 % CI]": ranged("forget_quality_ceiling", ".3f"),
             "F / ceiling": nums(d["forget_quality_normalised"], ".2f"),
-            "effect, sd [90 % CI]": ranged("effect", "+.2f"), "p (BH)": nums(d["p_adjusted"], ".3g"),
-            "power at margin": nums(d["power"], ".2f"), "verdict": d["verdict"],
+            "effect, sd [90 % CI]": ranged("effect", "+.2f"), "retain / test, sd": controls(d),
+            "p (BH)": nums(d["p_adjusted"], ".3g"), "verdict": d["verdict"],
+            "P(match)": [f"{num(a, '.2f')}{' †' if not missing(a) and a < UNATTAINABLE else ''}"
+                         for a in d["matches_attainable"]],
+            "power (approx.)": nums(d["power"], ".2f"),
+            "U-LiRA AUC [95 % CI]": ranged("ulira_auc", ".3f"), "TPR @1 % FPR": ranged("ulira_tpr_1pct", ".3f"),
+            "vuln. TPR @1 %": nums(d["ulira_vulnerable_tpr_1pct"], ".3f"),
+            "retain AUC": nums(d["ulira_retain_auc"], ".3f"),
             "score": nums(d["unlearn_score"], ".3f"), "seconds": ranged("seconds", SECONDS),
             "RTE (> 1: faster)": nums(d["rte"], ".3g"),
             **({TRAINING: nums(d["training_seconds"], SECONDS)} if d["training_seconds"].notna().any() else {}),
@@ -162,16 +206,21 @@ class Forgetting(Table):
             counts = g["verdict"].value_counts()
             parts = [f"{counts.get(v, 0)} {v}" for v in V.VERDICTS if counts.get(v)]
             tail = "" if method == "naive_retrain" else cost(g, naive)
-            check = (" (a second retrained group: 'did not forget' here is a false rejection)"
+            check = (" (a second retrained group: any miss here is a false rejection)"
                      if method == "naive_retrain" else "")
             out.append(f"{method}: {', '.join(parts) or 'no verdict'} of {len(g)} cells{check}{tail}.")
+        hard = self.data[self.data["matches_attainable"].astype(float) < UNATTAINABLE]
+        if len(hard):
+            where = sorted({f"{r.dataset} {r.regime} n={num(r.removal_size, 'int')}" for r in hard.itertuples()})
+            out.append(f"'matches retraining' was attainable in fewer than half the simulated panels of retraining "
+                       f"itself (†) on {len(where)} cells: {', '.join(where)}.")
         return out
 
     def cells(self, extended: bool = False) -> list[Cell]:
         d = self.data[~reference(self.data, "naive_retrain")]
         groups = sorted(d.groupby("label", sort=False), key=lambda kv: method_key(kv[0]))
-        return [Cell(f"forgetting_{m}_forgot", f"forgetting: {m}, cells it forgot (of those with a verdict)",
-                     NAN, float((g["verdict"] == "forgot").sum()), "int") for m, g in groups]
+        return [Cell(f"forgetting_{m}_matches", f"forgetting: {m}, cells matching retraining (of those with a "
+                     "verdict)", NAN, float((g["verdict"] == V.MATCHES).sum()), "int") for m, g in groups]
 
 
 class VerdictErrorRates(Table):
@@ -188,48 +237,60 @@ class VerdictErrorRates(Table):
         for (n, m, rho, scenario), g in sub.groupby(["n_models", "removal_size", "model_share", "scenario"],
                                                     sort=False, dropna=False):
             panels = int(g["panels"].sum())
-            row = {"n_models": n, "removal_size": m, "model_share": rho, "scenario": scenario,
+            truth = V.SCENARIOS[scenario].truth if scenario in V.SCENARIOS else ""
+            row = {"n_models": n, "removal_size": m, "model_share": rho, "scenario": scenario, "truth": truth,
                    "shift_sd": g["shift_sd"].iloc[0], "panels": panels}
             for v in V.VERDICTS:
-                k = round(float((g[f"rate_{v.replace(' ', '_')}"] * g["panels"]).sum()))
+                k = round(float((col(g, _rate_key(v)).fillna(0) * g["panels"]).sum()))
                 lo, hi = sps.binomtest(k, panels).proportion_ci(0.95, method="exact")
                 row.update({v: k / panels, f"{v}_lo": lo, f"{v}_hi": hi})
             rows.append(row)
-        data = pd.DataFrame(rows).sort_values(["n_models", "model_share", "removal_size", "shift_sd"],
-                                              ascending=[False, True, True, True], kind="stable").reset_index(drop=True)
+        data = pd.DataFrame(rows).sort_values(["n_models", "model_share", "removal_size"],
+                                              ascending=[False, True, True], kind="stable").reset_index(drop=True)
         return cls.make(ctx, data, cls.show(data), [
             "Simulated panels (`unlearning.evaluation.verdict.simulated_panel`): N unlearned and N retrained models, "
-            "M forget "
-            "examples, φ normal with a per-model effect holding ρ of each example's variance (measured on the paper "
+            f"M forget examples and {' + '.join(map(str, V.SIM_CONTROL_ROWS))} control rows (retain, test), "
+            "φ normal with a per-model effect holding ρ of each row's variance (measured on the paper "
             "panels' reference models: California 0.00–0.06, digits 0.02–0.09 (classwise 0.23–0.37), MNIST "
-            "0.12–0.20 (classwise 0.64)); the unlearned group shifted by the scenario's sd. Each judged by the audit's "
-            "rule (no no-op gate, no adjustment across cells). Rates with their 95 % Clopper–Pearson intervals. "
-            f"Targets: 'did not forget' under no difference (the size) ≤ {V.ALPHA:g}; 'forgot' at a shift of one "
-            f"margin ({V.MARGIN:g} sd) ≤ {V.ALPHA:g}; 'did not forget' under a shift is the power."])
+            "0.12–0.20 (classwise 0.64)); the unlearned group moved as the scenario says (`verdict.SCENARIOS`: a "
+            "shift of the forget rows in retrained sd; 'shifted everywhere': the control rows too; 'spread 1.5x': "
+            "the unlearned models' deviations 1.5× wider, the mean unchanged). Each judged by the audit's rule (no "
+            "no-op gate, no adjustment across cells). Rates in % with their 95 % Clopper–Pearson intervals; "
+            "**bold**: the scenario's true label. Targets: any miss label under no difference (the size) ≤ "
+            f"{V.ALPHA * 100:g} %; 'matches retraining' at a shift of one margin ({V.MARGIN:g} sd) ≤ "
+            f"{V.ALPHA * 100:g} %."])
 
     @staticmethod
     def show(d: pd.DataFrame) -> pd.DataFrame:
         def rate(v: str) -> list[str]:
-            return [ci(a * 100, lo * 100, hi * 100, ".1f") for a, lo, hi in zip(d[v], d[f"{v}_lo"], d[f"{v}_hi"],
-                                                                                  strict=True)]
+            return [("**{}**" if t == v else "{}").format(ci(a * 100, lo * 100, hi * 100, ".1f"))
+                    for a, lo, hi, t in zip(d[v], d[f"{v}_lo"], d[f"{v}_hi"], d["truth"], strict=True)]
         return pd.DataFrame({"N": nums(d["n_models"], "int"), "M": nums(d["removal_size"], "int"),
-                             "ρ": nums(d["model_share"], "g"),
-                             "truth": d["scenario"], "panels": nums(d["panels"], "int"),
-                             "forgot %": rate("forgot"), "cannot tell %": rate("cannot tell"),
-                             "did not forget %": rate("did not forget")})
+                             "ρ": nums(d["model_share"], "g"), "truth": d["scenario"],
+                             "panels": nums(d["panels"], "int"),
+                             **{f"{v} %": rate(v) for v in V.VERDICTS if v != V.TOO_FEW}})
 
     def sentences(self) -> list[str]:
         out = []
         for (n, m, rho), g in self.data.groupby(["n_models", "removal_size", "model_share"], sort=False,
                                                 dropna=False):
             by = g.set_index("scenario")
-            null, margin = by.iloc[0], by[by["shift_sd"] == V.MARGIN]
-            parts = [f"size {num(null['did not forget'] * 100, '.1f')} %"]
+            parts = []
+            if "no difference" in by.index:
+                null = by.loc["no difference"]
+                parts.append(f"size {num(sum(null[v] for v in V.MISSED) * 100, '.1f')} %")
+            margin = by[by["shift_sd"] == V.MARGIN]
             if len(margin):
-                parts.append(f"false forgot at the margin {num(margin['forgot'].iloc[0] * 100, '.1f')} %")
-            parts.append(f"forgot when nothing differs {num(null['forgot'] * 100, '.1f')} %")
+                parts.append(f"'matches' at the margin {num(margin[V.MATCHES].iloc[0] * 100, '.1f')} %")
+            parts += [f"{name}: {num(by.loc[name, V.SCENARIOS[name].truth] * 100, '.0f')} % {V.SCENARIOS[name].truth}"
+                      for name in by.index if name in V.SCENARIOS and name != "no difference"
+                      and V.SCENARIOS[name].shift != V.MARGIN]
             out.append(f"N = {num(n, 'int')}, M = {num(m, 'int')}, ρ = {num(rho, 'g')}: {', '.join(parts)}.")
         return out
+
+
+def _rate_key(verdict: str) -> str:
+    return "rate_" + verdict.replace(" ", "_").replace("-", "_")
 
 
 class ModelsNeeded(Table):

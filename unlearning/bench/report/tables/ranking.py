@@ -18,16 +18,23 @@ from .forgetting import CELL, TRAINING, TRAINING_NOTE, Forgetting, reference
 
 # What is ranked, per dataset: (column, higher is better, what it is). Each method's value is its mean over the
 # dataset's ranked cells, with an interval: the mean of its cells' interval ends.
-RANKED = {"forgetting": ("f_normalised", True, "F / ceiling"), "cost": ("seconds", False, "seconds per model"),
+RANKED = {"forgetting": ("distance", False, "distance from retraining"),
+          "cost": ("seconds", False, "seconds per model"),
           "utility": ("utility_ratio", True, "test utility / retraining's")}
 ROLES = {"noop": "floor", "naive_retrain": "ceiling"}
 RANK_RULE = (
     "Ranks, per dataset (1 is best), over its ranked cells: each method's tuned cells where it has them on the "
     "dataset, else its preset ones (column setting); where a method is tuned there, every method is ranked on the "
-    "cells the tuned runs cover (the profile's tuned regimes). forgetting: the mean over the cells of F / ceiling "
-    "(higher is better); its interval: the mean of the cells' ends, F's 95 % bootstrap interval over the forget "
-    "examples / the cell's ceiling (the ceiling taken as fixed; a mean of ends is at least as wide as the mean's own "
-    "interval). cost: the mean of the cells' seconds per model (lower is better; interval: the mean of the cells' "
+    "cells the tuned runs cover (the profile's tuned regimes). forgetting: the distance from retraining, per cell "
+    "|effect| / max(|the no-op's effect|, margin), averaged over the cells with a verdict (lower is better; 0: as "
+    "retraining, 1: as far as doing nothing). Why: memorising and over-forgetting both mark the forget points, so the "
+    "absolute effect counts them alike; dividing by the no-op's makes cells comparable (its shift is +5 sd on "
+    "canaries and a fraction of one on random points), and the margin floor keeps cells where doing nothing is "
+    "already within the margin from dividing by ~0. Its interval: the mean of the cells' ends, the effect's 90 % "
+    "bootstrap interval folded at 0 and divided the same way (the no-op's effect taken as fixed). direction: the "
+    "mean signed effect (> 0 memorised, < 0 over-forgot, in retrained sd) and the cells' labels. F / ceiling: the "
+    "mean over the cells of F / ceiling (higher is better; not ranked: its ceiling is one noisy draw of its null). "
+    "cost: the mean of the cells' seconds per model (lower is better; interval: the mean of the cells' "
     "95 % t intervals over the N models). utility: the mean over the cells of the test accuracy / naive retraining's "
     "on the same cell (regression: retraining's test MSE / the method's; 1 is as good as retraining, higher is "
     "better; interval from the cells' ends over the models). Ties: methods are ordered by the mean; a method whose "
@@ -92,6 +99,20 @@ def _verdicts(v: pd.Series) -> str:
     return ", ".join(f"{counts[k]} {k}" for k in V.VERDICTS if counts.get(k)) or "none"
 
 
+def distances(rows: pd.DataFrame, d: pd.DataFrame) -> pd.DataFrame:
+    """Each row's distance from retraining (`distance` with `_lo`, `_hi`): |effect| / max(|the no-op's effect on its
+    cell|, margin); the ends from the effect's interval folded at 0. NaN where the row has no verdict."""
+    ref = d[reference(d, "noop")].set_index(CELL)["effect"]
+    noop = pd.Series([ref.get(k, NAN) for k in rows[CELL].itertuples(index=False, name=None)], index=rows.index,
+                     dtype=float)
+    scale = noop.abs().clip(lower=V.MARGIN)
+    has = rows["verdict"].isin(V.VERDICTS[:-1])
+    e, lo, hi = (rows[k].astype(float).where(has) for k in ("effect", "effect_lo", "effect_hi"))
+    near = lo.abs().combine(hi.abs(), min).where((lo > 0) | (hi < 0), 0.0)
+    return pd.DataFrame({"distance": e.abs() / scale, "distance_lo": near / scale,
+                         "distance_hi": lo.abs().combine(hi.abs(), max) / scale})
+
+
 def _method_row(ds: str, lab: str, g: pd.DataFrame) -> dict:
     ceiling = g["forget_quality_ceiling"].astype(float).where(lambda c: c > 0)
     ends = {"f_normalised": g["forget_quality_normalised"].astype(float),
@@ -100,10 +121,12 @@ def _method_row(ds: str, lab: str, g: pd.DataFrame) -> dict:
     row = {"dataset": ds, "label": lab, "method": g["method"].iloc[0], "setting": g["setting"].iloc[0],
            "role": ROLES.get(g["method"].iloc[0], "") if g["setting"].iloc[0] == PRESET else "",
            "cells": len(g), "regimes": ", ".join(sorted(set(g["regime"].astype(str)))),
-           "verdicts": _verdicts(g["verdict"]), "forgot": int((g["verdict"] == "forgot").sum())}
+           "verdicts": _verdicts(g["verdict"]), "matches": int((g["verdict"] == V.MATCHES).sum()),
+           "effect": stats(g["effect"].where(g["verdict"].isin(V.VERDICTS[:-1])))[0]}
     row.update({k: stats(v)[0] for k, v in ends.items()})
-    for k in ("seconds", "seconds_lo", "seconds_hi", "rte", "training_seconds", "utility_ratio", "utility_ratio_lo",
-              "utility_ratio_hi", "unlearn_score"):
+    for k in ("distance", "distance_lo", "distance_hi", "seconds", "seconds_lo", "seconds_hi", "rte",
+              "training_seconds", "utility_ratio", "utility_ratio_lo", "utility_ratio_hi", "unlearn_score",
+              "ulira_auc", "ulira_tpr_1pct"):
         row[k] = stats(g[k])[0]
     return row
 
@@ -124,7 +147,7 @@ class Ranking(Table):
         for ds in sorted(d["dataset"].unique()):
             part = d[d["dataset"] == ds]
             rows = chosen(part)
-            rows = pd.concat([rows, _utility_ratio(rows, part)], axis=1)
+            rows = pd.concat([rows, _utility_ratio(rows, part), distances(rows, part)], axis=1)
             per = pd.DataFrame([_method_row(ds, lab, g) for lab, g in rows.groupby("label", sort=False)])
             frames.append(_ranked(per))
         data = pd.concat(frames, ignore_index=True)
@@ -141,7 +164,9 @@ class Ranking(Table):
             return [ci(m, lo, hi, spec) for m, lo, hi in zip(d[key], d[f"{key}_lo"], d[f"{key}_hi"], strict=True)]
         shown = {"dataset": d["dataset"], "method": d["label"], "setting": d["setting"], "role": d["role"],
                  "cells": nums(d["cells"], "int"), "forgetting rank": rank("forgetting"),
-                 "F / ceiling [95 % CI]": ranged("f_normalised", ".2f"), "verdicts": d["verdicts"],
+                 "distance [90 % CI]": ranged("distance", ".2f"), "direction, sd": nums(d["effect"], "+.2f"),
+                 "verdicts": d["verdicts"], "F / ceiling [95 % CI]": ranged("f_normalised", ".2f"),
+                 "U-LiRA AUC": nums(d["ulira_auc"], ".3f"), "TPR @1 % FPR": nums(d["ulira_tpr_1pct"], ".3f"),
                  "cost rank": rank("cost"), "seconds [95 % CI]": ranged("seconds", SECONDS),
                  "RTE (> 1: faster)": nums(d["rte"], ".3g")}
         if d["training_seconds"].notna().any():
@@ -179,7 +204,7 @@ def _ranked(per: pd.DataFrame) -> pd.DataFrame:
         per[f"{what}_rank"], per[f"{what}_tied"] = tied_ranks(per[key], per[f"{key}_lo"], per[f"{key}_hi"], higher)
     order = sorted(range(len(per)), key=lambda i: (missing(per["forgetting_rank"].iloc[i]),
                                                    per["forgetting_rank"].fillna(0).iloc[i],
-                                                   -per["f_normalised"].fillna(0).iloc[i],
+                                                   per["distance"].fillna(float("inf")).iloc[i],
                                                    method_key(per["label"].iloc[i])))
     return per.iloc[order].reset_index(drop=True)
 
