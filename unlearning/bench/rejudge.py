@@ -51,14 +51,15 @@ def _records(run: dict) -> list[dict]:
 
 def panels(runs: list[dict]) -> dict[tuple, dict]:
     """Panel key -> {"r": the reference models' φ, "originals": the no-op's φ, "rc": their control rows' φ or None},
-    from the no-op preset records of `runs`."""
+    from the no-op records of `runs` (one with control rows where any has them)."""
     out = {}
     for info in (i for run in runs for i in _records(run)):
         if info.get("table") == "forgetting" and info.get("method") == "noop" and info.get("phi_reference"):
             rc = ([np.asarray(info["phi_reference_retain"]), np.asarray(info["phi_reference_test"])]
                   if info.get("phi_reference_retain") else None)
-            out.setdefault(tuple(info[k] for k in PANEL), {"r": np.asarray(info["phi_reference"]),
-                                                            "originals": np.asarray(info["phi"]), "rc": rc})
+            key = tuple(info[k] for k in PANEL)
+            if key not in out or (out[key]["rc"] is None and rc is not None):     # the one with control rows
+                out[key] = {"r": np.asarray(info["phi_reference"]), "originals": np.asarray(info["phi"]), "rc": rc}
     return out
 
 
@@ -71,7 +72,10 @@ def rejudge_record(info: dict, panel: dict, gates: dict) -> dict:
     uc = [np.asarray(info["phi_retain"]), np.asarray(info["phi_test"])] if info.get("phi_retain") else None
     rc = panel["rc"] if uc is not None else None
     is_noop = info["method"] == "noop" and info.get("table") == "forgetting"
-    judged = audit.judgement(u, r, uc, rc if rc is not None else None, gate=verdict.SELF if is_noop else gates[key],
+    if uc is not None and rc is None:
+        raise ValueError(f"{info['method']}: its record has control rows but no run given holds its panel's "
+                         "reference models' φ on them (a no-op record made since issue 29)")
+    judged = audit.judgement(u, r, uc, rc, gate=verdict.SELF if is_noop else gates[key],
                              originals=panel["originals"], seed=info["seed"])
     return {**info, **judged}
 
