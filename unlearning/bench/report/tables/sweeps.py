@@ -50,8 +50,9 @@ TRADEOFF_NOTE = ("Each row: one method at one value of its knob on one forgettin
                  "attack, 0 is best); loss AUC: the threshold-free attack, ROC AUC of −loss separating forget from "
                  "test points (naive retraining's beside it; the closer the better); F / ceiling: 1 is as good as "
                  "retraining (higher is better). verdict: the record's own (`unlearning.evaluation.verdict`, "
-                 "this panel alone, "
-                 "p not adjusted across cells: the forgetting table's are). epochs: training epochs of the "
+                 "this panel alone, p not adjusted across cells: the forgetting table's are; memorised: forget "
+                 "points more confident than under retraining, over-forgot: less, shifted everywhere: the whole "
+                 "model moved; the forgetting table's notes say every label). epochs: training epochs of the "
                  "operation. " + RELABEL_COST)
 TRADEOFF_MEASURES = ("n_models", "mia_gap", "loss_auc", "loss_auc_oracle", "js_to_oracle", "forget_quality_normalised",
                      "seconds", "epochs", "weights_zeroed")
