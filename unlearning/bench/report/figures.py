@@ -32,9 +32,11 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedFormatter, FixedLocator, FuncFormatter, LogLocator, NullFormatter
 
+from ...evaluation import verdict as V
 from . import paper as P
 from .common import (
     PRESET,
+    ci,
     col,
     dataset_order,
     labelled,
@@ -48,6 +50,7 @@ from .common import (
     stats,
 )
 from .tables import Context
+from .tables.ranking import Ranking
 from .tables.sweeps import KNOBS, knob_rows
 
 DPI = 110
@@ -819,8 +822,186 @@ def tradeoff_curves(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
     return out
 
 
+# -- the ranking by distance from retraining ------------------------------------------------------------------------
+NO_DIRECTION = "matches or cannot tell"
+# a method's way of missing (the most common label over its ranked cells with a verdict): marker and colour (seaborn
+# "deep" red, blue, orange, purple; grey where no direction was shown)
+DIRECTIONS = {V.MEMORISED: ("^", "#C44E52", "memorised ▲ (effect > 0)"),
+              V.OVER_FORGOT: ("v", "#4C72B0", "over-forgot ▼ (effect < 0)"),
+              V.EVERYWHERE: ("s", "#DD8452", "shifted everywhere ■"),
+              V.BOTH_WAYS: ("D", "#8172B3", "differs both ways ◆"),
+              NO_DIRECTION: ("o", "0.55", "mostly matches or cannot tell ●")}
+SYMLOG_ABOVE = 10.0   # a panel whose largest drawn distance exceeds this gets a symlog axis: linear to 1, log beyond
+DISTANCE_LINES = {0.0: ({"color": "0.25", "lw": 1.0}, "0: as retraining"),
+                  1.0: ({"color": "0.25", "lw": 1.0, "ls": (0, (4, 3))}, "1: as far as doing nothing")}
+INTERVAL_STYLE = {"lw": 2.2, "alpha": 0.45}
+# the largest distance a bounded effect can give (|effect| ≤ Z_CLIP, divided by at least MARGIN): a record made
+# before effects were bounded can hold more (gradient ascent's collapsed models); drawn at this cap, its value written
+DISTANCE_CAP = V.Z_CLIP / V.MARGIN
+ROW_INCHES, PANEL_EXTRA_INCHES = 0.3, 1.6    # figure height: per method row, plus the title and the x axis
+
+
+def _counts(verdicts: str) -> dict[str, int]:
+    """The ranking's `verdicts` ("2 memorised, 1 over-forgot") as {label: count}, known labels only."""
+    out = {}
+    for part in ("" if verdicts in ("", "none") else verdicts).split(", "):
+        n, _, label = part.partition(" ")
+        if n.isdigit() and label in V.VERDICTS:
+            out[label] = int(n)
+    return out
+
+
+def direction(verdicts: str, effect: float) -> str:
+    """A method's way of missing retraining over its ranked cells: the label most of its cells with a verdict carry,
+    "matches retraining" and "cannot tell" counted together as `NO_DIRECTION` (no direction shown). A missed label
+    wins a tie with NO_DIRECTION (half the cells show it); memorised against over-forgot goes by the sign of the mean
+    effect, any other tie by `verdict.MISSED`'s order."""
+    counts = _counts(verdicts)
+    ways = {w: counts.get(w, 0) for w in V.MISSED}
+    top = max(ways.values())
+    none = counts.get(V.MATCHES, 0) + counts.get(V.CANNOT_TELL, 0)
+    if top == 0 or none > top:
+        return NO_DIRECTION
+    tied = [w for w in V.MISSED if ways[w] == top]
+    if {V.MEMORISED, V.OVER_FORGOT} <= set(tied) and not missing(effect) and effect != 0:
+        return V.MEMORISED if effect > 0 else V.OVER_FORGOT
+    return tied[0]
+
+
+def _signed(effect: float) -> str:
+    """The mean signed effect as written at the right of a row: "+1.23 sd" (exponent form beyond ±10⁴)."""
+    return "" if missing(effect) else f"{num(effect, '+.2f' if abs(effect) < 1e4 else '+.2e')} sd"
+
+
+def ranking_rows(df: pd.DataFrame, ctx: Context) -> pd.DataFrame:
+    """The ranking table's rows (`Ranking.build`: the same data the table shows) that have a forgetting rank, in
+    its order, with the tick label ("=1 salun (tuned)"), the direction (`direction`) and the effect as written."""
+    table = Ranking.build(df, ctx)
+    if table is None:
+        return pd.DataFrame()
+    d = table.data[table.data["forgetting_rank"].notna() & table.data["distance"].notna()].copy()
+    d["tick"] = [f"{'=' if t else ''}{num(r, 'int')} {lab}{f' [{role}]' if role else ''}" for r, t, lab, role in
+                 zip(d["forgetting_rank"], d["forgetting_tied"], d["label"], d["role"], strict=True)]
+    d["direction"] = [direction(v, e) for v, e in zip(d["verdicts"], d["effect"], strict=True)]
+    d["effect_text"] = d["effect"].map(_signed)
+    return d.reset_index(drop=True)
+
+
+def _distance_ticks(hi: float) -> list[float]:
+    """Ticks of a symlog distance axis up to `hi` (at most `DISTANCE_CAP`): 0, 0.5, 1, then the powers of ten."""
+    return [0.0, 0.5, 1.0, *(10.0 ** k for k in range(1, max(1, math.ceil(math.log10(hi))) + 1))]
+
+
+def _ranking_panel(ax, g: pd.DataFrame, ds: str, first: bool) -> tuple[bool, list[str]]:
+    """One dataset's methods, best on top: a dot per distance, its interval a bar, by direction; the signed effect at
+    the right. Whether the axis is symlog, and the methods drawn at `DISTANCE_CAP` (their distance beyond it)."""
+    y = np.arange(len(g))[::-1]                 # the first (best) row on top; the y axis is not inverted
+    capped = (g["distance"] > DISTANCE_CAP).to_numpy()
+    lo, hi = (g[k].clip(upper=DISTANCE_CAP) for k in ("distance_lo", "distance_hi"))
+    for a, b, yy, way in zip(lo, hi, y, g["direction"], strict=True):
+        if not (missing(a) or missing(b)):
+            ax.hlines(yy, a, b, color=DIRECTIONS[way][1], **INTERVAL_STYLE, zorder=2)
+    for way, (marker, colour, _) in DIRECTIONS.items():
+        rows = (g["direction"] == way).to_numpy()
+        if rows.any():
+            ax.scatter(g["distance"].clip(upper=DISTANCE_CAP)[rows], y[rows], marker=marker, color=colour, s=55,
+                       edgecolors="white", linewidths=0.6, zorder=3)
+    for x, (style, _) in DISTANCE_LINES.items():
+        ax.axvline(x, **style, zorder=1)
+    top = max(1.0, float(np.nanmax(np.r_[g["distance"].clip(upper=DISTANCE_CAP), hi])))
+    symlog = top > SYMLOG_ABOVE
+    if symlog:
+        ax.set_xscale("symlog", linthresh=1.0, linscale=1.0)
+        ax.xaxis.set_major_locator(FixedLocator(_distance_ticks(top)))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: num(v, "sig3")))
+        ax.set_xlim(-0.05, top * 1.5)
+    else:
+        ax.set_xlim(-0.05 * top, top * 1.08)
+    ax.set_yticks(y, list(g["tick"]), fontsize=8)
+    ax.set_ylim(-0.5, len(g) - 0.5)
+    ax.grid(False, axis="y")
+    effects = [f"{t} ▸ {num(d, '.3g')}" if c else t for t, d, c in zip(g["effect_text"], g["distance"], capped,
+                                                                        strict=True)]
+    right = ax.secondary_yaxis("right")
+    right.set_yticks(y, effects, fontsize=8)
+    right.tick_params(length=0)
+    ax.set(title=ds, ylabel="", xlabel=_better("distance from retraining" + (", symlog" if symlog else ""), LOWER))
+    if first:
+        ax.set_ylabel(_better("forgetting rank, method", LOWER), fontsize=9)
+    return symlog, list(g.loc[capped, "label"])
+
+
+def _ranking_sentence(ds: str, g: pd.DataFrame) -> str:
+    """The closest unlearning method (not the floor or ceiling) and those whose cells mostly missed one way."""
+    methods = g[g["role"] == ""]
+    parts = []
+    if not methods.empty:
+        best = methods.iloc[0]
+        rank = f"{'=' if best['forgetting_tied'] else ''}{num(best['forgetting_rank'], 'int')}"
+        shared = [f"{r['label']}{f' [{r.role}]' if r['role'] else ''}" for _, r in g.iterrows()
+                  if r["forgetting_rank"] == best["forgetting_rank"] and r["label"] != best["label"]]
+        parts.append(f"closest to retraining {best['label']}, distance "
+                     f"{ci(best['distance'], best['distance_lo'], best['distance_hi'], '.2f')} (rank {rank}"
+                     + (f", shared with {', '.join(shared)})" if shared else ")"))
+    for way in V.MISSED:
+        who = [f"{r['label']} ({r['effect_text']})" for _, r in g.iterrows() if r["direction"] == way]
+        if who or way in (V.OVER_FORGOT, V.EVERYWHERE):
+            parts.append(f"mostly {way}: {', '.join(who) or 'none'}")
+    return f"{ds}: " + "; ".join(parts) + "."
+
+
+def ranking_distance(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
+    title = "Ranking: each method's distance from retraining, and which way it missed"
+    out = Figure("ranking_distance", title)
+    rows = ranking_rows(df, ctx)
+    if rows.empty:
+        out.note = ("not drawn: no forgetting records with a verdict's effect in the input (records made before "
+                    "issue 29 carry no effect, so no distance from retraining).")
+        return out
+    datasets = dataset_order(df, rows["dataset"].unique())
+    unranked = sorted(set(select(df, "forgetting", "forgetting")["dataset"].dropna()) - set(datasets))
+    symlogs, capped = [], []
+    with _theme():
+        fig, axes = _panel_row(len(datasets))
+        longest = max(int((rows["dataset"] == ds).sum()) for ds in datasets)
+        fig.set_figheight(max(3.8, ROW_INCHES * longest + PANEL_EXTRA_INCHES))
+        for ax, ds in zip(axes[0], datasets, strict=True):
+            g = rows[rows["dataset"] == ds]
+            symlog, over = _ranking_panel(ax, g, ds, ax is axes[0][0])
+            symlogs += [ds] if symlog else []
+            capped += [f"{m} on {ds}" for m in over]
+            out.sentences.append(_ranking_sentence(ds, g))
+        shown = [w for w in DIRECTIONS if (rows["direction"] == w).any()]
+        _key(fig, [("way of missing (most cells)", [_dot(DIRECTIONS[w][2], DIRECTIONS[w][1], DIRECTIONS[w][0])
+                                                    for w in shown]),
+                   ("", [Line2D([], [], color=DIRECTIONS[NO_DIRECTION][1], **INTERVAL_STYLE, label="90 % interval"),
+                         *(Line2D([], [], **style, label=label) for style, label in DISTANCE_LINES.values())])])
+        _suptitle(fig, ctx, title + " (forgetting rank order, best on top; right: the mean signed effect)")
+        out.file = _save(fig, folder, out.name)
+    notes = ["The ranking table's forgetting columns (`Ranking`, the same rows): per method its distance from "
+             "retraining, the mean over its ranked cells of |effect| / max(|the no-op's effect|, "
+             f"{V.MARGIN:g}) (0: as retraining, 1: as far as doing nothing), a dot, with its 90 % interval (the "
+             "mean of the cells' folded interval ends) as a bar; methods in forgetting-rank order, best on top, '=' a "
+             "shared rank. Marker and colour: the label most of the method's ranked cells carry (matches retraining "
+             "and cannot tell counted together as no direction; a missed label wins a tie with them, memorised "
+             "against over-forgot goes by the mean effect's sign). At the right: the mean signed effect in "
+             "retrained sd (> 0: the forget points more confident than under retraining, memorised; < 0: less, "
+             "over-forgot)."]
+    notes += [f"Symlog x axis (linear from 0 to 1, logarithmic beyond) on {', '.join(symlogs)}: its distances "
+              f"reach beyond {SYMLOG_ABOVE:g}, orders of magnitude apart; the other panels are linear."
+              if symlogs else f"Linear x axes: no distance reaches beyond {SYMLOG_ABOVE:g}."]
+    notes += [f"Drawn at the axis's end, {DISTANCE_CAP:g} (the largest distance a bounded effect, at most "
+              f"{V.Z_CLIP:g} sd, can give), its distance written after ▸ at the right: {', '.join(capped)} (an "
+              "unbounded effect of a record made before effects were clipped)."] if capped else []
+    notes += [f"Not drawn: {', '.join(unranked)} (no ranked cell has a verdict there, e.g. too few forget "
+              "points)."] if unranked else []
+    out.note = " ".join(notes)
+    return out
+
+
 FIGURES = (paper002_figure1, paper000_distance, paper000_d, paper000_loss, cost_vs_quality, forgetting_pareto,
-           epsilon_histograms, tradeoff_curves)
+           epsilon_histograms, tradeoff_curves, ranking_distance)
 NAMES = tuple(fn.__name__ for fn in FIGURES)
 
 
