@@ -9,14 +9,14 @@ from sklearn.metrics import roc_auc_score
 
 from unlearning.common import schema
 from unlearning.evaluation import ulira
-from unlearning.evaluation.verdict import simulated_panel
+from unlearning.evaluation.verdict import Scenario, simulated_panel
 
 N, M = 32, 100
 FAST = 100          # resamples where the interval is not what a test checks
 
 
 def panel(seed, shift_sd=0.0, n=N, m=M):
-    return simulated_panel(n, m, shift_sd, 1.0, np.random.default_rng([29, seed]))
+    return simulated_panel(n, m, Scenario(shift_sd), np.random.default_rng([29, seed]))[:2]
 
 
 def pair_auc(su, sr):
