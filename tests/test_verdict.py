@@ -123,6 +123,9 @@ def test_decide_rules():
     assert V.decide(0.001, -0.3, -0.1, 20, p_control=0.01, p_excess=0.4, excess=-0.1) == V.EVERYWHERE
     assert V.decide(0.001, -0.3, -0.1, 20, p_control=0.01, p_excess=0.01, excess=-2.0) == V.OVER_FORGOT
     assert V.decide(0.001, -0.3, -0.1, 20, p_control=0.01, p_excess=0.01, excess=1.0) == V.EVERYWHERE
+    # a significant excess smaller than the margin is still the whole model's shift (salun, digits random n=100)
+    assert V.decide(0.001, -5.0, -4.4, 20, effect=-4.7, p_control=0.001, p_excess=0.001, excess=-0.16) == V.EVERYWHERE
+    assert V.decide(0.001, -5.0, -4.4, 20, effect=-4.7, p_control=0.001, p_excess=0.001, excess=-0.25) == V.OVER_FORGOT
     assert V.decide(0.001, -0.3, -0.1, 20, p_control=0.3, p_excess=0.5, excess=0.0) == V.OVER_FORGOT
     assert V.decide(0.5, -0.1, 0.1, 20) == V.MATCHES
     assert V.decide(0.5, -0.1, 0.3, 20) == V.CANNOT_TELL

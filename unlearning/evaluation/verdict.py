@@ -42,10 +42,11 @@ intervals.
        split), so the spread statistic carried the rejection: `differs both ways` — examples moved in
        both directions or the unlearned models vary more (a spread-only change has no sign to report,
        so no direction is claimed);
-     - the control rows moved (p_control ≤ α) and the forget set not beyond them (p_excess > α, or
-       its excess is opposite to its own shift): `shifted everywhere` — the method changed the whole
-       model's confidence and the forget-set effect says nothing about the forget set (its utility
-       columns say what it cost);
+     - the control rows moved (p_control ≤ α) and the forget set not beyond them — beyond means the
+       excess test rejects (p_excess ≤ α), the excess points the forget set's way and is at least one
+       `MARGIN` (a significant −0.16 sd on top of a −4.7 sd shift of the whole model is not "beyond"):
+       `shifted everywhere` — the method changed the whole model's confidence and the forget-set effect
+       says nothing about the forget set (its utility columns say what it cost);
      - else by the effect's sign: `memorised` (> 0) or `over-forgot` (< 0);
    - the no-op of the same cell not rejected: `cannot tell` (doing nothing is not told apart
      from retraining there, so no method can be said to forget on that cell);
@@ -269,8 +270,9 @@ def decide(p_value: float, lo: float, hi: float, n_forget: int, noop_p_value: fl
         if p_shift is not None and p_shift > alpha / 2:        # the spread statistic alone rejected
             return BOTH_WAYS
         effect = (lo + hi) / 2 if effect is None else effect
-        if p_control is not None and p_control <= alpha and (
-                p_excess is None or p_excess > alpha or excess is None or excess * effect < 0):
+        beyond = p_excess is not None and excess is not None and p_excess <= alpha and excess * effect > 0 \
+            and abs(excess) >= margin         # the forget set moved further than the rest, by a margin at least
+        if p_control is not None and p_control <= alpha and not beyond:
             return EVERYWHERE
         return MEMORISED if effect > 0 else OVER_FORGOT
     if noop_p_value is not None and noop_p_value > alpha:
