@@ -305,7 +305,7 @@ def test_committed_runs_without_provenance_load_from_machine_info_cpu():
     assert intel.cpu_type == "Intel(R) Xeon(R) Processor (family 6, model 167, stepping 1)"
     assert "amx_tile" in intel.cpu_flags and "amx_tile" not in amd.cpu_flags
     assert amd.cpu_capability is None and amd.kernels == intel.kernels == "not recorded"
-    forgetting = by_name["0017_paper-forgetting.json"]                              # saved with provenance
+    forgetting = by_name["0022_paper-forgetting-controls-rejudged.json"]            # saved with provenance
     assert forgetting.cpu_capability and forgetting.kernels != "not recorded" and not forgetting.dirty
     assert [r.name for r in loaded.dirty] == ["0013_paper.json", "0016_paper-lr-sweep.json"]
     assert loaded.mixed == []          # each table's records (per dataset) come from runs of one CPU type
