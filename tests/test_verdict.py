@@ -104,6 +104,27 @@ def test_a_collapsed_model_has_a_finite_bounded_effect():
     assert V.spread(collapsed, r) == pytest.approx(V.Z_CLIP ** 2)
 
 
+def test_diverged_models_are_told_apart():
+    """Gradient ascent's diverged models on digits (φ up to ±1e22, chance accuracy) read 'cannot tell' with p = 0.98
+    before φ was bounded: a permutation that moved them into the retrained group inflated its sd until every
+    permutation saturated at ±Z_CLIP too. With φ clipped to ±PHI_CLIP they are told apart."""
+    rng = np.random.default_rng(4)
+    u, r = _panel(16, 40, seed=4)
+    diverged = rng.choice([-1.0, 1.0], size=u.shape) * 10.0 ** rng.uniform(3, 22, size=u.shape)
+    judged = V.judge(diverged, r, **FAST)
+    assert judged.p_value <= V.ALPHA and judged.verdict in V.MISSED and abs(judged.effect) <= V.Z_CLIP
+    assert V.bounded([[1e22, -np.inf]]).tolist() == [[V.PHI_CLIP, -np.inf]]      # non-finite left for _check
+
+
+def test_the_phi_bound_never_touches_simulated_panels():
+    """The error rates are measured on simulated φ that the bound leaves as they are."""
+    rng = np.random.default_rng(0)
+    top = max(np.abs(np.concatenate([a.ravel() for a in (u, r, *uc, *rc)])).max()
+              for name in V.SCENARIOS for _ in range(20)
+              for u, r, uc, rc in [V.simulated_panel(32, 100, V.SCENARIOS[name], rng, 0.65)])
+    assert top < V.PHI_CLIP / 2
+
+
 def test_a_copy_of_retraining_matches_only_where_the_margin_allows(monkeypatch):
     u, r = _panel(64, 100, seed=4)
     result = V.judge(u, r, **FAST)

@@ -7,10 +7,13 @@ the same models' φ on a fixed sample of *control* rows the forget set does not 
 rows: `uc`, `rc`). Every choice is a named constant below; scipy.stats does the testing, resampling and
 intervals.
 
-0. **The effect, bounded** (`shift`). Per example j the standardised shift z_j = (ū_j − r̄_j) / s_j,
-   s_j the retrained models' sd of φ_j, *clipped to ±`Z_CLIP`* retrained sd (winsorised): a collapsed
-   model (gradient ascent's, φ ≈ −10⁴ where the retrained models agree to 6 digits) moves an example
-   at most `Z_CLIP` sd, so the effect (the mean of z_j) stays finite and one example cannot carry it.
+0. **The effect, bounded** (`shift`). φ is first clipped to ±`PHI_CLIP`. Per example j the standardised
+   shift z_j = (ū_j − r̄_j) / s_j, s_j the retrained models' sd of φ_j, *clipped to ±`Z_CLIP`* retrained
+   sd (winsorised): a collapsed model (gradient ascent's, φ ≈ −10⁴ where the retrained models agree to 6
+   digits) moves an example at most `Z_CLIP` sd, so the effect (the mean of z_j) stays finite and one
+   example cannot carry it. The φ clip matters to the test: a diverged model (φ up to ±10²² on digits)
+   placed in the retrained group by a permutation would inflate that group's sd so far that every
+   permutation saturates at ±`Z_CLIP` too, and a collapsed method would read "not told apart".
    Sign: > 0 the forget examples are *more* confident than under retraining (memorised), < 0 *less*
    (over-forgot: an unusually low confidence marks a point as removed, a leak too).
 1. **Difference test** (`difference`). H0: unlearned and retrained models are exchangeable.
@@ -90,6 +93,8 @@ MIN_FORGET_POINTS = 20        # no verdict below this many forget examples (synt
 ADJUSTMENT = "bh"             # Benjamini–Hochberg across a report's cells
 SD_FLOOR = 1e-9               # s_j floored at SD_FLOOR · (1 + |r̄_j|): identical retrained models give no ∞
 Z_CLIP = 10.0                 # each example's standardised shift clipped to ± this many retrained sd (finite, robust)
+PHI_CLIP = 100.0              # φ clipped to ± this first (as U-LiRA, `ulira.PHI_CLIP`: beyond it no float32 model
+                              # resolves p_y), so a diverged model (φ ≈ ±1e22) cannot swamp a permuted group's sd
 NULL_DRAWS = 2 ** 17          # orderings drawn for F's null mean where they are too many to enumerate
 F_CONFIDENCE = 0.95           # intervals of F and of the ceiling (over the forget examples)
 MATCHES = "matches retraining"
@@ -128,8 +133,14 @@ def spread(u, r) -> np.ndarray:
     return (_standardised(np.asarray(u, dtype=np.float64), np.asarray(r, dtype=np.float64)) ** 2).mean(axis=-1)
 
 
+def bounded(phi) -> np.ndarray:
+    """φ as float64, clipped to ±`PHI_CLIP` (non-finite values stay as they are, for `_check` to name)."""
+    a = np.asarray(phi, dtype=np.float64)
+    return np.where(np.isfinite(a), np.clip(a, -PHI_CLIP, PHI_CLIP), a)
+
+
 def _check(u, r, what: str = "forget examples") -> tuple[np.ndarray, np.ndarray]:
-    u, r = np.asarray(u, dtype=np.float64), np.asarray(r, dtype=np.float64)
+    u, r = bounded(u), bounded(r)
     if u.ndim != 2 or r.ndim != 2 or u.shape[1] != r.shape[1] or not u.shape[1]:
         raise ValueError(f"give φ as (models, examples) arrays over the same {what}; got {u.shape} and {r.shape}")
     if min(len(u), len(r)) < 3:
@@ -143,7 +154,7 @@ def _check(u, r, what: str = "forget examples") -> tuple[np.ndarray, np.ndarray]
 def model_share(r) -> float:
     """ρ, the share of each example's φ variance common to a model, measured on the retrained models `r` (N', M):
     (v − 1/M) / (1 − 1/M), v the variance across models of their mean standardised φ, cut to [0, 0.95]."""
-    r = np.asarray(r, dtype=np.float64)
+    r = bounded(r)
     m = r.shape[1]
     if m < 2:
         return 0.0
@@ -168,7 +179,7 @@ def power(r, n_unlearned: int, *, alpha: float = ALPHA, margin: float = MARGIN) 
     √(v (1/N + 1/N')), v the variance across retrained models of their mean standardised φ (it holds
     the correlation of examples through a model); the shift statistic alone, two-sided at α / 2.
     Optimistic at small N (the permutation null's tails are heavier): the simulated rates are the measure."""
-    r = np.asarray(r, dtype=np.float64)
+    r = bounded(r)
     z = (r - r.mean(axis=0)) / np.maximum(r.std(axis=0, ddof=1), SD_FLOOR * (1 + np.abs(r.mean(axis=0))))
     sd = math.sqrt(z.mean(axis=1).var(ddof=1) * (1 / n_unlearned + 1 / len(r)))
     if not sd > 0:
