@@ -22,6 +22,7 @@ RANKED = {"forgetting": ("distance", False, "distance from retraining"),
           "cost": ("seconds", False, "seconds per model"),
           "utility": ("utility_ratio", True, "test utility / retraining's")}
 ROLES = {"noop": "floor", "naive_retrain": "ceiling"}
+JUDGED = tuple(v for v in V.VERDICTS if v != V.TOO_FEW)     # the labels of cells with a verdict (M ≥ 20)
 RANK_RULE = (
     "Ranks, per dataset (1 is best), over its ranked cells: each method's tuned cells where it has them on the "
     "dataset, else its preset ones (column setting); where a method is tuned there, every method is ranked on the "
@@ -106,7 +107,7 @@ def distances(rows: pd.DataFrame, d: pd.DataFrame) -> pd.DataFrame:
     noop = pd.Series([ref.get(k, NAN) for k in rows[CELL].itertuples(index=False, name=None)], index=rows.index,
                      dtype=float)
     scale = noop.abs().clip(lower=V.MARGIN)
-    has = rows["verdict"].isin(V.VERDICTS[:-1])
+    has = rows["verdict"].isin(JUDGED)
     e, lo, hi = (rows[k].astype(float).where(has) for k in ("effect", "effect_lo", "effect_hi"))
     near = lo.abs().combine(hi.abs(), min).where((lo > 0) | (hi < 0), 0.0)
     return pd.DataFrame({"distance": e.abs() / scale, "distance_lo": near / scale,
@@ -122,7 +123,7 @@ def _method_row(ds: str, lab: str, g: pd.DataFrame) -> dict:
            "role": ROLES.get(g["method"].iloc[0], "") if g["setting"].iloc[0] == PRESET else "",
            "cells": len(g), "regimes": ", ".join(sorted(set(g["regime"].astype(str)))),
            "verdicts": _verdicts(g["verdict"]), "matches": int((g["verdict"] == V.MATCHES).sum()),
-           "effect": stats(g["effect"].where(g["verdict"].isin(V.VERDICTS[:-1])))[0]}
+           "effect": stats(g["effect"].where(g["verdict"].isin(JUDGED)))[0]}
     row.update({k: stats(v)[0] for k, v in ends.items()})
     for k in ("distance", "distance_lo", "distance_hi", "seconds", "seconds_lo", "seconds_hi", "rte",
               "training_seconds", "utility_ratio", "utility_ratio_lo", "utility_ratio_hi", "unlearn_score",
