@@ -151,15 +151,20 @@ def _check(u, r, what: str = "forget examples") -> tuple[np.ndarray, np.ndarray]
     return u, r
 
 
+def _model_variance(r) -> float:
+    """v: the variance across the retrained models `r` (N', M) of their mean standardised φ (`model_share`, `power`)."""
+    r = bounded(r)
+    z = (r - r.mean(axis=0)) / np.maximum(r.std(axis=0, ddof=1), SD_FLOOR * (1 + np.abs(r.mean(axis=0))))
+    return float(z.mean(axis=1).var(ddof=1))
+
+
 def model_share(r) -> float:
     """ρ, the share of each example's φ variance common to a model, measured on the retrained models `r` (N', M):
     (v − 1/M) / (1 − 1/M), v the variance across models of their mean standardised φ, cut to [0, 0.95]."""
-    r = bounded(r)
-    m = r.shape[1]
+    m = np.shape(r)[1]
     if m < 2:
         return 0.0
-    z = (r - r.mean(axis=0)) / np.maximum(r.std(axis=0, ddof=1), SD_FLOOR * (1 + np.abs(r.mean(axis=0))))
-    v = z.mean(axis=1).var(ddof=1)
+    v = _model_variance(r)
     return float(min(0.95, max(0.0, (v - 1 / m) / (1 - 1 / m))))
 
 
@@ -179,9 +184,7 @@ def power(r, n_unlearned: int, *, alpha: float = ALPHA, margin: float = MARGIN) 
     √(v (1/N + 1/N')), v the variance across retrained models of their mean standardised φ (it holds
     the correlation of examples through a model); the shift statistic alone, two-sided at α / 2.
     Optimistic at small N (the permutation null's tails are heavier): the simulated rates are the measure."""
-    r = bounded(r)
-    z = (r - r.mean(axis=0)) / np.maximum(r.std(axis=0, ddof=1), SD_FLOOR * (1 + np.abs(r.mean(axis=0))))
-    sd = math.sqrt(z.mean(axis=1).var(ddof=1) * (1 / n_unlearned + 1 / len(r)))
+    sd = math.sqrt(_model_variance(r) * (1 / n_unlearned + 1 / len(r)))
     if not sd > 0:
         return 1.0
     crit = stats.norm.ppf(1 - alpha / 4)
