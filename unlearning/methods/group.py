@@ -215,9 +215,10 @@ class EpochCalls:
             g.train()
 
 
-def batch_of(settings, config: Config) -> int | None:
-    """The settings' batch size, or the training's where they give None (None: full batch)."""
-    return settings.batch_size if settings.batch_size is not None else config.train.batch_size
+def batch_of(settings, config: Config, field: str = "batch_size") -> int | None:
+    """The settings' batch size `field`, or the training's where they give None (None: full batch)."""
+    size = getattr(settings, field)
+    return size if size is not None else config.train.batch_size
 
 
 def describe(s, batch_size: int | None) -> str:
@@ -240,7 +241,8 @@ class Loop:
                              settings.weight_decay)
         self.gens = generators(problems)
         self.task, self.seed = first.data.task, first.config.seed
-        self.batch_size = batch_of(settings, first.config)
+        # one batch size for the forget set (gradient ascent); NegGrad+ reads its two itself (`batch_of`)
+        self.batch_size = batch_of(settings, first.config) if hasattr(settings, "batch_size") else None
         self.xf, self.yf = forget_sets(problems, self.device)
         self.on_epoch = [p.on_epoch for p in problems]
         self.recs = [TrainRecord(epochs=settings.epochs, rule=rule, converged=None) for _ in problems]
