@@ -14,11 +14,11 @@ The sweeps (`test_forgetting_sweep`): on the panels of the profile's `sweep_size
 preset — random relabeling's lr, weight pruning's per-layer thresholds times a scale —
 giving the utility–forgetting trade-off curves of the report.
 
-Tuned cells (`...-<method>-tuned`): every method with a saved search for the dataset
+Tuned cells (`...-<method>-tuned`): every method with a saved search for the dataset and regime
 (`benchmarks/tuned/<dataset>.json`, written by `python -m benchmarks.tune`: the same seeded
-TPE search for every method, on a validation panel of its own seeds) runs at the search's best
-point beside its preset, in the profile's `tuned_regimes`; the record says `setting: tuned`,
-the point and the search's validation score, trials and cost.
+TPE search for every method, per regime, on validation panels of their own seeds) runs at its
+regime's chosen point beside its preset, in the profile's `tuned_regimes`; the record says
+`setting: tuned`, the point, the search's validation distance and re-score, trials and cost.
 """
 
 from __future__ import annotations
@@ -94,7 +94,8 @@ def _settings(p: Profile, spec: DatasetSpec, regime: str, method: str) -> list[s
     """`preset`, and `tuned` where the dataset's saved search has the method (in the profile's tuned regimes);
     on a model that does not stack, only the profile's `settings_unstacked` of a method that has both."""
     search = tuning.load(tuned_path(spec.name))
-    tuned = regime in p.forgetting.tuned_regimes and search is not None and method in search["methods"]
+    entry = None if search is None else tuning.regime_search(search, regime)
+    tuned = regime in p.forgetting.tuned_regimes and entry is not None and method in entry["methods"]
     if not tuned:
         return ["preset"]
     keep = p.forgetting.settings_unstacked if _unstacked(spec) else ("preset", "tuned")
@@ -139,24 +140,33 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("sweep_case", list(sweep_cases(active(metafunc.config))))
 
 
-def _tuned(dataset: str, method: str, cap: int | None):
-    """The tuned point of `method` on `dataset` under the profile's epoch cap `cap` (a Config -> Config), and
-    the search's record keys."""
+def _tuned(dataset: str, regime: str, method: str, cap: int | None):
+    """The tuned point of `method` for `regime` on `dataset` under the profile's epoch cap `cap` (a Config -> Config),
+    and the search's record keys."""
     search = tuning.load(tuned_path(dataset))
-    entry = search["methods"][method]
-    point = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry["best"].items())
-    if cap is not None and entry["best"].get("epochs", 0) > cap:
+    entry = tuning.regime_search(search, regime)
+    m = entry["methods"][method]
+    point = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in m["best"].items())
+    if cap is not None and max((v for k, v in m["best"].items() if "epochs" in k), default=0) > cap:
         point += f" (run at the profile's epoch cap, {cap})"
-    return (lambda c: tuning.tuned_config(c, method, search, cap)), {
-        "tuned_point": point, "tuned_score": entry["best_score"], "tuning_trials": len(entry["trials"]),
-        "tuning_seconds": entry["seconds"], "tuning_n_models": search["n_models"]}
+    keys = {"tuned_point": point, "tuned_score": m["best_score"], "tuning_trials": len(m["trials"]),
+            "tuning_seconds": m["seconds"] + m.get("rescore_seconds", 0.0), "tuning_n_models": search["n_models"],
+            "tuning_objective": m.get("objective", search["objective"]),
+            "tuning_regime": tuning.LEGACY if m.get("legacy") else entry["regime"]}
+    rescore = m.get("best_rescore")
+    if rescore is not None:            # a per-regime search: the re-score, its interval, convergence, the no-op's
+        keys.update(tuned_rescore=rescore["score"], tuned_rescore_lo=rescore.get("score_lo"),
+                    tuned_rescore_hi=rescore.get("score_hi"), tuned_feasible=m["feasible"],
+                    tuning_noop_score=entry["noop_rescore"], tuning_convergence=m["convergence"],
+                    tuning_sizes=entry["sizes"])
+    return (lambda c: tuning.tuned_config(c, method, search, regime, cap)), keys
 
 
 def test_forgetting(benchmark, lab, profile, progress, forgetting_case):
     dataset, regime, size, method, setting = forgetting_case
     panel = lab.panel(dataset, regime, size)
     cap = lab.scale(dataset, "forgetting").max_epochs
-    point, extra = _tuned(dataset, method, cap) if setting == "tuned" else (None, {})
+    point, extra = _tuned(dataset, regime, method, cap) if setting == "tuned" else (None, {})
     if method == ORACLE:
         results = benchmark.pedantic(panel.run, args=(method,), rounds=1, iterations=1)
         oracle = lab.panel_oracle(dataset, regime, size, given=results)

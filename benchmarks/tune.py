@@ -1,15 +1,17 @@
-"""Tune every method on equal terms and save the search per dataset (`unlearning.running.tuning`).
+"""Tune every method on equal terms, per forget regime, and save the searches per dataset (`unlearning.running.tuning`).
 
     python -m benchmarks.tune digits california --bench-profile paper      # -> benchmarks/tuned/<dataset>.json
 
-Each dataset is loaded at the profile's forgetting scale (the data the forgetting audit runs
-on), a validation panel is trained from `tuning.VALIDATION_SEED`, and every tunable method that
-applies gets `--trials` trials of the same seeded TPE search. The JSON records the search's
-settings, every trial, the best point, each method's cost, the commit and torch version; the
-forgetting benchmark reads it (`TUNED_DIR`) and runs each method at its tuned point beside its
-preset. `--n-models`, `--trials` and `--train` / `--test` (a seeded subset of the rows) shrink a search that
-does not fit (MNIST on the 2-core CPU);
-`--methods` searches only those and keeps the file's other methods where the panel is the same.
+Each dataset is loaded at the profile's forgetting scale (the data the forgetting audit runs on). For each regime
+the profile runs tuned cells in (`Forgetting.tuned_regimes`) and each removal size it ranks, a validation panel is
+trained from `tuning.VALIDATION_SEED` and a second one from `tuning.RESCORE_SEED`; every tunable method that
+applies gets `--trials` trials of the same seeded TPE search on the first panels, its best points re-scored on the
+second. The JSON records the search's settings, every trial, the convergence, the re-scores, each method's cost, how
+many rows each validation forget set shares with the reported one by chance, the commit and torch version; the
+forgetting benchmark reads it (`TUNED_DIR`) and runs each method at its regime's tuned point beside its preset.
+`--n-models`, `--trials`, `--regimes` and `--train` / `--test` (a seeded subset of the rows) shrink a search that does
+not fit (MNIST on the 2-core CPU); `--methods` searches only those and keeps the file's other methods where the
+panels are the same.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from unlearning.data.registry import get_dataset, names
 from unlearning.running import provenance, tuning
 
 from .lab import Cell, Lab
-from .profiles import PROFILES, get_profile
+from .profiles import PROFILES, Profile, get_profile
 
 TUNED_DIR = Path(__file__).resolve().parent / "tuned"
 
@@ -37,38 +39,66 @@ def path(dataset: str, folder: Path = TUNED_DIR) -> Path:
     return Path(folder) / f"{dataset}.json"
 
 
-def overlap(lab: Lab, dataset: str, forget: list[int]) -> dict[str, int]:
-    """How many validation forget rows each reported forgetting panel's forget set shares (random regime draws)."""
+def cells(profile: Profile, dataset: str, regimes=None) -> dict[str, list[int]]:
+    """The removal sizes per regime the profile ranks with tuned cells on `dataset` (`regimes`: only these)."""
+    from .test_forgetting import _reason, _sizes, _unstacked  # one rule for the cells run and the cells tuned
+
+    spec, f = get_dataset(dataset), profile.forgetting
+    wanted = [r for r in f.tuned_regimes if regimes is None or r in regimes]
+    if f.regimes_unstacked is not None and _unstacked(spec):
+        wanted = [r for r in wanted if r in f.regimes_unstacked]
+    out = {r: [s for s in _sizes(profile, spec, f.sizes) if _reason(profile, spec, r, s) is None] for r in wanted}
+    return {r: sizes for r, sizes in out.items() if sizes}
+
+
+def overlap(lab: Lab, dataset: str, regime: str, forgets: dict[int, list[int]]) -> dict[str, int]:
+    """How many rows each validation forget set (by size) shares with the reported forget set of its regime and size."""
     from unlearning.data.forget_sets import select
     from unlearning.evaluation.audit import with_holdout
 
     prof = lab.profile.forgetting
     data = with_holdout(lab.data(lab.forgetting_cell(dataset)), prof.seed)
-    out = {}
-    for regime in prof.regimes:
-        for size in prof.sizes:
-            try:
-                rows = set(select(data, size, prof.seed, regime)[1].tolist())
-            except ValueError:
-                continue
-            out[f"{regime}-n{size}"] = len(rows & set(forget))
-    return out
+    return {f"n{size}": len(set(select(data, size, prof.seed, regime)[1].tolist()) & set(rows))
+            for size, rows in forgets.items()}
 
 
-PANEL_KEYS = ("profile", "subset", "objective", "trials_per_method", "sampler", "sampler_seed", "startup_trials",
-              "epoch_cap", "n_models", "size", "regime", "validation_seed", "train_size", "test_size", "forget")
+PANEL_KEYS = ("profile", "subset", "objective", "utility_floor", "trials_per_method", "sampler_seed", "startup_trials",
+              "rescore_top", "epoch_cap", "n_models", "validation_seed", "rescore_seed", "train_size", "test_size")
+REGIME_KEYS = ("sizes", "forget", "rescore_forget")
 
 
 def merged(old: dict | None, new: dict) -> dict:
-    """`new`, with the methods of `old` it did not search kept where both searched the same panel the same way
-    (`PANEL_KEYS`); else ValueError saying what differs (search every method again, or write elsewhere)."""
+    """`new`, with the methods of `old` it did not search kept where both searched the same panels the same way
+    (`PANEL_KEYS`, and per regime `REGIME_KEYS`); else ValueError saying what differs (search every method again,
+    or write elsewhere)."""
     if old is None:
         return new
+    if "regimes" not in old:
+        return carried(old, new)
     differ = [k for k in PANEL_KEYS if old.get(k) != new.get(k)]
+    for regime, entry in new["regimes"].items():
+        before = old.get("regimes", {}).get(regime)
+        differ += [f"{regime} {k}" for k in REGIME_KEYS if before is not None and before.get(k) != entry.get(k)]
     if differ:
-        raise ValueError(f"the saved search of {new['dataset']} ran on another panel or budget ({', '.join(differ)} "
+        raise ValueError(f"the saved search of {new['dataset']} ran on other panels or budget ({', '.join(differ)} "
                          "differ): search every method again (no --methods) or give --out another folder")
-    return {**new, "methods": {**old["methods"], **new["methods"]}}
+    regimes = {**old["regimes"]}
+    for regime, entry in new["regimes"].items():
+        kept = regimes.get(regime, {}).get("methods", {})
+        regimes[regime] = {**entry, "methods": {**kept, **entry["methods"]}}
+    return {**new, "regimes": regimes}
+
+
+def carried(legacy: dict, new: dict) -> dict:
+    """`new`, with each method of a legacy search (one canary panel, before per-regime tuning) that `new` did not
+    search carried into every regime as it was: its entry marked `legacy`, with the objective and panel it was
+    searched on (`tuning.LEGACY_STALE` methods are dropped: their points no longer describe them)."""
+    old = tuning.regime_search(legacy, "canaries")["methods"]
+    panel = {"legacy": True, "objective": legacy["objective"], "searched_regime": legacy["regime"],
+             "searched_size": legacy["size"], "searched_n_models": legacy["n_models"]}
+    regimes = {r: {**e, "methods": {**{m: {**v, **panel} for m, v in old.items() if m not in e["methods"]},
+                                    **e["methods"]}} for r, e in new["regimes"].items()}
+    return {**new, "regimes": regimes}
 
 
 def tune_dataset(lab: Lab, dataset: str, args) -> dict:
@@ -78,19 +108,27 @@ def tune_dataset(lab: Lab, dataset: str, args) -> dict:
     if subset:                                                    # a subset panel: the search on fewer rows
         data = data.subset(args.train, args.test, seed=0)
     config = lab.config(cell)
-    size = min(args.size, max(1, data.n_train // 4))
-    t0 = time.perf_counter()
-    panel = tuning.validation_panel(data, config, size, args.n_models, args.regime)
-    panel_seconds = time.perf_counter() - t0
-    out = tuning.tune_panel(panel, args.methods, args.trials, progress=lambda s: print(s, flush=True),
-                            epoch_cap=lab.scale(dataset, "forgetting").max_epochs)
-    for entry in out["methods"].values():
-        entry["provenance"] = provenance.tree()
+    cap = lab.scale(dataset, "forgetting").max_epochs
+    shared, reshared, regimes, panel_seconds = {}, {}, {}, 0.0
+    for regime, sizes in cells(lab.profile, dataset, args.regimes).items():
+        sizes = [s for s in sizes if 2 * s <= data.n_train]
+        t0 = time.perf_counter()
+        panels = tuning.validation_panels(data, config, regime, sizes, args.n_models, shared=shared)
+        rescore = tuning.validation_panels(data, config, regime, sizes, args.n_models, tuning.RESCORE_SEED,
+                                           shared=reshared)
+        panel_seconds += time.perf_counter() - t0
+        out = tuning.tune_regime(panels, rescore, args.methods, args.trials, progress=lambda s: print(s, flush=True),
+                                 epoch_cap=cap)
+        for entry in out["methods"].values():
+            entry["provenance"] = provenance.tree()
+        # a subset panel's rows are indices into the subset, not into the data the reported panels draw from
+        forgets = dict(zip(sizes, out["forget"], strict=True))
+        out["reported_overlap"] = None if subset else overlap(lab, dataset, regime, forgets)
+        regimes[regime] = out
     return {"dataset": dataset, "profile": lab.profile.name, "subset": {"train": args.train, "test": args.test},
-            "panel_seconds": panel_seconds,
-            # a subset panel's rows are indices into the subset, not into the data the reported panels draw from
-            "reported_overlap": None if subset else overlap(lab, dataset, out["forget"]), "torch": torch.__version__,
-            "threads": torch.get_num_threads(), **out}
+            **tuning.settings(), "trials_per_method": args.trials, "epoch_cap": cap, "n_models": args.n_models,
+            "train_size": data.n_train, "test_size": len(data.x_test), "panel_seconds": panel_seconds,
+            "torch": torch.__version__, "threads": torch.get_num_threads(), "regimes": regimes}
 
 
 def main(argv=None) -> int:
@@ -99,15 +137,15 @@ def main(argv=None) -> int:
     ap.add_argument("--bench-profile", default="paper", choices=list(PROFILES), help="the forgetting scale of data")
     ap.add_argument("--trials", type=int, default=tuning.TRIALS, help="trials per method (default %(default)s)")
     ap.add_argument("--n-models", type=int, default=tuning.N_MODELS, help="models per group (default %(default)s)")
-    ap.add_argument("--size", type=int, default=tuning.SIZE, help="validation forget points (default %(default)s)")
-    ap.add_argument("--regime", default=tuning.REGIME, choices=REGIMES)
+    ap.add_argument("--regimes", nargs="*", default=None, choices=REGIMES,
+                    help="only these regimes (default: the profile's tuned regimes)")
     ap.add_argument("--train", type=int, default=None, help="search on a seeded subset of this many training rows")
     ap.add_argument("--test", type=int, default=None, help="... and of this many test rows")
     ap.add_argument("--methods", nargs="*", default=None, help="methods (default: every tunable one)")
     ap.add_argument("--out", type=Path, default=TUNED_DIR, help="folder of the JSON files (default %(default)s)")
     args = ap.parse_args(argv)
-    if args.trials < 1 or args.n_models < 3 or args.size < 1:
-        ap.error(f"--trials {args.trials} (>= 1), --n-models {args.n_models} (>= 3), --size {args.size} (>= 1)")
+    if args.trials < 1 or args.n_models < 3:
+        ap.error(f"--trials {args.trials} (>= 1), --n-models {args.n_models} (>= 3)")
     for ds in args.datasets or names():
         get_dataset(ds)
     logging.basicConfig(level=logging.WARNING)
@@ -118,7 +156,7 @@ def main(argv=None) -> int:
         except pytest.skip.Exception as exc:       # the lab skips a dataset whose data is unavailable
             print(f"{ds}: not tuned: {exc}", file=sys.stderr)
             continue
-        old = tuning.load(path(ds, args.out)) if args.methods else None
+        old = tuning.load(path(ds, args.out)) if args.methods or args.regimes else None   # keep what was not searched
         print(f"wrote {tuning.save(path(ds, args.out), merged(old, payload))}", flush=True)
     return 0
 

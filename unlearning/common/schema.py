@@ -350,10 +350,27 @@ _OPTIONAL = [
     ("setting", "str", "", "forgetting: `preset` (the method's preset settings) or `tuned` (the best point of its "
                            "search, benchmarks/tuned/<dataset>.json)"),
     ("tuned_point", "str", "", "tuned cells: the point, `knob=value, ...`"),
-    ("tuned_score", "float", "ratio", "tuned cells: the point's challenge score on the search's validation panel"),
+    ("tuned_score", "float", "ratio", "tuned cells: the point's score on the search's validation panels "
+                                      "(`tuning_objective`)"),
     ("tuning_trials", "int", "", "tuned cells: trials of the method's search"),
-    ("tuning_seconds", "float", "s", "tuned cells: wall time of the method's whole search"),
-    ("tuning_n_models", "int", "models", "tuned cells: models per group of the search's validation panel"),
+    ("tuning_seconds", "float", "s", "tuned cells: wall time of the method's whole search (its re-scores included)"),
+    ("tuning_n_models", "int", "models", "tuned cells: models per group of the search's validation panels"),
+    ("tuning_objective", "str", "", "tuned cells: what the search optimised: `distance` (from retraining, lower is "
+                                    "better, per regime) or `unlearn_score` (the challenge score on one canary "
+                                    "panel, higher is better: searches before issue 30)"),
+    ("tuning_regime", "str", "", "tuned cells: the regime the point was searched on (`legacy`: one canary panel "
+                                 "for every regime)"),
+    ("tuning_sizes", "list[int]", "points", "tuned cells: the removal sizes of the regime's validation panels"),
+    ("tuned_rescore", "float", "ratio", "tuned cells: the point's distance from retraining on the second, "
+                                        "independent validation panels it was chosen on"),
+    ("tuned_rescore_lo", "float", "ratio", "tuned cells: low end of its interval (each panel's effect interval "
+                                           "folded into a distance, averaged over the panels)"),
+    ("tuned_rescore_hi", "float", "ratio", "tuned cells: high end of that interval"),
+    ("tuned_feasible", "bool", "", "tuned cells: the point kept the utility floor (`tuning.UTILITY_FLOOR`) on the "
+                                   "second panels"),
+    ("tuning_noop_score", "float", "ratio", "tuned cells: the no-op's distance on the same second panels"),
+    ("tuning_convergence", "list[float]", "ratio", "tuned cells: the best feasible validation distance after each "
+                                                   "trial (null before the first feasible one)"),
 ]
 # fmt: on
 

@@ -228,6 +228,16 @@ def _phi(views: list[View], labels: View, task: str) -> np.ndarray:
     return np.stack([fg.logit_confidence(v.forget, labels.forget, task) for v in views])
 
 
+def forget_phi(panel: Panel, views: list[View]) -> np.ndarray:
+    """φ of each model of a group on the panel's forget set, (models, examples)."""
+    return _phi(views, panel.labels, panel.data.task)
+
+
+def test_utility(panel: Panel, views: list[View]) -> float:
+    """The group's mean test accuracy (MSE for regression)."""
+    return _mean(_utility(v, panel.labels, panel.data.task)["test"] for v in views)
+
+
 def _attacks(panel: Panel, views: list[View], key: str | None = None) -> tuple[list[float], list[float]]:
     """MIA-efficacy and loss-attack AUC of each model of a group (cached for the panel's own groups)."""
     if key is not None and key in panel._cache:

@@ -235,6 +235,23 @@ def effect_interval(u, r, *, seed: int = 0, confidence: float = CONFIDENCE,
     return float(lo), float(hi)
 
 
+def distance(effect, noop_effect):
+    """Distance from retraining of an effect: |effect| / max(|the no-op's effect on the same cell|, `MARGIN`). 0 is
+    retraining, 1 is as far as doing nothing (where the no-op's effect exceeds the margin): the ranking's measure
+    and the tuner's objective. Elementwise on arrays (NaN stays NaN)."""
+    return np.abs(effect) / np.maximum(np.abs(noop_effect), MARGIN)
+
+
+def distance_interval(lo, hi, noop_effect):
+    """The ends of the distance's interval from the effect's interval (`lo`, `hi`), folded at 0: the near end is 0
+    where the interval holds 0. Elementwise on arrays."""
+    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    near = np.where((lo > 0) | (hi < 0), np.minimum(np.abs(lo), np.abs(hi)), 0.0)
+    near = np.where(np.isnan(lo) | np.isnan(hi), np.nan, near)
+    scale = np.maximum(np.abs(noop_effect), MARGIN)
+    return near / scale, np.maximum(np.abs(lo), np.abs(hi)) / scale
+
+
 # -- 3. controls: did the whole model move? -------------------------------------------------------------
 @dataclass(frozen=True)
 class Controls:

@@ -41,7 +41,7 @@ def _preset_point(config, method, names):
 
 # A warm model already meets its preset's `loss_below` rule (digits: 0 epochs), so the search fine-tunes for a
 # fixed number of epochs instead, at a multiple of the preset's lr (its optimizer and batch kept).
-SEARCH = Space({"lr_scale": Real(0.1, 10.0), "epochs": Int(1, 20)}, apply=_fixed, preset=_preset_point,
+SEARCH = Space({"lr_scale": Real(1e-3, 10.0), "epochs": Int(1, 20)}, apply=_fixed, preset=_preset_point,
                note="fixed epochs at lr_scale x the preset fine-tune lr (the preset's optimizer and batch size)")
 
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from ..config import check_int, check_real
 from .base import UnlearnResult, register
 from .group import Loop, batch_of, batches, check_optimizer, describe, rows
-from .space import Int, Real, Space
+from .space import Int, Real, Space, read_fields
 
 PAPER = ("NegGrad: gradient ascent on the forget set (Kurmanji et al. 2023, Towards Unbounded Machine Unlearning, "
          "NeurIPS; reference: OPTML-Group/Unlearn-Sparse unlearn/GA.py, Jia et al. 2023, Model Sparsity Can "
@@ -67,8 +67,21 @@ class GradientAscentConfig:
         check_int("batch_size", self.batch_size, 1, none="the training's batch size")
 
 
-@register("gradient_ascent", settings=GradientAscentConfig, paper=PAPER,
-          search=Space({"lr": Real(1e-5, 1e-1), "epochs": Int(1, 10)}), batched=True)
+def _preset_point(config, method: str, names: tuple) -> dict:
+    """The preset's knobs, its batch (None: the training's) read as the batch it runs at."""
+    point = read_fields(config, method, names)
+    if point.get("batch_size") is None:
+        point["batch_size"] = config.train.batch_size
+    return point
+
+
+# lr from the preset's 1e-4 down to a near no-op and up to 0.1; the batch (the reference's 256 is the training's) from
+# 8 to 256: at n = 100 a small batch takes many more ascent steps per epoch than a large one.
+SEARCH = Space({"lr": Real(1e-6, 1e-1), "epochs": Int(1, 10), "batch_size": Int(8, 256, log=True)},
+               preset=_preset_point)
+
+
+@register("gradient_ascent", settings=GradientAscentConfig, paper=PAPER, search=SEARCH, batched=True)
 def gradient_ascent(problems) -> list[UnlearnResult]:
     """Gradient ascent on the forget set's training loss for a few epochs (NegGrad).
 

@@ -1,27 +1,41 @@
-"""One search for every method: each method's knobs tuned on equal terms, on a validation forget set.
+"""One search for every method: each method's knobs tuned on equal terms, per forget regime, on the question the
+ranking asks.
 
-A comparison of unlearning methods is only as fair as their hyperparameters: a baseline run at
-a reference default made for CIFAR ResNets, beside a method tuned by its authors, says little.
-So every method with knobs (`register(..., search=Space(...))`, `unlearning.methods.space`) gets the
-same search here, and nothing is hand-tuned that another method did not get:
+A comparison of unlearning methods is only as fair as their hyperparameters: a baseline run at a reference
+default made for CIFAR ResNets, beside a method tuned by its authors, says little. So every method with knobs
+(`register(..., search=Space(...))`, `unlearning.methods.space`) gets the same search here, and nothing is
+hand-tuned that another method did not get:
 
-- **The same budget**: `TRIALS` trials per method per dataset, Optuna's TPE sampler seeded
-  with `SAMPLER_SEED` (its first `STARTUP_TRIALS` trials random). The method's preset point is
-  the first trial where its space holds it (`Space.preset`), so a search can only improve on it.
-- **The same objective**: the NeurIPS 2023 unlearning challenge's score, F × (retain accuracy
-  ratio) × (test accuracy ratio) against retrained models (`forgetting.unlearn_score`; 1 / MSE
-  for regression), averaged over the validation panel's models. A trial that fails (a setting
-  the data cannot hold, a collapse) scores 0 and keeps its error message.
-- **Apart from what is reported**: a validation panel (`validation_panel`) of `N_MODELS`
-  originals and as many retrained references, whose originals, forget set and references are
-  all drawn from `VALIDATION_SEED` on, not the benchmarks' seeds: the forget sets the audit
-  reports are separate draws from the one a method was tuned on (`python -m benchmarks.tune`
-  records how many rows each shares with it by chance).
+- **The question that is ranked.** The report ranks methods by their distance from retraining
+  (`verdict.distance`: |effect| / max(|the no-op's effect|, margin); 0 is retraining, 1 is doing nothing),
+  cell by cell, per forget regime and removal size. A search minimises the same distance, averaged over the
+  validation panels of one regime (one panel per removal size the report ranks), so a method gets one point per
+  regime: what a deployer who knows the kind of request (random rows, a class, memorised canaries) would tune.
+- **Utility kept.** A point is feasible only where the unlearned models keep `UTILITY_FLOOR` of the retrained
+  models' test utility on every panel (accuracy ratio; MSE ratio retrained / unlearned for regression), or of the
+  originals' where those are worse (California's canaries: memorised wrong targets cost the originals test MSE):
+  doing nothing is always feasible, and a collapsed model, which can match a forget set's φ by accident, is not.
+  Optuna's TPE models the constraint (`constraints_func`); the best point is the feasible one of least distance.
+- **The same budget**: `TRIALS` trials per method and regime, TPE seeded with `SAMPLER_SEED` (its first
+  `STARTUP_TRIALS` random). The preset is the first trial where its space holds it (`Space.preset_point`). A
+  point already scored is not run again (the runs are deterministic): an integer space smaller than the budget
+  (SISA's 8 points) is searched exhaustively at the cost of its size.
+- **Winners re-scored.** The `RESCORE_TOP` best feasible points are scored again on a second, independent set of
+  validation panels (`RESCORE_SEED`), and the point is chosen on that score: a point that won by seed noise on
+  the first panels does not carry it to the second. The chosen point's re-score is recorded with its interval
+  (each panel's effect interval, `verdict.effect_interval`, folded into a distance as the ranking does, averaged
+  over the panels); the preset and the no-op are re-scored beside it.
+- **Apart from what is reported**: the validation panels' originals, forget sets and references are drawn from
+  `VALIDATION_SEED` (and `RESCORE_SEED`) on, not the benchmarks' seeds (`python -m benchmarks.tune` records how
+  many rows each shares with a reported forget set by chance).
 
-`tune_panel` returns, per method, every trial (values, score, F, utility ratios, seconds), the
-best point and the search's cost; `save` / `load` keep them as one small JSON per dataset
-(`benchmarks/tuned/<dataset>.json`, written by `python -m benchmarks.tune`), which the
-benchmarks read (`tuned_config`). Optuna is the `tune` extra; reading a saved search needs none.
+`tune_regime` returns, per method, every trial (values, distance, effect and utility per panel, seconds), the
+convergence (the best feasible distance after each trial), the re-scored points and the chosen one, and the
+search's cost; `save` / `load` keep a dataset's searches as one JSON (`benchmarks/tuned/<dataset>.json`, written by
+`python -m benchmarks.tune`), which the benchmarks read (`tuned_config`). Optuna is the `tune` extra; reading a
+saved search needs none. A search saved before per-regime tuning (one canary panel, the challenge score) is still
+read: its one point serves every regime, and `regime_search` says so (`LEGACY`); a knob added to a space since is
+set to the preset's value, the value the search ran it at (`LEGACY_STALE`: the methods whose preset moved instead).
 """
 
 from __future__ import annotations
@@ -31,34 +45,39 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
+
+import numpy as np
 
 from ..config import Config
 from ..data import Data
-from ..evaluation import audit
+from ..evaluation import audit, verdict
 from ..methods import METHODS, MethodNotApplicable, get_method
 from ..methods.space import Int, Real, Space
 
-TRIALS = 16                 # trials per method per dataset
+TRIALS = 32                 # trials per method per regime and dataset (16 did not reach the hand-found SCRUB point)
 STARTUP_TRIALS = 8          # of them, drawn at random before TPE models the objective
 SAMPLER_SEED = 0
 N_MODELS = 8                # originals (and retrained references) of a validation panel
-SIZE = 20                   # forget points of the validation forget set
-# The validation forget set's regime: canaries, the one regime where a forget set is memorised by construction,
-# so that the score rewards forgetting and not only keeping utility. On random forget sets a no-op is as good as
-# retraining (the audit's finding): there a search can only learn to do nothing (a first search on digits' random
-# regime, 1 trial each at N = 16, scored every gentle method's preset 0.12-0.13 and the ones that change the model
-# most, SalUn and SCRUB, 0.01-0.02).
-REGIME = "canaries"
-VALIDATION_SEED = 700_001   # the validation panel's seeds: originals from here, references + audit's offset
-OBJECTIVE = "unlearn_score"
-ORACLE = "naive_retrain"
+RESCORE_TOP = 3             # the best feasible points re-scored on the second panels
+UTILITY_FLOOR = 0.9         # a feasible point keeps this share of the test utility of retraining or of the no-op,
+                            # the lower of the two, on every panel
+VALIDATION_SEED = 700_001   # the validation panels' seeds: originals from here, references + audit's offset
+RESCORE_SEED = 800_001      # the second, independent validation panels the winners are re-scored on
+OBJECTIVE = "distance"      # lower is better
+FAILED = verdict.Z_CLIP / verdict.MARGIN    # the distance of a point that failed: the largest a point can have
+LEGACY = "legacy"           # a search saved before per-regime tuning: one canary panel, the challenge score
+# methods whose legacy points no longer describe the method: not used (no tuned cell), with the reason
+LEGACY_STALE = {"neggrad_plus": "its preset moved to the SCRUB notebook's batches (128 / 64) and L2 term (issue 30); "
+                                "the legacy point was searched at the training's batch without it"}
 
 
-def validation_panel(data: Data, config: Config, size: int = SIZE, n_models: int = N_MODELS,
-                     regime: str = REGIME, seed: int = VALIDATION_SEED) -> audit.Panel:
-    """The panel a search scores trials on: `audit.build_panel` from `seed` instead of `config.seed`."""
-    return audit.build_panel(data, dataclasses.replace(config, seed=seed), size, n_models, regime)
+def validation_panels(data: Data, config: Config, regime: str, sizes: Iterable[int], n_models: int = N_MODELS,
+                      seed: int = VALIDATION_SEED, shared: dict | None = None) -> list[audit.Panel]:
+    """The panels a regime's search scores trials on: `audit.build_panel` from `seed` instead of `config.seed`, one
+    per removal size. `shared`: kept by the caller across regimes, so that random and classwise panels take the
+    same originals (as the reported panels do)."""
+    cfg = dataclasses.replace(config, seed=seed)
+    return [audit.build_panel(data, cfg, size, n_models, regime, shared=shared) for size in sizes]
 
 
 def tunable(data: Data, model, names: Iterable[str] | None = None) -> list[str]:
@@ -73,20 +92,70 @@ def _suggest(trial, name: str, p: Real | Int):
     return trial.suggest_float(name, p.low, p.high, log=p.log)
 
 
-def score(panel: audit.Panel, method: str, point: Callable[[Config], Config], oracle: list) -> dict:
-    """Run `method` at `point` (each panel config -> its config at the point) on the panel's originals
-    (`Panel.run`); its score and what it is made of."""
+def _references(panel: audit.Panel) -> dict:
+    """What every trial on `panel` compares with, computed once: the reference models' φ on the forget set and
+    their mean test utility, the originals' φ (the no-op) and the no-op's effect and distance."""
+    if "tuning" not in panel._cache:
+        r = verdict.bounded(audit.forget_phi(panel, panel.views("reference", panel.reference)))
+        o = verdict.bounded(audit.forget_phi(panel, panel.views("control", [t.model for t in panel.originals])))
+        noop = float(verdict.shift(o, r))
+        utility = audit.test_utility(panel, panel.views("reference", panel.reference))
+        noop_ratio = _utility_ratio(panel, audit.test_utility(panel, panel.views("control", [
+            t.model for t in panel.originals])), utility)
+        panel._cache["tuning"] = {"r": r, "noop_effect": noop, "noop_distance": float(verdict.distance(noop, noop)),
+                                  "utility": utility, "floor": UTILITY_FLOOR * min(1.0, noop_ratio)}
+    return panel._cache["tuning"]
+
+
+def _utility_ratio(panel: audit.Panel, unlearned: float, retrained: float) -> float:
+    """Unlearned test utility as a share of retraining's (accuracy ratio; MSE ratio retrained / unlearned)."""
+    if panel.data.is_classification:
+        return unlearned / retrained if retrained > 0 else 0.0
+    return retrained / unlearned if unlearned > 0 else 1.0
+
+
+def panel_score(panel: audit.Panel, method: str, point: Callable[[Config], Config] | None,
+                interval: bool = False) -> dict:
+    """`method` at `point` on one panel: its distance from retraining, effect, test-utility ratio and seconds
+    (and, with `interval`, the distance's interval from the effect's, folded at 0 as the ranking folds it)."""
+    ref = _references(panel)
     t0 = time.perf_counter()
     results = panel.run(method, point=point)
     seconds = time.perf_counter() - t0
     views = [panel.view(r.model) for r in results]
-    q = audit.quality_metrics(panel, views, panel.views("oracle", [r.model for r in oracle]),
-                              panel.views("reference", panel.reference))
-    value = q[OBJECTIVE]
-    util = audit.utility_metrics(panel, views)
-    return {"score": value if value is not None and math.isfinite(value) else 0.0,
-            "forget_quality": q["forget_quality"], "seconds": seconds,
-            **{k: v for k, v in util.items() if not k.endswith(("_lo", "_hi"))}}
+    u = verdict.bounded(audit.forget_phi(panel, views))
+    if not np.isfinite(u).all():
+        raise RuntimeError(f"{method}: a model produced non-finite outputs on the forget set")
+    effect = float(verdict.shift(u, ref["r"]))
+    out = {"distance": float(verdict.distance(effect, ref["noop_effect"])), "effect": effect,
+           "utility_ratio": _utility_ratio(panel, audit.test_utility(panel, views), ref["utility"]),
+           "utility_floor": ref["floor"], "seconds": seconds}
+    if interval:
+        lo, hi = verdict.effect_interval(u, ref["r"], seed=panel.configs[0].seed)
+        out["distance_lo"], out["distance_hi"] = verdict.distance_interval(lo, hi, ref["noop_effect"])
+    return out
+
+
+def regime_score(panels: list[audit.Panel], method: str, point: Callable[[Config], Config] | None,
+                 interval: bool = False) -> dict:
+    """`panel_score` on each of a regime's panels: the mean distance (`score`), the least utility ratio, whether
+    the point is feasible (on every panel at or above its floor), the least margin above the floors, and the
+    per-panel values."""
+    per = [panel_score(p, method, point, interval) for p in panels]
+    out = {"score": float(np.mean([p["distance"] for p in per])), "utility_ratio": min(p["utility_ratio"] for p in per),
+           "seconds": sum(p["seconds"] for p in per), "distances": [p["distance"] for p in per],
+           "effects": [p["effect"] for p in per], "utility_ratios": [p["utility_ratio"] for p in per]}
+    out["feasible"] = all(p["utility_ratio"] >= p["utility_floor"] for p in per)
+    out["utility_margin"] = min(p["utility_ratio"] - p["utility_floor"] for p in per)
+    if interval:
+        out["score_lo"] = float(np.mean([p["distance_lo"] for p in per]))
+        out["score_hi"] = float(np.mean([p["distance_hi"] for p in per]))
+    return out
+
+
+def noop_score(panels: list[audit.Panel]) -> float:
+    """The no-op's mean distance over the panels (1 where its effect exceeds the margin on each)."""
+    return float(np.mean([_references(p)["noop_distance"] for p in panels]))
 
 
 def point_configs(configs: list[Config], method: str, values: Mapping, epoch_cap: int | None = None) -> list[Config]:
@@ -96,78 +165,132 @@ def point_configs(configs: list[Config], method: str, values: Mapping, epoch_cap
     return [space.configure(c, method, values).with_epoch_cap(epoch_cap) for c in configs]
 
 
-def _objective(panel: audit.Panel, method: str, space: Space, oracle: list, epoch_cap: int | None) -> Callable:
+def _at(method: str, values: Mapping, epoch_cap: int | None) -> Callable[[Config], Config]:
+    return lambda c: point_configs([c], method, values, epoch_cap)[0]
+
+
+def _key(values: Mapping) -> tuple:
+    return tuple(sorted(values.items()))
+
+
+def _scored(panels, method: str, values: Mapping, epoch_cap: int | None, interval: bool = False) -> dict:
+    """`regime_score` at `values`; a point the data cannot hold (ValueError, RuntimeError) fails: distance
+    `FAILED`, infeasible, its error kept."""
+    try:
+        return regime_score(panels, method, _at(method, values, epoch_cap), interval)
+    except (ValueError, RuntimeError) as exc:
+        return {"score": FAILED, "feasible": False, "utility_ratio": 0.0, "utility_margin": -1.0, "seconds": 0.0,
+                "error": f"{type(exc).__name__}: {exc}"}
+
+
+def _objective(panels, method: str, space: Space, epoch_cap: int | None, seen: dict) -> Callable:
     def objective(trial) -> float:
         values = {name: _suggest(trial, name, p) for name, p in space.params.items()}
-        try:
-            out = score(panel, method, lambda c: point_configs([c], method, values, epoch_cap)[0], oracle)
-        except (ValueError, RuntimeError) as exc:       # a point the data cannot hold: scored 0, error kept
-            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
-            return 0.0
-        for key, v in out.items():
-            trial.set_user_attr(key, v)
+        key = _key(values)
+        out = {**seen[key], "repeat": True} if key in seen else _scored(panels, method, values, epoch_cap)
+        seen.setdefault(key, {k: v for k, v in out.items() if k != "repeat"})
+        for k, v in out.items():
+            trial.set_user_attr(k, v)
+        trial.set_user_attr("constraint", [-out["utility_margin"]])
         return out["score"]
     return objective
 
 
-def tune_method(panel: audit.Panel, method: str, oracle: list, trials: int = TRIALS,
+def convergence(trials: list[dict]) -> list[float | None]:
+    """The best feasible distance after each trial (None until a trial is feasible)."""
+    best, out = math.inf, []
+    for t in trials:
+        if t["feasible"]:
+            best = min(best, t["score"])
+        out.append(None if best == math.inf else best)
+    return out
+
+
+def tune_method(panels: list[audit.Panel], rescore: list[audit.Panel], method: str, trials: int = TRIALS,
                 seed: int = SAMPLER_SEED, epoch_cap: int | None = None) -> dict:
-    """One method's search on the panel: every trial, the best point and the search's seconds. `epoch_cap`:
-    the profile's cap on every epoch count (the dataset's `Scale.max_epochs` in `benchmarks/profiles.py`),
-    applied to each point."""
+    """One method's search on a regime's validation `panels`, its winners re-scored on the `rescore` panels: every
+    trial, the convergence, the chosen point with its scores and the search's seconds. `epoch_cap`: the profile's
+    cap on every epoch count (the dataset's `Scale.max_epochs` in `benchmarks/profiles.py`), applied to each
+    point."""
     import optuna
 
     space = get_method(method).search
     if space is None:
         raise MethodNotApplicable(f"method {method!r} has no search space (register(..., search=...))")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(STARTUP_TRIALS, trials))
-    study = optuna.create_study(direction="maximize", sampler=sampler)
-    preset = space.preset_point(panel.configs[0], method)
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(STARTUP_TRIALS, trials),
+                                         constraints_func=lambda t: t.user_attrs["constraint"])
+    study = optuna.create_study(direction="minimize", sampler=sampler)
+    preset = space.preset_point(panels[0].configs[0], method)
     if preset is not None:
         study.enqueue_trial(preset)
     t0 = time.perf_counter()
-    study.optimize(_objective(panel, method, space, oracle, epoch_cap), n_trials=trials)
+    study.optimize(_objective(panels, method, space, epoch_cap, {}), n_trials=trials)
     seconds = time.perf_counter() - t0
-    done = [{"number": t.number, "values": t.params, "score": t.value, **t.user_attrs} for t in study.trials]
-    best = max(done, key=lambda t: (t["score"], -t["number"]))      # ties: the earliest
-    return {"space": space.describe(), "preset": preset, "preset_score": done[0]["score"] if preset else None,
-            "best": best["values"], "best_score": best["score"], "best_trial": best["number"],
-            "trials": done, "seconds": seconds, "seconds_per_trial": seconds / trials}
-
-
-def tune_panel(panel: audit.Panel, methods: Iterable[str] | None = None, trials: int = TRIALS,
-               seed: int = SAMPLER_SEED, progress: Callable[[str], None] | None = None,
-               epoch_cap: int | None = None) -> dict:
-    """Every tunable method (or `methods`) searched on one validation panel; the oracle (naive
-    retraining of the panel's originals) is run once and shared."""
+    done = [{"number": t.number, "values": t.params,
+             **{k: v for k, v in t.user_attrs.items() if k != "constraint"}} for t in study.trials]
     t0 = time.perf_counter()
-    oracle = panel.run(ORACLE)
-    oracle_seconds = time.perf_counter() - t0
+    ranked = sorted((t for t in done if t["feasible"] and not t.get("repeat")), key=lambda t: (t["score"], t["number"]))
+    finalists = [{"number": t["number"], "values": t["values"], "score": t["score"],
+                  "rescore": _scored(rescore, method, t["values"], epoch_cap, interval=True)}
+                 for t in ranked[:RESCORE_TOP]]
+    preset_rescore = (_scored(rescore, method, preset, epoch_cap, interval=True) if preset is not None else None)
+    rescore_seconds = time.perf_counter() - t0
+    feasible = [f for f in finalists if f["rescore"]["feasible"]]
+    chosen = min(feasible or finalists, key=lambda f: (f["rescore"]["score"], f["score"], f["number"]), default=None)
+    if chosen is None:          # no feasible trial at all: the least distance, flagged infeasible
+        first = min(done, key=lambda t: (t["score"], t["number"]))
+        chosen = {"number": first["number"], "values": first["values"], "score": first["score"], "rescore": None}
+    return {"space": space.describe(), "preset": preset, "preset_score": done[0]["score"] if preset else None,
+            "preset_rescore": preset_rescore, "best": chosen["values"], "best_score": chosen["score"],
+            "best_trial": chosen["number"], "best_rescore": chosen["rescore"],
+            "feasible": bool(chosen["rescore"] and chosen["rescore"]["feasible"]),
+            "finalists": finalists, "convergence": convergence(done), "trials": done,
+            "distinct_points": len({_key(t["values"]) for t in done}), "seconds": seconds,
+            "seconds_per_trial": seconds / trials, "rescore_seconds": rescore_seconds}
+
+
+def tune_regime(panels: list[audit.Panel], rescore: list[audit.Panel], methods: Iterable[str] | None = None,
+                trials: int = TRIALS, seed: int = SAMPLER_SEED, progress: Callable[[str], None] | None = None,
+                epoch_cap: int | None = None) -> dict:
+    """Every tunable method (or `methods`) searched on one regime's validation panels (`tune_method`)."""
+    first = panels[0]
     out = {}
-    for method in tunable(panel.data, panel.originals[0].model, methods):
-        out[method] = tune_method(panel, method, oracle, trials, seed, epoch_cap)
+    for method in tunable(first.data, first.originals[0].model, methods):
+        out[method] = tune_method(panels, rescore, method, trials, seed, epoch_cap)
         if progress:
-            progress(f"{panel.data.name} {method}: best {out[method]['best']} score {out[method]['best_score']:.4g}"
-                     f" (preset {out[method]['preset_score']}), {out[method]['seconds']:.1f}s")
-    return {"objective": OBJECTIVE, "trials_per_method": trials, "sampler": "optuna TPESampler",
-            "sampler_seed": seed, "startup_trials": min(STARTUP_TRIALS, trials), "epoch_cap": epoch_cap,
-            "n_models": panel.n_models,
-            "size": len(panel.forget), "regime": panel.regime, "validation_seed": panel.configs[0].seed,
-            "train_size": panel.data.n_train, "test_size": len(panel.data.x_test),
-            "oracle_seconds": oracle_seconds, "forget": panel.forget.tolist(), "methods": out}
+            e = out[method]
+            r = e["best_rescore"]
+            progress(f"{first.data.name} {first.regime} {method}: best {e['best']} distance {e['best_score']:.3g}, "
+                     f"re-scored {r['score'] if r else float('nan'):.3g} (preset {e['preset_score']}), "
+                     f"{e['seconds'] + e['rescore_seconds']:.1f}s")
+    return {"sizes": [len(p.forget) for p in panels], "forget": [p.forget.tolist() for p in panels],
+            "rescore_forget": [p.forget.tolist() for p in rescore], "noop_score": noop_score(panels),
+            "noop_rescore": noop_score(rescore), "methods": out}
 
 
-def save(path: str | Path, payload: dict) -> Path:
+def settings() -> dict:
+    """The search's settings, as a saved search records them."""
+    return {"objective": OBJECTIVE, "utility_floor": UTILITY_FLOOR, "trials_per_method": TRIALS,
+            "sampler": "optuna TPESampler (constraints_func: the utility floor)", "sampler_seed": SAMPLER_SEED,
+            "startup_trials": STARTUP_TRIALS, "rescore_top": RESCORE_TOP, "validation_seed": VALIDATION_SEED,
+            "rescore_seed": RESCORE_SEED}
+
+
+def save(path, payload: dict):
     """Write a search's JSON atomically (`files.save_json`: an interrupted write leaves the old file)."""
+    from pathlib import Path
+
     from ..common.files import save_json
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return save_json(path, payload)
 
 
-def load(path: str | Path) -> dict | None:
+def load(path) -> dict | None:
     """A saved search, or None where there is none; ValueError naming the file when it is not one."""
+    from pathlib import Path
+
     path = Path(path)
     if not path.exists():
         return None
@@ -175,15 +298,32 @@ def load(path: str | Path) -> dict | None:
         payload = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not a tuning JSON ({exc})") from None
-    if not isinstance(payload, dict) or not isinstance(payload.get("methods"), dict):
-        raise ValueError(f"{path}: not a tuning JSON (no 'methods' mapping); write it with python -m benchmarks.tune")
+    if not isinstance(payload, dict) or not isinstance(payload.get("regimes", payload.get("methods")), dict):
+        raise ValueError(f"{path}: not a tuning JSON (no 'regimes' mapping); write it with python -m benchmarks.tune")
     return payload
 
 
-def tuned_config(config: Config, method: str, search: Mapping, epoch_cap: int | None = None) -> Config:
-    """`config` with `method` set to the best point of its saved search (`search["methods"][method]`), under
-    `epoch_cap` (see `point_configs`)."""
-    entry = search["methods"].get(method)
+def regime_search(search: Mapping, regime: str) -> dict | None:
+    """The search of `regime` in a saved search (its `methods`, sizes, no-op score), or None where the regime was not
+    searched. A legacy search (one canary panel for every regime) answers every regime with its one search, marked
+    `regime: LEGACY`."""
+    if "regimes" not in search:
+        methods = {m: e for m, e in search["methods"].items() if m not in LEGACY_STALE}
+        return {**search, "methods": methods, "regime": LEGACY, "searched_regime": search.get("regime")}
+    entry = search["regimes"].get(regime)
+    return None if entry is None else {**entry, "regime": regime}
+
+
+def tuned_config(config: Config, method: str, search: Mapping, regime: str, epoch_cap: int | None = None) -> Config:
+    """`config` with `method` set to the chosen point of its saved search of `regime`, under `epoch_cap` (see
+    `point_configs`)."""
+    entry = regime_search(search, regime)
     if entry is None:
-        raise KeyError(f"no tuned values of method {method!r}; tuned: {', '.join(search['methods'])}")
-    return point_configs([config], method, entry["best"], epoch_cap)[0]
+        raise KeyError(f"no search of regime {regime!r}; searched: {', '.join(search['regimes'])}")
+    if method not in entry["methods"]:
+        raise KeyError(f"no tuned values of method {method!r} in regime {regime!r}; tuned: "
+                       f"{', '.join(entry['methods'])}")
+    values = entry["methods"][method]["best"]
+    if entry["regime"] == LEGACY:       # knobs added to the space since: at the preset's value, as the search ran them
+        values = {**(get_method(method).search.preset_point(config, method) or {}), **values}
+    return point_configs([config], method, values, epoch_cap)[0]

@@ -106,12 +106,10 @@ def distances(rows: pd.DataFrame, d: pd.DataFrame) -> pd.DataFrame:
     ref = d[reference(d, "noop")].set_index(CELL)["effect"]
     noop = pd.Series([ref.get(k, NAN) for k in rows[CELL].itertuples(index=False, name=None)], index=rows.index,
                      dtype=float)
-    scale = noop.abs().clip(lower=V.MARGIN)
     has = rows["verdict"].isin(JUDGED)
     e, lo, hi = (rows[k].astype(float).where(has) for k in ("effect", "effect_lo", "effect_hi"))
-    near = lo.abs().combine(hi.abs(), min).where((lo > 0) | (hi < 0), 0.0)
-    return pd.DataFrame({"distance": e.abs() / scale, "distance_lo": near / scale,
-                         "distance_hi": lo.abs().combine(hi.abs(), max) / scale})
+    near, far = V.distance_interval(lo, hi, noop)
+    return pd.DataFrame({"distance": V.distance(e, noop), "distance_lo": near, "distance_hi": far}, index=rows.index)
 
 
 def _method_row(ds: str, lab: str, g: pd.DataFrame) -> dict:
