@@ -15,7 +15,7 @@ hand-tuned that another method did not get:
   models' test utility on every panel (accuracy ratio; MSE ratio retrained / unlearned for regression), or of the
   originals' where those are worse (California's canaries: memorised wrong targets cost the originals test MSE):
   doing nothing is always feasible, and a collapsed model, which can match a forget set's φ by accident, is not.
-  Optuna's TPE models the constraint (`constraints_func`); the best point is the feasible one of least distance.
+  Optuna's TPE models the constraint (`Trial.set_constraint`); the best point is the feasible one of least distance.
 - **The same budget**: `TRIALS` trials per method and regime, TPE seeded with `SAMPLER_SEED` (its first
   `STARTUP_TRIALS` random). The preset is the first trial where its space holds it (`Space.preset_point`). A
   point already scored is not run again (the runs are deterministic): an integer space smaller than the budget
@@ -76,7 +76,7 @@ def validation_panels(data: Data, config: Config, regime: str, sizes: Iterable[i
     """The panels a regime's search scores trials on: `audit.build_panel` from `seed` instead of `config.seed`, one
     per removal size. `shared`: kept by the caller across regimes, so that random and classwise panels take the
     same originals (as the reported panels do)."""
-    cfg = dataclasses.replace(config, seed=seed)
+    cfg, shared = dataclasses.replace(config, seed=seed), {} if shared is None else shared
     return [audit.build_panel(data, cfg, size, n_models, regime, shared=shared) for size in sizes]
 
 
@@ -191,7 +191,7 @@ def _objective(panels, method: str, space: Space, epoch_cap: int | None, seen: d
         seen.setdefault(key, {k: v for k, v in out.items() if k != "repeat"})
         for k, v in out.items():
             trial.set_user_attr(k, v)
-        trial.set_user_attr("constraint", [-out["utility_margin"]])
+        trial.set_constraint("utility", -out["utility_margin"])      # feasible: <= 0
         return out["score"]
     return objective
 
@@ -218,8 +218,7 @@ def tune_method(panels: list[audit.Panel], rescore: list[audit.Panel], method: s
     if space is None:
         raise MethodNotApplicable(f"method {method!r} has no search space (register(..., search=...))")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(STARTUP_TRIALS, trials),
-                                         constraints_func=lambda t: t.user_attrs["constraint"])
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(STARTUP_TRIALS, trials))
     study = optuna.create_study(direction="minimize", sampler=sampler)
     preset = space.preset_point(panels[0].configs[0], method)
     if preset is not None:
@@ -227,8 +226,7 @@ def tune_method(panels: list[audit.Panel], rescore: list[audit.Panel], method: s
     t0 = time.perf_counter()
     study.optimize(_objective(panels, method, space, epoch_cap, {}), n_trials=trials)
     seconds = time.perf_counter() - t0
-    done = [{"number": t.number, "values": t.params,
-             **{k: v for k, v in t.user_attrs.items() if k != "constraint"}} for t in study.trials]
+    done = [{"number": t.number, "values": t.params, **t.user_attrs} for t in study.trials]
     t0 = time.perf_counter()
     ranked = sorted((t for t in done if t["feasible"] and not t.get("repeat")), key=lambda t: (t["score"], t["number"]))
     finalists = [{"number": t["number"], "values": t["values"], "score": t["score"],
@@ -272,7 +270,7 @@ def tune_regime(panels: list[audit.Panel], rescore: list[audit.Panel], methods: 
 def settings() -> dict:
     """The search's settings, as a saved search records them."""
     return {"objective": OBJECTIVE, "utility_floor": UTILITY_FLOOR, "trials_per_method": TRIALS,
-            "sampler": "optuna TPESampler (constraints_func: the utility floor)", "sampler_seed": SAMPLER_SEED,
+            "sampler": "optuna TPESampler (constraint: the utility floor)", "sampler_seed": SAMPLER_SEED,
             "startup_trials": STARTUP_TRIALS, "rescore_top": RESCORE_TOP, "validation_seed": VALIDATION_SEED,
             "rescore_seed": RESCORE_SEED}
 
