@@ -157,7 +157,8 @@ def _tuned(dataset: str, regime: str, method: str, cap: int | None):
     if rescore is not None:            # a per-regime search: the re-score, its interval, convergence, the no-op's
         keys.update(tuned_rescore=rescore["score"], tuned_rescore_lo=rescore.get("score_lo"),
                     tuned_rescore_hi=rescore.get("score_hi"), tuned_feasible=m["feasible"],
-                    tuning_noop_score=entry["noop_rescore"], tuning_convergence=m["convergence"],
+                    tuning_noop_score=entry["noop_rescore"],
+                    tuning_preset_rescore=(m["preset_rescore"] or {}).get("score"), tuning_convergence=m["convergence"],
                     tuning_sizes=entry["sizes"])
     return (lambda c: tuning.tuned_config(c, method, search, regime, cap)), keys
 

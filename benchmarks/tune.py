@@ -62,6 +62,24 @@ def overlap(lab: Lab, dataset: str, regime: str, forgets: dict[int, list[int]]) 
             for size, rows in forgets.items()}
 
 
+# Points found by hand (issue 30, on digits panels of N = 16, by F / ceiling), scored beside each search on the same
+# validation and re-score panels and never given to it: a search is checked against them (tests/test_searches.py).
+REFERENCE_POINTS = {
+    "scrub": {"lr": 2e-3, "epochs": 10, "msteps": 10, "alpha": 0.05, "weight_decay": 0.0},
+    "salun": {"share": 0.5, "lr": 1e-3, "epochs": 1, "momentum": 0.9},
+}
+
+
+def score_references(panels, rescore, methods: dict, cap: int | None) -> None:
+    """Each searched method's `REFERENCE_POINTS` point scored on the search's panels (`reference_point`)."""
+    for method, entry in methods.items():
+        if method in REFERENCE_POINTS and not entry.get("legacy"):
+            values = REFERENCE_POINTS[method]
+            entry["reference_point"] = {
+                "values": values, "validation": tuning.regime_score(panels, method, tuning.at(method, values, cap)),
+                "rescore": tuning.regime_score(rescore, method, tuning.at(method, values, cap), interval=True)}
+
+
 PANEL_KEYS = ("profile", "subset", "objective", "utility_floor", "trials_per_method", "sampler_seed", "startup_trials",
               "rescore_top", "epoch_cap", "n_models", "validation_seed", "rescore_seed", "train_size", "test_size")
 REGIME_KEYS = ("sizes", "forget", "rescore_forget")
@@ -119,6 +137,7 @@ def tune_dataset(lab: Lab, dataset: str, args) -> dict:
         panel_seconds += time.perf_counter() - t0
         out = tuning.tune_regime(panels, rescore, args.methods, args.trials, progress=lambda s: print(s, flush=True),
                                  epoch_cap=cap)
+        score_references(panels, rescore, out["methods"], cap)
         for entry in out["methods"].values():
             entry["provenance"] = provenance.tree()
         # a subset panel's rows are indices into the subset, not into the data the reported panels draw from

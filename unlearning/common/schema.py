@@ -368,6 +368,8 @@ _OPTIONAL = [
     ("tuned_rescore_hi", "float", "ratio", "tuned cells: high end of that interval"),
     ("tuned_feasible", "bool", "", "tuned cells: the point kept the utility floor (`tuning.UTILITY_FLOOR`) on the "
                                    "second panels"),
+    ("tuning_preset_rescore", "float", "ratio", "tuned cells: the method's preset's distance on the second panels "
+                                                "(null where the preset is not a point of its space)"),
     ("tuning_noop_score", "float", "ratio", "tuned cells: the no-op's distance on the same second panels"),
     ("tuning_convergence", "list[float]", "ratio", "tuned cells: the best feasible validation distance after each "
                                                    "trial (null before the first feasible one)"),

@@ -165,7 +165,8 @@ def point_configs(configs: list[Config], method: str, values: Mapping, epoch_cap
     return [space.configure(c, method, values).with_epoch_cap(epoch_cap) for c in configs]
 
 
-def _at(method: str, values: Mapping, epoch_cap: int | None) -> Callable[[Config], Config]:
+def at(method: str, values: Mapping, epoch_cap: int | None = None) -> Callable[[Config], Config]:
+    """The point `values` of the method's space as a Config -> Config (`Panel.run(point=...)`)."""
     return lambda c: point_configs([c], method, values, epoch_cap)[0]
 
 
@@ -177,7 +178,7 @@ def _scored(panels, method: str, values: Mapping, epoch_cap: int | None, interva
     """`regime_score` at `values`; a point the data cannot hold (ValueError, RuntimeError) fails: distance
     `FAILED`, infeasible, its error kept."""
     try:
-        return regime_score(panels, method, _at(method, values, epoch_cap), interval)
+        return regime_score(panels, method, at(method, values, epoch_cap), interval)
     except (ValueError, RuntimeError) as exc:
         return {"score": FAILED, "feasible": False, "utility_ratio": 0.0, "utility_margin": -1.0, "seconds": 0.0,
                 "error": f"{type(exc).__name__}: {exc}"}

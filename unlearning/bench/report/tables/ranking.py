@@ -12,7 +12,8 @@ from __future__ import annotations
 import pandas as pd
 
 from ....evaluation import verdict as V
-from ..common import NAN, PRESET, SECONDS, TUNED, ci, col, labelled, method_key, missing, num, nums, select, stats
+from ....running.tuning import RESCORE_TOP, UTILITY_FLOOR
+from ..common import NAN, PRESET, SECONDS, TUNED, ci, cis, col, labelled, method_key, missing, num, nums, select, stats
 from .base import Context, Table
 from .forgetting import CELL, TRAINING, TRAINING_NOTE, Forgetting, reference
 
@@ -208,9 +209,19 @@ def _ranked(per: pd.DataFrame) -> pd.DataFrame:
     return per.iloc[order].reset_index(drop=True)
 
 
+CONVERGENCE_AT = (8, 16, 24, 32)      # the tuning table shows the best validation distance after these many trials
+
+
+def _at(curve, n: int) -> float:
+    """The best feasible distance after `n` trials of a search's convergence list (NaN: none feasible, or fewer)."""
+    if not isinstance(curve, (list, tuple)) or len(curve) < n or curve[n - 1] is None:
+        return NAN
+    return float(curve[n - 1])
+
+
 class TunedPoints(Table):
     name = "tuned_points"
-    title = "Tuned points: each method's best point of its search, per dataset"
+    title = "Tuned points: each method's chosen point per dataset and regime, its scores and its search's convergence"
 
     @classmethod
     def build(cls, df: pd.DataFrame, ctx: Context) -> TunedPoints | None:
@@ -219,28 +230,58 @@ class TunedPoints(Table):
         sub = sub[sub["setting"] == TUNED] if not sub.empty else sub
         if sub.empty:
             return None
+        sub = sub.assign(tuning_regime=col(sub, "tuning_regime").fillna("legacy"),
+                         tuning_objective=col(sub, "tuning_objective").fillna("unlearn_score"))
         rows = []
-        for (ds, method), g in sub.groupby(["dataset", "method"], sort=False):
+        for (ds, method, searched), g in sub.groupby(["dataset", "method", "tuning_regime"], sort=False):
             points = sorted(set(col(g, "tuned_point").dropna().astype(str)))
-            rows.append({"dataset": ds, "method": method, "tuned_point": "; ".join(points), "points": len(points),
-                         "tuned_score": stats(col(g, "tuned_score"))[0], "tuning_trials": col(g, "tuning_trials").max(),
-                         "tuning_seconds": col(g, "tuning_seconds").max(),
-                         "tuning_n_models": col(g, "tuning_n_models").max(), "cells": len(g)})
+            first = g.iloc[0]
+            sizes = first.get("tuning_sizes")
+            curve = first.get("tuning_convergence")
+            row = {"dataset": ds, "method": method, "searched_on": searched, "regimes": ", ".join(
+                       sorted(set(g["regime"].astype(str)))),
+                   "sizes": ", ".join(map(str, sizes)) if isinstance(sizes, (list, tuple)) else "",
+                   "tuned_point": "; ".join(points), "objective": first["tuning_objective"],
+                   "tuned_score": stats(col(g, "tuned_score"))[0]}
+            for k in ("tuned_rescore", "tuned_rescore_lo", "tuned_rescore_hi", "tuning_preset_rescore",
+                      "tuning_noop_score"):
+                row[k] = stats(col(g, k))[0]
+            row["tuned_feasible"] = first.get("tuned_feasible")
+            row.update({f"best_after_{n}": _at(curve, n) for n in CONVERGENCE_AT})
+            row.update(tuning_trials=col(g, "tuning_trials").max(), tuning_seconds=col(g, "tuning_seconds").max(),
+                       tuning_n_models=col(g, "tuning_n_models").max(), cells=len(g))
+            rows.append(row)
         data = pd.DataFrame(rows)
         data = data.iloc[sorted(range(len(data)), key=lambda i: (data["dataset"].iloc[i],
-                                                                 method_key(data["method"].iloc[i])))]
+                                                                 method_key(data["method"].iloc[i]),
+                                                                 data["searched_on"].iloc[i]))]
         display = pd.DataFrame({
-            "dataset": data["dataset"], "method": data["method"], "tuned point": data["tuned_point"],
-            "validation score": nums(data["tuned_score"], ".3f"), "trials": nums(data["tuning_trials"], "int"),
-            "search s": nums(data["tuning_seconds"], SECONDS), "N (validation)": nums(data["tuning_n_models"], "int"),
-            "cells run": nums(data["cells"], "int")})
-        notes = ["From the tuned records (`setting: tuned`): tuned point: the settings the search chose (the method's "
-                 "preset elsewhere); validation score: the point's NeurIPS 2023 challenge score (F × retain ratio × "
-                 "test ratio) against retrained models on the search's own validation panel, a forget set drawn apart "
-                 "from the reported cells (`tuned_score`); trials: the search's (seeded TPE, the same number for "
-                 "every method on a dataset); search s: the wall time of the method's whole search; N (validation): "
-                 "models per group of the validation panel; cells run: the forgetting cells run at the point. A "
-                 "method searched twice on a dataset (records of different searches) lists every point, ';' apart."]
+            "dataset": data["dataset"], "method": data["method"], "searched on": data["searched_on"],
+            "sizes": data["sizes"], "tuned point": data["tuned_point"],
+            "validation": nums(data["tuned_score"], ".3f"),
+            "re-score [interval]": cis(data, "tuned_rescore", ".3f"),
+            "preset re-score": nums(data["tuning_preset_rescore"], ".3f"),
+            "no-op re-score": nums(data["tuning_noop_score"], ".3f"),
+            "best after " + " / ".join(map(str, CONVERGENCE_AT)) + " trials": [
+                " / ".join(num(r[f"best_after_{n}"], ".3f") or "–" for n in CONVERGENCE_AT) if r["objective"] ==
+                "distance" else "" for _, r in data.iterrows()],
+            "trials": nums(data["tuning_trials"], "int"), "search s": nums(data["tuning_seconds"], SECONDS),
+            "N (validation)": nums(data["tuning_n_models"], "int"), "cells run": nums(data["cells"], "int")})
+        notes = ["From the tuned records (`setting: tuned`). searched on: the regime whose validation panels (one per "
+                 "removal size in sizes) the point was searched on, and which reported cells run it; `legacy`: a "
+                 "search made before per-regime tuning (one canary panel of 20 points, the challenge score F × retain "
+                 "ratio × test ratio, higher is better; its point serves every regime). validation: the chosen "
+                 "point's mean distance from retraining over the validation panels (|effect| / max(|the no-op's "
+                 "effect|, margin), as the ranking; lower is better; legacy: its challenge score). re-score: the "
+                 "same on the second, independent validation panels the point was chosen on (the best "
+                 f"{RESCORE_TOP} feasible trials re-scored), with the mean of the panels' folded 90 % effect "
+                 "intervals; preset / no-op re-score: the method's preset and doing nothing on those panels (the "
+                 "no-op is 1 where its effect exceeds the margin). best after k trials: the least feasible validation "
+                 "distance among the first k trials (the search's convergence; feasible: test utility at least "
+                 f"{UTILITY_FLOOR:g} of the lower of retraining's and the no-op's on every panel). trials: the "
+                 "search's (seeded TPE, the same number for every method); search s: its wall time, re-scores "
+                 "included; N (validation): models per "
+                 "group of a validation panel; cells run: the forgetting cells run at the point."]
         return cls.make(ctx, data, display, notes)
 
     def sentences(self) -> list[str]:
@@ -248,7 +289,14 @@ class TunedPoints(Table):
         for ds, g in self.data.groupby("dataset", sort=False):
             trials = sorted({int(t) for t in g["tuning_trials"].dropna()})
             total = g["tuning_seconds"].sum(min_count=1)
-            out.append(f"{ds}: {len(g)} {'method' if len(g) == 1 else 'methods'} searched, "
+            searched = sorted(set(g["searched_on"]))
+            out.append(f"{ds}: {g['method'].nunique()} methods searched ({', '.join(searched)}), "
                        f"{' / '.join(map(str, trials)) or 'unknown'} trials each, {num(total, SECONDS)} s of search "
                        "in all.")
+            dist = g[g["objective"] == "distance"]
+            worse = dist[dist["tuned_rescore"] > dist["tuning_noop_score"]]
+            above = ", ".join(worse["method"] + " (" + worse["searched_on"] + ")")
+            if len(dist):
+                out.append(f"{ds}: {len(dist) - len(worse)} of {len(dist)} per-regime points re-score at or below the "
+                           "no-op's distance" + (f"; above it: {above}" if above else "") + ".")
         return out
