@@ -20,11 +20,11 @@ hand-tuned that another method did not get:
   `STARTUP_TRIALS` random). The preset is the first trial where its space holds it (`Space.preset_point`). A
   point already scored is not run again (the runs are deterministic): an integer space smaller than the budget
   (SISA's 8 points) is searched exhaustively at the cost of its size.
-- **Winners re-scored.** The `RESCORE_TOP` best feasible points are scored again on a second, independent set of
-  validation panels (`RESCORE_SEED`), and the point is chosen on that score: a point that won by seed noise on
-  the first panels does not carry it to the second. The chosen point's re-score is recorded with its interval
-  (each panel's effect interval, `verdict.effect_interval`, folded into a distance as the ranking does, averaged
-  over the panels); the preset and the no-op are re-scored beside it.
+- **Winners re-scored.** The `RESCORE_TOP` best feasible points, and the preset where it is feasible, are scored
+  again on a second, independent set of validation panels (`RESCORE_SEED`), and the point is chosen on that score:
+  a point that won by seed noise on the first panels does not carry it to the second. The chosen point's re-score
+  is recorded with its interval (each panel's effect interval, `verdict.effect_interval`, folded into a distance as
+  the ranking does, averaged over the panels); the preset and the no-op are re-scored beside it.
 - **Apart from what is reported**: the validation panels' originals, forget sets and references are drawn from
   `VALIDATION_SEED` (and `RESCORE_SEED`) on, not the benchmarks' seeds (`python -m benchmarks.tune` records how
   many rows each shares with a reported forget set by chance).
@@ -230,10 +230,14 @@ def tune_method(panels: list[audit.Panel], rescore: list[audit.Panel], method: s
     done = [{"number": t.number, "values": t.params, **t.user_attrs} for t in study.trials]
     t0 = time.perf_counter()
     ranked = sorted((t for t in done if t["feasible"] and not t.get("repeat")), key=lambda t: (t["score"], t["number"]))
+    if preset is not None and done[0]["feasible"] and done[0] not in ranked[:RESCORE_TOP]:
+        ranked = [*ranked[:RESCORE_TOP], done[0]]       # the preset is always a candidate where it is feasible
     finalists = [{"number": t["number"], "values": t["values"], "score": t["score"],
                   "rescore": _scored(rescore, method, t["values"], epoch_cap, interval=True)}
-                 for t in ranked[:RESCORE_TOP]]
-    preset_rescore = (_scored(rescore, method, preset, epoch_cap, interval=True) if preset is not None else None)
+                 for t in ranked[:RESCORE_TOP + 1]]
+    at_preset = [f["rescore"] for f in finalists if preset is not None and f["number"] == 0]
+    preset_rescore = (at_preset[0] if at_preset else _scored(rescore, method, preset, epoch_cap, interval=True)
+                      if preset is not None else None)
     rescore_seconds = time.perf_counter() - t0
     feasible = [f for f in finalists if f["rescore"]["feasible"]]
     chosen = min(feasible or finalists, key=lambda f: (f["rescore"]["score"], f["score"], f["number"]), default=None)
