@@ -246,14 +246,32 @@ def test_forgetting_table_shows_tuned_rows_beside_preset_and_tuned_points(tmp_pa
         c.label for c in table.cells()]
     assert set(table.show(table.data)["retain / test, sd"]) == {"not recorded"}      # no control rows recorded
     points = ranking.TunedPoints.build(df, CTX)
-    assert points.data[["dataset", "method", "tuned_point", "tuning_trials", "tuning_seconds"]].values.tolist() == [
-        ["digits", "salun", "lr=0.01, epochs=3", 16, 30.0]]
-    assert points.sentences() == ["digits: 1 method searched, 16 trials each, 30 s of search in all."]
+    assert points.data[["dataset", "method", "searched_on", "tuned_point", "tuning_trials",
+                        "tuning_seconds"]].values.tolist() == [
+        ["digits", "salun", "legacy", "lr=0.01, epochs=3", 16, 30.0]]
+    assert points.sentences() == ["digits: 1 method searched (legacy), 16 trials each, 30 s of search in all."]
     assert ranking.TunedPoints.build(frame(panel_records()), CTX) is None       # no tuned records: no table
     pareto = F.forgetting_pareto(df, CTX, tmp_path)
     assert (tmp_path / pareto.file).exists() and "Hollow markers" in pareto.note
     assert "salun (tuned)" in pareto.sentences[-1]
     assert len(set(F.method_colours(common.METHOD_ORDER))) == len(common.METHOD_ORDER)
+
+
+def test_the_tuned_points_table_shows_a_per_regime_search_its_rescore_and_convergence():
+    per_regime = {**TUNED_KEYS, "tuned_score": 0.3, "tuning_trials": 32, "tuning_objective": "distance",
+                  "tuning_regime": "canaries", "tuning_sizes": [20, 100], "tuned_rescore": 0.4, "tuned_rescore_lo": 0.1,
+                  "tuned_rescore_hi": 0.7, "tuned_feasible": True, "tuning_noop_score": 1.0,
+                  "tuning_preset_rescore": 1.5, "tuning_convergence": [None] + [0.9] * 10 + [0.3] * 21}
+    recs = [{**cell_rec("scrub", (0.2, 0.18, 0.22), (1.0, 0.9, 1.1), (0.90, 0.89, 0.91), effect=(0.3, 0.1, 0.5),
+                        **per_regime), "removal_size": size} for size in (20, 100)]
+    points = ranking.TunedPoints.build(frame(recs), CTX)
+    row = points.display.iloc[0]
+    assert (row["searched on"], row["sizes"], row["validation"], row["re-score [interval]"]) == (
+        "canaries", "20, 100", "0.300", "0.400 [0.100, 0.700]")
+    assert (row["preset re-score"], row["no-op re-score"]) == ("1.500", "1.000")
+    assert row["best after 8 / 16 / 24 / 32 trials"] == "0.900 / 0.300 / 0.300 / 0.300"
+    assert points.data["cells"].tolist() == [2]
+    assert points.sentences()[1] == "digits: 1 of 1 per-regime points re-score at or below the no-op's distance."
 
 
 def test_the_ranking_figure_draws_distance_and_direction_in_rank_order(tmp_path, monkeypatch):

@@ -230,8 +230,8 @@ class TunedPoints(Table):
         sub = sub[sub["setting"] == TUNED] if not sub.empty else sub
         if sub.empty:
             return None
-        sub = sub.assign(tuning_regime=col(sub, "tuning_regime").fillna("legacy"),
-                         tuning_objective=col(sub, "tuning_objective").fillna("unlearn_score"))
+        sub = sub.assign(tuning_regime=col(sub, "tuning_regime").astype(object).fillna("legacy"),
+                         tuning_objective=col(sub, "tuning_objective").astype(object).fillna("unlearn_score"))
         rows = []
         for (ds, method, searched), g in sub.groupby(["dataset", "method", "tuning_regime"], sort=False):
             points = sorted(set(col(g, "tuned_point").dropna().astype(str)))
@@ -239,7 +239,7 @@ class TunedPoints(Table):
             sizes = first.get("tuning_sizes")
             curve = first.get("tuning_convergence")
             row = {"dataset": ds, "method": method, "searched_on": searched, "regimes": ", ".join(
-                       sorted(set(g["regime"].astype(str)))),
+                       sorted(set(g["forget_regime"].astype(str)))),
                    "sizes": ", ".join(map(str, sizes)) if isinstance(sizes, (list, tuple)) else "",
                    "tuned_point": "; ".join(points), "objective": first["tuning_objective"],
                    "tuned_score": stats(col(g, "tuned_score"))[0]}
@@ -290,7 +290,8 @@ class TunedPoints(Table):
             trials = sorted({int(t) for t in g["tuning_trials"].dropna()})
             total = g["tuning_seconds"].sum(min_count=1)
             searched = sorted(set(g["searched_on"]))
-            out.append(f"{ds}: {g['method'].nunique()} methods searched ({', '.join(searched)}), "
+            n = g["method"].nunique()
+            out.append(f"{ds}: {n} method{'s' * (n != 1)} searched ({', '.join(searched)}), "
                        f"{' / '.join(map(str, trials)) or 'unknown'} trials each, {num(total, SECONDS)} s of search "
                        "in all.")
             dist = g[g["objective"] == "distance"]
