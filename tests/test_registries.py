@@ -378,7 +378,7 @@ def test_schema_versions_and_missing_keys():
 
 
 def test_benchmark_readme_schema_table_is_generated_from_the_schema():
-    readme = (ROOT / "benchmarks" / "README.md").read_text()
+    readme = (ROOT / "docs" / "schema.md").read_text()
     assert schema.markdown_table() in readme, "regenerate with: python -m unlearning.common.schema"
 
 
