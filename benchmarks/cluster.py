@@ -8,7 +8,7 @@
 
 `run` splits the benchmark session (default `benchmarks/`, or the pytest arguments after `--`) into pytest-split's
 `--splits N` groups, balanced by the profile's recorded durations (`benchmarks/durations/<profile>.json`, see
-benchmarks/README.md), submits them as one job array through submitit (`unlearning.bench.cluster.launch`) with the
+docs/clusters.md), submits them as one job array through submitit (`unlearning.bench.cluster.launch`) with the
 profile's resources (`profiles.Cluster`, each overridable), waits with one progress line per change, and merges
 the shards' runs (`unlearning.bench.shards`) into `<folder>/merged.json`. Exit status: 0 every shard passed and the
 merge is whole; 1 a shard failed or the merge found a problem (each named; `resubmit` reruns the failed shards, resuming

@@ -35,7 +35,7 @@ def pytest_addoption(parser):
     parser.addoption(RESUME, action="store_true", default=False,
                      help="skip the cells already in the journal of this commit (and uncommitted changes), profile, "
                           "torch and device, and put their journaled results into this run's save "
-                          "(see benchmarks/README.md)")
+                          "(see docs/resume.md)")
 
 
 def pytest_configure(config):

@@ -11,8 +11,9 @@ problem its own data, seed, original and forget set), through the public entry p
 - the result's details, and the record `unlearning.running.experiment` makes of it, are flat and JSON-safe.
 
 Which methods: `sorted(METHODS)` when this module is collected (the built-ins, and plug-ins that entry points
-loaded), plus the README's plug-in example (`tests/test_plugin_example.py`), registered for this module's tests
-by `readme_plugin` and unregistered afterwards, so a plug-in written as the README teaches is held to the contract.
+loaded), plus the plug-in example of docs/extending.md (`tests/test_plugin_example.py`), registered for this
+module's tests by `readme_plugin` and unregistered afterwards, so a plug-in written as that page teaches is held to
+the contract.
 A method's own maths (closed forms, scikit-learn checks, the reference defects) is in its own test file.
 """
 

@@ -1,8 +1,8 @@
-"""The README's plug-in example, as a newcomer uses it.
+"""The plug-in example of docs/extending.md (the README's "add a method" points there), as a newcomer uses it.
 
-Its code blocks are taken from README.md itself (so the README cannot drift from what runs),
+Its code blocks are taken from docs/extending.md itself (so the page cannot drift from what runs),
 built into a package of their own, installed as pip installs it, and run through the CLI and
-one benchmark cell; the README's claims about the method (seeded, the trained model left
+one benchmark cell; the page's claims about the method (seeded, the trained model left
 alone, its checks) are checked on the same code. Then the fault a newcomer met: a folder in
 the working directory named like the plug-in's module shadowed an editable install, the
 plug-in registered nothing, and nothing said so.
@@ -28,16 +28,16 @@ from unlearning.data.registry import load_dataset
 from unlearning.methods import METHODS
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTION = "## Adding a dataset or a method"
+PAGE, SECTION = Path("docs") / "extending.md", "## A method"
 MODULE, METHOD, GROUP = "unlearning_noise", "noise", "unlearning_bench.methods"
 PIP = ("-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index", "--no-cache-dir",
        "--disable-pip-version-check")
 
 
 def example_files() -> dict[str, str]:
-    """The fenced blocks of the README's plug-in section whose first line names a file
+    """The fenced blocks of the page's plug-in section whose first line names a file
     (`# unlearning_noise.py`, `# pyproject.toml`): {file name: the block's text}."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = (ROOT / PAGE).read_text(encoding="utf-8")
     section = text[text.index(SECTION):]
     end = section.find("\n## ")                                    # the next section, if any
     section = section if end < 0 else section[:end]
@@ -55,7 +55,7 @@ def write_example(folder: Path) -> Path:
 
 def needs_setuptools() -> None:
     """pip builds the example offline with this environment's setuptools (`--no-build-isolation`)."""
-    pytest.importorskip("setuptools", reason="building the README's plug-in example offline needs setuptools")
+    pytest.importorskip("setuptools", reason="building the plug-in example offline needs setuptools")
 
 
 def pythonpath(*entries: Path) -> dict:

@@ -21,6 +21,7 @@ from unlearning.config import Config, Convergence, TrainConfig, capped, epoch_ca
 from unlearning.data import seeded_split
 from unlearning.data.registry import DATASETS, DatasetSpec, get_dataset, names, register_dataset
 from unlearning.methods import METHODS, applicability, check_preset, get_method, register, resolve_settings
+from unlearning.methods.base import markdown_table
 from unlearning.methods.random_relabel import RelabelConfig
 from unlearning.methods.settings import check_preset_of, resolve
 from unlearning.methods.weight_pruning import PruningConfig
@@ -378,8 +379,35 @@ def test_schema_versions_and_missing_keys():
 
 
 def test_benchmark_readme_schema_table_is_generated_from_the_schema():
-    readme = (ROOT / "benchmarks" / "README.md").read_text()
+    readme = (ROOT / "docs" / "schema.md").read_text()
     assert schema.markdown_table() in readme, "regenerate with: python -m unlearning.common.schema"
+
+
+def test_readme_method_table_is_generated_from_the_registry():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert markdown_table() in readme, "regenerate with: python -m unlearning.methods"
+    run = subprocess.run([sys.executable, "-m", "unlearning.methods"], capture_output=True, text=True, cwd=ROOT,
+                         check=True)
+    assert run.stdout == markdown_table()
+
+
+def test_method_table_holds_each_built_in_method_once_and_no_plug_in():
+    """A row is the registry's name, `paper` and first docstring line; a method of another module is left out."""
+    rows = markdown_table().splitlines()[2:]
+    assert [r.split(" | ")[0] for r in rows] == [f"| `{n}`" for n in sorted(METHODS)
+                                                 if METHODS[n].fn.__module__.startswith("unlearning.methods.")]
+    assert ("| `noop` | floor (ours): the trained model returned unchanged | "
+            "Return a copy of the trained model untouched, at zero cost. |") in rows
+
+    @register("table_probe", paper="a probe of this test")
+    def table_probe(problems):
+        """Not a built-in method."""
+        return []
+
+    try:
+        assert "table_probe" not in markdown_table()
+    finally:
+        METHODS.pop("table_probe")
 
 
 def test_records_are_documented_and_carry_config_and_data_info():

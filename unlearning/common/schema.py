@@ -8,7 +8,7 @@ pandas, so the report generator and any other reader can use it anywhere:
   does not apply) and the current `SCHEMA_VERSION`: the benchmarks' `stamp` and the CLI's
   JSON both go through it;
 - `missing(record)` names the required keys a record lacks, for the version it declares;
-- `markdown_table()` is the schema table of `benchmarks/README.md` (a test keeps the two equal);
+- `markdown_table()` is the schema table of `docs/schema.md` (a test keeps the two equal);
 - `value_range(key)` is the range a numeric key allows, from its unit (`UNIT_RANGES`: seconds, epochs,
   steps, counts ≥ 0; fractions and AUCs in [0, 1]) or named per key (`KEY_RANGES`).
 
@@ -481,7 +481,7 @@ def undocumented(record: dict) -> list[str]:
 
 
 def markdown_table() -> str:
-    """The schema as the Markdown table of benchmarks/README.md."""
+    """The schema as the Markdown table of docs/schema.md."""
     lines = ["| key | type | unit | required | meaning |", "|---|---|---|---|---|"]
     for k in KEYS:
         since = f"since v{k.since}" if k.since is not None else "where it applies"

@@ -155,6 +155,18 @@ def register(name: str, *, settings: type | None = None, paper: str = "",
     return wrap
 
 
+def markdown_table() -> str:
+    """The built-in methods as the Markdown table of README.md (`python -m unlearning.methods` prints it; a test keeps
+    the two equal): registry name, where it comes from (`paper`), what it does (its docstring's first line).
+    Methods of other packages (plug-ins) are left out: the README describes this package."""
+    lines = ["| method | from | what it does |", "|---|---|---|"]
+    for name in sorted(METHODS):
+        m = METHODS[name]
+        if m.fn.__module__.startswith(f"{__package__}."):
+            lines.append(f"| `{name}` | {m.paper} | {m.description} |")
+    return "\n".join(lines) + "\n"
+
+
 def resolve_settings(given: dict) -> dict:
     """Every registered method's settings: `given[name]` (a dict of overrides or the settings
     dataclass itself) or the defaults; ValueError naming an unknown method or field."""

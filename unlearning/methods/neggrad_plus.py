@@ -141,8 +141,9 @@ SEARCH = Space({"lr": Real(1e-5, 1e-1), "epochs": Int(1, 15), "alpha": Real(0.5,
 
 @register("neggrad_plus", settings=NegGradPlusConfig, paper=PAPER, search=SEARCH, batched=True)
 def neggrad_plus(problems) -> list[UnlearnResult]:
-    """Descend the retain loss and ascend the forget loss together, α·(L(retain) + (λ/2)·‖θ − θ₀‖²) − (1 − α)·L(forget)
-    (NegGrad+, with the reference notebook's L2 pull towards the starting weights).
+    """Descend the retain loss and ascend the forget loss together, pulled towards the starting weights θ₀ (NegGrad+).
+
+    The objective is α·(L(retain) + (λ/2)·‖θ − θ₀‖²) − (1 − α)·L(forget), with the reference notebook's L2 pull.
 
     The K problems run as one batch (stacked models where they stack), each model pulled to its own θ₀.
     """

@@ -5,7 +5,7 @@ code runs from (commit, uncommitted changes).
 The same seeds give bit-identical weights where the CPU type (the ISA torch dispatches to), the torch version and
 the thread count agree (`tests/test_reproducibility.py` trains in two fresh processes and compares); elsewhere they
 agree only within seed noise: oneDNN and MKL choose their kernels per CPU, so float rounding differs, and the
-difference grows with every step (README "Reproducibility").
+difference grows with every step (docs/determinism.md).
 
 `collect()` is what a benchmark run saves as `machine_info["provenance"]` (`benchmarks/conftest.py`) and the CLI's
 run file as `environment["provenance"]` (`unlearning.running.experiment.environment`); the report reads it from there.
@@ -27,7 +27,7 @@ from pathlib import Path
 
 KEY = "provenance"            # machine_info["provenance"] (benchmark runs), environment["provenance"] (CLI run files)
 CHANGED_SHOWN = 20            # uncommitted paths named (the count says how many there are)
-# the key -> what it holds (README "Reproducibility")
+# the key -> what it holds (docs/determinism.md)
 KEYS = {
     "cpu_model": "the CPU's model name (/proc/cpuinfo 'model name', else py-cpuinfo's brand, else the platform's)",
     "cpu_vendor": "the CPU's vendor id (GenuineIntel, AuthenticAMD, ...), where known",

@@ -20,7 +20,7 @@ The policy, in one place:
 `policy(dataset)` applies it to a block (the CLI's trials, `run_trial`, each benchmark cell)
 and restores the previous setting after it; every record carries the count it ran with
 (`threads`). Thread counts change float summation order in some kernels, so results made
-with another count can differ in the last digits (see README, Determinism).
+with another count can differ in the last digits (see docs/determinism.md).
 """
 
 from __future__ import annotations
