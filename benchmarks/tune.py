@@ -74,10 +74,12 @@ def score_references(panels, rescore, methods: dict, cap: int | None) -> None:
     """Each searched method's `REFERENCE_POINTS` point scored on the search's panels (`reference_point`)."""
     for method, entry in methods.items():
         if method in REFERENCE_POINTS and not entry.get("legacy"):
-            values = REFERENCE_POINTS[method]
-            entry["reference_point"] = {
-                "values": values, "validation": tuning.regime_score(panels, method, tuning.at(method, values, cap)),
-                "rescore": tuning.regime_score(rescore, method, tuning.at(method, values, cap), interval=True)}
+            values = REFERENCE_POINTS[method]            # set as fields: a hand point may lie outside the space
+
+            def point(c, method=method, values=values):
+                return c.with_method(method, **values).with_epoch_cap(cap)
+            entry["reference_point"] = {"values": values, "validation": tuning.regime_score(panels, method, point),
+                                        "rescore": tuning.regime_score(rescore, method, point, interval=True)}
 
 
 PANEL_KEYS = ("profile", "subset", "objective", "utility_floor", "trials_per_method", "sampler_seed", "startup_trials",

@@ -74,10 +74,11 @@ ULIRA_NOTE = (
     "retain AUC: the same attack on the control retain rows (unlearning can make retain points identifiable). "
     "'' where not computed: TPR at an FPR the negatives cannot resolve, retain rows not recorded.")
 
-SETTING_NOTE = ("method: the method at its preset settings; `method (tuned)`: the same method at the best point of "
-                "its search (seeded TPE, the same trials for every method, on a validation forget set apart from these "
-                "cells; benchmarks/tuned/<dataset>.json), run on the cells of the profile's tuned regimes. The points "
-                "and their search: table `tuned_points`.")
+SETTING_NOTE = ("method: the method at its preset settings; `method (tuned)`: the same method at the point its "
+                "search chose for the cell's regime (seeded TPE, the same trials for every method, minimising the "
+                "distance from retraining on validation panels apart from these cells, the winners re-scored on "
+                "second panels; benchmarks/tuned/<dataset>.json, docs/tuning.md). The points and their search: table "
+                "`tuned_points`.")
 TRAINING = "training s (SISA, once)"
 TRAINING_NOTE = (f"{TRAINING}: SISA's amortised cost, the seconds of training its shard models (paid once, before any "
                  "request, in place of the original's training; its record's `training_seconds`); its seconds and RTE "
