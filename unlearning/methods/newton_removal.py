@@ -327,7 +327,8 @@ def _one(trained, data, forget, config) -> UnlearnResult:
 
 
 @register(NAME, settings=NewtonConfig, paper=PAPER, applies=_applies, batched=True,
-          search=Space({"lam": Real(1e-6, 1e-1)}, note="λ only: the fit is exact, σ > 0 only adds noise"))
+          search=Space({"lam": Real(1e-6, 1e-1)}, note="λ only: the fit is exact, σ > 0 only adds noise",
+                       does_little=False))                # a Newton step always moves the head
 def newton_removal(problems) -> list[UnlearnResult]:
     """One Newton step of a convex head on the frozen features (Guo et al.'s certified removal).
 

@@ -372,7 +372,7 @@ def _validate(data, model, config, forget) -> None:
 
 
 # Ranges that fit the 10-point synthetic set (S × R <= 10) as well as digits' 1,438 rows.
-SEARCH = Space({"shards": Int(2, 5), "slices": Int(1, 2)})
+SEARCH = Space({"shards": Int(2, 5), "slices": Int(1, 2)}, does_little=False)      # exact: always a shard ensemble
 
 
 @register("sisa", settings=SisaConfig, paper=PAPER, validate=_validate, search=SEARCH, batched=True)

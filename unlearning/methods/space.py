@@ -66,6 +66,9 @@ class Space:
     apply: Callable[[Config, str, Mapping], Config] = set_fields
     preset: Callable[[Config, str, tuple], dict | None] = read_fields
     note: str = ""
+    # whether the space holds a point that barely changes the trained model (an lr near 0): the search can then
+    # always find "do little", so a tuned point is never farther from retraining than the no-op (tests/test_searches.py)
+    does_little: bool = True
 
     def __post_init__(self):
         if not self.params:
@@ -97,4 +100,4 @@ class Space:
         """The space as JSON: each knob's kind, range and scale (and the note)."""
         out = {name: {"kind": type(p).__name__.lower(), "low": p.low, "high": p.high, "log": p.log}
                for name, p in self.params.items()}
-        return {"params": out, **({"note": self.note} if self.note else {})}
+        return {"params": out, "does_little": self.does_little, **({"note": self.note} if self.note else {})}
