@@ -158,7 +158,10 @@ def test_a_legacy_search_serves_every_regime_with_new_knobs_at_the_preset_and_st
     assert "neggrad_plus" in tuning.LEGACY_STALE
     cfg = get_config("digits")
     ga = tuning.tuned_config(cfg, "gradient_ascent", LEGACY, "classwise").method_settings("gradient_ascent")
-    assert (ga.lr, ga.epochs, ga.batch_size) == (2e-3, 3, cfg.train.batch_size)   # the batch it ran at
+    assert (ga.lr, ga.epochs, ga.batch_size) == (2e-3, 3, None)        # the batch it ran at: the training's
+    full = get_config("synthetic")                                     # a full-batch preset: outside today's range
+    assert full.train.batch_size is None
+    assert tuning.tuned_config(full, "gradient_ascent", LEGACY, "random").method_settings("gradient_ascent").lr == 2e-3
 
 
 def test_a_partial_search_is_merged_only_into_the_same_panels_and_a_legacy_one_is_carried():

@@ -328,6 +328,9 @@ def tuned_config(config: Config, method: str, search: Mapping, regime: str, epoc
         raise KeyError(f"no tuned values of method {method!r} in regime {regime!r}; tuned: "
                        f"{', '.join(entry['methods'])}")
     values = entry["methods"][method]["best"]
-    if entry["regime"] == LEGACY:       # knobs added to the space since: at the preset's value, as the search ran them
-        values = {**(get_method(method).search.preset_point(config, method) or {}), **values}
+    space = get_method(method).search
+    if entry["regime"] == LEGACY and set(values) != set(space.params):
+        # knobs added to the space since stay at the preset's value, as the search ran them (which may lie outside
+        # the range now searched: gradient ascent's full batch on the synthetic set)
+        return space.apply(config, method, dict(values)).with_epoch_cap(epoch_cap)
     return point_configs([config], method, values, epoch_cap)[0]
