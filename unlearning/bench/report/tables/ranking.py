@@ -269,8 +269,9 @@ class TunedPoints(Table):
             "N (validation)": nums(data["tuning_n_models"], "int"), "cells run": nums(data["cells"], "int")})
         notes = ["From the tuned records (`setting: tuned`). searched on: the regime whose validation panels (one per "
                  "removal size in sizes) the point was searched on, and which reported cells run it; `legacy`: a "
-                 "search made before per-regime tuning (one canary panel of 20 points, the challenge score F × retain "
-                 "ratio × test ratio, higher is better; its point serves every regime). validation: the chosen "
+                 "search made before per-regime tuning (one canary panel, maybe a subset of the data: MNIST's, see "
+                 "docs/tuning.md; the challenge score F × retain ratio × test ratio, higher is better; its point "
+                 "serves every regime). validation: the chosen "
                  "point's mean distance from retraining over the validation panels (|effect| / max(|the no-op's "
                  "effect|, margin), as the ranking; lower is better; legacy: its challenge score). re-score: the "
                  "same on the second, independent validation panels the point was chosen on (the best "
