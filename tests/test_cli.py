@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from toys import this_thread_only
 
 from unlearning import get_config, run_trial
 from unlearning.common.files import create_json, save_json
@@ -161,7 +162,7 @@ def test_an_interrupted_save_leaves_the_previous_file_whole(tmp_path, monkeypatc
         real(fd, bytes(data)[: len(data) // 2])
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(os, "write", interrupted)
+    monkeypatch.setattr(os, "write", this_thread_only(interrupted, real))
     with pytest.raises(KeyboardInterrupt):
         save_json(path, {"records": [1, 2]})
     monkeypatch.undo()

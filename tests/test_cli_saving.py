@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from toys import this_thread_only
 
 from unlearning.common.files import abandoned_temps, create_json, save_json
 from unlearning.running import cli, runfile
@@ -44,7 +45,7 @@ def _fail_in(monkeypatch, folders, code: int, times: float = float("inf")):
                 raise OSError(code, os.strerror(code))
             return real(fd, data)
 
-        monkeypatch.setattr(os, "write", write)
+        monkeypatch.setattr(os, "write", this_thread_only(write, real))
     else:
         real = os.open
 
@@ -54,7 +55,7 @@ def _fail_in(monkeypatch, folders, code: int, times: float = float("inf")):
                 raise OSError(code, os.strerror(code), str(path))
             return real(path, flags, *args, **kwargs)
 
-        monkeypatch.setattr(os, "open", open_)
+        monkeypatch.setattr(os, "open", this_thread_only(open_, real))
     return failed
 
 
@@ -135,7 +136,7 @@ def test_when_the_fallbacks_fail_too_it_says_exactly_what_was_lost(tmp_path, mon
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_write(fd, data)
 
-    monkeypatch.setattr(os, "write", write)
+    monkeypatch.setattr(os, "write", this_thread_only(write, real_write))
     assert cli.main(["--trials", "3", *FAST]) == runfile.EXIT_LOST
     (path,) = _run_file(tmp_path / "runs")
     last = _lines(capsys.readouterr().err)[-1]

@@ -219,7 +219,7 @@ def test_defaults_are_the_references_and_inside_the_search_space():
     assert (cfg.share, cfg.lr, cfg.epochs, cfg.batch_size, cfg.optimizer, cfg.momentum, cfg.weight_decay) == \
         (0.5, 0.013, 10, 256, "sgd", 0.9, 5e-4)
     assert METHODS["salun"].search.preset_point(get_config("digits"), "salun") == \
-        {"share": 0.5, "lr": 0.013, "epochs": 10}
+        {"share": 0.5, "lr": 0.013, "epochs": 10, "momentum": 0.9}
 
 
 # --- MNIST's ConvNet ------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ for _extra in ("matplotlib", "seaborn", "tabulate", "jinja2"):
 
 import test_reports as base  # noqa: E402
 from test_reports import ROOT, csv, relabel, rich, run_main, write  # noqa: E402
+from toys import this_thread_only  # noqa: E402
 
 from unlearning.bench.report import pipeline  # noqa: E402
 from unlearning.bench.report.cli import DEFAULT_OUT, main  # noqa: E402
@@ -171,8 +172,8 @@ class Interrupt:
     def __init__(self, monkeypatch, exchange: bool):
         self.at, self.count = 0, 0
         for name in ("rename", "replace", "link", "symlink", "mkdir", "chmod"):
-            monkeypatch.setattr(os, name, self.counted(getattr(os, name)))
-        monkeypatch.setattr(shutil, "copy2", self.counted(shutil.copy2))
+            monkeypatch.setattr(os, name, this_thread_only(self.counted(getattr(os, name)), getattr(os, name)))
+        monkeypatch.setattr(shutil, "copy2", this_thread_only(self.counted(shutil.copy2), shutil.copy2))
         exchange_fn = files.exchange if exchange else (lambda a, b: False)
         monkeypatch.setattr(files, "exchange", self.counted(exchange_fn))
 

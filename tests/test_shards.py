@@ -6,6 +6,7 @@ import json
 import os
 
 import pytest
+from toys import this_thread_only
 
 from unlearning.bench import shards
 
@@ -99,7 +100,7 @@ def test_an_interrupted_write_leaves_the_old_file(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(os, "replace", boom)      # the last step of the atomic write (unlearning.common.files)
+    monkeypatch.setattr(os, "replace", this_thread_only(boom, os.replace))   # the atomic write's last step
     with pytest.raises(KeyboardInterrupt):
         shards.write_json({"new": True}, out)
     assert json.loads(out.read_text()) == {"old": True}

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from toys import this_thread_only
 
 from benchmarks.competitors import Competitors
 from unlearning import get_config, run_trial
@@ -19,7 +20,7 @@ from unlearning.training import threads
 def clean_env(monkeypatch):
     for name in ("OMP_NUM_THREADS", "SLURM_CPUS_PER_TASK", threads.THREADS_ENV):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))    # an 8-CPU mask
+    monkeypatch.setattr(os, "sched_getaffinity", this_thread_only(lambda pid: set(range(8)), os.sched_getaffinity))
     return monkeypatch
 
 

@@ -8,6 +8,7 @@ an original trained on the data with that config, and the points to forget.
 from __future__ import annotations
 
 import copy
+import threading
 from dataclasses import dataclass
 from functools import cache
 
@@ -96,3 +97,14 @@ def toy_problem(world: str, seed: int = 0) -> Problem:
 def trained_of(model: nn.Module, seed: int = 0) -> Trained:
     """`model` as it is (hand-made or hand-trained) standing in for a trained original on the CPU."""
     return Trained(model, copy.deepcopy(model.state_dict()), TrainRecord(), 0, seed, torch.device("cpu"))
+
+
+def this_thread_only(fake, real):
+    """`fake` on the calling test's thread and `real` on any other, to monkeypatch an `os` function with: a test that
+    breaks `os.write` (a full disk, a Ctrl-C) must not break the background Slurm smoke run (`tests/slurm_smoke.py`),
+    which writes its manifest from its own thread meanwhile."""
+    me = threading.get_ident()
+
+    def routed(*args, **kwargs):
+        return (fake if threading.get_ident() == me else real)(*args, **kwargs)
+    return routed

@@ -219,6 +219,40 @@ def _at(curve, n: int) -> float:
     return float(curve[n - 1])
 
 
+TUNED_NOTE = (
+    "From the tuned records (`setting: tuned`). searched on: the regime whose validation panels (one per removal size "
+    "in sizes) the point was searched on, and which reported cells run it; `legacy`: a search made before per-regime "
+    "tuning (one canary panel, maybe a subset of the data: MNIST's, see docs/tuning.md; the challenge score F × "
+    "retain ratio × test ratio, higher is better; its point serves every regime). validation: the chosen point's "
+    "mean distance from retraining over the validation panels (|effect| / max(|the no-op's effect|, margin), as the "
+    "ranking; lower is better; legacy: its challenge score). re-score: the same on the second, independent validation "
+    f"panels the point was chosen on (the best {RESCORE_TOP} feasible trials and the preset re-scored), with the mean "
+    "of the panels' folded 90 % effect intervals; preset / no-op re-score: the method's preset and doing nothing on "
+    "those panels (the no-op is 1 where its effect exceeds the margin). best after k trials: the least feasible "
+    "validation distance among the first k trials (the search's convergence; feasible: test utility at least "
+    f"{UTILITY_FLOOR:g} of the lower of retraining's and the no-op's on every panel). trials: the search's (seeded "
+    "TPE, the same number for every method); search s: its wall time, re-scores included; N (validation): models per "
+    "group of a validation panel; cells run: the forgetting cells run at the point.")
+
+
+def _search_row(ds: str, method: str, searched: str, g: pd.DataFrame) -> dict:
+    """One search's row: its point, scores, convergence and cost, from the tuned records it fed (all alike)."""
+    first = g.iloc[0]
+    sizes, curve = first.get("tuning_sizes"), first.get("tuning_convergence")
+    row = {"dataset": ds, "method": method, "searched_on": searched,
+           "regimes": ", ".join(sorted(set(g["forget_regime"].astype(str)))),
+           "sizes": ", ".join(map(str, sizes)) if isinstance(sizes, (list, tuple)) else "",
+           "tuned_point": "; ".join(sorted(set(col(g, "tuned_point").dropna().astype(str)))),
+           "objective": first["tuning_objective"], "tuned_feasible": first.get("tuned_feasible")}
+    for k in ("tuned_score", "tuned_rescore", "tuned_rescore_lo", "tuned_rescore_hi", "tuning_preset_rescore",
+              "tuning_noop_score"):
+        row[k] = stats(col(g, k))[0]
+    row.update({f"best_after_{n}": _at(curve, n) for n in CONVERGENCE_AT})
+    row.update(tuning_trials=col(g, "tuning_trials").max(), tuning_seconds=col(g, "tuning_seconds").max(),
+               tuning_n_models=col(g, "tuning_n_models").max(), cells=len(g))
+    return row
+
+
 class TunedPoints(Table):
     name = "tuned_points"
     title = "Tuned points: each method's chosen point per dataset and regime, its scores and its search's convergence"
@@ -232,58 +266,23 @@ class TunedPoints(Table):
             return None
         sub = sub.assign(tuning_regime=col(sub, "tuning_regime").astype(object).fillna("legacy"),
                          tuning_objective=col(sub, "tuning_objective").astype(object).fillna("unlearn_score"))
-        rows = []
-        for (ds, method, searched), g in sub.groupby(["dataset", "method", "tuning_regime"], sort=False):
-            points = sorted(set(col(g, "tuned_point").dropna().astype(str)))
-            first = g.iloc[0]
-            sizes = first.get("tuning_sizes")
-            curve = first.get("tuning_convergence")
-            row = {"dataset": ds, "method": method, "searched_on": searched, "regimes": ", ".join(
-                       sorted(set(g["forget_regime"].astype(str)))),
-                   "sizes": ", ".join(map(str, sizes)) if isinstance(sizes, (list, tuple)) else "",
-                   "tuned_point": "; ".join(points), "objective": first["tuning_objective"],
-                   "tuned_score": stats(col(g, "tuned_score"))[0]}
-            for k in ("tuned_rescore", "tuned_rescore_lo", "tuned_rescore_hi", "tuning_preset_rescore",
-                      "tuning_noop_score"):
-                row[k] = stats(col(g, k))[0]
-            row["tuned_feasible"] = first.get("tuned_feasible")
-            row.update({f"best_after_{n}": _at(curve, n) for n in CONVERGENCE_AT})
-            row.update(tuning_trials=col(g, "tuning_trials").max(), tuning_seconds=col(g, "tuning_seconds").max(),
-                       tuning_n_models=col(g, "tuning_n_models").max(), cells=len(g))
-            rows.append(row)
-        data = pd.DataFrame(rows)
+        data = pd.DataFrame([_search_row(*key, g) for key, g in
+                             sub.groupby(["dataset", "method", "tuning_regime"], sort=False)])
         data = data.iloc[sorted(range(len(data)), key=lambda i: (data["dataset"].iloc[i],
                                                                  method_key(data["method"].iloc[i]),
                                                                  data["searched_on"].iloc[i]))]
+        curves = [" / ".join(num(r[f"best_after_{n}"], ".3f") or "–" for n in CONVERGENCE_AT)
+                  if r["objective"] == "distance" else "" for _, r in data.iterrows()]
         display = pd.DataFrame({
             "dataset": data["dataset"], "method": data["method"], "searched on": data["searched_on"],
-            "sizes": data["sizes"], "tuned point": data["tuned_point"],
-            "validation": nums(data["tuned_score"], ".3f"),
+            "sizes": data["sizes"], "tuned point": data["tuned_point"], "validation": nums(data["tuned_score"], ".3f"),
             "re-score [interval]": cis(data, "tuned_rescore", ".3f"),
             "preset re-score": nums(data["tuning_preset_rescore"], ".3f"),
             "no-op re-score": nums(data["tuning_noop_score"], ".3f"),
-            "best after " + " / ".join(map(str, CONVERGENCE_AT)) + " trials": [
-                " / ".join(num(r[f"best_after_{n}"], ".3f") or "–" for n in CONVERGENCE_AT) if r["objective"] ==
-                "distance" else "" for _, r in data.iterrows()],
+            "best after " + " / ".join(map(str, CONVERGENCE_AT)) + " trials": curves,
             "trials": nums(data["tuning_trials"], "int"), "search s": nums(data["tuning_seconds"], SECONDS),
             "N (validation)": nums(data["tuning_n_models"], "int"), "cells run": nums(data["cells"], "int")})
-        notes = ["From the tuned records (`setting: tuned`). searched on: the regime whose validation panels (one per "
-                 "removal size in sizes) the point was searched on, and which reported cells run it; `legacy`: a "
-                 "search made before per-regime tuning (one canary panel, maybe a subset of the data: MNIST's, see "
-                 "docs/tuning.md; the challenge score F × retain ratio × test ratio, higher is better; its point "
-                 "serves every regime). validation: the chosen "
-                 "point's mean distance from retraining over the validation panels (|effect| / max(|the no-op's "
-                 "effect|, margin), as the ranking; lower is better; legacy: its challenge score). re-score: the "
-                 "same on the second, independent validation panels the point was chosen on (the best "
-                 f"{RESCORE_TOP} feasible trials re-scored), with the mean of the panels' folded 90 % effect "
-                 "intervals; preset / no-op re-score: the method's preset and doing nothing on those panels (the "
-                 "no-op is 1 where its effect exceeds the margin). best after k trials: the least feasible validation "
-                 "distance among the first k trials (the search's convergence; feasible: test utility at least "
-                 f"{UTILITY_FLOOR:g} of the lower of retraining's and the no-op's on every panel). trials: the "
-                 "search's (seeded TPE, the same number for every method); search s: its wall time, re-scores "
-                 "included; N (validation): models per "
-                 "group of a validation panel; cells run: the forgetting cells run at the point."]
-        return cls.make(ctx, data, display, notes)
+        return cls.make(ctx, data, display, [TUNED_NOTE])
 
     def sentences(self) -> list[str]:
         out = []
