@@ -97,12 +97,12 @@ def _references(panel: audit.Panel) -> dict:
     """What every trial on `panel` compares with, computed once: the reference models' φ on the forget set and
     their mean test utility, the originals' φ (the no-op) and the no-op's effect and distance."""
     if "tuning" not in panel._cache:
-        r = verdict.bounded(audit.forget_phi(panel, panel.views("reference", panel.reference)))
-        o = verdict.bounded(audit.forget_phi(panel, panel.views("control", [t.model for t in panel.originals])))
-        noop = float(verdict.shift(o, r))
-        utility = audit.test_utility(panel, panel.views("reference", panel.reference))
-        noop_ratio = _utility_ratio(panel, audit.test_utility(panel, panel.views("control", [
-            t.model for t in panel.originals])), utility)
+        retrained = panel.views("reference", panel.reference)
+        originals = panel.views("control", [t.model for t in panel.originals])
+        r = verdict.bounded(audit.forget_phi(panel, retrained))
+        noop = float(verdict.shift(verdict.bounded(audit.forget_phi(panel, originals)), r))
+        utility = audit.test_utility(panel, retrained)
+        noop_ratio = _utility_ratio(panel, audit.test_utility(panel, originals), utility)
         panel._cache["tuning"] = {"r": r, "noop_effect": noop, "noop_distance": float(verdict.distance(noop, noop)),
                                   "utility": utility, "floor": UTILITY_FLOOR * min(1.0, noop_ratio)}
     return panel._cache["tuning"]
