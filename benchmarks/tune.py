@@ -132,6 +132,9 @@ def tune_dataset(lab: Lab, dataset: str, args) -> dict:
     shared, reshared, regimes, panel_seconds = {}, {}, {}, 0.0
     for regime, sizes in cells(lab.profile, dataset, args.regimes).items():
         sizes = [s for s in sizes if 2 * s <= data.n_train]
+        if not sizes:                                             # a subset too small for every ranked size
+            print(f"{dataset} {regime}: not tuned: no removal size fits {data.n_train} training rows", file=sys.stderr)
+            continue
         t0 = time.perf_counter()
         panels = tuning.validation_panels(data, config, regime, sizes, args.n_models, shared=shared)
         rescore = tuning.validation_panels(data, config, regime, sizes, args.n_models, tuning.RESCORE_SEED,

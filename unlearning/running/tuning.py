@@ -45,6 +45,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 
 import numpy as np
 
@@ -281,20 +282,16 @@ def settings() -> dict:
             "rescore_seed": RESCORE_SEED}
 
 
-def save(path, payload: dict):
+def save(path: str | Path, payload: dict) -> Path:
     """Write a search's JSON atomically (`files.save_json`: an interrupted write leaves the old file)."""
-    from pathlib import Path
-
     from ..common.files import save_json
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return save_json(path, payload)
 
 
-def load(path) -> dict | None:
+def load(path: str | Path) -> dict | None:
     """A saved search, or None where there is none; ValueError naming the file when it is not one."""
-    from pathlib import Path
-
     path = Path(path)
     if not path.exists():
         return None
