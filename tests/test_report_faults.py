@@ -33,7 +33,6 @@ from toys import this_thread_only  # noqa: E402
 from unlearning.bench.report import pipeline  # noqa: E402
 from unlearning.bench.report.cli import DEFAULT_OUT, main  # noqa: E402
 from unlearning.bench.report.common import SECONDS, num  # noqa: E402
-from unlearning.common import files  # noqa: E402
 
 # the real run's fixtures: one tiny benchmark session per test session, shared with test_reports.py
 bench_dir, real_path, real = base.bench_dir, base.real_path, base.real
@@ -121,9 +120,9 @@ def test_the_module_form_works_from_any_folder(real_path, tmp_path):
     res = subprocess.run([sys.executable, "-m", "unlearning.bench.report", str(real_path), "--out", "out"],
                          cwd=elsewhere, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
-    readme = (elsewhere / "out" / "README.md").read_text()
-    assert f"]({os.path.relpath(ROOT / 'README.md', elsewhere / 'out')}#choices" in readme    # links: the checkout
-    assert f"`python -m reports {real_path} --out out`" in readme
+    provenance = (elsewhere / "out" / "provenance.md").read_text()
+    assert f"]({os.path.relpath(ROOT / 'docs' / 'choices.md', elsewhere / 'out')})" in provenance
+    assert f"python -m reports {real_path} --out out\n" in provenance
     res = subprocess.run([sys.executable, "-m", "unlearning.bench.report"], cwd=elsewhere, capture_output=True,
                          text=True)
     assert res.returncode == 2
@@ -169,13 +168,11 @@ def test_the_cli_imports_no_extra_and_a_missing_one_is_one_line(tmp_path):
 class Interrupt:
     """Counts file-system steps of publishing and raises KeyboardInterrupt at step `at` (0: never)."""
 
-    def __init__(self, monkeypatch, exchange: bool):
+    def __init__(self, monkeypatch):
         self.at, self.count = 0, 0
         for name in ("rename", "replace", "link", "symlink", "mkdir", "chmod"):
             monkeypatch.setattr(os, name, this_thread_only(self.counted(getattr(os, name)), getattr(os, name)))
         monkeypatch.setattr(shutil, "copy2", this_thread_only(self.counted(shutil.copy2), shutil.copy2))
-        exchange_fn = files.exchange if exchange else (lambda a, b: False)
-        monkeypatch.setattr(files, "exchange", self.counted(exchange_fn))
 
     def counted(self, fn):
         def step(*args, **kwargs):
@@ -186,9 +183,7 @@ class Interrupt:
         return step
 
 
-@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two-renames"])
-def test_an_interrupted_publish_leaves_the_old_or_the_new_report(real, real_path, tmp_path, capsys, monkeypatch,
-                                                                  exchange):
+def test_an_interrupted_publish_leaves_the_old_or_the_new_report(real, real_path, tmp_path, capsys, monkeypatch):
     new_dir, out, pristine = tmp_path / "new", tmp_path / "report", tmp_path / "pristine"
     assert run_main(capsys, write(tmp_path / "rich.json", rich(real)), "--out", new_dir)[0] == 0
     assert run_main(capsys, real_path, "--out", pristine)[0] == 0
@@ -199,7 +194,7 @@ def test_an_interrupted_publish_leaves_the_old_or_the_new_report(real, real_path
     # render the new report by copying it: the render itself is not under test
     monkeypatch.setattr(pipeline, "render_all", lambda loaded, folder, out: [
         shutil.copyfile(new_dir / name, folder / name) and name for name in sorted(p.name for p in new_dir.iterdir())])
-    steps = Interrupt(monkeypatch, exchange)
+    steps = Interrupt(monkeypatch)
     for at in range(1, 100):
         steps.at = 0                                    # preparing the folder is not under test
         shutil.rmtree(out, ignore_errors=True)
@@ -258,14 +253,13 @@ def test_infinity_and_non_numbers_are_named_never_averaged(real, tmp_path, capsy
         assert f"{src}: record skipped: {bench['name']} has {text} (benchmarks/README.md's schema)" in err
     t2 = csv(out, "paper002_table1").set_index("row")
     assert t2.loc["naive 1", "n"] == "0" and t2.loc["naive 1", "test_acc"] == ""
-    for name in ("paper002_table1", "headline"):
-        assert "inf" not in (out / f"{name}.md").read_text().lower().replace("information", "")
+    for name in ("paper002_table1.md", "headline.csv"):
+        assert "inf" not in (out / name).read_text().lower().replace("information", "")
     grid = csv(out, "grid")
     row = grid[(grid["method"] == "finetune") & (grid["removal_size"] == "1")].iloc[0]
     assert row["n"] == "1"                                       # the one value averaged, not 3
     assert float(row["quality"]) == pytest.approx(100 * cell[0]["extra_info"]["test_acc"], rel=1e-5)
-    readme = (out / "README.md").read_text()
-    assert "Infinity" in readme.split("## Skipped input")[1]
+    assert "Infinity" in (out / "provenance.md").read_text().split("## Skipped input")[1]
 
 
 # -- 4. malformed run metadata ------------------------------------------------------------------------------------

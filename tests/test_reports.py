@@ -25,7 +25,7 @@ from unlearning.bench.report import paper as P  # noqa: E402
 from unlearning.bench.report.cli import main  # noqa: E402
 from unlearning.bench.report.common import num  # noqa: E402
 from unlearning.bench.report.load import default_input, load  # noqa: E402
-from unlearning.bench.report.pipeline import OUTPUTS  # noqa: E402
+from unlearning.bench.report.pipeline import generated  # noqa: E402
 from unlearning.common.schema import SCHEMA_VERSION, VERSIONS, required  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +34,9 @@ OVERHEAD = str(ROOT / "benchmarks" / "test_overhead.py")
 COMMITTED = ROOT / "reports" / "runs"
 V1_RUNS = ROOT / "tests" / "data" / "runs_v1"      # a record-schema-1 run kept to test that readers still take it
 READS = " or ".join(map(str, VERSIONS))
-TABLE_FILES = ("paper000_table1", "paper000_california", "paper002_table1", "overhead", "ensemble", "headline")
+TABLE_FILES = ("paper000_table1", "paper000_california", "paper002_table1", "overhead", "ensemble")
+LATEX_FILES = ("paper000_table1", "paper000_california", "paper002_table1")      # the papers' tables only
+PAGES = ("README.md", "figures.md", "provenance.md")
 FIGURES = ("paper002_figure1", "paper000_distance", "paper000_d", "paper000_loss", "cost_vs_quality")
 
 
@@ -173,11 +175,14 @@ def check_real_other_tables(out: Path):
     assert all(float(v) > 0 for v in ens["speedup"]) and set(ens["within_target"]) <= {"yes", "no"}
 
     for name in TABLE_FILES:
-        for ext in ("md", "csv", "tex"):
+        for ext in ("md", "csv"):
             assert (out / f"{name}.{ext}").stat().st_size > 0
         assert "profile: smoke" in (out / f"{name}.md").read_text().splitlines()[0]
-        assert "profile: smoke" in (out / f"{name}.tex").read_text()
+        assert (out / f"{name}.tex").exists() == (name in LATEX_FILES)
+        if name in LATEX_FILES:
+            assert "profile: smoke" in (out / f"{name}.tex").read_text()
     assert not (out / "grid.md").exists() and not (out / "torch_versions.md").exists()
+    assert (out / "headline.csv").exists() and not (out / "headline.md").exists()        # the page shows it
 
 
 def check_real_figures_and_readme(out: Path, real: dict, real_path: Path):
@@ -186,18 +191,19 @@ def check_real_figures_and_readme(out: Path, real: dict, real_path: Path):
         assert (out / f"{name}.png").stat().st_size > 1000
     assert not (out / "paper002_figure1.png").exists() and not (out / "cost_vs_quality.png").exists()
 
-    readme = (out / "README.md").read_text()
-    assert "**profile: smoke — not the paper reproduction.**" in readme.split("## Headline")[0]
-    assert "not drawn: the input holds no paper-002 Figure 1 records" in readme
-    assert "not drawn: no grid records" in readme and "No comparison-grid records" in readme
-    assert "m_o (naive retraining): the loss starts at" in readme      # m_o's curve is in the records now
+    readme, figures, provenance = ((out / page).read_text() for page in PAGES)
+    assert "**profile: smoke** — **not the paper reproduction**" in readme.splitlines()[2]
+    assert "not drawn: the input holds no paper-002 Figure 1 records" in figures
+    assert "not drawn: no grid records" in figures and "no comparison-grid records in this run" in readme
+    assert "m_o (naive retraining): the loss starts at" in figures      # m_o's curve is in the records now
     assert (out / "paper000_loss.png").stat().st_size > 0
     assert f"Our mean m_r/m_o epoch ratio is {num(pruned['epoch_ratio'])} (paper 0.5396" in readme
-    assert real["machine_info"]["torch"] in readme and real_path.name in readme
-    assert real["commit_info"]["id"][:12] in readme
-    assert "README.md#choices-the-papers-leave-open" in readme
-    for name in TABLE_FILES:
-        assert (out / f"{name}.md").read_text().strip() in readme
+    assert real["machine_info"]["torch"] in readme and real_path.name in provenance
+    assert real["commit_info"]["id"][:12] in readme and real["commit_info"]["id"][:12] in provenance
+    assert "docs/choices.md" in provenance
+    for name in TABLE_FILES:        # every table linked from the page, none shown there again
+        assert f"[md]({name}.md)" in readme
+        assert (out / f"{name}.md").read_text().splitlines()[2] not in readme
 
 
 def test_tables_are_byte_stable(real_path, tmp_path, capsys):
@@ -205,7 +211,7 @@ def test_tables_are_byte_stable(real_path, tmp_path, capsys):
     assert run_main(capsys, real_path, "--out", a)[0] == 0
     assert run_main(capsys, real_path, "--out", b)[0] == 0
     before = {p.name: p.read_bytes() for p in a.iterdir() if p.suffix != ".png"}
-    assert len(before) == 3 * len(TABLE_FILES) + 2                               # README.md and records.parquet
+    assert len(before) == 2 * len(TABLE_FILES) + len(LATEX_FILES) + 1 + len(PAGES) + 1      # headline.csv, parquet
     assert before == {p.name: p.read_bytes() for p in b.iterdir() if p.suffix != ".png"}
     assert run_main(capsys, real_path, "--out", a)[0] == 0                    # again into the same folder
     assert before == {p.name: p.read_bytes() for p in a.iterdir() if p.suffix != ".png"}
@@ -240,7 +246,7 @@ def test_every_table_and_figure_with_data_and_stale_files_removed(real, real_pat
     # the same folder from the tiny run: outputs it does not produce are removed, not left stale
     assert run_main(capsys, real_path, "--out", out)[0] == 0
     assert not (out / "grid.csv").exists() and not (out / "paper002_figure1.png").exists()
-    assert {p.name for p in out.iterdir()} <= OUTPUTS
+    assert all(generated(p.name) for p in out.iterdir())
 
 
 def test_torch_versions_side_by_side(real, tmp_path, capsys):
@@ -272,7 +278,8 @@ def test_truncated_file_is_named_and_the_rest_reported(real_path, tmp_path, caps
     assert rc == 1
     assert f"{bad}: not valid JSON, truncated or malformed" in err
     readme = (out / "README.md").read_text()
-    assert "truncated.json" in readme.split("## Skipped input")[1] and real_path.name in readme
+    assert "truncated.json" in (out / "provenance.md").read_text().split("## Skipped input")[1]
+    assert real_path.name in (out / "provenance.md").read_text() and "Some input was skipped" in readme
 
 
 def test_foreign_and_other_schema_files(real, tmp_path, capsys):
@@ -387,8 +394,8 @@ def test_a_failing_figure_is_reported_and_the_rest_written(real_path, tmp_path, 
     rc, err = run_main(capsys, real_path, "--out", out)
     assert rc == 1 and "paper000_loss.png: figure not drawn: ValueError: unexpected series" in err
     assert (out / "paper000_distance.png").exists() and not (out / "paper000_loss.png").exists()
-    readme = (out / "README.md").read_text()
-    assert "not drawn: the figure failed on this input (ValueError: unexpected series)" in readme
+    figures_page = (out / "figures.md").read_text()
+    assert "not drawn: the figure failed on this input (ValueError: unexpected series)" in figures_page
 
 
 # -- record schema versions, the torch-free import, the missing extra ------------------------------------------------

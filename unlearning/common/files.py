@@ -6,8 +6,8 @@
   nobody holds was left by a writer that was killed: `abandoned_temps` finds them with what they hold.
 - `append_line(path, line)`: a journal's append, under an exclusive lock, flushed and fsync'ed (the folder too
   when the file is new), after `before(fh)` (e.g. cutting a torn tail) under the same lock.
-- `swap_folder(folder, out, aside)`: a rendered folder replaces `out` in one step (renameat2's exchange where the
-  system has it, else two renames that `restore_aside` / `recover_aside` complete after an interruption).
+- `swap_folder(folder, out, aside)`: a rendered folder replaces `out`: the old one renamed aside, the new one into
+  place; `restore_aside` / `recover_aside` complete it after an interruption between the two renames.
 
 Standard library only.
 """
@@ -15,9 +15,6 @@ Standard library only.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import errno
-import functools
 import glob
 import io
 import json
@@ -25,7 +22,6 @@ import math
 import os
 import re
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -257,37 +253,7 @@ def append_line(path: str | os.PathLike, line: bytes, before: Callable | None = 
         fsync_dir(path.parent)
 
 
-# -- a folder replaced in one step ---------------------------------------------------------------------------
-AT_FDCWD, RENAME_EXCHANGE = -100, 2
-
-
-@functools.cache
-def _renameat2():
-    """libc's renameat2 (Linux, glibc 2.28+), or None."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    fn.restype = ctypes.c_int
-    return fn
-
-
-def exchange(a: Path, b: Path) -> bool:
-    """Swap the folders `a` and `b` in one atomic step; False where the system or file system cannot."""
-    fn = _renameat2()
-    if fn is None:
-        return False
-    if fn(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
-        return False
-    raise OSError(err, os.strerror(err), str(b))
-
-
+# -- a folder replaced by rename -----------------------------------------------------------------------------
 def temp_folder(out: Path) -> tuple[Path, Path]:
     """A new private folder beside `out` to render into, and the name the old `out` is put aside under."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
@@ -295,17 +261,16 @@ def temp_folder(out: Path) -> tuple[Path, Path]:
 
 
 def swap_folder(folder: Path, out: Path, aside: Path) -> None:
-    """Make `folder` the folder `out` in one step (`out` new: a rename, with the permissions a new folder of the
-    user's gets). Afterwards `folder` or `aside` holds the old `out`; `restore_aside` removes it (or puts it back
-    when this was interrupted midway)."""
+    """Make `folder` the folder `out`: one rename where `out` is new (with the permissions a new folder of the user's
+    gets), else two (`out` aside, `folder` in). Afterwards `aside` holds the old `out`; `restore_aside` removes it (or
+    puts it back when this was interrupted between the renames)."""
     if not out.exists():
         os.chmod(folder, 0o777 & ~umask())          # mkdtemp's folder is private (0700)
         os.rename(folder, out)
         return
     os.chmod(folder, out.stat().st_mode & 0o7777)
-    if not exchange(folder, out):
-        os.rename(out, aside)
-        os.rename(folder, out)
+    os.rename(out, aside)
+    os.rename(folder, out)
 
 
 def restore_aside(tmp: Path, aside: Path, out: Path) -> None:

@@ -80,6 +80,7 @@ class Figure:
     note: str = ""
     sentences: list[str] = field(default_factory=list)
     error: str = ""
+    dataset: str | None = None      # a figure of one dataset (the ranking's): shown in that dataset's section
 
 
 # -- shared ---------------------------------------------------------------------------------------------------------

@@ -1,12 +1,11 @@
-"""Loaded records -> every table, figure and the README, rendered into a temporary sibling folder that then
-replaces the output folder in one step: the output holds the old report or the new one, never a mix.
+"""Loaded records -> every table, figure and the two pages, written into a fresh folder beside the output folder,
+which then takes its place by rename: the output holds the old report or the new one, never a mix.
 
-Publishing: the entries of the old output folder that the generator does not write (`runs/` of the committed
-report, any file of the user's) are hard-linked or copied into the new folder first, so they stay in place in the
-old one until the swap; then one `renameat2(RENAME_EXCHANGE)` swaps the two folders (Linux), or, where that is
-not available, two renames (old aside, new in; an interrupt between them puts the old one back, and a run
-killed there is undone by the next one). Outputs of earlier runs that this one did not produce are not carried
-over (no stale figure or table).
+Entries of the old output folder that the generator does not write (`runs/` of the committed report, any file of
+the user's) are hard-linked or copied into the fresh folder first; then the old folder is renamed aside, the new
+one into place, and the old one removed (`unlearning.common.files.swap_folder`; a run killed between the two renames
+is undone by the next one). Outputs of earlier runs that this one did not produce are not carried over (no stale
+figure or table).
 
 Which folders may be replaced (`check_target`): a new or empty one, the folder of an earlier report (a README.md
 this generator wrote), or one holding only generator outputs and `runs/`; never the folder holding the working
@@ -21,15 +20,24 @@ import shutil
 from pathlib import Path
 
 from ...common import files
-from . import export
+from . import export, render
 from . import figures as F
 from . import tables as T
 from .load import PROFILE_ORDER, Loaded, Problem
-from .render import readme
 
-# every file the generator may write: what it did not write this time is not carried over (no stale output)
-OUTPUTS = frozenset([f"{n}.{ext}" for n in T.NAMES for ext in ("md", "csv", "tex")]
-                    + [f"{name}.png" for name in F.NAMES] + [export.FILE, "README.md"])
+PAGES = render.PAGES
+EXTENSIONS = {"md": T.NAMES, "csv": T.NAMES, "tex": T.NAMES, "png": F.NAMES}
+
+
+def generated(name: str) -> bool:
+    """Whether `name` is a file this generator writes (a table's `.md`/`.csv`/`.tex`, a figure's `.png`, one per
+    dataset for some: `ranking_<dataset>.png`, a page, the records' export): one it did not write this time is not
+    carried over (no stale output)."""
+    stem, _, ext = name.partition(".")
+    return (name in PAGES or name == export.FILE
+            or stem in EXTENSIONS.get(ext, ()) or (ext == "png" and stem.startswith(tuple(f"{n}_" for n in F.NAMES))))
+
+
 INPUTS = "runs"                 # the committed report's input runs: allowed in a folder without a report yet
 README_HEAD = "# Benchmark report\n"            # the first line of every README this generator writes
 README_PROFILE = re.compile(r"^> \*\*profile: (\w+)", re.MULTILINE)
@@ -55,19 +63,19 @@ def build_tables(loaded: Loaded, ctx: T.Context) -> tuple[dict[str, T.Table], T.
 
 
 def render_all(loaded: Loaded, folder: Path, out: Path) -> list[str]:
-    """Write every table, figure and the README into `folder`; return the file names (README last)."""
+    """Write every table, figure and both pages into `folder`; return the file names (README last)."""
     ctx = context(loaded)
     tables, headline = build_tables(loaded, ctx)
-    files = headline.write(folder)
+    written = headline.write(folder, markdown=False)          # the page shows it
     for t in tables.values():
-        files += t.write(folder)
-    files += export.write(loaded, folder)
+        written += t.write(folder)
+    written += export.write(loaded, folder)
     figures = F.build(loaded.records, ctx, folder)
-    files += [f.file for f in figures if f.file]
+    written += [f.file for f in figures if f.file]
     loaded.problems += [Problem(f"{f.name}.png", f"figure not drawn: {f.error}") for f in figures if f.error]
-    (folder / "README.md").write_text(readme(loaded, ctx, tables, headline, figures, out), encoding="utf-8",
-                                      newline="\n")
-    return [*sorted(files), "README.md"]
+    for page, text in render.pages(loaded, ctx, tables, headline, figures, out).items():
+        (folder / page).write_text(text, encoding="utf-8", newline="\n")
+    return [*sorted(written), *reversed(PAGES)]
 
 
 # -- which folder may be replaced -------------------------------------------------------------------------------
@@ -109,12 +117,12 @@ def check_target(out: Path, profile: str, force: bool = False) -> None:
                           "reports never silently replace a more complete one; give --force to replace it, or "
                           "--out another folder")
         return
-    if others := sorted({p.name for p in out.iterdir()} - OUTPUTS - {INPUTS}):
+    if others := sorted(p.name for p in out.iterdir() if not generated(p.name) and p.name != INPUTS):
         raise Refused(f"{out} holds {', '.join(others[:3])}{', ...' if len(others) > 3 else ''} and no report "
                       "(README.md) of this generator; give --out a new or empty folder, or that of an earlier report")
 
 
-# -- publishing: one swap (unlearning.common.files) ---------------------------------------------------------
+# -- publishing: a fresh folder, then a rename (unlearning.common.files) ------------------------------------
 def _link_or_copy(src: str, dst: str) -> None:
     """A hard link where the file system allows one (instant, no space), else a copy with its metadata."""
     try:
@@ -125,9 +133,9 @@ def _link_or_copy(src: str, dst: str) -> None:
 
 def _carry(out: Path, folder: Path) -> None:
     """Put every entry of `out` that the generator does not write (e.g. `runs/`) into `folder` too; `out` keeps
-    them until the swap."""
+    them until the rename."""
     for entry in sorted(out.iterdir()):
-        if entry.name in OUTPUTS:
+        if generated(entry.name):
             continue
         target = folder / entry.name
         if entry.is_symlink():
@@ -138,16 +146,9 @@ def _carry(out: Path, folder: Path) -> None:
             _link_or_copy(str(entry), str(target))
 
 
-def publish(folder: Path, out: Path, aside: Path) -> None:
-    """Make `folder` (the rendered report) the output folder `out` in one step, with the entries of `out` the
-    generator does not write carried over (`files.swap_folder`; `files.restore_aside` cleans up after it)."""
-    if out.exists():
-        _carry(out, folder)
-    files.swap_folder(folder, out, aside)
-
-
 def generate(loaded: Loaded, out: Path, force: bool = False) -> list[str]:
-    """Check that `out` may be replaced (Refused), render the report beside it, and swap it in."""
+    """Check that `out` may be replaced (Refused), render the report into a fresh folder beside it, carry over what
+    it does not write, and rename it into place."""
     out = out.resolve()
     files.recover_aside(out)
     check_target(out, loaded.profile, force)
@@ -155,7 +156,9 @@ def generate(loaded: Loaded, out: Path, force: bool = False) -> list[str]:
     tmp, aside = files.temp_folder(out)
     try:
         written = render_all(loaded, tmp, out)
-        publish(tmp, out, aside)
+        if out.exists():
+            _carry(out, tmp)
+        files.swap_folder(tmp, out, aside)
     finally:
         files.restore_aside(tmp, aside, out)
     return written

@@ -1,5 +1,6 @@
-"""The README, rendered from its jinja2 template: the tables with their sentences, the figures, the settings
-the records carry and where they came from."""
+"""The report's two pages, rendered from jinja2 templates: `README.md` (what was run, the papers' numbers beside
+ours, the ranking per dataset with its figure, links to every table and figure) and `provenance.md` (the runs read,
+the machines, the settings the records carry, skipped input, how to regenerate)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from .common import num
 from .figures import Figure
 from .load import Loaded
 from .tables import Context, Headline, Table
+from .tables.ranking import SHORT_NOTE
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 # recorded settings that answer a choice the papers leave open (README "Choices the papers leave open")
@@ -51,7 +53,7 @@ def provenance_table(loaded: Loaded) -> str:
 
 MIXED_HEAD = ("**Records that mix runs of different CPU types or torch versions.** Weights are bit-identical only "
               "for the same CPU type (dispatched ISA), torch version and thread count; across them oneDNN and MKL "
-              "choose other kernels and the numbers differ within seed noise (top-level README, Reproducibility). "
+              "choose other kernels and the numbers differ within seed noise (docs/determinism.md). "
               "So these means and comparisons are not of one machine:")
 UNMIXED = ("Every group of records (a paper's table on one dataset) comes from runs of one CPU type, dispatched ISA "
            "(where recorded) and torch version.")
@@ -97,16 +99,30 @@ def command(loaded: Loaded, out: Path) -> str:
     return f"python -m reports {' '.join(r.label for r in loaded.runs)} --out {shown}"
 
 
-def readme(loaded: Loaded, ctx: Context, tables: dict[str, Table], headline: Headline, figures: list[Figure],
-           out: Path) -> str:
+PAGES = ("README.md", "figures.md", "provenance.md")
+ABSENT = {"grid": "no comparison-grid records in this run", "overhead": "no overhead records in this run",
+          "torch_versions": "one torch version in the input: give the runs of several (e.g. of `tox -e "
+                            "torch213,torch214`) to compare them"}
+
+
+def pages(loaded: Loaded, ctx: Context, tables: dict[str, Table], headline: Headline, figures: list[Figure],
+          out: Path) -> dict[str, str]:
+    """Each page's file name and text."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False)
     shown = [r for r in loaded.runs if r.torch == loaded.torch]
-    return env.get_template("README.md.j2").render(
+    ranking = tables.get("ranking")
+    values = dict(
         ctx=ctx, loaded=loaded, shown_runs=shown, tables=tables, headline=headline, figures=figures,
-        sentences={name: t.sentences() for name, t in tables.items()}, settings=settings_table(loaded.records),
-        provenance=provenance_table(loaded), machine_notes=machine_notes(loaded), command=command(loaded, out),
-        dirty_runs=", ".join(f"`{r.label}`" for r in loaded.dirty), top_readme=link("README.md", out),
+        sentences={name: t.sentences() for name, t in tables.items() if name != "ranking"},
+        datasets=[] if ranking is None else list(dict.fromkeys(ranking.data["dataset"])), short_note=SHORT_NOTE,
+        absent_tables=[(name, why) for name, why in ABSENT.items() if name not in tables],
+        settings=settings_table(loaded.records), provenance=provenance_table(loaded),
+        machine_notes=machine_notes(loaded), command=command(loaded, out),
+        cpus=", ".join(sorted({r.cpu_model for r in shown if r.cpu_model})) or "CPU unknown",
+        dirty_runs=", ".join(f"`{r.label}`" for r in loaded.dirty), verdict_doc=link("docs/verdict.md", out),
+        choices_doc=link("docs/choices.md", out), schema_doc=link("docs/schema.md", out),
         profiles_py=link("benchmarks/profiles.py", out), schema_version=" and ".join(map(str, loaded.schema_versions)),
         dates=sorted({r.datetime[:10] for r in shown if r.datetime}),
-        commits=sorted({r.commit[:12] for r in shown if r.commit}))
+        commits=[c[:12] for c in dict.fromkeys(r.commit for r in sorted(shown, key=lambda r: r.datetime) if r.commit)])
+    return {page: env.get_template(f"{page}.j2").render(**values) for page in PAGES}

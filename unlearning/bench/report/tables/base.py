@@ -3,7 +3,8 @@
 A table has a numeric frame (`data`, written as CSV: means, standard deviations, counts and
 the mean's 95 % interval (`<key>_lo`, `<key>_hi`) in separate columns, the paper's values, the
 deviation ours - paper and whether the paper's value lies in our interval) and a formatted
-frame (`display`, written as Markdown and LaTeX: "mean [lo, hi]", fixed digits). Cells that
+frame (`display`, written as Markdown with its notes and sentences: "mean [lo, hi]", fixed digits; and as LaTeX
+for the papers' tables only, `LATEX`, the ones a paper of the user's would cite beside the originals). Cells that
 have no record are empty (NaN), never zero, and a note says why. Rows are sorted and
 numbers formatted with fixed rules, so the same input gives the same bytes.
 
@@ -72,6 +73,7 @@ class Cell:
 class Table:
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""
+    LATEX: ClassVar[bool] = False         # also written as `.tex` (the papers' tables)
 
     ctx: Context
     data: pd.DataFrame
@@ -100,10 +102,14 @@ class Table:
         return []
 
     # -- writing --------------------------------------------------------------------------------------------
-    def markdown(self) -> str:
+    def markdown(self, sentences: bool = False) -> str:
+        """The caption, the table and its notes; with `sentences`, what its numbers show in words below (the
+        table's own `.md` file has them: the report's page links to it)."""
         lines = [f"**{self.caption}**", "", self.display.to_markdown(index=False, disable_numparse=True)]
         if self.notes:
             lines += ["", *(f"- {n}" for n in self.notes)]
+        if sentences and (said := self.sentences()):
+            lines += ["", *(f"- {s}" for s in said)]
         return "\n".join(lines) + "\n"
 
     def csv(self) -> str:
@@ -119,8 +125,10 @@ class Table:
             tex = tex.replace("\\end{table}", notes + "\n\\end{table}")
         return tex
 
-    def write(self, folder: Path) -> list[str]:
-        files = {f"{self.name}.md": self.markdown(), f"{self.name}.csv": self.csv(), f"{self.name}.tex": self.latex()}
+    def write(self, folder: Path, markdown: bool = True) -> list[str]:
+        """Its CSV, its Markdown (unless the report's page shows it: `markdown` False) and, for `LATEX`, its LaTeX."""
+        files = {**({f"{self.name}.md": self.markdown(sentences=True)} if markdown else {}),
+                 f"{self.name}.csv": self.csv(), **({f"{self.name}.tex": self.latex()} if self.LATEX else {})}
         for fname, text in files.items():
             (folder / fname).write_text(text, encoding="utf-8", newline="\n")
         return sorted(files)

@@ -219,6 +219,10 @@ class Forgetting(Table):
         return out
 
     def cells(self, extended: bool = False) -> list[Cell]:
+        """Each method's count of cells matching retraining: for the torch-version comparison only (the report's
+        page shows the ranking; the counts are in this table's sentences and the ranking's `matches`)."""
+        if not extended:
+            return []
         d = self.data[~reference(self.data, "naive_retrain")]
         groups = sorted(d.groupby("label", sort=False), key=lambda kv: method_key(kv[0]))
         return [Cell(f"forgetting_{m}_matches", f"forgetting: {m}, cells matching retraining (of those with a "
@@ -271,6 +275,23 @@ class VerdictErrorRates(Table):
                              "ρ": nums(d["model_share"], "g"), "truth": d["scenario"],
                              "panels": nums(d["panels"], "int"),
                              **{f"{v} %": rate(v) for v in V.VERDICTS if v != V.TOO_FEW}})
+
+    def summary(self) -> str:
+        """The error rates in one sentence (the report's page): the size's and the margin's ranges over the designs
+        simulated, against their targets."""
+        d = self.data
+        null = d[d["scenario"] == "no difference"]
+        size = sum(null[v] for v in V.MISSED) * 100
+        margin = d.loc[d["shift_sd"] == V.MARGIN, V.MATCHES] * 100
+        designs = len(d.groupby(["n_models", "removal_size", "model_share"], dropna=False))
+
+        def span(v: pd.Series) -> str:
+            return "none simulated" if v.empty else (f"{num(v.min(), '.1f')}–{num(v.max(), '.1f')} %"
+                                                     if v.min() != v.max() else f"{num(v.min(), '.1f')} %")
+        return (f"On {num(d['panels'].sum(), 'int')} simulated panels of known truth ({designs} designs of N, M and "
+                f"ρ), the verdict rule calls a copy of retraining a miss in {span(size)} of panels (target ≤ "
+                f"{V.ALPHA * 100:g} %) and a shift of one margin ({V.MARGIN:g} sd) 'matches retraining' in "
+                f"{span(margin)} (target ≤ {V.ALPHA * 100:g} %).")
 
     def sentences(self) -> list[str]:
         out = []

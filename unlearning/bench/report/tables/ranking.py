@@ -176,6 +176,26 @@ class Ranking(Table):
                       "score": nums(d["unlearn_score"], ".3f")})
         return pd.DataFrame(shown)
 
+    def short(self, dataset: str) -> str:
+        """One dataset's ranking as the report's page shows it: method, forgetting (distance with its interval and
+        direction), verdicts, cost and utility relative to retraining (`SHORT_NOTE`; every column: `ranking.md`)."""
+        d = self.data[self.data["dataset"] == dataset]
+        rank = ["" if missing(r) else f"{'=' if t else ''}{num(r, 'int')}"
+                for r, t in zip(d["forgetting_rank"], d["forgetting_tied"], strict=True)]
+        naive = d.loc[(d["method"] == "naive_retrain") & (d["role"] == "ceiling"), "seconds"]
+        relative = d["seconds"] / (naive.iloc[0] if len(naive) and naive.iloc[0] > 0 else NAN)
+        shown = pd.DataFrame({
+            "rank": rank, "method": [f"{lab} [{role}]" if role else lab for lab, role in zip(d["label"], d["role"],
+                                                                                            strict=True)],
+            "distance [90 % CI]": [ci(m, lo, hi, ".2f") for m, lo, hi in zip(d["distance"], d["distance_lo"],
+                                                                              d["distance_hi"], strict=True)],
+            "direction (sd)": [_direction(e) for e in d["effect"]], "verdicts": d["verdicts"],
+            "time / retraining's": nums(relative, ".2g"),
+            "utility / retraining's [95 % CI]": [ci(m, lo, hi, ".3f") for m, lo, hi in
+                                                 zip(d["utility_ratio"], d["utility_ratio_lo"], d["utility_ratio_hi"],
+                                                     strict=True)]})
+        return shown.to_markdown(index=False, disable_numparse=True) + "\n"
+
     def sentences(self) -> list[str]:
         out = []
         for ds, g in self.data.groupby("dataset", sort=False):
@@ -196,6 +216,23 @@ class Ranking(Table):
                                                          kind="stable")
         return ", ".join(f"{'=' if r[f'{what}_tied'] else ''}{num(r[f'{what}_rank'], 'int')} {r['label']}"
                          f"{f' [{r.role}]' if r['role'] else ''} {num(r[key], spec)}" for _, r in ranked.iterrows())
+
+
+SHORT_NOTE = (
+    "rank: by forgetting, 1 best, = shared (intervals overlap the rank's best). distance: from retraining, the mean "
+    "over the dataset's ranked cells of |effect| / max(|the no-op's effect|, margin): 0 is as retraining, 1 as far as "
+    "doing nothing; its 90 % interval. direction: the mean signed effect in retrained sd, ▲ memorised (forget points "
+    "more confident than under retraining), ▼ over-forgot (less confident). time / retraining's: seconds per model "
+    "over naive retraining's on the same cells (below 1: cheaper). utility / retraining's: test accuracy (regression: "
+    "retraining's MSE over the method's), 1 is as good as retraining. [floor] the no-op, [ceiling] a second "
+    "retrained group. (tuned): at its tuned point; the others at their preset.")
+
+
+def _direction(effect: float) -> str:
+    """The signed effect with its arrow: ▲ memorised (> 0), ▼ over-forgot (< 0)."""
+    if missing(effect):
+        return ""
+    return f"{'▲' if effect > 0 else '▼' if effect < 0 else ''} {effect:+.2f}".strip()
 
 
 def _ranked(per: pd.DataFrame) -> pd.DataFrame:
