@@ -196,6 +196,10 @@ class Ranking(Table):
                                                      strict=True)]})
         return shown.to_markdown(index=False, disable_numparse=True) + "\n"
 
+    def judged(self, dataset: str) -> bool:
+        """Whether any method on `dataset` has a forgetting distance (a cell with a verdict)."""
+        return bool(self.data.loc[self.data["dataset"] == dataset, "distance"].notna().any())
+
     def sentences(self) -> list[str]:
         out = []
         for ds, g in self.data.groupby("dataset", sort=False):
