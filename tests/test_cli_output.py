@@ -1,13 +1,16 @@
-"""What `python -m unlearning` prints: the per-trial table, the per-method summary (mean and 95 % t interval)
-under it, the markers for a weight pruning that zeroed nothing and for epoch ratios bound by the cap, no
-epoch ratio for the original, `--help` without doubled defaults, errors in flag names."""
+"""What `python -m unlearning` prints: the per-trial table, the per-method summary under it (mean [lo, hi], the
+report's 95 % interval: `unlearning.common.summary`), the markers for a weight pruning that zeroed nothing and for
+epoch ratios bound by the cap, no epoch ratio for the original, `--help` without doubled defaults, errors in flag
+names."""
 
 import re
 
+import numpy as np
 import pytest
 from scipy import stats
 
 from unlearning import get_config
+from unlearning.common.summary import INTERVAL_NOTE
 from unlearning.config import SEED_MAX
 from unlearning.running import cli
 
@@ -48,31 +51,44 @@ def _column(text: str, header_start: str, name: str, method: str) -> str:
     raise AssertionError(f"no row {method!r} under {header_start!r}")
 
 
+def _g4(v: float) -> str:
+    """A summary number as the CLI prints it: 4 significant digits, no exponent where it fits."""
+    return f"{float(f'{v:.4g}'):g}"
+
+
 def test_the_summary_gives_each_methods_mean_and_95_percent_t_interval():
     ds = [0.1, 0.4, 0.25]
     records = [r for t, d in enumerate(ds, start=1) for r in _trial(t, d=d)]
     text = cli.format_table(records)
     lo, hi = stats.t.interval(0.95, len(ds) - 1, loc=sum(ds) / 3, scale=stats.sem(ds))
-    assert _column(text, "method", "d", "weight_pruning") == f"{sum(ds) / 3:.4g} +- {(hi - lo) / 2:.2g}"
+    assert lo < 0.1 and _column(text, "method", "d", "weight_pruning") == f"0.25 [{_g4(lo)}, {_g4(hi)}]"
     assert _column(text, "method", "trials", "weight_pruning") == "3"
     assert _column(text, "method", "converged", "weight_pruning") == "3/3"
     assert _column(text, "method", "converged", "noop") == "-"            # no convergence rule
-    assert _column(text, "method", "test_acc", "noop") == "0.9 +- 0"
-    assert "per method, over 3 trials: mean +- h, h the half-width of the mean's 95% confidence interval " \
-           "(Student's t, n - 1 degrees of freedom" in text
+    assert _column(text, "method", "test_acc", "noop") == "0.9 [0.9, 0.9]"          # no spread: the point
+    assert f"per method, over 3 trials: mean [lo, hi], as in the report's tables; {INTERVAL_NOTE}" in text
+
+
+def test_the_summary_interval_is_cut_at_the_columns_range():
+    acc = [1.0, 0.99, 1.0]                         # t reaches above 1; an accuracy cannot
+    records = [{**r, "train_acc": a} for t, a in enumerate(acc, start=1) for r in _trial(t)]
+    lo, hi = stats.t.interval(0.95, 2, loc=np.mean(acc), scale=stats.sem(acc))
+    assert hi > 1 and _column(cli.format_table(records), "method", "train_acc", "weight_pruning") \
+        == f"{_g4(np.mean(acc))} [{_g4(lo)}, 1]"
 
 
 def test_one_trial_has_no_summary_and_says_there_is_no_interval():
     text = cli.format_table(_trial(1))
-    assert "+-" not in text and "trials  converged" not in text
+    assert " [" not in text and "trials  converged" not in text
     assert "one trial: no per-method summary, and no interval" in text
 
 
 def test_a_value_missing_in_some_trials_is_averaged_over_the_others():
     records = [*_trial(1, d=0.2), *_trial(2, d=float("nan")), *_trial(3, d=0.4)]
-    assert _column(cli.format_table(records), "method", "d", "weight_pruning").startswith("0.3 +- ")
-    assert cli.mean_interval([0.2, 0.4])[1] == pytest.approx(stats.t.ppf(0.975, 1) * stats.sem([0.2, 0.4]))
-    assert cli.mean_interval([0.2]) == (0.2, None)
+    # two values: the bootstrap interval, their range (INTERVAL_NOTE says so)
+    assert _column(cli.format_table(records), "method", "d", "weight_pruning") == "0.3 [0.2, 0.4]"
+    one = [*_trial(1, d=0.2), *_trial(2, d=float("nan"))]
+    assert _column(cli.format_table(one), "method", "d", "weight_pruning") == "0.2"       # one value: no interval
 
 
 def test_the_original_row_has_no_epoch_ratio():
@@ -89,7 +105,7 @@ def test_weight_pruning_that_zeroed_nothing_is_flagged():
     text = cli.format_table(records)
     assert [row[_rows(text, "seed")[0].index("weights_zeroed")] for row in _rows(text, "weight_pruning")[:2]] \
         == ["0!", "4"]
-    assert _column(text, "method", "weights_zeroed", "weight_pruning") == "2 +- 25!"
+    assert _column(text, "method", "weights_zeroed", "weight_pruning") == "2 [0, 4]!"
     assert ("! pruned nothing: weight pruning zeroed no weight, so its model is only a bias reset and a fine-tune"
             in text)
     plain = cli.format_table([*_trial(1), *_trial(2)])
@@ -125,7 +141,7 @@ def test_the_main_job_prints_the_summary_under_the_trials(tmp_path, monkeypatch,
     summary_header = next(i for i, x in enumerate(lines) if x.strip().startswith("method  trials"))
     assert trials_header < summary_header
     assert len(_rows(out, "weight_pruning")) == 3                 # two trials, one summary row
-    assert "+-" in _column(out, "method", "test_acc", "original")
+    assert " [" in _column(out, "method", "test_acc", "original")
 
 
 def test_help_states_each_default_once_and_none_as_none():

@@ -1,13 +1,11 @@
-"""95 % intervals of the report's means (`unlearning.bench.report.common.interval`) and the tables that carry them.
+"""95 % intervals in the report's tables, and the same interval in the CLI's summary.
 
-The interval function is checked against scipy itself (Student t; the seeded bootstrap with the same
-settings), on data whose shape decides the method (normal-ish: t; two values or skewed: bootstrap);
-tables are built from hand-made records whose intervals, and whether a paper's number lies in them,
-are known.
+The interval itself (`unlearning.common.summary`, shared by the CLI and the report) is tested in tests/test_summary.py.
+Here tables are built from hand-made records whose intervals, and whether a paper's number lies in them, are known;
+and the CLI's printed summary and the report's Table 1 are built from the same records and must agree.
 """
 
-import subprocess
-import sys
+import re
 
 import numpy as np
 import pytest
@@ -30,91 +28,33 @@ from unlearning.bench.report.tables import (  # noqa: E402
     Tradeoff,
 )
 from unlearning.common import schema  # noqa: E402
+from unlearning.common import summary as S  # noqa: E402
+from unlearning.running import cli  # noqa: E402
 
 CTX = Context("smoke", "2.13.0+cpu", "cpu")
 
 
 def scipy_bootstrap(*samples, statistic=np.mean, paired=False):
-    res = stats.bootstrap(samples, statistic, paired=paired, confidence_level=C.CONFIDENCE, method="BCa",
-                          n_resamples=C.BOOTSTRAP_RESAMPLES, rng=np.random.default_rng(C.BOOTSTRAP_SEED))
+    res = stats.bootstrap(samples, statistic, paired=paired, confidence_level=S.CONFIDENCE, method="BCa",
+                          n_resamples=S.BOOTSTRAP_RESAMPLES, rng=np.random.default_rng(S.BOOTSTRAP_SEED))
     return tuple(float(x) for x in res.confidence_interval)
 
 
-# -- the interval of one cell -------------------------------------------------------------------------------------
-def test_normal_values_get_scipys_t_interval():
-    v = np.random.default_rng(0).normal(10.0, 2.0, size=10)
-    assert stats.skewtest(v).pvalue > C.SKEW_ALPHA and not C.skewed(v)
-    lo, hi, method = C.interval(v)
-    assert method == "t"
-    assert (lo, hi) == tuple(float(x) for x in stats.ttest_1samp(v, 0.0).confidence_interval(0.95))
-    # the textbook form: mean ± t(0.975, n − 1) · s / √n
-    half = stats.t.ppf(0.975, len(v) - 1) * stats.sem(v)
-    assert lo == pytest.approx(v.mean() - half) and hi == pytest.approx(v.mean() + half)
-    s = C.summary(list(v))
-    assert (s.mean, s.sd, s.n, s.lo, s.hi, s.method) == (pytest.approx(v.mean()), pytest.approx(v.std(ddof=1)), 10,
-                                                         lo, hi, "t")
+# -- the report's side of the shared summary (its tests: tests/test_summary.py) ------------------------------------
+def test_the_report_summarises_with_the_shared_function():
+    assert (C.summary, C.stats, C.ratio_interval, C.INTERVAL_NOTE) == (S.summary, S.stats, S.ratio_interval,
+                                                                       S.INTERVAL_NOTE)
 
 
-def test_fewer_than_three_values_are_bootstrapped():
-    lo, hi, method = C.interval([1.0, 2.0, float("nan")])         # NaN is a missing value, not a third one
-    assert method == "bootstrap" and (lo, hi) == scipy_bootstrap(np.array([1.0, 2.0]))
-    assert (lo, hi) == (1.0, 2.0)             # two values: the bootstrap cannot reach beyond them (the note says so)
-    assert C.interval([1.0, 2.0, 3.1])[2] == "t"
-
-
-def test_skewed_values_are_bootstrapped():
-    heavy = np.exp(np.random.default_rng(0).normal(0.0, 1.5, size=12))       # lognormal: a long right tail
-    assert stats.skewtest(heavy).pvalue < C.SKEW_ALPHA and C.skewed(heavy)
-    lo, hi, method = C.interval(heavy)
-    assert method == "bootstrap" and (lo, hi) == scipy_bootstrap(heavy)
-    assert lo > stats.ttest_1samp(heavy, 0.0).confidence_interval(0.95).low      # BCa: not symmetric about the mean
-    # below SKEW_MIN_VALUES skewness cannot be tested: t, even for three values as lopsided as the full-MNIST MIA
-    # gap at lr 3e-3 (issue 20); cut at the gap's range [0, 1], the interval says how little 3 seeds pin it down
-    gap = [0.105, 0.708, 0.020]
-    assert not C.skewed(gap) and C.interval(gap)[2] == "t"
-    t_lo, t_hi = stats.ttest_1samp(gap, 0.0).confidence_interval(0.95)
-    assert t_lo < 0 and t_hi > 1 and C.interval(gap, C.bounds("mia_gap")) == (0.0, 1.0, "t")
-
-
-def test_the_same_values_give_the_same_bytes():
-    gap = [0.105, 0.708, 0.020]
-    here = C.interval(gap)
-    assert here == C.interval(gap)
-    code = "from unlearning.bench.report.common import interval; print(repr(interval([0.105, 0.708, 0.020])))"
-    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert other.strip() == repr(here)       # a fresh process: the bootstrap is seeded, not drawn from global state
-
-
-def test_one_value_has_no_interval_and_equal_values_a_point():
-    for values in ([3.0], [3.0, None, float("nan")], []):
-        lo, hi, method = C.interval(values)
-        assert np.isnan(lo) and np.isnan(hi) and method == ""
-        assert C.covers(lo, hi, 3.0) == ""
+def test_one_value_has_no_interval_in_a_table():
     assert C.ci(3.0, C.NAN, C.NAN, ".2f") == "3.00"                     # the mean alone, never a made-up range
+    assert C.covers(C.NAN, C.NAN, 3.0) == ""
     assert C.summary_columns("x", [3.0]) == {"x": 3.0, "x_sd": pytest.approx(C.NAN, nan_ok=True),
                                              "x_lo": pytest.approx(C.NAN, nan_ok=True),
                                              "x_hi": pytest.approx(C.NAN, nan_ok=True)}
-    assert C.interval([0.5, 0.5, 0.5]) == (0.5, 0.5, "equal")         # no spread: the interval is the value
-
-
-def test_intervals_are_cut_at_the_quantitys_range():
-    acc = [0.9, 1.0, 1.0, 0.95]                # accuracies: t reaches above 1
-    assert stats.ttest_1samp(acc, 0.0).confidence_interval(0.95).high > 1
-    lo, hi, _ = C.interval(acc, C.bounds("test_acc"))
-    assert hi == 1.0 and lo == pytest.approx(stats.ttest_1samp(acc, 0.0).confidence_interval(0.95).low)
-    s = C.summary(acc, "test_acc", scale=100)          # in % : cut at 100
-    assert s.hi == 100.0 and s.mean == pytest.approx(96.25)
-    assert C.bounds("d") == C.UNBOUNDED and C.bounds("no such key") == C.UNBOUNDED
-
-
-def test_ratio_of_means_is_a_paired_bootstrap():
-    a, b = np.array([500.0, 300.0, 1000.0]), np.array([480.0, 320.0, 1000.0])
-    lo, hi = C.ratio_interval(a, b)
-    assert (lo, hi) == scipy_bootstrap(a, b, statistic=lambda x, y, axis=-1: x.mean(axis) / y.mean(axis),
-                                       paired=True)
-    assert lo <= a.mean() / b.mean() <= hi
-    assert all(np.isnan(C.ratio_interval([1.0], [2.0])))
-    assert C.ratio_interval([2.0, 2.0], [4.0, 4.0]) == (0.5, 0.5)
+    acc = [0.9, 1.0, 1.0, 0.95]                 # cut at the key's range: the column's name unless `key` says
+    assert C.summary_columns("test_acc", acc, scale=100)["test_acc_hi"] == 100.0
+    assert C.summary_columns("acc", acc, sd=False, key="test_acc")["acc_hi"] == 1.0
 
 
 def test_compare_says_whether_the_paper_lies_in_our_interval():
@@ -270,3 +210,41 @@ def test_synthetic_avg_row_carries_its_interval_and_the_papers_avg_in_or_out():
     cell = next(c for c in table.cells() if c.key == "p000_t1_epoch_ratio")
     assert (cell.lo, cell.hi) == (pytest.approx(lo), pytest.approx(hi))
     assert "inside our 95 % CI" in table.sentences()[0]
+
+
+# -- the CLI and the report: the same interval for the same records -----------------------------------------------
+def cli_summary(records: list[dict]) -> dict[str, dict[str, str]]:
+    """The CLI's printed per-method summary as {method: {column: cell}}."""
+    header, _, *rows = cli.summary_table(records, cli.footnotes(records))
+    columns = re.split(r"\s{2,}", header.strip())
+    return {cells[0]: dict(zip(columns, cells, strict=True))
+            for cells in (re.split(r"\s{2,}", row.strip()) for row in rows)}
+
+
+def test_the_cli_prints_the_interval_of_the_reports_table():
+    """Paper 000's Table 1 is the CLI's main job: four trials of CLI-shaped records, summarised by both."""
+    m_r = {"epochs": (52, 61, 55, 50), "train_acc": (1.0, 0.99, 1.0, 1.0), "d": (0.12, 0.31, 0.2, 0.26)}
+    m_o = {"epochs": (100, 104, 97, 101), "train_acc": (1.0, 1.0, 0.995, 1.0)}
+    rows = []
+    for t in range(4):
+        ratio = m_r["epochs"][t] / m_o["epochs"][t]
+        rows += [rec("000", "table1", dataset="synthetic", method="weight_pruning", trial=t + 1, seed=t,
+                     epochs=m_r["epochs"][t], epoch_ratio=ratio, train_acc=m_r["train_acc"][t], d=m_r["d"][t],
+                     weights_zeroed=3, converged=True, hit_cap=False, oracle_converged=True, collapsed=False),
+                 rec("000", "table1", dataset="synthetic", method="naive_retrain", trial=t + 1, seed=t,
+                     epochs=m_o["epochs"][t], epoch_ratio=1.0, train_acc=m_o["train_acc"][t], d=0.0, converged=True,
+                     hit_cap=False, oracle_converged=True, collapsed=False)]
+    avg = Paper000Table1.build(pd.DataFrame(rows), CTX).avg
+    printed = cli_summary(rows)
+    same = {("weight_pruning", "epochs"): "mr_epochs", ("naive_retrain", "epochs"): "mo_epochs",
+            ("weight_pruning", "epoch_ratio"): "epoch_ratio", ("weight_pruning", "train_acc"): "mr_acc",
+            ("naive_retrain", "train_acc"): "mo_acc", ("weight_pruning", "d"): "mr_d"}
+    for (method, column), key in same.items():
+        shown = [cli._fmt(avg[k], column, cli.SUMMARY_DIGITS) for k in (key, f"{key}_lo", f"{key}_hi")]
+        assert printed[method][column] == "{} [{}, {}]".format(*shown), (method, column)
+    # the numbers behind them: t intervals, the accuracies' cut at 1 (t reaches above it), the report's own summary
+    lo, hi = stats.ttest_1samp(m_r["d"], 0.0).confidence_interval(0.95)
+    assert (avg["mr_d_lo"], avg["mr_d_hi"]) == (pytest.approx(lo), pytest.approx(hi))
+    assert stats.ttest_1samp(m_r["train_acc"], 0.0).confidence_interval(0.95).high > 1 and avg["mr_acc_hi"] == 1.0
+    assert printed["weight_pruning"]["train_acc"].endswith(", 1]")
+    assert cli.summary is C.summary is S.summary

@@ -12,7 +12,6 @@ import inspect
 import logging
 import math
 import re
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ..common import schema
+from ..common.summary import CONFIDENCE, INTERVAL_NOTE, summary
 from ..config import SEED_MAX, Config
 from ..data import DataUnavailableError
 from ..data.fetch import ENV_DATA_DIR
@@ -44,10 +44,11 @@ EPILOG = ("Each finished trial is saved at once (Ctrl-C keeps the finished ones)
           "(named); 130 interrupted.")
 COLUMNS = ("seed", "method", "epochs", "steps", "converged", "seconds", "epoch_ratio", "weights_zeroed",
            "train_acc", "test_acc", "forget_acc", "test_mse", "d")
-# The per-method summary: the mean (and 95 % interval) of these over the trials.
+# The per-method summary: the mean and its interval (`unlearning.common.summary`, as in the report) of these over
+# the trials, each number to SUMMARY_DIGITS significant digits.
 SUMMARY = ("epochs", "steps", "seconds", "epoch_ratio", "weights_zeroed", "train_acc", "test_acc", "forget_acc",
            "test_mse", "d")
-LEVEL = 0.95
+SUMMARY_DIGITS = 4
 CAP, NOTHING = "*", "!"        # footnote markers: a cap-bound epoch ratio; weight pruning that zeroed no weight
 
 # What a column means, printed under the table (the same words as the report's notes).
@@ -217,23 +218,14 @@ def _grid(header: list[str], rows: list[list[str]]) -> list[str]:
     return [line(header), line(["-" * w for w in widths]), *map(line, rows)]
 
 
-def mean_interval(values: list[float], level: float = LEVEL) -> tuple[float, float | None]:
-    """The mean of `values` and the half-width of its `level` Student-t confidence interval
-    (t(1 - (1 - level) / 2, n - 1) * s / sqrt(n)); None for a single value."""
-    from scipy import stats
-
-    mean = statistics.fmean(values)
-    if len(values) < 2:
-        return mean, None
-    return mean, float(stats.t.ppf(0.5 + level / 2, len(values) - 1) * stats.sem(values))
-
-
 def _summary_cell(group: list[tuple[dict, dict]], column: str) -> str:
-    values = [v for r, _ in group if _number(v := _shown(r, column))]
-    if not values:
+    """"mean [lo, hi]" of `column` over the group's trials (`unlearning.common.summary.summary`, the report's own:
+    its interval cut at the column's range), just the mean for one value; markers of any trial after it."""
+    s = summary([v for r, _ in group if _number(v := _shown(r, column))], key=column)
+    if not s.n:
         return "-"
-    mean, half = mean_interval(values)
-    text = _fmt(mean, column, 4) if half is None else f"{_fmt(mean, column, 4)} +- {_fmt(half, column, 2)}"
+    shown = (_fmt(x, column, SUMMARY_DIGITS) for x in (s.mean, s.lo, s.hi))
+    text = next(shown) if math.isnan(s.lo) else "{} [{}, {}]".format(*shown)
     return text + "".join(sorted({m[column] for _, m in group if column in m}))
 
 
@@ -243,8 +235,8 @@ def _converged(group: list[tuple[dict, dict]]) -> str:
 
 
 def summary_table(records: list[dict], marks: list[dict[str, str]]) -> list[str]:
-    """One row per method: trials, how many converged, and each column's mean +- the half-width of its
-    95 % t interval over the trials (markers: in at least one trial)."""
+    """One row per method: trials, how many converged, and each column's mean [lo, hi] over the trials, [lo, hi] its
+    `CONFIDENCE` interval as the report computes it (markers: in at least one trial)."""
     groups: dict[str, list] = {}
     for r, m in zip(records, marks, strict=True):
         groups.setdefault(r.get("method"), []).append((r, m))
@@ -261,10 +253,10 @@ def _summary_legend(records: list[dict]) -> str:
     trials = _trials(records)
     if trials < 2:
         return ("one trial: no per-method summary, and no interval (with --trials 2 or more, a table of each "
-                f"method's mean and {LEVEL:.0%} interval follows the trials')")
-    return (f"per method, over {trials} trials: mean +- h, h the half-width of the mean's {LEVEL:.0%} confidence "
-            "interval (Student's t, n - 1 degrees of freedom: h = t * s / sqrt(n)); converged: trials that met the "
-            "convergence rule / trials with one; a marker in a summary cell means at least one trial")
+                f"method's mean and {CONFIDENCE:.0%} interval follows the trials')")
+    return (f"per method, over {trials} trials: mean [lo, hi], as in the report's tables; {INTERVAL_NOTE} converged"
+            ": trials that met the convergence rule / trials with one; a marker in a summary cell means at least one "
+            "trial")
 
 
 def format_table(records: list[dict]) -> str:

@@ -1,5 +1,7 @@
-"""Helpers every table and figure shares: missing values, number formats, summary statistics and their
-intervals, record selection.
+"""Helpers every table and figure shares: missing values, number formats, summary columns, record selection.
+
+The mean and its interval come from `unlearning.common.summary` (the one summary the CLI prints too); this module
+re-exports it and adds the pandas side (`summary_columns`, the `_lo` / `_hi` columns of a table).
 
 Cells that have no record are NaN, never zero; `num` prints them as ''. Numbers are printed
 with fixed rules, so the same input gives the same bytes (bootstrap intervals too: their
@@ -9,14 +11,11 @@ resamples are seeded).
 from __future__ import annotations
 
 import math
-import warnings
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
-from ...common.schema import value_range
+from ...common.summary import INTERVAL_NOTE, ratio_interval, stats, summary  # noqa: F401  (the tables' import)
 
 NAN = float("nan")
 # the order of methods in every table and legend: the papers' and the reference methods, then the baselines of
@@ -107,128 +106,12 @@ def plural(n: int, word: str) -> str:
     return word if n == 1 else f"{word}s"
 
 
-# -- frames -----------------------------------------------------------------------------------------------
-def stats(values) -> tuple[float, float, int]:
-    """mean, sample sd (NaN for fewer than 2) and count of the non-missing values."""
-    v = pd.Series(values, dtype=float).dropna()
-    n = len(v)
-    return (float(v.mean()) if n else NAN, float(v.std(ddof=1)) if n > 1 else NAN, n)
-
-
-# -- intervals --------------------------------------------------------------------------------------------
-CONFIDENCE = 0.95
-# Fewer values than this: bootstrap instead of Student t (the issue's rule: t over seeds from 3 values on). Measured
-# on simulated cells (2,000 each, normal values): the bootstrap interval of 2 values is their range and holds the
-# mean 51 % of the time, t's 95 %; no cell of the committed report has 2 values. Set it to 2 for t there.
-T_MIN_VALUES = 3
-# "Skewed": scipy.stats.skewtest (D'Agostino) rejects a symmetric distribution at SKEW_ALPHA, which it can test from
-# SKEW_MIN_VALUES values on (scipy's minimum). Below that, skewness cannot be told from noise and t is kept. Measured
-# on simulated cells (2,000 each) at 3 values: t holds the mean 94 % of the time for normal values and 85 % for
-# lognormal ones; a BCa bootstrap 72 % and 64 %; a fixed cut on the sample skewness (|G1| > 1, Bulmer's "highly
-# skewed") flags 61 % of normal 3-value cells and drops them to 80 %. At 8 and 16 values the test flags 5 % of normal
-# cells (its size) and 42 % / 78 % of lognormal ones, and the coverage stays t's (95 %; 82 % / 85 % lognormal).
-SKEW_ALPHA = 0.05
-SKEW_MIN_VALUES = 8
-# scipy.stats.bootstrap: BCa (corrects the percentile interval for bias and skew), seeded so the same values give
-# the same bytes; percentile where BCa is undefined (its acceleration needs jackknife values that differ).
-BOOTSTRAP_RESAMPLES = 9999
-BOOTSTRAP_SEED = 0
-INTERVAL_NOTE = (f"[lo, hi]: {CONFIDENCE * 100:g} % interval of the mean: Student t over the values (seeds, trials "
-                 f"or records) from {T_MIN_VALUES} values on, a bootstrap (BCa, {BOOTSTRAP_RESAMPLES} seeded "
-                 f"resamples) below {T_MIN_VALUES} or where the values are skewed (scipy's skewtest rejects symmetry "
-                 f"at {SKEW_ALPHA:g}, from {SKEW_MIN_VALUES} values on); the bootstrap interval of 2 values is their "
-                 "range, which holds the mean only about half the time: read it as their spread. Intervals are cut at "
-                 "the range the quantity allows (an accuracy at 100 %, seconds at 0), which keeps their coverage; one "
-                 "value: no interval.")
-
-
-class Summary(NamedTuple):
-    """A cell's values summarised: mean, sample sd, count, the mean's interval [lo, hi] and how it was made
-    ("t", "bootstrap", "equal" where every value is the same, so the interval is that value; "" for none)."""
-
-    mean: float
-    sd: float
-    n: int
-    lo: float
-    hi: float
-    method: str
-
-
-def _bootstrap(samples: tuple, statistic, paired: bool = False) -> tuple[float, float]:
-    """The `CONFIDENCE` interval of `statistic` by scipy.stats.bootstrap: BCa, else percentile."""
-    for method in ("BCa", "percentile"):
-        with warnings.catch_warnings():          # a degenerate BCa warns and gives NaN: the percentile follows
-            warnings.simplefilter("ignore", sps.DegenerateDataWarning)
-            warnings.simplefilter("ignore", RuntimeWarning)
-            res = sps.bootstrap(samples, statistic, paired=paired, confidence_level=CONFIDENCE, method=method,
-                                n_resamples=BOOTSTRAP_RESAMPLES, rng=np.random.default_rng(BOOTSTRAP_SEED))
-        lo, hi = (float(x) for x in res.confidence_interval)
-        if math.isfinite(lo) and math.isfinite(hi):
-            return lo, hi
-    return NAN, NAN
-
-
-def skewed(values) -> bool:
-    """Whether `values` (not all equal) are skewed: `SKEW_MIN_VALUES` or more, and scipy.stats.skewtest rejects
-    symmetry at `SKEW_ALPHA`."""
-    v = np.asarray(values, dtype=float)
-    if len(v) < SKEW_MIN_VALUES:
-        return False
-    with warnings.catch_warnings():      # nearly equal values: scipy warns of precision loss; their interval is tiny
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return bool(sps.skewtest(v).pvalue < SKEW_ALPHA)
-
-
-UNBOUNDED = (-math.inf, math.inf)
-
-
-def bounds(key: str | None, scale: float = 1.0) -> tuple[float, float]:
-    """The range the values of record key `key` take, × `scale` (`unlearning.common.schema.value_range`; unbounded for
-    a key the schema does not define): a mean lies in it too, so its interval is cut there without losing coverage."""
-    low, high = value_range(key) if key else (None, None)
-    return (-math.inf if low is None else low * scale, math.inf if high is None else high * scale)
-
-
-def interval(values, limits: tuple[float, float] = UNBOUNDED) -> tuple[float, float, str]:
-    """The `CONFIDENCE` interval of the mean of the non-missing `values`, cut at `limits`: (lo, hi, method).
-    Student t (scipy.stats.ttest_1samp) from `T_MIN_VALUES` values on unless they are `skewed`, else a seeded
-    bootstrap; (NaN, NaN, "") for fewer than 2 values: one value has no interval."""
-    v = pd.Series(values, dtype=float).dropna().to_numpy()
-    if len(v) < 2:
-        return NAN, NAN, ""
-    if np.ptp(v) == 0:        # no spread at all: every method's interval is the value (t's and bootstrap's alike)
-        return float(v[0]), float(v[0]), "equal"
-    if len(v) >= T_MIN_VALUES and not skewed(v):
-        (lo, hi), method = sps.ttest_1samp(v, 0.0).confidence_interval(CONFIDENCE), "t"
-    else:
-        (lo, hi), method = _bootstrap((v,), np.mean), "bootstrap"
-    return float(np.clip(lo, *limits)), float(np.clip(hi, *limits)), method
-
-
-def summary(values, key: str | None = None, scale: float = 1.0) -> Summary:
-    """`stats` of `values` × `scale` with the mean's interval (`interval`), cut at the range of record key `key`."""
-    v = pd.Series(values, dtype=float) * scale
-    return Summary(*stats(v), *interval(v, bounds(key, scale)))
-
-
+# -- summaries (the one summary the CLI shares: `unlearning.common.summary`) -------------------------------
 def summary_columns(name: str, values, sd: bool = True, key: str | None = None, scale: float = 1.0) -> dict:
     """The columns of one summarised cell: `name` (the mean of `values` × `scale`), `name_sd` (unless `sd` is False),
     `name_lo`, `name_hi` (cut at the range of record key `key`, by default `name`)."""
     s = summary(values, name if key is None else key, scale)
     return {name: s.mean, **({f"{name}_sd": s.sd} if sd else {}), f"{name}_lo": s.lo, f"{name}_hi": s.hi}
-
-
-def ratio_interval(numerator, denominator) -> tuple[float, float]:
-    """The `CONFIDENCE` interval of mean(numerator) / mean(denominator) over pairs (one pair per seed; pairs with a
-    missing side dropped): a paired seeded bootstrap (a ratio of means has no t interval). NaN for fewer than 2."""
-    pairs = pd.DataFrame({"a": pd.Series(numerator, dtype=float).to_numpy(),
-                          "b": pd.Series(denominator, dtype=float).to_numpy()}).dropna()
-    if len(pairs) < 2:
-        return NAN, NAN
-    a, b = pairs["a"].to_numpy(), pairs["b"].to_numpy()
-    if np.ptp(a) == 0 and np.ptp(b) == 0:
-        return (float(a[0] / b[0]),) * 2 if b[0] else (NAN, NAN)
-    return _bootstrap((a, b), lambda x, y, axis=-1: np.mean(x, axis=axis) / np.mean(y, axis=axis), paired=True)
 
 
 def covers(lo, hi, x) -> str:
