@@ -242,9 +242,8 @@ def test_forgetting_table_shows_tuned_rows_beside_preset_and_tuned_points(tmp_pa
     assert "training s (SISA, once)" in table.display.columns and "salun (tuned)" in table.markdown()
     assert any(s.startswith("salun (tuned): 1 matches retraining of 1 cells") for s in table.sentences())
     assert any(s.startswith("scrub: 1 over-forgot, 1 cannot tell of 2 cells") for s in table.sentences())
-    assert not table.cells()         # the headline shows the papers' numbers; these serve the torch-version table
     assert "forgetting: salun (tuned), cells matching retraining (of those with a verdict)" in [
-        c.label for c in table.cells(extended=True)]
+        c.label for c in table.cells()]
     assert set(table.show(table.data)["retain / test, sd"]) == {"not recorded"}      # no control rows recorded
     points = ranking.TunedPoints.build(df, CTX)
     assert points.data[["dataset", "method", "searched_on", "tuned_point", "tuning_trials",

@@ -4,7 +4,7 @@ A table has a numeric frame (`data`, written as CSV: means, standard deviations,
 the mean's 95 % interval (`<key>_lo`, `<key>_hi`) in separate columns, the paper's values, the
 deviation ours - paper and whether the paper's value lies in our interval) and a formatted
 frame (`display`, written as Markdown with its notes and sentences: "mean [lo, hi]", fixed digits; and as LaTeX
-for the papers' tables only, `LATEX`, the ones a paper of the user's would cite beside the originals). Cells that
+for the papers' tables only, `PAPER`, the ones a paper of the user's would cite beside the originals). Cells that
 have no record are empty (NaN), never zero, and a note says why. Rows are sorted and
 numbers formatted with fixed rules, so the same input gives the same bytes.
 
@@ -73,7 +73,7 @@ class Cell:
 class Table:
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""
-    LATEX: ClassVar[bool] = False         # also written as `.tex` (the papers' tables)
+    PAPER: ClassVar[bool] = False         # a table of the papers': its cells head the report, its `.tex` is written
 
     ctx: Context
     data: pd.DataFrame
@@ -126,9 +126,9 @@ class Table:
         return tex
 
     def write(self, folder: Path, markdown: bool = True) -> list[str]:
-        """Its CSV, its Markdown (unless the report's page shows it: `markdown` False) and, for `LATEX`, its LaTeX."""
+        """Its CSV, its Markdown (unless the report's page shows it: `markdown` False) and, for `PAPER`, its LaTeX."""
         files = {**({f"{self.name}.md": self.markdown(sentences=True)} if markdown else {}),
-                 f"{self.name}.csv": self.csv(), **({f"{self.name}.tex": self.latex()} if self.LATEX else {})}
+                 f"{self.name}.csv": self.csv(), **({f"{self.name}.tex": self.latex()} if self.PAPER else {})}
         for fname, text in files.items():
             (folder / fname).write_text(text, encoding="utf-8", newline="\n")
         return sorted(files)

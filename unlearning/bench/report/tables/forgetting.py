@@ -219,10 +219,6 @@ class Forgetting(Table):
         return out
 
     def cells(self, extended: bool = False) -> list[Cell]:
-        """Each method's count of cells matching retraining: for the torch-version comparison only (the report's
-        page shows the ranking; the counts are in this table's sentences and the ranking's `matches`)."""
-        if not extended:
-            return []
         d = self.data[~reference(self.data, "naive_retrain")]
         groups = sorted(d.groupby("label", sort=False), key=lambda kv: method_key(kv[0]))
         return [Cell(f"forgetting_{m}_matches", f"forgetting: {m}, cells matching retraining (of those with a "

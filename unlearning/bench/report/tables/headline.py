@@ -19,7 +19,7 @@ class Headline(Table):
 
     @classmethod
     def build(cls, tables: dict[str, Table], ctx: Context) -> Headline:
-        cells = [c for t in tables.values() for c in t.cells()]
+        cells = [c for t in tables.values() if t.PAPER for c in t.cells()]
         columns = ["quantity", "paper", "ours", "ours_lo", "ours_hi", "delta", "paper_in_ci"]
         data = pd.DataFrame([{"quantity": c.label, "paper": c.paper, "ours": c.ours, "ours_lo": c.lo, "ours_hi": c.hi,
                               "delta": delta(c.ours, c.paper), "paper_in_ci": covers(c.lo, c.hi, c.paper)}

@@ -135,7 +135,7 @@ class Trials:
 
 class Paper000Table1(Table):
     name = "paper000_table1"
-    LATEX = True
+    PAPER = True
     title = "Paper 000, Table 1: synthetic data, epochs to convergence and accuracy"
 
     @classmethod
@@ -272,7 +272,7 @@ def _of_n(counts: pd.Series, ns: pd.Series) -> list[str]:
 
 class Paper000California(Table):
     name = "paper000_california"
-    LATEX = True
+    PAPER = True
     title = "Paper 000, California housing: epochs to convergence"
 
     @classmethod

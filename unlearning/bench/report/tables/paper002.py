@@ -90,7 +90,7 @@ def _paper_row(r: pd.Series) -> str:
 
 class Paper002Table1(Table):
     name = "paper002_table1"
-    LATEX = True
+    PAPER = True
     title = "Paper 002, Table 1: MNIST accuracy after unlearning"
 
     @classmethod

@@ -146,7 +146,7 @@ class Tradeoff(Table):
 @dataclass
 class RelabelLr(Table):
     name = "paper002_lr_sweep"
-    LATEX = True
+    PAPER = True
     title = "Paper 002's open question: random relabeling's lr at the largest removal size, full MNIST"
 
     @classmethod
