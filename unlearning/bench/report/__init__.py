@@ -5,8 +5,9 @@ repository root; see `cli`: the default output is the scratch folder ./.benchmar
 `report` extra (pandas, matplotlib, seaborn, jinja2, tabulate) and never torch: it reads the record schema from
 the torch-free `unlearning.common.schema`. Modules: `load` (find, read, check and select records), `paper` (the papers'
 published numbers), `tables` (one class per table: its frames, notes and sentences), `figures` (PNG), `render`
-(README from `templates/README.md.j2`), `pipeline` (render beside the output folder, then swap it in at once),
-`common` (shared helpers). Importing this package imports only the standard library and `cli`; the extra is
+(the pages README.md, figures.md and provenance.md from `templates/`), `pipeline` (render into a fresh folder beside
+the output folder, then rename it into place), `export` (records.parquet), `common` (shared helpers; the mean and
+its interval come from `unlearning.common.summary`, as the CLI's do). Importing this package imports only the standard library and `cli`; the extra is
 imported when `main` runs.
 """
 

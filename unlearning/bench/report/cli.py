@@ -1,25 +1,9 @@
-"""`python -m unlearning.bench.report [JSON files or folders ...] [--out DIR] [--force]`: tables, figures and README
-from saved benchmark runs.
+"""`python -m unlearning.bench.report [JSON files or folders ...] [--out DIR] [--force]`: tables, figures and the
+report's pages from saved benchmark runs. `python -m reports ...` is the same command in the repository root
+(`reports/` is not an installed package).
 
-`python -m reports ...` is the same command; it works in the repository root only (`reports/` is not an installed
-package), `python -m unlearning.bench.report` from any folder.
-
-Defaults, relative to the working directory like pytest-benchmark's own `.benchmarks/` storage: the input is the
-newest saved run under ./.benchmarks/, the output ./.benchmarks/report/ (a scratch folder, git-ignored with
-.benchmarks/). The committed report is regenerated only by naming it: `python -m reports reports/runs --out
-reports` (run from the repository root).
-
-The output folder is replaced as a whole, in one step (the old report or the new one, never a mix); entries the
-generator does not write, such as the committed report's `runs/`, are kept. It must be new, empty, the folder of
-an earlier report (its README.md written by this generator) or hold only generator outputs and `runs/`; it is not
-the folder of the working directory; and a report is never replaced by one of a less complete profile (paper >
-quick > smoke) unless --force is given.
-
-Exit codes: 0 every input was used; 1 the report was written but something was skipped (each skip is named on
-stderr: a file or record that cannot be used, an entry of an input folder that cannot be read, a copy of a run already
-read); 2 nothing written (no usable input, the output folder refused or not writable, or the `report` extra is
-not installed); 3 the generator crashed (a bug: the traceback is on stderr; the output folder is as it was).
-"""
+What it reads and skips, what it refuses to replace and its exit codes: `EPILOG` (the `--help` text), the one place
+they are written down."""
 
 from __future__ import annotations
 
@@ -36,7 +20,7 @@ EXTRA_NEEDED = "the report generator needs the 'report' extra (pip install 'unle
 DEFAULT_OUT = Path(".benchmarks") / "report"        # of the working directory: scratch, never the committed report
 PROG = "python -m unlearning.bench.report"
 CRASHED = 3
-DESCRIPTION = "Tables, figures and a README from saved benchmark runs (pytest-benchmark JSON)."
+DESCRIPTION = "Tables, figures and the report's pages from saved benchmark runs (pytest-benchmark JSON)."
 EPILOG = f"""\
 defaults are relative to the working directory: input ./.benchmarks/ (where pytest-benchmark saves runs), output
 ./{DEFAULT_OUT.as_posix()}/ (scratch). The committed report: `python -m reports reports/runs --out reports` in the
@@ -44,11 +28,11 @@ repository root (`python -m reports` works there only; `python -m unlearning.ben
 is replaced as a whole, keeping entries the generator does not write (runs/); a report of a more complete profile
 (paper > quick > smoke) is not replaced without --force.
 
-An input folder is walked whole: each entry that cannot be read (a dangling or looping symlink, a FIFO, socket or
-device, a folder that cannot be listed) is named as skipped; a run file copied (same machine, commit, datetime and
-cells) is counted once and named. A run saved after an interrupt is used, with a warning that it is incomplete; so
-are runs made from a dirty tree and records of different CPU types or torch versions that meet in one table (each
-named in the report's Provenance).
+An input folder is walked for its .json files: each that cannot be read (with the system's reason: a dangling link,
+not a regular file, no permission, not JSON) is named as skipped, and so is every record that is malformed or outside
+its key's range (docs/schema.md); a run file copied (same machine, commit, datetime and cells) is counted once and
+named. A run saved after an interrupt is used, with a warning that it is incomplete; so are runs made from a dirty
+tree and records of different CPU types or torch versions that meet in one table (each named in provenance.md).
 
 exit codes: 0 all input used; 1 written, something skipped (named on stderr); 2 nothing written (no usable input,
 output folder refused or not writable, 'report' extra missing); 3 crashed (a bug; traceback on stderr)."""
@@ -86,7 +70,7 @@ def warnings(loaded) -> list[str]:
     lines = [f"{r.label} is {r.status}; the report shows the cells it has" for r in loaded.incomplete]
     if loaded.dirty:
         lines.append(f"made from a dirty tree (uncommitted changes): {', '.join(r.label for r in loaded.dirty)}; "
-                     "the report's Provenance names them")
+                     "provenance.md names them")
     return lines + [f"records of different CPU types or torch versions meet in {m}" for m in loaded.mixed]
 
 

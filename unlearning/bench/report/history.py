@@ -20,7 +20,7 @@ interval and the intervals do not overlap; a metric with no interval that moved 
 cost is marked when it also moved by more than `COST_FACTOR` (its interval holds no run-to-run noise).
 
 The release check compares the metrics (never the costs: timings are compared by pytest-benchmark's own
-`--benchmark-compare-fail`, against a run saved on the same machine; see benchmarks/README.md) of the newest commit
+`--benchmark-compare-fail`, against a run saved on the same machine; see docs/clusters.md) of the newest commit
 with a committed baseline run: a metric **regressed** when it moved by more than `max(ABS_TOLERANCE, REL_TOLERANCE ×
 |baseline|)` and lies outside the baseline's interval where it has one; a metric of the baseline that is missing is
 a regression too. Exit status 0: none regressed; 1: each regression named; 2: bad input.

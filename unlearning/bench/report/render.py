@@ -1,6 +1,7 @@
-"""The report's two pages, rendered from jinja2 templates: `README.md` (what was run, the papers' numbers beside
-ours, the ranking per dataset with its figure, links to every table and figure) and `provenance.md` (the runs read,
-the machines, the settings the records carry, skipped input, how to regenerate)."""
+"""The report's three pages, rendered from jinja2 templates: `README.md` (what was run, the papers' numbers beside
+ours, the ranking per dataset with its figure, links to every table and figure), `figures.md` (each figure with what
+it shows) and `provenance.md` (the runs read, the machines, the settings the records carry, skipped input, how to
+regenerate)."""
 
 from __future__ import annotations
 
