@@ -7,8 +7,8 @@ the torch-free `unlearning.common.schema`. Modules: `load` (find, read, check an
 published numbers), `tables` (one class per table: its frames, notes and sentences), `figures` (PNG), `render`
 (the pages README.md, figures.md and provenance.md from `templates/`), `pipeline` (render into a fresh folder beside
 the output folder, then rename it into place), `export` (records.parquet), `common` (shared helpers; the mean and
-its interval come from `unlearning.common.summary`, as the CLI's do). Importing this package imports only the standard library and `cli`; the extra is
-imported when `main` runs.
+its interval come from `unlearning.common.summary`, as the CLI's do). Importing this package imports only the
+standard library and `cli`; the extra is imported when `main` runs.
 """
 
 from .cli import main
