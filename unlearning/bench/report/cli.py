@@ -44,11 +44,11 @@ repository root (`python -m reports` works there only; `python -m unlearning.ben
 is replaced as a whole, keeping entries the generator does not write (runs/); a report of a more complete profile
 (paper > quick > smoke) is not replaced without --force.
 
-An input folder is walked whole: each entry that cannot be read (a dangling or looping symlink, a FIFO, socket or
-device, a folder that cannot be listed) is named as skipped; a run file copied (same machine, commit, datetime and
-cells) is counted once and named. A run saved after an interrupt is used, with a warning that it is incomplete; so
-are runs made from a dirty tree and records of different CPU types or torch versions that meet in one table (each
-named in the report's Provenance).
+An input folder is walked for *.json files: each that cannot be read (a dangling link, a FIFO, a folder without
+permission) is named as skipped, and so is a symlinked folder (not walked); a run file copied (same machine, commit,
+datetime and cells) is counted once and named. A run saved after an interrupt is used, with a warning that it is
+incomplete; so are runs made from a dirty tree and records of different CPU types or torch versions that meet in one
+table (each named in the report's Provenance).
 
 exit codes: 0 all input used; 1 written, something skipped (named on stderr); 2 nothing written (no usable input,
 output folder refused or not writable, 'report' extra missing); 3 crashed (a bug; traceback on stderr)."""
