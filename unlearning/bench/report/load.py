@@ -1,23 +1,18 @@
 """Read saved benchmark runs, check their records against the record schema, choose the records the report shows.
 
-A run is a pytest-benchmark JSON file; its benchmarks are ours when their `extra_info` carries `schema_version`. The
-versions read, the keys each version requires and each key's type and range come from `unlearning.common.schema`
-(documented in docs/schema.md). Loading is: read each file with `json.load`; check the run metadata the report reads
-and each record (a value its key's type or range does not allow, NaN and infinities included, skips the record, so it
-is never averaged and never counted in `n`); flatten the records with `pandas.json_normalize`. Everything not used is
-one `Problem` naming the path and why (the caller exits 1); nothing usable raises `NoInput` (exit 2). Folders are
-walked for `*.json` files; an entry that cannot be read (a dangling link, a FIFO, a folder without permission) is named
-in the error's own words, and a symlinked folder is named, not walked (it may hold the folder it is in).
+Load: `json.load` each pytest-benchmark JSON file; keep the benchmarks whose `extra_info` carries a `schema_version`
+this generator reads, with the keys that version requires and values their types and ranges allow (NaN and infinities
+included: `unlearning.common.schema`, documented in docs/schema.md); flatten them with `pandas.json_normalize`. What is
+not used is one `Problem` naming the path and why (exit 1); nothing usable raises `NoInput` (exit 2). Folders are
+walked for `*.json`; an entry that cannot be read is named in the error's own words; a symlinked folder is named, not
+walked; a FIFO is never opened.
 
-Selection: one profile (the most complete present: paper, quick, smoke), shown under the torch version of its newest
-run (the others feed the torch-version comparison, `Loaded.by_torch`); a benchmark saved by several runs of one torch
-version is taken from the newest; a record copied into several files (same machine, commit, datetime, record) is
-counted once and each copy named. A run saved after an interrupt (`machine_info.bench_complete` false, `bench_cells`
-{"done": N, "collected": M}) or a shard of a set that is not whole is used and marked (`Run.status`). A run is dirty
-when `commit_info.dirty` or its provenance's `git_dirty` is true. Provenance comes from `machine_info.provenance`
-(`unlearning.running.provenance`), else (older runs) py-cpuinfo's `machine_info.cpu`; each record carries its run's
-`run.cpu_model`, `run.cpu_type`, `run.cpu_capability` and `run.torch`, so `machines.mixed` can name the table cells
-that average runs of different CPU types or torch versions.
+Select: one profile (paper, else quick, else smoke) under the torch version of its newest run (`Loaded.by_torch`
+holds the others); a benchmark saved by several runs of one torch version from the newest; a record copied into
+several files (same machine, commit, datetime, record) once, each copy named. Runs saved after an interrupt, shards
+of a set that is not whole and runs from a dirty tree are used and marked (`Run.status`, `Run.dirty`). Provenance
+comes from `machine_info.provenance`, else py-cpuinfo's `machine_info.cpu`; each record carries its run's
+`run.cpu_model`, `run.cpu_type`, `run.cpu_capability` and `run.torch` for `machines.mixed`.
 """
 
 from __future__ import annotations
@@ -364,17 +359,6 @@ def _records(label: str, benches: list) -> tuple[list[dict], list[Problem]]:
     return good, head + problems
 
 
-def read_run(path: Path, label: str) -> tuple[Run | None, list[dict], list[Problem]]:
-    """The run's provenance and its usable records; problems for everything left out."""
-    run, why = _parse(path)
-    if run is None:
-        return None, [], [Problem(label, why)]
-    good, problems = _records(label, run["benchmarks"])
-    if not good:
-        return None, [], [*problems, Problem(label, "skipped: no usable benchmark records")]
-    return Run.from_json(path, label, run), good, problems
-
-
 def to_frame(run: Run, benches: list[dict]) -> pd.DataFrame:
     """One row per record: extra_info keys as columns, pytest-benchmark's own under `bench.`, the run's facts under
     `run.`. Nested dicts of a record (`config`, `data_info`) stay one object column each (max_level=1)."""
@@ -403,11 +387,14 @@ def torch_key(version: str) -> tuple:
 def _read_all(files: list[tuple[Path, str]], problems: list[Problem]) -> tuple[dict[str, Run], pd.DataFrame]:
     runs, frames = {}, []
     for path, label in files:
-        run, benches, probs = read_run(path, label)
+        run, why = _parse(path)
+        good, probs = _records(label, run["benchmarks"]) if run else ([], [Problem(label, why)])
         problems += probs
-        if run is not None:
-            runs[label] = run
-            frames.append(to_frame(run, benches))
+        if run and not good:
+            problems.append(Problem(label, "skipped: no usable benchmark records"))
+        elif good:
+            runs[label] = Run.from_json(path, label, run)
+            frames.append(to_frame(runs[label], good))
     if not frames:
         raise NoInput("no usable benchmark records in " + (", ".join(label for _, label in files) or "the input"),
                       problems)
