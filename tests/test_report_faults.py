@@ -250,7 +250,7 @@ def test_infinity_and_non_numbers_are_named_never_averaged(real, tmp_path, capsy
                         (cell[1], 'test_acc = "0.9", not a finite number'),
                         (third, "test_acc = NaN, not a finite number"),
                         (pruned, 'hit_cap = "no", not true, false or null')):
-        assert f"{src}: record skipped: {bench['name']} has {text} (benchmarks/README.md's schema)" in err
+        assert f"{src}: record skipped: {bench['name']} has {text} (see docs/schema.md)" in err
     t2 = csv(out, "paper002_table1").set_index("row")
     assert t2.loc["naive 1", "n"] == "0" and t2.loc["naive 1", "test_acc"] == ""
     for name in ("paper002_table1.md", "headline.csv"):

@@ -437,8 +437,8 @@ def test_required_keys_follow_the_record_version(tmp_path, capsys):
     src = write(tmp_path / "incomplete.json", run)
     rc, err = run_main(capsys, src, "--out", tmp_path / "report")
     assert rc == 2 and not (tmp_path / "report").exists()
-    assert f"{src}: record skipped: {v1['name']} lacks method (benchmarks/README.md's schema)" in err
-    assert f"{src}: record skipped: {v2['name']} lacks data_info (benchmarks/README.md's schema)" in err
+    assert f"{src}: record skipped: {v1['name']} lacks method (see docs/schema.md)" in err
+    assert f"{src}: record skipped: {v2['name']} lacks data_info (see docs/schema.md)" in err
 
 
 def test_the_generator_imports_without_torch():

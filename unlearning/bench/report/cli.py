@@ -29,10 +29,11 @@ is replaced as a whole, keeping entries the generator does not write (runs/); a 
 (paper > quick > smoke) is not replaced without --force.
 
 An input folder is walked for its .json files: each that cannot be read (with the system's reason: a dangling link,
-not a regular file, no permission, not JSON) is named as skipped, and so is every record that is malformed or outside
-its key's range (docs/schema.md); a run file copied (same machine, commit, datetime and cells) is counted once and
-named. A run saved after an interrupt is used, with a warning that it is incomplete; so are runs made from a dirty
-tree and records of different CPU types or torch versions that meet in one table (each named in provenance.md).
+not a regular file, no permission, not JSON) is named as skipped, and so is a symlinked folder (not walked: name the
+folder itself) and every record that is malformed or outside its key's range (docs/schema.md); a run file copied
+(same machine, commit, datetime and cells) is counted once and named. A run saved after an interrupt is used, with a
+warning that it is incomplete; so are runs made from a dirty tree and records of different CPU types or torch
+versions that meet in one table (each named in provenance.md).
 
 exit codes: 0 all input used; 1 written, something skipped (named on stderr); 2 nothing written (no usable input,
 output folder refused or not writable, 'report' extra missing); 3 crashed (a bug; traceback on stderr)."""

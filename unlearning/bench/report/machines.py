@@ -1,16 +1,11 @@
 """Which machines, versions and trees the records come from: the table cells that average runs of different CPU
 types or torch versions (`mixed`), and the runs made from a dirty tree (`dirty_lines`).
 
-The same seeds give bit-identical weights only on the same CPU type (the ISA torch dispatches to), torch version
-and thread count (README "Reproducibility"); elsewhere oneDNN and MKL choose other kernels and the numbers move
-within seed noise. So a mean over records of such runs is never taken silently: the report names every group of
-records that mixes them (README: a line under its title and the Provenance section; the command line: a warning).
-
-A group is the records of one paper's table on one dataset (the records' `paper`, `table`, `dataset` keys). Within
-it, a cell is what a table averages over repeats: the records whose benchmark id differs only in its seed or trial
-part (`cell_id`). Where a cell's records come from runs that differ, the cell is named; where every cell comes from
-one kind of run but the group's cells do not, the group is named: its rows compare (ratios to naive retraining,
-differences between methods) records made on different CPUs or torch versions.
+Seeds give bit-identical weights only on one CPU type (the ISA torch dispatches to), torch version and thread count
+(docs/determinism.md); elsewhere oneDNN and MKL choose other kernels and the numbers move within seed noise. So the
+report names every group of records (one paper's table on one dataset: `paper`, `table`, `dataset`) whose runs
+differ: the cells (records whose benchmark ids differ only in seed or trial, `cell_id`) that average such runs, or,
+where each cell comes from one kind of run, the group itself (its rows compare records of different runs).
 """
 
 from __future__ import annotations
@@ -22,7 +17,7 @@ import pandas as pd
 
 from .common import plural
 
-# a run's fact (the column load.to_frame gives each record) -> how the report names it
+# a run's fact (a column `load.to_frame` gives each record) -> how the report names it
 FACTS = (("run.cpu_type", "CPU type"), ("run.cpu_capability", "dispatched ISA"), ("run.torch", "torch"))
 GROUP = ("paper", "table", "dataset")
 REPEAT = re.compile(r"^(seed|trial)\d+$")       # parts of a benchmark id that only tell repeats of a cell apart
@@ -50,17 +45,12 @@ def isa_summary(flags) -> str:
     return ", ".join(name for prefix, name in FAMILIES if any(f.startswith(prefix) for f in flags))
 
 
-def _values(g: pd.DataFrame, column: str) -> dict[str, list[str]]:
-    """The known values of a run fact in `g`, each with the runs (labels, sorted) that have it."""
-    known = g[g[column].notna()] if column in g.columns else g.iloc[0:0]
-    return {str(v): sorted(set(h["run.label"])) for v, h in known.groupby(column, sort=True)}
-
-
 def _differs(g: pd.DataFrame) -> dict[str, dict[str, list[str]]]:
-    """Each run fact on which the records of `g` differ: fact -> value -> runs."""
+    """Each run fact on which the records of `g` differ: fact -> value -> the runs (labels, sorted) with it."""
     out = {}
     for column, label in FACTS:
-        values = _values(g, column)
+        known = g[g[column].notna()] if column in g.columns else g.iloc[0:0]
+        values = {str(v): sorted(set(h["run.label"])) for v, h in known.groupby(column, sort=True)}
         if len(values) > 1:
             out[label] = values
     return out
