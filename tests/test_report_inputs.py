@@ -136,7 +136,8 @@ def test_an_unreadable_entry_is_named_with_exit_1(real_path, tmp_path, capsys, m
     assert f"reports: skipped {runs / name}: {reason}" in err
     assert "notes.txt" not in err
     provenance = (tmp_path / "report" / "provenance.md").read_text()
-    assert "0001_good.json" in provenance.split("## Skipped input")[0] and name in provenance.split("## Skipped input")[1]
+    runs_read, skipped = provenance.split("## Skipped input")
+    assert "0001_good.json" in runs_read and name in skipped
     assert "**Some input was skipped**" in (tmp_path / "report" / "README.md").read_text()
 
 
