@@ -321,7 +321,7 @@ def test_malformed_metadata_skips_that_file_and_reports_the_good_one(real, real_
     assert rc == 1, err
     assert f"{bad}: {message.format(name=first, total=total)}" in err
     assert "Traceback" not in err
-    assert real_path.name in (out / "README.md").read_text()
+    assert real_path.name in (out / "provenance.md").read_text()
     assert csv(out, "paper000_table1")["mr_epochs"][0] != ""
 
 

@@ -160,8 +160,9 @@ def test_thirty_copies_of_one_run_are_counted_once_and_named(real, real_path, tm
                 f"commit, datetime and {n} identical cells): counted once") in lines
     for name in ("paper000_table1", "overhead", "ensemble", "headline"):         # the numbers of one run, n included
         assert (out / f"{name}.csv").read_bytes() == (single / f"{name}.csv").read_bytes(), name
-    readme = (out / "README.md").read_text()
-    assert "source: copy01.json (" in readme
+    assert "· 1 run of " in (out / "README.md").read_text()
+    runs_read = (out / "provenance.md").read_text().split("## Settings")[0]
+    assert "copy01.json" in runs_read and "copy02.json" not in runs_read
 
 
 def test_a_file_holding_some_records_of_another_run_names_how_many(real, real_path, tmp_path, capsys):
