@@ -12,7 +12,7 @@ from scipy import stats as sps
 
 from ....evaluation import audit, ulira
 from ....evaluation import verdict as V
-from ..common import NAN, PRESET, SECONDS, ci, col, labelled, method_key, missing, num, nums, select, stats
+from ..common import NAN, PRESET, SECONDS, ci, cis, col, labelled, method_key, missing, num, nums, select, stats
 from .base import Cell, Context, Table
 
 MEASURES = ("utility", "forget_utility", "mia_gap", "loss_auc", "loss_auc_oracle", "js_to_oracle", "forget_quality",
@@ -177,7 +177,7 @@ class Forgetting(Table):
     @staticmethod
     def show(d: pd.DataFrame) -> pd.DataFrame:
         def ranged(key: str, spec: str) -> list[str]:
-            return [ci(m, lo, hi, spec) for m, lo, hi in zip(d[key], d[f"{key}_lo"], d[f"{key}_hi"], strict=True)]
+            return cis(d, key, spec)
         return pd.DataFrame({
             "dataset": d["dataset"], "regime": d["regime"], "removal size": nums(d["removal_size"], "int"),
             "method": d["label"], "N": nums(d["n_models"], "int"), "utility": ranged("utility", ".4g"),

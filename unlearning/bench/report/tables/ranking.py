@@ -13,7 +13,7 @@ import pandas as pd
 
 from ....evaluation import verdict as V
 from ....running.tuning import RESCORE_TOP, UTILITY_FLOOR
-from ..common import NAN, PRESET, SECONDS, TUNED, ci, cis, col, labelled, method_key, missing, num, nums, select, stats
+from ..common import NAN, PRESET, SECONDS, TUNED, cis, col, labelled, method_key, missing, num, nums, select, stats
 from .base import Context, Table
 from .forgetting import CELL, TRAINING, TRAINING_NOTE, Forgetting, reference
 
@@ -157,11 +157,10 @@ class Ranking(Table):
     @staticmethod
     def show(d: pd.DataFrame) -> pd.DataFrame:
         def rank(what: str) -> list[str]:
-            return ["" if missing(r) else f"{'=' if t else ''}{num(r, 'int')}"
-                    for r, t in zip(d[f"{what}_rank"], d[f"{what}_tied"], strict=True)]
+            return _ranks(d, what)
 
         def ranged(key: str, spec: str) -> list[str]:
-            return [ci(m, lo, hi, spec) for m, lo, hi in zip(d[key], d[f"{key}_lo"], d[f"{key}_hi"], strict=True)]
+            return cis(d, key, spec)
         shown = {"dataset": d["dataset"], "method": d["label"], "setting": d["setting"], "role": d["role"],
                  "cells": nums(d["cells"], "int"), "forgetting rank": rank("forgetting"),
                  "distance [90 % CI]": ranged("distance", ".2f"), "direction, sd": nums(d["effect"], "+.2f"),
@@ -180,20 +179,14 @@ class Ranking(Table):
         """One dataset's ranking as the report's page shows it: method, forgetting (distance with its interval and
         direction), verdicts, cost and utility relative to retraining (`SHORT_NOTE`; every column: `ranking.md`)."""
         d = self.data[self.data["dataset"] == dataset]
-        rank = ["" if missing(r) else f"{'=' if t else ''}{num(r, 'int')}"
-                for r, t in zip(d["forgetting_rank"], d["forgetting_tied"], strict=True)]
         naive = d.loc[(d["method"] == "naive_retrain") & (d["role"] == "ceiling"), "seconds"]
         relative = d["seconds"] / (naive.iloc[0] if len(naive) and naive.iloc[0] > 0 else NAN)
         shown = pd.DataFrame({
-            "rank": rank, "method": [f"{lab} [{role}]" if role else lab for lab, role in zip(d["label"], d["role"],
-                                                                                            strict=True)],
-            "distance [90 % CI]": [ci(m, lo, hi, ".2f") for m, lo, hi in zip(d["distance"], d["distance_lo"],
-                                                                              d["distance_hi"], strict=True)],
-            "direction (sd)": [_direction(e) for e in d["effect"]], "verdicts": d["verdicts"],
-            "time / retraining's": nums(relative, ".2g"),
-            "utility / retraining's [95 % CI]": [ci(m, lo, hi, ".3f") for m, lo, hi in
-                                                 zip(d["utility_ratio"], d["utility_ratio_lo"], d["utility_ratio_hi"],
-                                                     strict=True)]})
+            "rank": _ranks(d, "forgetting"),
+            "method": [f"{lab} [{role}]" if role else lab for lab, role in zip(d["label"], d["role"], strict=True)],
+            "distance [90 % CI]": cis(d, "distance", ".2f"), "direction (sd)": [_direction(e) for e in d["effect"]],
+            "verdicts": d["verdicts"], "time / retraining's": nums(relative, ".2g"),
+            "utility / retraining's [95 % CI]": cis(d, "utility_ratio", ".3f")})
         return shown.to_markdown(index=False, disable_numparse=True) + "\n"
 
     def judged(self, dataset: str) -> bool:
@@ -230,6 +223,12 @@ SHORT_NOTE = (
     "over naive retraining's on the same cells (below 1: cheaper). utility / retraining's: test accuracy (regression: "
     "retraining's MSE over the method's), 1 is as good as retraining. [floor] the no-op, [ceiling] a second "
     "retrained group. (tuned): at its tuned point; the others at their preset.")
+
+
+def _ranks(d: pd.DataFrame, what: str) -> list[str]:
+    """The `what` rank of each row as shown: `3`, or `=1` where tied with its rank's best; blank for none."""
+    return ["" if missing(r) else f"{'=' if t else ''}{num(r, 'int')}"
+            for r, t in zip(d[f"{what}_rank"], d[f"{what}_tied"], strict=True)]
 
 
 def _direction(effect: float) -> str:
