@@ -325,17 +325,17 @@ def test_a_dirty_run_is_named_with_its_changed_paths_and_a_clean_one_is_not(tmp_
     rc = main([a, b, "--out", str(out)])
     err = capsys.readouterr().err
     assert rc == 0, err                                        # used: a dirty run is named, never skipped
-    assert (f"reports: warning: made from a dirty tree (uncommitted changes): {b}; the report's Provenance names "
-            "them") in err
+    assert f"reports: warning: made from a dirty tree (uncommitted changes): {b}; provenance.md names them" in err
     readme = (out / "README.md").read_text()
-    head, provenance_section = readme.split("## Headline")[0], readme.split("## Provenance")[1]
-    assert f"**Made from a dirty tree** (uncommitted changes): `{b}` (see [Provenance](#provenance))." in head
+    head, provenance_section = readme.split("## The papers' numbers")[0], (out / "provenance.md").read_text()
+    assert f"**Made from a dirty tree** (uncommitted changes): `{b}`." in head
     commit = changed["commit_info"]["id"][:12]
     assert (f"- `{b}`: commit {commit}, dirty by provenance.git_dirty; 23 uncommitted paths: unlearning/m00.py, "
             f"unlearning/m01.py") in provenance_section
     assert "unlearning/m19.py and 3 more" in provenance_section
     assert f"`{a}`:" not in provenance_section and a not in head
-    assert "Every group of records (a paper's table on one dataset) comes from runs of one CPU type" in readme
+    one_cpu = "Every group of records (a paper's table on one dataset) comes from runs of one CPU type"
+    assert one_cpu in provenance_section
 
 
 def test_an_old_dirty_run_is_named_by_commit_info():
@@ -361,8 +361,8 @@ def test_cells_averaging_runs_of_different_cpu_types_are_named(tmp_path, capsys)
     assert "and 4 more" in err                                 # 5 cells named, the other 4 counted
     readme = (out / "README.md").read_text()
     assert ("**Mixed machines:** 1 group of records averages or compares runs of different CPU types or torch "
-            "versions") in readme.split("## Headline")[0]
-    assert f"- {note}" in readme.split("## Provenance")[1]
+            "versions") in readme.split("## The papers' numbers")[0]
+    assert f"- {note}" in (out / "provenance.md").read_text()
     # the table still averages the three seeds: the note says what they mix
     assert set(pd.read_csv(out / "paper002_lr_sweep.csv")["n"]) == {3}
 
