@@ -368,23 +368,29 @@ def _distance_panel(ax, s: pd.DataFrame, ds: str, first: bool) -> str:
             f"{num(start_o)} right after pruning to {num(so)} ({'down' if so < start_o else 'up'}).")
 
 
-def _pruning_panels(df: pd.DataFrame, ctx: Context, folder: Path, out: Figure, panel, *, what: str,
-                    caption: str, legend: bool) -> bool:
-    """One panel per dataset with weight-pruning series of paper 000 (`panel(ax, records, dataset, first)`
-    draws one and returns its sentence); False, with a note, when the input has none."""
-    sub = _pruned(df)
-    datasets = _datasets_with(df, sub, "d_series")
-    if not datasets:
-        out.note = f"not drawn: no weight_pruning records of paper 000 with {what} series in the input."
-        return False
+def _paper000_panels(ctx: Context, folder: Path, out: Figure, panel, sub: pd.DataFrame, datasets: list[str], *,
+                     caption: str, legend: bool) -> None:
+    """One panel per dataset of paper 000's records `sub` (`panel(ax, records, dataset, first)` draws one and returns
+    its sentence or sentences)."""
     with _theme():
         fig, axes = _panel_row(len(datasets))
         for ax, ds in zip(axes[0], datasets, strict=True):
-            out.sentences.append(panel(ax, sub[sub["dataset"] == ds], ds, ax is axes[0][0]))
+            said = panel(ax, sub[sub["dataset"] == ds], ds, ax is axes[0][0])
+            out.sentences += said if isinstance(said, list) else [said]
         if legend:
             _one_legend(fig, axes[0])
         _suptitle(fig, ctx, out.title + caption)
         out.file = _save(fig, folder, out.name)
+
+
+def _pruning_panels(df: pd.DataFrame, ctx: Context, folder: Path, out: Figure, panel, *, what: str,
+                    caption: str, legend: bool) -> bool:
+    """The panels of weight pruning's series (`_paper000_panels`); False, with a note, when the input has none."""
+    datasets = _datasets_with(df, _pruned(df), "d_series")
+    if not datasets:
+        out.note = f"not drawn: no weight_pruning records of paper 000 with {what} series in the input."
+        return False
+    _paper000_panels(ctx, folder, out, panel, _pruned(df), datasets, caption=caption, legend=legend)
     return True
 
 
@@ -467,13 +473,7 @@ def paper000_loss(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
     if not datasets:
         out.note = "not drawn: no paper-000 records with loss series in the input."
         return out
-    with _theme():
-        fig, axes = _panel_row(len(datasets))
-        for ax, ds in zip(axes[0], datasets, strict=True):
-            out.sentences += _loss_panel(ax, sub[sub["dataset"] == ds], ds, ax is axes[0][0])
-        _one_legend(fig, axes[0])
-        _suptitle(fig, ctx, title + " (mean ± sd over trials)")
-        out.file = _save(fig, folder, out.name)
+    _paper000_panels(ctx, folder, out, _loss_panel, sub, datasets, caption=" (mean ± sd over trials)", legend=True)
     return out
 
 
@@ -723,19 +723,18 @@ def ranking(df: pd.DataFrame, ctx: Context, folder: Path) -> list[Figure]:
                          "or records made before issue 29), so there is no distance from retraining.")
             continue
         ratio, floor = _cost_ratio(g)
-        fig = _draw_ranking(g, ds, ctx, title)
-        fig_.file = _save(fig, folder, fig_.name)
+        fig_.file = _save(_draw_ranking(g, ds, ctx, title), folder, fig_.name)
         fig_.sentences.append(_ranking_sentence(ds, g))
         notes = [RANKING_NOTE]
-        notes += [f"The no-op's 0 s is drawn at the floor {num(floor, 'g')} (a log axis has no 0), its tick "
-                  "\"0: no-op\"."] if floor is not None else []
-        capped = list(g.loc[g["distance"] > DISTANCE_CAP, "label"])
-        notes += [f"Drawn at {DISTANCE_CAP:g}, the largest distance a bounded effect (at most {V.Z_CLIP:g} sd) can "
-                  f"give, its distance written after ▸: {', '.join(capped)} (a record made before effects were "
-                  "clipped)."] if capped else []
-        untimed = list(g.loc[ratio.isna(), "label"])
-        notes += [f"Not drawn (no seconds, or no naive retraining time to divide by): {', '.join(untimed)}."] \
-            if untimed else []
+        if floor is not None:
+            notes.append(f"The no-op's 0 s is drawn at the floor {num(floor, 'g')} (a log axis has no 0), its tick "
+                         "\"0: no-op\".")
+        if capped := list(g.loc[g["distance"] > DISTANCE_CAP, "label"]):
+            notes.append(f"Drawn at {DISTANCE_CAP:g}, the largest distance a bounded effect (at most {V.Z_CLIP:g} sd) "
+                         f"can give, its distance written after ▸: {', '.join(capped)} (a record made before effects "
+                         "were clipped).")
+        if untimed := list(g.loc[ratio.isna(), "label"]):
+            notes.append(f"Not drawn (no seconds, or no naive retraining time to divide by): {', '.join(untimed)}.")
         fig_.note = " ".join(notes)
     return out
 
