@@ -1,5 +1,5 @@
 """The report's forgetting parts on hand-made records whose answers are known: paper 002's lr sweep
-table, the trade-off table, the Pareto, ε-histogram and trade-off figures, and every method (baselines, plug-ins,
+table, the trade-off table and figure, and every method (baselines, plug-ins,
 tuned beside preset) in the forgetting table, the ranking and the tuned points."""
 
 import pytest
@@ -109,17 +109,8 @@ def test_tradeoff_puts_each_presets_record_on_its_curve():
     assert "RTE (> 1: faster)" in forgetting and "F / ceiling" in forgetting and "p (BH)" in forgetting
 
 
-def test_forgetting_figures_draw_and_say_what_they_show(tmp_path):
+def test_the_trade_off_figure_says_where_f_peaks(tmp_path):
     df = frame(lr_records() + panel_records())
-    pareto = F.forgetting_pareto(df, CTX, tmp_path)
-    assert (tmp_path / pareto.file).stat().st_size > 1000
-    # noop is cheapest, naive retraining closest to itself; relabeling is cheaper than pruning and closer
-    assert pareto.sentences == ["digits: on average over its cells, no method is both cheaper and closer to "
-                                "retraining than naive_retrain, noop, random_relabel (the Pareto front)."]
-    hist = F.epsilon_histograms(df, CTX, tmp_path)
-    assert (tmp_path / hist.file).exists()
-    assert hist.sentences == ["canaries: mean ε naive_retrain 0.50, noop 33.00, weight_pruning 2.00, "
-                              "random_relabel 4.00."]
     curves = F.tradeoff_curves(df, CTX, tmp_path)
     assert (tmp_path / curves.file).exists()
     assert "random_relabel, digits canaries: F / ceiling is highest, 0.95, at relabel lr 1 (utility 20)." \
@@ -233,7 +224,7 @@ def test_ranking_uses_tuned_cells_marks_floor_and_ceiling_and_ranks_by_the_rule(
                              "5 noop [floor] 1.00, =5 noise 1.10; cost 1 noop [floor] 0, 2 noise 0.01, ")
 
 
-def test_forgetting_table_shows_tuned_rows_beside_preset_and_tuned_points(tmp_path):
+def test_forgetting_table_shows_tuned_rows_beside_preset_and_tuned_points():
     df = frame(ranking_records())
     table = Forgetting.build(df, CTX)
     canaries = table.data[(table.data["dataset"] == "digits") & (table.data["regime"] == "canaries")]
@@ -251,10 +242,6 @@ def test_forgetting_table_shows_tuned_rows_beside_preset_and_tuned_points(tmp_pa
         ["digits", "salun", "legacy", "lr=0.01, epochs=3", 16, 30.0]]
     assert points.sentences() == ["digits: 1 method searched (legacy), 16 trials each, 30 s of search in all."]
     assert ranking.TunedPoints.build(frame(panel_records()), CTX) is None       # no tuned records: no table
-    pareto = F.forgetting_pareto(df, CTX, tmp_path)
-    assert (tmp_path / pareto.file).exists() and "Hollow markers" in pareto.note
-    assert "salun (tuned)" in pareto.sentences[-1]
-    assert len(set(F.method_colours(common.METHOD_ORDER))) == len(common.METHOD_ORDER)
 
 
 def test_the_tuned_points_table_shows_a_per_regime_search_its_rescore_and_convergence():
@@ -272,62 +259,3 @@ def test_the_tuned_points_table_shows_a_per_regime_search_its_rescore_and_conver
     assert row["best after 8 / 16 / 24 / 32 trials"] == "0.900 / 0.300 / 0.300 / 0.300"
     assert points.data["cells"].tolist() == [2]
     assert points.sentences()[1] == "digits: 1 of 1 per-regime points re-score at or below the no-op's distance."
-
-
-def test_the_ranking_figure_draws_distance_and_direction_in_rank_order(tmp_path, monkeypatch):
-    """The known ranking (naive_retrain 0, salun (tuned) 0.025, sisa 0.2, scrub 0.5 over-forgot, noop 1 and noise 1.1
-    memorised) drawn from the ranking table's own rows: best on top, each method's way of missing its marker, the
-    signed effect at the right, no overlapping ticks; the sentences name the best method and the ways of missing."""
-    drawn = {}
-    save = F._save
-
-    def keep(fig, folder, name):
-        drawn[name] = (fig, F.overlapping_ticks(fig))
-        return save(fig, folder, name)
-    monkeypatch.setattr(F, "_save", keep)
-    df = frame(ranking_records())
-    out = F.ranking_distance(df, CTX, tmp_path)
-    assert (tmp_path / out.file).stat().st_size > 1000
-    rows = F.ranking_rows(df, CTX)
-    digits = rows[rows["dataset"] == "digits"].set_index("label")
-    assert list(digits["tick"]) == ["1 naive_retrain [ceiling]", "=1 salun (tuned)", "3 sisa", "4 scrub",
-                                    "5 noop [floor]", "=5 noise"]
-    assert list(digits["distance"]) == pytest.approx([0, 0.025, 0.2, 0.5, 1.0, 1.1])
-    assert digits.loc["scrub", "direction"] == F.V.OVER_FORGOT and digits.loc["scrub", "effect_text"] == "-2.00 sd"
-    assert set(digits.loc[["noop", "noise"], "direction"]) == {F.V.MEMORISED}
-    assert set(digits.loc[["naive_retrain", "salun (tuned)", "sisa"], "direction"]) == {F.NO_DIRECTION}
-    fig, overlaps = drawn["ranking_distance"]
-    assert overlaps == []
-    ax = next(a for a in fig.axes if a.get_title() == "digits")
-    ticks = sorted(ax.get_yticklabels(), key=lambda t: -t.get_position()[1])        # top to bottom
-    assert [t.get_text() for t in ticks] == list(digits["tick"])
-    assert ax.get_xscale() == "linear" and "Linear x axes" in out.note        # nothing beyond 10: no symlog
-    # scrub's point is the over-forgot marker (▼), at 0.5 on the row of rank 4 (third from the bottom of six)
-    scrub = [c for c in ax.collections if hasattr(c, "get_offsets") and len(c.get_offsets())
-             and tuple(c.get_offsets()[0]) == pytest.approx((0.5, 2))]
-    assert len(scrub) == 1 and scrub[0].get_facecolor()[0][:3] == pytest.approx(
-        F.matplotlib.colors.to_rgb(F.DIRECTIONS[F.V.OVER_FORGOT][1]))
-    texts = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert texts[0] == "way of missing (most cells)" and F.DIRECTIONS[F.V.OVER_FORGOT][2] in texts
-    assert {"0: as retraining", "1: as far as doing nothing"} <= set(texts)
-    assert out.sentences[-1] == ("digits: closest to retraining salun (tuned), distance 0.03 [0.00, 0.05] (rank =1, "
-                                 "shared with naive_retrain [ceiling]); mostly memorised: noop (+4.00 sd), noise "
-                                 "(+4.40 sd); mostly over-forgot: scrub (-2.00 sd); mostly shifted everywhere: none.")
-
-
-def test_the_ranking_figures_direction_rule_and_its_not_drawn_path(tmp_path):
-    assert F.direction("2 memorised, 1 over-forgot, 3 cannot tell", 0.5) == F.NO_DIRECTION      # 3 without a way
-    assert F.direction("3 memorised, 3 over-forgot", -0.2) == F.V.OVER_FORGOT                  # the sign decides
-    assert F.direction("1 matches retraining, 1 shifted everywhere", 0.3) == F.V.EVERYWHERE      # half: its way
-    assert F.direction("2 too few points", float("nan")) == F.NO_DIRECTION
-    # records made before issue 29: no effect, no verdict, so no distance: not drawn, and the note says why
-    out = F.ranking_distance(frame(panel_records()), CTX, tmp_path)
-    assert out.file is None and out.note.startswith("not drawn: no forgetting records with a verdict's effect")
-    assert not list(tmp_path.iterdir())
-    # an unbounded effect (a record made before effects were clipped): a symlog axis, the point at the cap
-    records = [{**r, "effect": 400.0, "effect_lo": 390.0, "effect_hi": 410.0} if r["method"] == "noise" else r
-               for r in ranking_records()]
-    out = F.ranking_distance(frame(records), CTX, tmp_path)
-    assert "Symlog x axis (linear from 0 to 1, logarithmic beyond) on digits" in out.note
-    assert "Drawn at the axis's end, 40" in out.note and "noise on digits" in out.note
-    assert "noise (+400.00 sd)" in out.sentences[-1]
