@@ -37,7 +37,6 @@ from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import Bbox, offset_copy
 
-from ...data import DATASETS
 from ...evaluation import verdict as V
 from . import paper as P
 from .common import PRESET, ci, col, dataset_order, missing, num, plural, select, series_matrix, stats
@@ -751,8 +750,7 @@ RANKING_NOTE = (
 
 
 FIGURES = (paper002_figure1, paper000_distance, paper000_d, paper000_loss, tradeoff_curves, ranking)
-# every file name a figure may have (the ranking's: one per registered dataset)
-NAMES = tuple(n for fn in FIGURES for n in ([f"ranking_{d}" for d in DATASETS] if fn is ranking else [fn.__name__]))
+NAMES = tuple(fn.__name__ for fn in FIGURES)      # a figure's file: NAME.png, or NAME_<dataset>.png (the ranking's)
 
 
 def build(df: pd.DataFrame, ctx: Context, folder: Path) -> list[Figure]:

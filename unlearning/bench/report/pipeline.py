@@ -26,16 +26,15 @@ from . import tables as T
 from .load import PROFILE_ORDER, Loaded, Problem
 
 PAGES = render.PAGES
-EXTENSIONS = {"md": T.NAMES, "csv": T.NAMES, "tex": T.NAMES, "png": F.NAMES}
+TABLE_FILES = ("md", "csv", "tex")
 
 
 def generated(name: str) -> bool:
-    """Whether `name` is a file this generator writes (a table's `.md`/`.csv`/`.tex`, a figure's `.png`, one per
-    dataset for some: `ranking_<dataset>.png`, a page, the records' export): one it did not write this time is not
-    carried over (no stale output)."""
+    """Whether `name` is a file this generator writes: a table's `.md`/`.csv`/`.tex`, a page, the records' export,
+    or any `.png` (every figure in a report folder is the generator's, those of figures it no longer draws included).
+    One it did not write this time is not carried over (no stale output)."""
     stem, _, ext = name.partition(".")
-    return (name in PAGES or name == export.FILE
-            or stem in EXTENSIONS.get(ext, ()) or (ext == "png" and stem.startswith(tuple(f"{n}_" for n in F.NAMES))))
+    return name in PAGES or name == export.FILE or ext == "png" or (ext in TABLE_FILES and stem in T.NAMES)
 
 
 INPUTS = "runs"                 # the committed report's input runs: allowed in a folder without a report yet
