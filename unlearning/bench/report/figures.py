@@ -41,7 +41,7 @@ from ...evaluation import verdict as V
 from . import paper as P
 from .common import PRESET, ci, col, dataset_order, missing, num, plural, select, series_matrix, stats
 from .tables import Context
-from .tables.ranking import Ranking
+from .tables.ranking import NO_DIRECTION, Ranking, direction
 from .tables.sweeps import KNOBS, knob_rows
 
 DPI = 110
@@ -562,7 +562,6 @@ def tradeoff_curves(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
 
 
 # -- the ranking: forgetting against cost, per dataset -------------------------------------------------------------
-NO_DIRECTION = "matches or cannot tell"
 # a method's way of missing (the most common label over its ranked cells with a verdict): marker and colour (seaborn
 # "deep" red, blue, orange, purple; grey where no direction was shown)
 DIRECTIONS = {V.MEMORISED: ("^", "#C44E52", "memorised (effect > 0)"),
@@ -576,33 +575,6 @@ INTERVAL_STYLE = {"elinewidth": 1.6, "alpha": 0.5, "capsize": 0}
 # before effects were bounded can hold more (gradient ascent's collapsed models); drawn at this cap, its value written
 DISTANCE_CAP = V.Z_CLIP / V.MARGIN
 RANKING_INCHES = (7.0, 4.5)        # the README shows it ~700 px wide
-
-
-def _counts(verdicts: str) -> dict[str, int]:
-    """The ranking's `verdicts` ("2 memorised, 1 over-forgot") as {label: count}, known labels only."""
-    out = {}
-    for part in ("" if verdicts in ("", "none") else verdicts).split(", "):
-        n, _, label = part.partition(" ")
-        if n.isdigit() and label in V.VERDICTS:
-            out[label] = int(n)
-    return out
-
-
-def direction(verdicts: str, effect: float) -> str:
-    """A method's way of missing retraining over its ranked cells: the label most of its cells with a verdict carry,
-    "matches retraining" and "cannot tell" counted together as `NO_DIRECTION` (no direction shown). A missed label
-    wins a tie with NO_DIRECTION (half the cells show it); memorised against over-forgot goes by the sign of the mean
-    effect, any other tie by `verdict.MISSED`'s order."""
-    counts = _counts(verdicts)
-    ways = {w: counts.get(w, 0) for w in V.MISSED}
-    top = max(ways.values())
-    none = counts.get(V.MATCHES, 0) + counts.get(V.CANNOT_TELL, 0)
-    if top == 0 or none > top:
-        return NO_DIRECTION
-    tied = [w for w in V.MISSED if ways[w] == top]
-    if {V.MEMORISED, V.OVER_FORGOT} <= set(tied) and not missing(effect) and effect != 0:
-        return V.MEMORISED if effect > 0 else V.OVER_FORGOT
-    return tied[0]
 
 
 def _signed(effect: float) -> str:

@@ -33,7 +33,9 @@ RANK_RULE = (
     "absolute effect counts them alike; dividing by the no-op's makes cells comparable (its shift is +5 sd on "
     "canaries and a fraction of one on random points), and the margin floor keeps cells where doing nothing is "
     "already within the margin from dividing by ~0. Its interval: the mean of the cells' ends, the effect's 90 % "
-    "bootstrap interval folded at 0 and divided the same way (the no-op's effect taken as fixed). direction: the "
+    "bootstrap interval folded at 0 and divided the same way (the no-op's effect taken as fixed). way of missing: the "
+    "label most of its cells with a verdict carry (matches and cannot tell counted together as no way; a tie of "
+    "memorised and over-forgot goes by the sign of the mean effect). direction: the "
     "mean signed effect (> 0 memorised, < 0 over-forgot, in retrained sd) and the cells' labels. F / ceiling: the "
     "mean over the cells of F / ceiling (higher is better; not ranked: its ceiling is one noisy draw of its null). "
     "cost: the mean of the cells' seconds per model (lower is better; interval: the mean of the cells' "
@@ -123,6 +125,7 @@ def _method_row(ds: str, lab: str, g: pd.DataFrame) -> dict:
            "cells": len(g), "regimes": ", ".join(sorted(set(g["regime"].astype(str)))),
            "verdicts": _verdicts(g["verdict"]), "matches": int((g["verdict"] == V.MATCHES).sum()),
            "effect": stats(g["effect"].where(g["verdict"].isin(JUDGED)))[0]}
+    row["way"] = direction(row["verdicts"], row["effect"])
     row.update({k: stats(v)[0] for k, v in ends.items()})
     for k in ("distance", "distance_lo", "distance_hi", "seconds", "seconds_lo", "seconds_hi", "rte",
               "training_seconds", "utility_ratio", "utility_ratio_lo", "utility_ratio_hi", "unlearn_score",
@@ -163,7 +166,8 @@ class Ranking(Table):
             return cis(d, key, spec)
         shown = {"dataset": d["dataset"], "method": d["label"], "setting": d["setting"], "role": d["role"],
                  "cells": nums(d["cells"], "int"), "forgetting rank": rank("forgetting"),
-                 "distance [90 % CI]": ranged("distance", ".2f"), "direction, sd": nums(d["effect"], "+.2f"),
+                 "distance [90 % CI]": ranged("distance", ".2f"), "way of missing": d["way"],
+                 "direction, sd": nums(d["effect"], "+.2f"),
                  "verdicts": d["verdicts"], "F / ceiling [95 % CI]": ranged("f_normalised", ".2f"),
                  "U-LiRA AUC": nums(d["ulira_auc"], ".3f"), "TPR @1 % FPR": nums(d["ulira_tpr_1pct"], ".3f"),
                  "cost rank": rank("cost"), "seconds [95 % CI]": ranged("seconds", SECONDS),
@@ -184,7 +188,8 @@ class Ranking(Table):
         shown = pd.DataFrame({
             "rank": _ranks(d, "forgetting"),
             "method": [f"{lab} [{role}]" if role else lab for lab, role in zip(d["label"], d["role"], strict=True)],
-            "distance [90 % CI]": cis(d, "distance", ".2f"), "direction (sd)": [_direction(e) for e in d["effect"]],
+            "distance [90 % CI]": cis(d, "distance", ".2f"),
+            "way of missing (mean effect, sd)": [_way(w, e) for w, e in zip(d["way"], d["effect"], strict=True)],
             "verdicts": d["verdicts"], "time / retraining's": nums(relative, ".2g"),
             "utility / retraining's [95 % CI]": cis(d, "utility_ratio", ".3f")})
         return shown.to_markdown(index=False, disable_numparse=True) + "\n"
@@ -218,11 +223,42 @@ class Ranking(Table):
 SHORT_NOTE = (
     "rank: by forgetting, 1 best, = shared (intervals overlap the rank's best). distance: from retraining, the mean "
     "over the dataset's ranked cells of |effect| / max(|the no-op's effect|, margin): 0 is as retraining, 1 as far as "
-    "doing nothing; its 90 % interval. direction: the mean signed effect in retrained sd, ▲ memorised (forget points "
-    "more confident than under retraining), ▼ over-forgot (less confident). time / retraining's: seconds per model "
-    "over naive retraining's on the same cells (below 1: cheaper). utility / retraining's: test accuracy (regression: "
-    "retraining's MSE over the method's), 1 is as good as retraining. [floor] the no-op, [ceiling] a second "
-    "retrained group. (tuned): at its tuned point; the others at their preset.")
+    "doing nothing; its 90 % interval. way of missing: the label most of its cells carry (memorised: forget points "
+    "more confident than under retraining; over-forgot: less; matches and cannot tell count as no way), the figure's "
+    "marker; in brackets the mean signed effect in retrained sd (> 0 memorised, < 0 over-forgot). time / "
+    "retraining's: seconds per model over naive retraining's on the same cells (below 1: cheaper). utility / "
+    "retraining's: test accuracy (regression: retraining's MSE over the method's), 1 is as good as retraining. "
+    "[floor] the no-op, [ceiling] a second retrained group. (tuned): at its tuned point; the others at their preset.")
+
+
+NO_DIRECTION = "matches or cannot tell"
+
+
+def _counts(verdicts: str) -> dict[str, int]:
+    """The ranking's `verdicts` ("2 memorised, 1 over-forgot") as {label: count}, known labels only."""
+    out = {}
+    for part in ("" if verdicts in ("", "none") else verdicts).split(", "):
+        n, _, label = part.partition(" ")
+        if n.isdigit() and label in V.VERDICTS:
+            out[label] = int(n)
+    return out
+
+
+def direction(verdicts: str, effect: float) -> str:
+    """A method's way of missing retraining over its ranked cells: the label most of its cells with a verdict carry,
+    "matches retraining" and "cannot tell" counted together as `NO_DIRECTION` (no direction shown). A missed label
+    wins a tie with NO_DIRECTION (half the cells show it); memorised against over-forgot goes by the sign of the mean
+    effect, any other tie by `verdict.MISSED`'s order."""
+    counts = _counts(verdicts)
+    ways = {w: counts.get(w, 0) for w in V.MISSED}
+    top = max(ways.values())
+    none = counts.get(V.MATCHES, 0) + counts.get(V.CANNOT_TELL, 0)
+    if top == 0 or none > top:
+        return NO_DIRECTION
+    tied = [w for w in V.MISSED if ways[w] == top]
+    if {V.MEMORISED, V.OVER_FORGOT} <= set(tied) and not missing(effect) and effect != 0:
+        return V.MEMORISED if effect > 0 else V.OVER_FORGOT
+    return tied[0]
 
 
 def _ranks(d: pd.DataFrame, what: str) -> list[str]:
@@ -231,11 +267,9 @@ def _ranks(d: pd.DataFrame, what: str) -> list[str]:
             for r, t in zip(d[f"{what}_rank"], d[f"{what}_tied"], strict=True)]
 
 
-def _direction(effect: float) -> str:
-    """The signed effect with its arrow: ▲ memorised (> 0), ▼ over-forgot (< 0)."""
-    if missing(effect):
-        return ""
-    return f"{'▲' if effect > 0 else '▼' if effect < 0 else ''} {effect:+.2f}".strip()
+def _way(way: str, effect: float) -> str:
+    """A method's way of missing with its mean signed effect: "memorised (+0.07)"; blank without a verdict."""
+    return "" if missing(effect) else f"{way} ({effect:+.2f})"
 
 
 def _ranked(per: pd.DataFrame) -> pd.DataFrame:
