@@ -155,6 +155,22 @@ def _row(key: tuple, cell: pd.DataFrame) -> dict:
     return row
 
 
+def epsilon_means(sub: pd.DataFrame) -> list[str]:
+    """Per forget regime, each method's mean per-example ε over every forget example of its cells (all datasets and
+    sizes; the records' `epsilon_per_example`): one note per regime, none where no record holds ε."""
+    rows = [(r["label"], r["forget_regime"], float(e)) for _, r in sub.iterrows()
+            if isinstance(r.get("epsilon_per_example"), list) for e in r["epsilon_per_example"] if e is not None]
+    if not rows:
+        return []
+    long = pd.DataFrame(rows, columns=["method", "regime", "epsilon"])
+    out = []
+    for regime, g in long.groupby("regime"):
+        means = g.groupby("method")["epsilon"].mean()
+        out.append(f"Mean per-example ε, {regime} (every dataset and size): " + ", ".join(
+            f"{m} {num(means[m], '.2f')}" for m in sorted(means.index, key=method_key)) + ".")
+    return out
+
+
 class Forgetting(Table):
     name = "forgetting"
     title = "Forgetting quality: method × dataset × forget regime × removal size"
@@ -172,7 +188,7 @@ class Forgetting(Table):
         data = verdicts(data)
         notes = [NOTE, VERDICT_NOTE, ULIRA_NOTE, SETTING_NOTE]
         notes += [TRAINING_NOTE] if data["training_seconds"].notna().any() else []
-        return cls.make(ctx, data, cls.show(data), notes)
+        return cls.make(ctx, data, cls.show(data), notes + epsilon_means(labelled(sub)))
 
     @staticmethod
     def show(d: pd.DataFrame) -> pd.DataFrame:
