@@ -12,23 +12,7 @@ from scipy import stats as sps
 
 from ....evaluation import audit, ulira
 from ....evaluation import verdict as V
-from ..common import (
-    NAN,
-    PRESET,
-    SECONDS,
-    ci,
-    cis,
-    col,
-    labelled,
-    method_key,
-    missing,
-    num,
-    nums,
-    ordered,
-    select,
-    shown,
-    stats,
-)
+from ..common import NAN, PRESET, SECONDS, cis, col, labelled, method_key, missing, num, ordered, select, shown, stats
 from .base import Cell, Context, Table
 
 MEASURES = ("utility", "forget_utility", "mia_gap", "loss_auc", "loss_auc_oracle", "js_to_oracle", "forget_quality",
@@ -293,12 +277,11 @@ class VerdictErrorRates(Table):
     @staticmethod
     def show(d: pd.DataFrame) -> pd.DataFrame:
         def rate(v: str) -> list[str]:
-            return [("**{}**" if t == v else "{}").format(ci(a * 100, lo * 100, hi * 100, ".1f"))
-                    for a, lo, hi, t in zip(d[v], d[f"{v}_lo"], d[f"{v}_hi"], d["truth"], strict=True)]
-        return pd.DataFrame({"N": nums(d["n_models"], "int"), "M": nums(d["removal_size"], "int"),
-                             "ρ": nums(d["model_share"], "g"), "truth": d["scenario"],
-                             "panels": nums(d["panels"], "int"),
-                             **{f"{v} %": rate(v) for v in V.VERDICTS if v != V.TOO_FEW}})
+            return [f"**{c}**" if t == v else c
+                    for c, t in zip(cis(d[[v, f"{v}_lo", f"{v}_hi"]] * 100, v, ".1f"), d["truth"], strict=True)]
+        return shown(d, (("N", "n_models", "int"), ("M", "removal_size", "int"), ("ρ", "model_share", "g"),
+                         ("truth", "scenario"), ("panels", "panels", "int"),
+                         *((f"{v} %", rate(v)) for v in V.VERDICTS if v != V.TOO_FEW)))
 
     def summary(self) -> str:
         """The error rates in one sentence (the report's page): the size's and the margin's ranges over the designs
@@ -381,9 +364,8 @@ class ModelsNeeded(Table):
 
     @staticmethod
     def show(d: pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame({"dataset": d["dataset"], "regime": d["regime"],
-                             "removal size": nums(d["removal_size"], "int"), "N": nums(d["n_models"], "int"),
-                             "p (no-op, N)": nums(d["p_value"], ".3g"),
-                             "power at N′": [", ".join(f"{k}: {num(v, '.2f')}" for k, v in c.items())
-                                             for c in d["curve"]],
-                             "needed": nums(d["models_needed"], "int"), "is N enough?": d["enough"]})
+        return shown(d, (("dataset", "dataset"), ("regime", "regime"), ("removal size", "removal_size", "int"),
+                         ("N", "n_models", "int"), ("p (no-op, N)", "p_value", ".3g"),
+                         ("power at N′", [", ".join(f"{k}: {num(v, '.2f')}" for k, v in c.items())
+                                          for c in d["curve"]]),
+                         ("needed", "models_needed", "int"), ("is N enough?", "enough")))

@@ -13,21 +13,7 @@ import pandas as pd
 
 from ....evaluation import verdict as V
 from ....running.tuning import RESCORE_TOP, UTILITY_FLOOR
-from ..common import (
-    NAN,
-    PRESET,
-    SECONDS,
-    TUNED,
-    col,
-    labelled,
-    method_key,
-    missing,
-    num,
-    ordered,
-    select,
-    shown,
-    stats,
-)
+from ..common import NAN, PRESET, SECONDS, TUNED, col, labelled, method_key, missing, num, ordered, select, shown, stats
 from .base import Context, Table
 from .forgetting import CELL, TRAINING, TRAINING_NOTE, Forgetting, on_cell
 
