@@ -91,6 +91,17 @@ def ordered(df: pd.DataFrame, key) -> pd.DataFrame:
     return df.iloc[sorted(range(len(df)), key=lambda i: key(df.iloc[i]))]
 
 
+def beside(key: str, ours, lo, hi, ref) -> dict:
+    """The paper's columns of `key`: `key_paper` (`ref`), `key_delta` (ours − ref) and `key_paper_in_ci` (`covers`)."""
+    return {f"{key}_paper": ref, f"{key}_delta": delta(ours, ref), f"{key}_paper_in_ci": covers(lo, hi, ref)}
+
+
+def versus(key: str, label: str, spec: str, paper_spec: str | None = None) -> tuple:
+    """`shown`'s columns of `key` beside the paper's: ours [95 % CI], the paper's (`paper_spec`, else `spec`), Δ."""
+    return ((label, key, f"[{spec}]"), (f"{label} (paper)", f"{key}_paper", paper_spec or spec),
+            (f"Δ {label}", f"{key}_delta", spec))
+
+
 def delta(ours, ref) -> float:
     return NAN if missing(ours) or missing(ref) else float(ours) - float(ref)
 
