@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 
 from ..common import (
-    INTERVAL_NOTE,
     NAN,
     SECONDS,
     col,
@@ -20,7 +19,7 @@ from ..common import (
     stats,
     summary_columns,
 )
-from .base import D_NOTE, RELABEL_COST, Cell, Context, Table
+from .base import D_NOTE, INTERVAL_NOTE, RELABEL_COST, Cell, Context, Table
 
 MEASURES = ("seconds", "samples_processed", "speedup_vs_naive", "quality", "d")
 NOTE = ("mean [95 % CI] over seeds (n). speedup vs naive: naive retraining's seconds / the method's on the "

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..common import INTERVAL_NOTE, NAN, col, is_true, num, select, shown, stats, summary_columns
-from .base import Cell, Context, Table
+from ..common import NAN, col, is_true, num, select, shown, stats, summary_columns
+from .base import INTERVAL_NOTE, Cell, Context, Table
 
 RUNS = ("n: runs of the benchmark in the input (one record each), averaged with their 95 % CI [lo, hi]; within "
         "target: the run's flag, or how many of the n runs were within it.")

@@ -6,7 +6,6 @@ import pandas as pd
 
 from .. import paper as P
 from ..common import (
-    INTERVAL_NOTE,
     NAN,
     beside,
     col,
@@ -26,7 +25,7 @@ from ..common import (
     summary_columns,
     versus,
 )
-from .base import D_NOTE, Cell, Context, Table
+from .base import D_NOTE, INTERVAL_NOTE, Cell, Context, Table
 
 M000 = {"m_r": "weight_pruning", "m_o": "naive_retrain", "finetune": "finetune"}
 

@@ -5,23 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import paper as P
-from ..common import (
-    IN_CI_WORDS,
-    INTERVAL_NOTE,
-    NAN,
-    beside,
-    col,
-    covered,
-    delta,
-    missing,
-    num,
-    rules,
-    select,
-    shown,
-    summary,
-    versus,
-)
-from .base import Cell, Context, Table
+from ..common import IN_CI_WORDS, NAN, beside, col, covered, delta, missing, num, rules, select, shown, summary, versus
+from .base import INTERVAL_NOTE, Cell, Context, Table
 
 SHORT = {"original": "original", "naive_retrain": "naive", "random_relabel": "relabel"}
 ACCURACIES = (("test_acc", "test acc %"), ("forget_acc", "unlearned acc %"), ("total_acc", "total acc %"))

@@ -8,22 +8,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .. import paper as P
-from ..common import (
-    INTERVAL_NOTE,
-    NAN,
-    PRESET,
-    SECONDS,
-    ci,
-    col,
-    covers,
-    num,
-    select,
-    settings_of,
-    shown,
-    stats,
-    summary_columns,
-)
-from .base import RELABEL_COST, Cell, Context, Table
+from ..common import NAN, PRESET, SECONDS, ci, col, covers, num, select, settings_of, shown, stats, summary_columns
+from .base import INTERVAL_NOTE, RELABEL_COST, Cell, Context, Table
 from .forgetting import _utility
 
 # The paper's Table 1: relabel 600 loses this many points of test accuracy against the original.
