@@ -38,28 +38,20 @@ def missing(x) -> bool:
 SECONDS = "sig3"       # seconds in every table: 3 significant digits, never in exponent notation
 
 
-def plain(x: float, digits: int) -> str:
-    """`x` to `digits` significant digits in positional notation: 0.0000293 and 1460, not 2.93e-05 and 1.46e+03."""
-    s = format(x, f".{digits}g")
-    if "e" in s:
-        exponent = int(s.split("e")[1])
-        s = format(float(s), f".{max(0, digits - 1 - exponent)}f")
-        s = s.rstrip("0").rstrip(".") if "." in s else s        # like "g": no trailing zeros
-    return s
-
-
 def num(x, spec: str = ".4g") -> str:
-    """A number in a fixed format; '' when missing. spec "int" prints integral values without decimals
-    (others with one); "sigN" N significant digits without exponent (`plain`); any other spec is a format spec."""
+    """A number in a fixed format; '' when missing. spec "int" prints integral values without decimals (others with
+    one); "sigN": N significant digits in positional notation (0.0000293 and 1460, not 2.93e-05 and 1.46e+03); any
+    other spec is a format spec."""
     if missing(x):
         return ""
     x = float(x)
     if spec == "int":
         s = f"{round(x)}" if x.is_integer() else f"{x:.1f}"
-    elif spec.startswith("sig"):
-        s = plain(x, int(spec[3:]))
     else:
-        s = format(x, spec)
+        s = format(x, f".{spec[3:]}g" if spec.startswith("sig") else spec)
+        if spec.startswith("sig") and "e" in s:
+            s = format(float(s), f".{max(0, int(spec[3:]) - 1 - int(s.split('e')[1]))}f")
+            s = s.rstrip("0").rstrip(".") if "." in s else s        # like "g": no trailing zeros
     if s.startswith("-") and float(s) == 0:
         s = s[1:]
     return s
@@ -79,6 +71,35 @@ def cis(frame: pd.DataFrame, key: str, spec: str = ".4g") -> list[str]:
 
 def nums(values: pd.Series, spec: str = ".4g") -> pd.Series:
     return values.map(lambda x: num(x, spec))
+
+
+def shown(d: pd.DataFrame, columns) -> pd.DataFrame:
+    """A table's formatted frame from its column specs, in order: (label, key, spec) prints column `key` with `nums`,
+    or as "mean [lo, hi]" (`cis`) where the spec is in brackets ("[.3f]"); (label, key) copies column `key`;
+    (label, values) takes a list of values as they are."""
+    def cell(key, spec: str | None = None):
+        if not isinstance(key, str):
+            return key
+        if spec is None:
+            return d[key]
+        return cis(d, key, spec[1:-1]) if spec.startswith("[") else nums(d[key], spec)
+    return pd.DataFrame({label: cell(*how) for label, *how in columns})
+
+
+def ordered(df: pd.DataFrame, key) -> pd.DataFrame:
+    """`df`'s rows sorted by `key(row)`, stable, the index kept."""
+    return df.iloc[sorted(range(len(df)), key=lambda i: key(df.iloc[i]))]
+
+
+def beside(key: str, ours, lo, hi, ref) -> dict:
+    """The paper's columns of `key`: `key_paper` (`ref`), `key_delta` (ours − ref) and `key_paper_in_ci` (`covers`)."""
+    return {f"{key}_paper": ref, f"{key}_delta": delta(ours, ref), f"{key}_paper_in_ci": covers(lo, hi, ref)}
+
+
+def versus(key: str, label: str, spec: str, paper_spec: str | None = None) -> tuple:
+    """`shown`'s columns of `key` beside the paper's: ours [95 % CI], the paper's (`paper_spec`, else `spec`), Δ."""
+    return ((label, key, f"[{spec}]"), (f"{label} (paper)", f"{key}_paper", paper_spec or spec),
+            (f"Δ {label}", f"{key}_delta", spec))
 
 
 def delta(ours, ref) -> float:

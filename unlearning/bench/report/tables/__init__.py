@@ -6,11 +6,10 @@ from __future__ import annotations
 import pandas as pd
 
 from .base import Cell, Context, Table
-from .ensemble import Ensemble
 from .forgetting import Forgetting, ModelsNeeded, VerdictErrorRates
 from .grid import Grid
 from .headline import Headline, TorchVersions
-from .overhead import Overhead
+from .overhead import Ensemble, Overhead
 from .paper000 import Paper000California, Paper000Table1
 from .paper002 import Paper002Table1
 from .ranking import Ranking, TunedPoints

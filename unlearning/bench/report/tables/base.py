@@ -1,18 +1,12 @@
 """What every table shares: the run's context, the Markdown/CSV/LaTeX writers, and its headline cells.
 
-A table has a numeric frame (`data`, written as CSV: means, standard deviations, counts and
-the mean's 95 % interval (`<key>_lo`, `<key>_hi`) in separate columns, the paper's values, the
-deviation ours - paper and whether the paper's value lies in our interval) and a formatted
-frame (`display`, written as Markdown with its notes and sentences: "mean [lo, hi]", fixed digits; and as LaTeX
-for the papers' tables only, `PAPER`, the ones a paper of the user's would cite beside the originals). Cells that
-have no record are empty (NaN), never zero, and a note says why. Rows are sorted and
-numbers formatted with fixed rules, so the same input gives the same bytes.
-
-Each table is a subclass: `build(...)` makes it from the records (None where the records
-hold nothing for it), `sentences()` says in words what its own numbers show, and
-`cells()` names its key numbers for the headline and the torch-version comparison.
+A table has a numeric frame (`data`, the CSV: means, sds, counts, the mean's 95 % interval in `<key>_lo` / `<key>_hi`,
+the paper's values, ours − paper and whether the paper's value lies in our interval) and a formatted one (`display`,
+the Markdown with its notes and sentences: "mean [lo, hi]", fixed digits; LaTeX too for the papers' tables, `PAPER`).
+Cells without a record are empty (NaN), never zero, and a note says why; rows are sorted and numbers formatted by
+fixed rules, so the same input gives the same bytes. A subclass's `build(...)` makes it from the records (None where
+they hold nothing for it), `sentences()` says what its numbers show, `cells()` names its key numbers (the headline's).
 """
-
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -21,7 +15,7 @@ from typing import ClassVar
 
 import pandas as pd
 
-from ..common import NAN
+from ..common import INTERVAL_NOTE, NAN  # noqa: F401  (INTERVAL_NOTE: the tables' shared note on [lo, hi])
 
 # notes that several tables share: which way the deletion metric is better, and what random relabeling's cost is
 D_NOTE = ("d: paper 000's deletion metric (S to m_c − S to m_o) / |Y|, S the logit L1 distance to the control model "

@@ -12,7 +12,7 @@ from scipy import stats as sps
 
 from ....evaluation import audit, ulira
 from ....evaluation import verdict as V
-from ..common import NAN, PRESET, SECONDS, ci, cis, col, labelled, method_key, missing, num, nums, select, stats
+from ..common import NAN, PRESET, SECONDS, cis, col, labelled, method_key, missing, num, ordered, select, shown, stats
 from .base import Cell, Context, Table
 
 MEASURES = ("utility", "forget_utility", "mia_gap", "loss_auc", "loss_auc_oracle", "js_to_oracle", "forget_quality",
@@ -88,7 +88,7 @@ CELL = ["dataset", "regime", "removal_size"]     # one cell of the audit, across
 OVER_MODELS = ("mia_gap", "loss_auc", "js_to_oracle", "seconds")    # records carry their interval over the models
 
 
-def cost(g: pd.DataFrame, naive: pd.Series) -> str:
+def cost(g: pd.DataFrame, data: pd.DataFrame) -> str:
     """One method's cost in words, from its cells `g`: seconds per model (the cheapest and dearest dataset's mean) and
     the median over cells of its seconds / naive retraining's on the same cell ("" where no cell has seconds)."""
     per_dataset = g.groupby("dataset")["seconds"].mean().dropna()
@@ -97,7 +97,7 @@ def cost(g: pd.DataFrame, naive: pd.Series) -> str:
     lo, hi = per_dataset.idxmin(), per_dataset.idxmax()
     seconds = (f"{num(per_dataset[lo], SECONDS)} s per model" if per_dataset[lo] == per_dataset[hi] else
                f"{num(per_dataset[lo], SECONDS)} s ({lo}) to {num(per_dataset[hi], SECONDS)} s ({hi}) per model")
-    ref = pd.Series([naive.get(tuple(k), NAN) for k in g[CELL].itertuples(index=False)], index=g.index, dtype=float)
+    ref = on_cell(g, data, "naive_retrain", "seconds")
     ratio = (g["seconds"] / ref.where(ref > 0)).dropna()
     times = f", {num(ratio.median(), '.2g')} × naive retraining's time (median over cells)" if len(ratio) else ""
     return f"; cost {seconds}{times}"
@@ -113,8 +113,7 @@ def verdicts(data: pd.DataFrame) -> pd.DataFrame:
     were recorded)."""
     out = data.copy()
     out["p_adjusted"] = V.adjust(out["p_value"].astype(float))
-    noop = {tuple(r[CELL]): r["p_adjusted"] for _, r in out[reference(out, "noop")].iterrows()}
-    out["noop_p_adjusted"] = [noop.get(tuple(r[CELL]), NAN) for _, r in out.iterrows()]
+    out["noop_p_adjusted"] = on_cell(out, out, "noop", "p_adjusted")
     out["verdict"] = ["" if missing(r["p_adjusted"]) else V.decide(
         r["p_adjusted"], r["effect_lo"], r["effect_hi"], int(r["removal_size"]), _given(r["noop_p_adjusted"]),
         effect=_given(r["effect"]), p_shift=_given(r["p_value_shift"]), p_control=_given(r["p_value_control"]),
@@ -137,6 +136,13 @@ def _utility(cell: pd.DataFrame, part: str, end: str = "") -> pd.Series:
 def reference(data: pd.DataFrame, method: str) -> pd.Series:
     """The rows of `data` (the table's) of `method` at its preset: the no-op's, naive retraining's."""
     return (data["method"] == method) & (data["setting"] == PRESET)
+
+
+def on_cell(rows: pd.DataFrame, data: pd.DataFrame, method: str, key: str) -> pd.Series:
+    """Column `key` of `method`'s preset row (`reference`) on each of `rows`' cells; NaN where it has none."""
+    ref = data[reference(data, method)].set_index(CELL)[key]
+    return pd.Series([ref.get(k, NAN) for k in rows[CELL].itertuples(index=False, name=None)], index=rows.index,
+                     dtype=float)
 
 
 def _row(key: tuple, cell: pd.DataFrame) -> dict:
@@ -182,48 +188,38 @@ class Forgetting(Table):
             return None
         keys = ["dataset", "forget_regime", "removal_size", "method", "setting", "label"]
         data = pd.DataFrame([_row(k, cell) for k, cell in labelled(sub).groupby(keys, sort=False, dropna=False)])
-        data = data.iloc[sorted(range(len(data)), key=lambda i: (
-            data["dataset"].iloc[i], data["regime"].iloc[i], data["removal_size"].iloc[i],
-            method_key(data["label"].iloc[i])))].reset_index(drop=True)
-        data = verdicts(data)
+        data = verdicts(ordered(data, lambda r: (r["dataset"], r["regime"], r["removal_size"],
+                                                 method_key(r["label"]))).reset_index(drop=True))
         notes = [NOTE, VERDICT_NOTE, ULIRA_NOTE, SETTING_NOTE]
         notes += [TRAINING_NOTE] if data["training_seconds"].notna().any() else []
         return cls.make(ctx, data, cls.show(data), notes + epsilon_means(labelled(sub)))
 
     @staticmethod
     def show(d: pd.DataFrame) -> pd.DataFrame:
-        def ranged(key: str, spec: str) -> list[str]:
-            return cis(d, key, spec)
-        return pd.DataFrame({
-            "dataset": d["dataset"], "regime": d["regime"], "removal size": nums(d["removal_size"], "int"),
-            "method": d["label"], "N": nums(d["n_models"], "int"), "utility": ranged("utility", ".4g"),
-            "forget": ranged("forget_utility", ".4g"), "MIA gap": ranged("mia_gap", ".3f"),
-            "loss AUC (oracle)": [f"{a} ({num(o, '.3f')})"
-                                  for a, o in zip(ranged("loss_auc", ".3f"), d["loss_auc_oracle"], strict=True)],
-            "JS": ranged("js_to_oracle", ".3g"), "F [95 % CI]": ranged("forget_quality", ".3f"),
-            "F / null": nums(d["forget_quality_vs_null"], ".2f"),
-            "ceiling [95 % CI]": ranged("forget_quality_ceiling", ".3f"),
-            "F / ceiling": nums(d["forget_quality_normalised"], ".2f"),
-            "effect, sd [90 % CI]": ranged("effect", "+.2f"), "retain / test, sd": controls(d),
-            "p (BH)": nums(d["p_adjusted"], ".3g"), "verdict": d["verdict"],
-            "P(match)": [f"{num(a, '.2f')}{' †' if not missing(a) and a < UNATTAINABLE else ''}"
-                         for a in d["matches_attainable"]],
-            "power (approx.)": nums(d["power"], ".2f"),
-            "U-LiRA AUC [95 % CI]": ranged("ulira_auc", ".3f"), "TPR @1 % FPR": ranged("ulira_tpr_1pct", ".3f"),
-            "vuln. TPR @1 %": nums(d["ulira_vulnerable_tpr_1pct"], ".3f"),
-            "retain AUC": nums(d["ulira_retain_auc"], ".3f"),
-            "score": nums(d["unlearn_score"], ".3f"), "seconds": ranged("seconds", SECONDS),
-            "RTE (> 1: faster)": nums(d["rte"], ".3g"),
-            **({TRAINING: nums(d["training_seconds"], SECONDS)} if d["training_seconds"].notna().any() else {}),
-        })
+        return shown(d, (
+            ("dataset", "dataset"), ("regime", "regime"), ("removal size", "removal_size", "int"),
+            ("method", "label"), ("N", "n_models", "int"), ("utility", "utility", "[.4g]"),
+            ("forget", "forget_utility", "[.4g]"), ("MIA gap", "mia_gap", "[.3f]"),
+            ("loss AUC (oracle)", [f"{a} ({num(o, '.3f')})" for a, o in
+                                   zip(cis(d, "loss_auc", ".3f"), d["loss_auc_oracle"], strict=True)]),
+            ("JS", "js_to_oracle", "[.3g]"), ("F [95 % CI]", "forget_quality", "[.3f]"),
+            ("F / null", "forget_quality_vs_null", ".2f"), ("ceiling [95 % CI]", "forget_quality_ceiling", "[.3f]"),
+            ("F / ceiling", "forget_quality_normalised", ".2f"), ("effect, sd [90 % CI]", "effect", "[+.2f]"),
+            ("retain / test, sd", controls(d)), ("p (BH)", "p_adjusted", ".3g"), ("verdict", "verdict"),
+            ("P(match)", [f"{num(a, '.2f')}{' †' if not missing(a) and a < UNATTAINABLE else ''}"
+                          for a in d["matches_attainable"]]),
+            ("power (approx.)", "power", ".2f"), ("U-LiRA AUC [95 % CI]", "ulira_auc", "[.3f]"),
+            ("TPR @1 % FPR", "ulira_tpr_1pct", "[.3f]"), ("vuln. TPR @1 %", "ulira_vulnerable_tpr_1pct", ".3f"),
+            ("retain AUC", "ulira_retain_auc", ".3f"), ("score", "unlearn_score", ".3f"),
+            ("seconds", "seconds", f"[{SECONDS}]"), ("RTE (> 1: faster)", "rte", ".3g"),
+            *([(TRAINING, "training_seconds", SECONDS)] if d["training_seconds"].notna().any() else [])))
 
     def sentences(self) -> list[str]:
         out = []
-        naive = self.data[reference(self.data, "naive_retrain")].set_index(CELL)["seconds"]
         for method, g in sorted(self.data.groupby("label", sort=False), key=lambda kv: method_key(kv[0])):
             counts = g["verdict"].value_counts()
             parts = [f"{counts.get(v, 0)} {v}" for v in V.VERDICTS if counts.get(v)]
-            tail = "" if method == "naive_retrain" else cost(g, naive)
+            tail = "" if method == "naive_retrain" else cost(g, self.data)
             check = (" (a second retrained group: any miss here is a false rejection)"
                      if method == "naive_retrain" else "")
             out.append(f"{method}: {', '.join(parts) or 'no verdict'} of {len(g)} cells{check}{tail}.")
@@ -281,12 +277,11 @@ class VerdictErrorRates(Table):
     @staticmethod
     def show(d: pd.DataFrame) -> pd.DataFrame:
         def rate(v: str) -> list[str]:
-            return [("**{}**" if t == v else "{}").format(ci(a * 100, lo * 100, hi * 100, ".1f"))
-                    for a, lo, hi, t in zip(d[v], d[f"{v}_lo"], d[f"{v}_hi"], d["truth"], strict=True)]
-        return pd.DataFrame({"N": nums(d["n_models"], "int"), "M": nums(d["removal_size"], "int"),
-                             "ρ": nums(d["model_share"], "g"), "truth": d["scenario"],
-                             "panels": nums(d["panels"], "int"),
-                             **{f"{v} %": rate(v) for v in V.VERDICTS if v != V.TOO_FEW}})
+            return [f"**{c}**" if t == v else c
+                    for c, t in zip(cis(d[[v, f"{v}_lo", f"{v}_hi"]] * 100, v, ".1f"), d["truth"], strict=True)]
+        return shown(d, (("N", "n_models", "int"), ("M", "removal_size", "int"), ("ρ", "model_share", "g"),
+                         ("truth", "scenario"), ("panels", "panels", "int"),
+                         *((f"{v} %", rate(v)) for v in V.VERDICTS if v != V.TOO_FEW)))
 
     def summary(self) -> str:
         """The error rates in one sentence (the report's page): the size's and the margin's ranges over the designs
@@ -369,9 +364,8 @@ class ModelsNeeded(Table):
 
     @staticmethod
     def show(d: pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame({"dataset": d["dataset"], "regime": d["regime"],
-                             "removal size": nums(d["removal_size"], "int"), "N": nums(d["n_models"], "int"),
-                             "p (no-op, N)": nums(d["p_value"], ".3g"),
-                             "power at N′": [", ".join(f"{k}: {num(v, '.2f')}" for k, v in c.items())
-                                             for c in d["curve"]],
-                             "needed": nums(d["models_needed"], "int"), "is N enough?": d["enough"]})
+        return shown(d, (("dataset", "dataset"), ("regime", "regime"), ("removal size", "removal_size", "int"),
+                         ("N", "n_models", "int"), ("p (no-op, N)", "p_value", ".3g"),
+                         ("power at N′", [", ".join(f"{k}: {num(v, '.2f')}" for k, v in c.items())
+                                          for c in d["curve"]]),
+                         ("needed", "models_needed", "int"), ("is N enough?", "enough")))

@@ -5,23 +5,21 @@ from __future__ import annotations
 import pandas as pd
 
 from ..common import (
-    INTERVAL_NOTE,
     NAN,
     SECONDS,
-    cis,
     col,
     is_false,
     is_true,
     method_key,
     missing,
     num,
-    nums,
     quality_metric,
     select,
+    shown,
     stats,
     summary_columns,
 )
-from .base import D_NOTE, RELABEL_COST, Cell, Context, Table
+from .base import D_NOTE, INTERVAL_NOTE, RELABEL_COST, Cell, Context, Table
 
 MEASURES = ("seconds", "samples_processed", "speedup_vs_naive", "quality", "d")
 NOTE = ("mean [95 % CI] over seeds (n). speedup vs naive: naive retraining's seconds / the method's on the "
@@ -106,14 +104,12 @@ class Grid(Table):
 
     @staticmethod
     def show(d: pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame({
-            "dataset": d["dataset"], "method": d["method"], "optimizer": d["optimizer"],
-            "lr": nums(d["lr"], "g"), "removal size": nums(d["removal_size"], "int"), "n": nums(d["n"], "int"),
-            "hit cap": nums(d["hit_cap"], "int"),
-            "seconds": cis(d, "seconds", SECONDS), "samples processed": cis(d, "samples_processed", ".6g"),
-            "speedup vs naive (> 1: faster)": cis(d, "speedup_vs_naive", ".3g"), "quality metric": d["metric"],
-            "quality": cis(d, "quality", ".4g"), "d (higher is better)": cis(d, "d", ".4g"),
-        })
+        return shown(d, (
+            ("dataset", "dataset"), ("method", "method"), ("optimizer", "optimizer"), ("lr", "lr", "g"),
+            ("removal size", "removal_size", "int"), ("n", "n", "int"), ("hit cap", "hit_cap", "int"),
+            ("seconds", "seconds", f"[{SECONDS}]"), ("samples processed", "samples_processed", "[.6g]"),
+            ("speedup vs naive (> 1: faster)", "speedup_vs_naive", "[.3g]"), ("quality metric", "metric"),
+            ("quality", "quality", "[.4g]"), ("d (higher is better)", "d", "[.4g]")))
 
     def sentences(self) -> list[str]:
         s = []

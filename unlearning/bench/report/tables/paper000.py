@@ -6,28 +6,26 @@ import pandas as pd
 
 from .. import paper as P
 from ..common import (
-    INTERVAL_NOTE,
     NAN,
-    cis,
+    beside,
     col,
     compare,
     covered,
-    covers,
-    delta,
     is_false,
     is_true,
     missing,
     num,
-    nums,
     plural,
     ratio_interval,
     rules,
     select,
+    shown,
     stats,
     summary,
     summary_columns,
+    versus,
 )
-from .base import D_NOTE, Cell, Context, Table
+from .base import D_NOTE, INTERVAL_NOTE, Cell, Context, Table
 
 M000 = {"m_r": "weight_pruning", "m_o": "naive_retrain", "finetune": "finetune"}
 
@@ -88,8 +86,7 @@ class Trials:
         row = {"trial": str(t), "seed": float(seed.iloc[0]) if len(seed) else NAN}
         for k, ref in zip(P.P000_TABLE1_COLUMNS, paper, strict=True):       # a trial is one value: no interval
             ours = self.value(*T1_OURS[k], t)
-            row.update({k: ours, f"{k}_lo": NAN, f"{k}_hi": NAN, f"{k}_paper": ref, f"{k}_delta": delta(ours, ref),
-                        f"{k}_paper_in_ci": ""})
+            row.update({k: ours, f"{k}_lo": NAN, f"{k}_hi": NAN, **beside(k, ours, NAN, NAN, ref)})
         for k, (label, key) in T1_EXTRA.items():
             row.update({k: self.value(label, key, t), f"{k}_lo": NAN, f"{k}_hi": NAN})
         row.update(hit_cap=self.flags(t, "hit_cap"), collapsed=self.flags(t, "collapsed"))
@@ -104,8 +101,7 @@ class Trials:
             avg.update({k: s.mean, f"{k}_lo": s.lo, f"{k}_hi": s.hi})
             sd.update({k: s.sd, f"{k}_lo": NAN, f"{k}_hi": NAN})
         for k, ref in zip(P.P000_TABLE1_COLUMNS, P.P000_TABLE1_AVG, strict=True):
-            avg.update({f"{k}_paper": ref, f"{k}_delta": delta(avg[k], ref),
-                        f"{k}_paper_in_ci": covers(avg[f"{k}_lo"], avg[f"{k}_hi"], ref)})
+            avg.update(beside(k, avg[k], avg[f"{k}_lo"], avg[f"{k}_hi"], ref))
             sd.update({f"{k}_paper": NAN, f"{k}_delta": NAN, f"{k}_paper_in_ci": ""})
         for key in ("hit_cap", "collapsed"):
             avg[key], sd[key] = self.counts(key), ""
@@ -150,18 +146,13 @@ class Paper000Table1(Table):
 
     @staticmethod
     def show(d: pd.DataFrame) -> pd.DataFrame:
-        display = pd.DataFrame({"trial": d["trial"], "seed": nums(d["seed"], "int")})
-        for k, (label, spec) in T1_SHOWN.items():
-            display[label + T1_HINTS.get(k, "")] = cis(d, k, spec)
-            display[f"{label} (paper)"] = nums(d[f"{k}_paper"], spec if spec != ".3f" else ".2f")
-            display[f"Δ {label}"] = nums(d[f"{k}_delta"], spec)
-        display[IN_CI] = [covered(r, T1_IN_CI) for _, r in d.iterrows()]
-        display["finetune epochs"] = cis(d, "finetune_epochs", "int")
-        display["weights zeroed"] = cis(d, "weights_zeroed", "int")
-        display["m_r d (higher is better)"] = cis(d, "mr_d", ".4g")
-        display["cap hits"] = d["hit_cap"]
-        display["collapsed"] = d["collapsed"]
-        return display
+        ours = ((c[0] + T1_HINTS.get(k, ""), *c[1:]) if c[1] == k else c for k, (label, spec) in T1_SHOWN.items()
+                for c in versus(k, label, spec, spec if spec != ".3f" else ".2f"))
+        return shown(d, (("trial", "trial"), ("seed", "seed", "int"), *ours,
+                         (IN_CI, [covered(r, T1_IN_CI) for _, r in d.iterrows()]),
+                         ("finetune epochs", "finetune_epochs", "[int]"), ("weights zeroed", "weights_zeroed", "[int]"),
+                         ("m_r d (higher is better)", "mr_d", "[.4g]"), ("cap hits", "hit_cap"),
+                         ("collapsed", "collapsed")))
 
     @property
     def avg(self) -> pd.Series:
@@ -247,9 +238,8 @@ def _ratio_to_mc(label: str, got: dict, mc: pd.Series) -> dict:
     ratio = m / mc_mean if not missing(m) and not missing(mc_mean) and mc_mean else NAN
     pairs = pd.concat([got["by_seed"].rename("model"), mc.rename("mc")], axis=1, join="inner")
     lo, hi = ratio_interval(pairs["model"], pairs["mc"]) if label != "m_c" else (NAN, NAN)
-    ref = CAL_PAPER_RATIO.get(label, NAN)
-    return {"ratio_to_mc": ratio, "ratio_to_mc_lo": lo, "ratio_to_mc_hi": hi, "ratio_to_mc_paper": ref,
-            "ratio_to_mc_delta": delta(ratio, ref), "ratio_to_mc_paper_in_ci": covers(lo, hi, ref)}
+    return {"ratio_to_mc": ratio, "ratio_to_mc_lo": lo, "ratio_to_mc_hi": hi,
+            **beside("ratio_to_mc", ratio, lo, hi, CAL_PAPER_RATIO.get(label, NAN))}
 
 
 def _model_row(label: str, method: str, got: dict, mc: pd.Series) -> dict:
@@ -258,16 +248,11 @@ def _model_row(label: str, method: str, got: dict, mc: pd.Series) -> dict:
     n, ref = got["n"], CAL_PAPER.get(label, NAN)
     row = {"model": label, "method": method, "n": n, "epochs": e.mean, "epochs_sd": e.sd, "epochs_lo": e.lo,
            "epochs_hi": e.hi, "cap_hits": got["caps"] if n else NAN, "collapsed": got["collapsed"],
-           "epochs_paper": ref, "epochs_delta": delta(e.mean, ref), "epochs_paper_in_ci": covers(e.lo, e.hi, ref),
-           **_ratio_to_mc(label, got, mc)}
+           **beside("epochs", e.mean, e.lo, e.hi, ref), **_ratio_to_mc(label, got, mc)}
     for key in CAL_DISTANCES:
         row.update(summary_columns(key, got["distances"].get(key, pd.Series(dtype=float))))
     row["rule"] = got["rule"]
     return row
-
-
-def _of_n(counts: pd.Series, ns: pd.Series) -> list[str]:
-    return [f"{num(c, 'int')}/{num(n, 'int')}" if n and not missing(c) else "" for c, n in zip(counts, ns, strict=True)]
 
 
 class Paper000California(Table):
@@ -297,20 +282,19 @@ class Paper000California(Table):
 
     @staticmethod
     def show(d: pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame({
-            "model": d["model"], "method": d["method"], "n": d["n"].map(lambda x: num(x, "int") if x else "0"),
-            "epochs": cis(d, "epochs", ".1f"),
-            "epochs (paper)": [("≈" if m == "m_c" else "") + num(x, ".1f") if not missing(x) else ""
-                               for m, x in zip(d["model"], d["epochs_paper"], strict=True)],
-            "Δ epochs": nums(d["epochs_delta"], ".1f"),
-            "cap hits": _of_n(d["cap_hits"], d["n"]), "collapsed": _of_n(d["collapsed"], d["n"]),
-            "epochs / m_c (< 1: fewer)": cis(d, "ratio_to_mc", ".3f"),
-            "epochs / m_c (paper)": nums(d["ratio_to_mc_paper"], ".3f"),
-            IN_CI: [covered(r, {"epochs": "epochs", "ratio_to_mc": "epochs / m_c"}) for _, r in d.iterrows()],
-            "S to control": cis(d, "s_to_control"), "S to oracle": cis(d, "s_to_oracle"),
-            "d (higher is better)": cis(d, "d"),
-            "rule": d["rule"],
-        })
+        def of_n(key: str) -> list[str]:
+            return [f"{num(c, 'int')}/{num(n, 'int')}" if n and not missing(c) else ""
+                    for c, n in zip(d[key], d["n"], strict=True)]
+        return shown(d, (
+            ("model", "model"), ("method", "method"), ("n", d["n"].map(lambda x: num(x, "int") if x else "0")),
+            ("epochs", "epochs", "[.1f]"),
+            ("epochs (paper)", [("≈" if m == "m_c" else "") + num(x, ".1f") if not missing(x) else ""
+                                for m, x in zip(d["model"], d["epochs_paper"], strict=True)]),
+            ("Δ epochs", "epochs_delta", ".1f"), ("cap hits", of_n("cap_hits")), ("collapsed", of_n("collapsed")),
+            ("epochs / m_c (< 1: fewer)", "ratio_to_mc", "[.3f]"), ("epochs / m_c (paper)", "ratio_to_mc_paper", ".3f"),
+            (IN_CI, [covered(r, {"epochs": "epochs", "ratio_to_mc": "epochs / m_c"}) for _, r in d.iterrows()]),
+            ("S to control", "s_to_control", "[.4g]"), ("S to oracle", "s_to_oracle", "[.4g]"),
+            ("d (higher is better)", "d", "[.4g]"), ("rule", "rule")))
 
     @property
     def by_model(self) -> pd.DataFrame:

@@ -5,23 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import paper as P
-from ..common import (
-    IN_CI_WORDS,
-    INTERVAL_NOTE,
-    NAN,
-    cis,
-    col,
-    covered,
-    covers,
-    delta,
-    missing,
-    num,
-    nums,
-    rules,
-    select,
-    summary,
-)
-from .base import Cell, Context, Table
+from ..common import IN_CI_WORDS, NAN, beside, col, covered, delta, missing, num, rules, select, shown, summary, versus
+from .base import INTERVAL_NOTE, Cell, Context, Table
 
 SHORT = {"original": "original", "naive_retrain": "naive", "random_relabel": "relabel"}
 ACCURACIES = (("test_acc", "test acc %"), ("forget_acc", "unlearned acc %"), ("total_acc", "total acc %"))
@@ -62,8 +47,8 @@ def _row(sub: pd.DataFrame, method: str, size: int, ref: tuple | None) -> dict:
            "paper_row": "" if ref is None else _label(ref[0], ref[1]), "n": len(s)}
     for (key, _), ref_val in zip(ACCURACIES, ref[2:] if ref else (NAN,) * 3, strict=True):
         a = summary(col(s, key), key, scale=100)
-        row.update({key: a.mean, f"{key}_sd": a.sd, f"{key}_lo": a.lo, f"{key}_hi": a.hi, f"{key}_paper": ref_val,
-                    f"{key}_delta": delta(a.mean, ref_val), f"{key}_paper_in_ci": covers(a.lo, a.hi, ref_val)})
+        row.update({key: a.mean, f"{key}_sd": a.sd, f"{key}_lo": a.lo, f"{key}_hi": a.hi,
+                    **beside(key, a.mean, a.lo, a.hi, ref_val)})
     return row
 
 
@@ -102,13 +87,9 @@ class Paper002Table1(Table):
 
     @staticmethod
     def show(d: pd.DataFrame) -> pd.DataFrame:
-        display = pd.DataFrame({"row": d["row"], "paper row": d["paper_row"], "n": nums(d["n"], "int")})
-        for key, label in ACCURACIES:
-            display[label] = cis(d, key, ".2f")
-            display[f"{label} (paper)"] = nums(d[f"{key}_paper"], ".2f")
-            display[f"Δ {label}"] = nums(d[f"{key}_delta"], ".2f")
-        display[IN_CI] = [covered(r, IN_CI_LABELS) for _, r in d.iterrows()]
-        return display
+        return shown(d, (("row", "row"), ("paper row", "paper_row"), ("n", "n", "int"),
+                         *(c for key, label in ACCURACIES for c in versus(key, label, ".2f")),
+                         (IN_CI, [covered(r, IN_CI_LABELS) for _, r in d.iterrows()])))
 
     def sentences(self) -> list[str]:
         if not self.has_records:

@@ -13,9 +13,9 @@ import pandas as pd
 
 from ....evaluation import verdict as V
 from ....running.tuning import RESCORE_TOP, UTILITY_FLOOR
-from ..common import NAN, PRESET, SECONDS, TUNED, cis, col, labelled, method_key, missing, num, nums, select, stats
+from ..common import NAN, PRESET, SECONDS, TUNED, col, labelled, method_key, missing, num, ordered, select, shown, stats
 from .base import Context, Table
-from .forgetting import CELL, TRAINING, TRAINING_NOTE, Forgetting, reference
+from .forgetting import CELL, TRAINING, TRAINING_NOTE, Forgetting, on_cell
 
 # What is ranked, per dataset: (column, higher is better, what it is). Each method's value is its mean over the
 # dataset's ranked cells, with an interval: the mean of its cells' interval ends.
@@ -57,20 +57,17 @@ def tied_ranks(mean: pd.Series, lo: pd.Series, hi: pd.Series, higher: bool) -> t
     order = mean.dropna().sort_values(ascending=not higher, kind="stable").index
     rank = pd.Series(NAN, index=mean.index, dtype=float)
     tied = pd.Series(False, index=mean.index, dtype=bool)
+    def overlap(a, b) -> bool:
+        if any(missing(x) for x in (lo[a], hi[a], lo[b], hi[b])):
+            return mean[a] == mean[b]
+        return float(lo[a]) <= float(hi[b]) and float(lo[b]) <= float(hi[a])
     best = None
     for place, i in enumerate(order, start=1):
-        if best is not None and _overlap(mean, lo, hi, best, i):
+        if best is not None and overlap(best, i):
             rank[i], tied[i] = rank[best], True
         else:
             rank[i], best = float(place), i
     return rank, tied
-
-
-def _overlap(mean: pd.Series, lo: pd.Series, hi: pd.Series, a, b) -> bool:
-    ends = (lo[a], hi[a], lo[b], hi[b])
-    if any(missing(x) for x in ends):
-        return mean[a] == mean[b]
-    return float(lo[a]) <= float(hi[b]) and float(lo[b]) <= float(hi[a])
 
 
 def chosen(d: pd.DataFrame) -> pd.DataFrame:
@@ -87,9 +84,7 @@ def chosen(d: pd.DataFrame) -> pd.DataFrame:
 def _utility_ratio(rows: pd.DataFrame, d: pd.DataFrame) -> pd.DataFrame:
     """Each row's test utility against naive retraining's on its cell (`utility_ratio` with `_lo`, `_hi`): accuracy
     / retraining's, or for MSE (lower is better) retraining's / the row's, so that higher is better either way."""
-    ref = d[reference(d, "naive_retrain")].set_index(CELL)["utility"]
-    base = pd.Series([ref.get(k, NAN) for k in rows[CELL].itertuples(index=False, name=None)], index=rows.index,
-                     dtype=float)
+    base = on_cell(rows, d, "naive_retrain", "utility")
     base = base.where(base > 0)
     u, lo, hi = (rows[k].astype(float) for k in ("utility", "utility_lo", "utility_hi"))
     mse = rows["utility_mse"].astype(bool)
@@ -98,17 +93,10 @@ def _utility_ratio(rows: pd.DataFrame, d: pd.DataFrame) -> pd.DataFrame:
                          "utility_ratio_hi": (base / lo).where(mse, hi / base)})
 
 
-def _verdicts(v: pd.Series) -> str:
-    counts = v[v != ""].value_counts()
-    return ", ".join(f"{counts[k]} {k}" for k in V.VERDICTS if counts.get(k)) or "none"
-
-
 def distances(rows: pd.DataFrame, d: pd.DataFrame) -> pd.DataFrame:
     """Each row's distance from retraining (`distance` with `_lo`, `_hi`): |effect| / max(|the no-op's effect on its
     cell|, margin); the ends from the effect's interval folded at 0. NaN where the row has no verdict."""
-    ref = d[reference(d, "noop")].set_index(CELL)["effect"]
-    noop = pd.Series([ref.get(k, NAN) for k in rows[CELL].itertuples(index=False, name=None)], index=rows.index,
-                     dtype=float)
+    noop = on_cell(rows, d, "noop", "effect")
     has = rows["verdict"].isin(JUDGED)
     e, lo, hi = (rows[k].astype(float).where(has) for k in ("effect", "effect_lo", "effect_hi"))
     near, far = V.distance_interval(lo, hi, noop)
@@ -120,10 +108,12 @@ def _method_row(ds: str, lab: str, g: pd.DataFrame) -> dict:
     ends = {"f_normalised": g["forget_quality_normalised"].astype(float),
             "f_normalised_lo": g["forget_quality_lo"].astype(float) / ceiling,
             "f_normalised_hi": g["forget_quality_hi"].astype(float) / ceiling}
+    counts = g.loc[g["verdict"] != "", "verdict"].value_counts()
     row = {"dataset": ds, "label": lab, "method": g["method"].iloc[0], "setting": g["setting"].iloc[0],
            "role": ROLES.get(g["method"].iloc[0], "") if g["setting"].iloc[0] == PRESET else "",
            "cells": len(g), "regimes": ", ".join(sorted(set(g["regime"].astype(str)))),
-           "verdicts": _verdicts(g["verdict"]), "matches": int((g["verdict"] == V.MATCHES).sum()),
+           "verdicts": ", ".join(f"{counts[k]} {k}" for k in V.VERDICTS if counts.get(k)) or "none",
+           "matches": int((g["verdict"] == V.MATCHES).sum()),
            "effect": stats(g["effect"].where(g["verdict"].isin(JUDGED)))[0]}
     row["way"] = direction(row["verdicts"], row["effect"])
     row.update({k: stats(v)[0] for k, v in ends.items()})
@@ -159,40 +149,33 @@ class Ranking(Table):
 
     @staticmethod
     def show(d: pd.DataFrame) -> pd.DataFrame:
-        def rank(what: str) -> list[str]:
-            return _ranks(d, what)
-
-        def ranged(key: str, spec: str) -> list[str]:
-            return cis(d, key, spec)
-        shown = {"dataset": d["dataset"], "method": d["label"], "setting": d["setting"], "role": d["role"],
-                 "cells": nums(d["cells"], "int"), "forgetting rank": rank("forgetting"),
-                 "distance [90 % CI]": ranged("distance", ".2f"), "way of missing": d["way"],
-                 "direction, sd": nums(d["effect"], "+.2f"),
-                 "verdicts": d["verdicts"], "F / ceiling [95 % CI]": ranged("f_normalised", ".2f"),
-                 "U-LiRA AUC": nums(d["ulira_auc"], ".3f"), "TPR @1 % FPR": nums(d["ulira_tpr_1pct"], ".3f"),
-                 "cost rank": rank("cost"), "seconds [95 % CI]": ranged("seconds", SECONDS),
-                 "RTE (> 1: faster)": nums(d["rte"], ".3g")}
-        if d["training_seconds"].notna().any():
-            shown[TRAINING] = nums(d["training_seconds"], SECONDS)
-        shown.update({"utility rank": rank("utility"), "utility / retraining's [95 % CI]": ranged("utility_ratio",
-                                                                                                  ".3f"),
-                      "score": nums(d["unlearn_score"], ".3f")})
-        return pd.DataFrame(shown)
+        return shown(d, (
+            ("dataset", "dataset"), ("method", "label"), ("setting", "setting"), ("role", "role"),
+            ("cells", "cells", "int"), ("forgetting rank", _ranks(d, "forgetting")),
+            ("distance [90 % CI]", "distance", "[.2f]"), ("way of missing", "way"), ("direction, sd", "effect", "+.2f"),
+            ("verdicts", "verdicts"), ("F / ceiling [95 % CI]", "f_normalised", "[.2f]"),
+            ("U-LiRA AUC", "ulira_auc", ".3f"), ("TPR @1 % FPR", "ulira_tpr_1pct", ".3f"),
+            ("cost rank", _ranks(d, "cost")), ("seconds [95 % CI]", "seconds", f"[{SECONDS}]"),
+            ("RTE (> 1: faster)", "rte", ".3g"),
+            *([(TRAINING, "training_seconds", SECONDS)] if d["training_seconds"].notna().any() else []),
+            ("utility rank", _ranks(d, "utility")), ("utility / retraining's [95 % CI]", "utility_ratio", "[.3f]"),
+            ("score", "unlearn_score", ".3f")))
 
     def short(self, dataset: str) -> str:
         """One dataset's ranking as the report's page shows it: method, forgetting (distance with its interval and
         direction), verdicts, cost and utility relative to retraining (`SHORT_NOTE`; every column: `ranking.md`)."""
         d = self.data[self.data["dataset"] == dataset]
         naive = d.loc[(d["method"] == "naive_retrain") & (d["role"] == "ceiling"), "seconds"]
-        relative = d["seconds"] / (naive.iloc[0] if len(naive) and naive.iloc[0] > 0 else NAN)
-        shown = pd.DataFrame({
-            "rank": _ranks(d, "forgetting"),
-            "method": [f"{lab} [{role}]" if role else lab for lab, role in zip(d["label"], d["role"], strict=True)],
-            "distance [90 % CI]": cis(d, "distance", ".2f"),
-            "way of missing (mean effect, sd)": [_way(w, e) for w, e in zip(d["way"], d["effect"], strict=True)],
-            "verdicts": d["verdicts"], "time / retraining's": nums(relative, ".2g"),
-            "utility / retraining's [95 % CI]": cis(d, "utility_ratio", ".3f")})
-        return shown.to_markdown(index=False, disable_numparse=True) + "\n"
+        d = d.assign(relative=d["seconds"] / (naive.iloc[0] if len(naive) and naive.iloc[0] > 0 else NAN))
+        return shown(d, (
+            ("rank", _ranks(d, "forgetting")),
+            ("method", [f"{lab} [{role}]" if role else lab for lab, role in zip(d["label"], d["role"], strict=True)]),
+            ("distance [90 % CI]", "distance", "[.2f]"),
+            ("way of missing (mean effect, sd)", ["" if missing(e) else f"{w} ({e:+.2f})"       # blank: no verdict
+                                                 for w, e in zip(d["way"], d["effect"], strict=True)]),
+            ("verdicts", "verdicts"), ("time / retraining's", "relative", ".2g"),
+            ("utility / retraining's [95 % CI]", "utility_ratio", "[.3f]"),
+        )).to_markdown(index=False, disable_numparse=True) + "\n"
 
     def judged(self, dataset: str) -> bool:
         """Whether any method on `dataset` has a forgetting distance (a cell with a verdict)."""
@@ -234,22 +217,13 @@ SHORT_NOTE = (
 NO_DIRECTION = "matches or cannot tell"
 
 
-def _counts(verdicts: str) -> dict[str, int]:
-    """The ranking's `verdicts` ("2 memorised, 1 over-forgot") as {label: count}, known labels only."""
-    out = {}
-    for part in ("" if verdicts in ("", "none") else verdicts).split(", "):
-        n, _, label = part.partition(" ")
-        if n.isdigit() and label in V.VERDICTS:
-            out[label] = int(n)
-    return out
-
-
 def direction(verdicts: str, effect: float) -> str:
     """A method's way of missing retraining over its ranked cells: the label most of its cells with a verdict carry,
     "matches retraining" and "cannot tell" counted together as `NO_DIRECTION` (no direction shown). A missed label
     wins a tie with NO_DIRECTION (half the cells show it); memorised against over-forgot goes by the sign of the mean
     effect, any other tie by `verdict.MISSED`'s order."""
-    counts = _counts(verdicts)
+    counts = {label: int(n) for n, _, label in (part.partition(" ") for part in verdicts.split(", "))
+              if n.isdigit() and label in V.VERDICTS}
     ways = {w: counts.get(w, 0) for w in V.MISSED}
     top = max(ways.values())
     none = counts.get(V.MATCHES, 0) + counts.get(V.CANNOT_TELL, 0)
@@ -267,30 +241,16 @@ def _ranks(d: pd.DataFrame, what: str) -> list[str]:
             for r, t in zip(d[f"{what}_rank"], d[f"{what}_tied"], strict=True)]
 
 
-def _way(way: str, effect: float) -> str:
-    """A method's way of missing with its mean signed effect: "memorised (+0.07)"; blank without a verdict."""
-    return "" if missing(effect) else f"{way} ({effect:+.2f})"
-
-
 def _ranked(per: pd.DataFrame) -> pd.DataFrame:
     """One dataset's methods with their three ranks, sorted by the forgetting rank, its mean, then METHOD_ORDER."""
     for what, (key, higher, _) in RANKED.items():
         per[f"{what}_rank"], per[f"{what}_tied"] = tied_ranks(per[key], per[f"{key}_lo"], per[f"{key}_hi"], higher)
-    order = sorted(range(len(per)), key=lambda i: (missing(per["forgetting_rank"].iloc[i]),
-                                                   per["forgetting_rank"].fillna(0).iloc[i],
-                                                   per["distance"].fillna(float("inf")).iloc[i],
-                                                   method_key(per["label"].iloc[i])))
-    return per.iloc[order].reset_index(drop=True)
+    return ordered(per, lambda r: (missing(r["forgetting_rank"]), 0 if missing(r["forgetting_rank"]) else
+                                   r["forgetting_rank"], float("inf") if missing(r["distance"]) else r["distance"],
+                                   method_key(r["label"]))).reset_index(drop=True)
 
 
 CONVERGENCE_AT = (8, 16, 24, 32)      # the tuning table shows the best validation distance after these many trials
-
-
-def _at(curve, n: int) -> float:
-    """The best feasible distance after `n` trials of a search's convergence list (NaN: none feasible, or fewer)."""
-    if not isinstance(curve, (list, tuple)) or len(curve) < n or curve[n - 1] is None:
-        return NAN
-    return float(curve[n - 1])
 
 
 TUNED_NOTE = (
@@ -321,7 +281,9 @@ def _search_row(ds: str, method: str, searched: str, g: pd.DataFrame) -> dict:
     for k in ("tuned_score", "tuned_rescore", "tuned_rescore_lo", "tuned_rescore_hi", "tuning_preset_rescore",
               "tuning_noop_score"):
         row[k] = stats(col(g, k))[0]
-    row.update({f"best_after_{n}": _at(curve, n) for n in CONVERGENCE_AT})
+    curve = curve if isinstance(curve, (list, tuple)) else []      # best feasible distance after n trials, NaN: none
+    row.update({f"best_after_{n}": NAN if len(curve) < n or curve[n - 1] is None else float(curve[n - 1])
+                for n in CONVERGENCE_AT})
     row.update(tuning_trials=col(g, "tuning_trials").max(), tuning_seconds=col(g, "tuning_seconds").max(),
                tuning_n_models=col(g, "tuning_n_models").max(), cells=len(g))
     return row
@@ -334,29 +296,24 @@ class TunedPoints(Table):
     @classmethod
     def build(cls, df: pd.DataFrame, ctx: Context) -> TunedPoints | None:
         sub = select(df, "forgetting", "forgetting")
-        sub = labelled(sub) if not sub.empty else sub
-        sub = sub[sub["setting"] == TUNED] if not sub.empty else sub
+        sub = sub[labelled(sub)["setting"] == TUNED] if not sub.empty else sub
         if sub.empty:
             return None
         sub = sub.assign(tuning_regime=col(sub, "tuning_regime").astype(object).fillna("legacy"),
                          tuning_objective=col(sub, "tuning_objective").astype(object).fillna("unlearn_score"))
         data = pd.DataFrame([_search_row(*key, g) for key, g in
                              sub.groupby(["dataset", "method", "tuning_regime"], sort=False)])
-        data = data.iloc[sorted(range(len(data)), key=lambda i: (data["dataset"].iloc[i],
-                                                                 method_key(data["method"].iloc[i]),
-                                                                 data["searched_on"].iloc[i]))]
+        data = ordered(data, lambda r: (r["dataset"], method_key(r["method"]), r["searched_on"]))
         curves = [" / ".join(num(r[f"best_after_{n}"], ".3f") or "–" for n in CONVERGENCE_AT)
                   if r["objective"] == "distance" else "" for _, r in data.iterrows()]
-        display = pd.DataFrame({
-            "dataset": data["dataset"], "method": data["method"], "searched on": data["searched_on"],
-            "sizes": data["sizes"], "tuned point": data["tuned_point"], "validation": nums(data["tuned_score"], ".3f"),
-            "re-score [interval]": cis(data, "tuned_rescore", ".3f"),
-            "preset re-score": nums(data["tuning_preset_rescore"], ".3f"),
-            "no-op re-score": nums(data["tuning_noop_score"], ".3f"),
-            "best after " + " / ".join(map(str, CONVERGENCE_AT)) + " trials": curves,
-            "trials": nums(data["tuning_trials"], "int"), "search s": nums(data["tuning_seconds"], SECONDS),
-            "N (validation)": nums(data["tuning_n_models"], "int"), "cells run": nums(data["cells"], "int")})
-        return cls.make(ctx, data, display, [TUNED_NOTE])
+        return cls.make(ctx, data, shown(data, (
+            ("dataset", "dataset"), ("method", "method"), ("searched on", "searched_on"), ("sizes", "sizes"),
+            ("tuned point", "tuned_point"), ("validation", "tuned_score", ".3f"),
+            ("re-score [interval]", "tuned_rescore", "[.3f]"), ("preset re-score", "tuning_preset_rescore", ".3f"),
+            ("no-op re-score", "tuning_noop_score", ".3f"),
+            ("best after " + " / ".join(map(str, CONVERGENCE_AT)) + " trials", curves),
+            ("trials", "tuning_trials", "int"), ("search s", "tuning_seconds", SECONDS),
+            ("N (validation)", "tuning_n_models", "int"), ("cells run", "cells", "int"))), [TUNED_NOTE])
 
     def sentences(self) -> list[str]:
         out = []

@@ -8,23 +8,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .. import paper as P
-from ..common import (
-    INTERVAL_NOTE,
-    NAN,
-    PRESET,
-    SECONDS,
-    ci,
-    cis,
-    col,
-    covers,
-    num,
-    nums,
-    select,
-    settings_of,
-    stats,
-    summary_columns,
-)
-from .base import RELABEL_COST, Cell, Context, Table
+from ..common import NAN, PRESET, SECONDS, ci, col, covers, num, select, settings_of, shown, stats, summary_columns
+from .base import INTERVAL_NOTE, RELABEL_COST, Cell, Context, Table
 from .forgetting import _utility
 
 # The paper's Table 1: relabel 600 loses this many points of test accuracy against the original.
@@ -65,10 +50,6 @@ def _one_verdict(g: pd.DataFrame) -> str:
     differ."""
     found = set(col(g, "verdict").dropna())
     return "" if not found else found.pop() if len(found) == 1 else "mixed"
-
-
-def _verdict_words(v: str) -> str:
-    return f"; its verdict on this panel alone: {v}" if v else ""
 
 
 def knob_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -114,32 +95,28 @@ class Tradeoff(Table):
 
     @staticmethod
     def show(d: pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame({
-            "method": d["method"], "knob": [KNOBS[k][0] for k in d["knob"]],
-            "value": nums(d["value"], "g"), "dataset": d["dataset"], "regime": d["regime"],
-            "removal size": nums(d["removal_size"], "int"), "n": nums(d["n"], "int"),
-            "N": cis(d, "n_models", "int"), "utility": cis(d, "utility", ".4g"),
-            "forget": cis(d, "forget_utility", ".4g"), "MIA gap": cis(d, "mia_gap", ".3f"),
-            "loss AUC": cis(d, "loss_auc", ".3f"), "loss AUC (oracle)": cis(d, "loss_auc_oracle", ".3f"),
-            "JS": cis(d, "js_to_oracle", ".3g"),
-            "F / ceiling (higher is better)": cis(d, "forget_quality_normalised", ".2f"),
-            "weights zeroed": cis(d, "weights_zeroed", "sig3"), "epochs": cis(d, "epochs", "sig3"),
-            "seconds": cis(d, "seconds", SECONDS), "p": nums(d["p_value"], ".3g"), "verdict": d["verdict"]})
+        return shown(d, (
+            ("method", "method"), ("knob", [KNOBS[k][0] for k in d["knob"]]), ("value", "value", "g"),
+            ("dataset", "dataset"), ("regime", "regime"), ("removal size", "removal_size", "int"), ("n", "n", "int"),
+            ("N", "n_models", "[int]"), ("utility", "utility", "[.4g]"), ("forget", "forget_utility", "[.4g]"),
+            ("MIA gap", "mia_gap", "[.3f]"), ("loss AUC", "loss_auc", "[.3f]"),
+            ("loss AUC (oracle)", "loss_auc_oracle", "[.3f]"), ("JS", "js_to_oracle", "[.3g]"),
+            ("F / ceiling (higher is better)", "forget_quality_normalised", "[.2f]"),
+            ("weights zeroed", "weights_zeroed", "[sig3]"), ("epochs", "epochs", "[sig3]"),
+            ("seconds", "seconds", f"[{SECONDS}]"), ("p", "p_value", ".3g"), ("verdict", "verdict")))
 
     def sentences(self) -> list[str]:
         out = []
         for (method, ds, regime), g in self.data.groupby(["method", "dataset", "regime"], sort=False):
-            g = g.sort_values("value")
-            best = g.loc[g["forget_quality_normalised"].idxmax()] if g["forget_quality_normalised"].notna().any() \
-                else None
-            if best is None:
+            g, f = g.sort_values("value"), g.sort_values("value")["forget_quality_normalised"]
+            if f.isna().all():
                 continue
-            label = KNOBS[g["knob"].iloc[0]][0]
-            f = g["forget_quality_normalised"]
+            best, label = g.loc[f.idxmax()], KNOBS[g["knob"].iloc[0]][0]
+            verdict = f"; its verdict on this panel alone: {best['verdict']}" if best["verdict"] else ""
             out.append(f"{method} on {ds} ({regime}): F / ceiling {num(f.iloc[0], '.2f')} at {label} "
                        f"{num(g['value'].iloc[0], 'g')}, {num(f.iloc[-1], '.2f')} at {num(g['value'].iloc[-1], 'g')}; "
                        f"best {num(best['forget_quality_normalised'], '.2f')} at {num(best['value'], 'g')} (utility "
-                       f"{num(best['utility'], '.4g')}{_verdict_words(best['verdict'])}).")
+                       f"{num(best['utility'], '.4g')}{verdict}).")
         return out
 
 
@@ -184,16 +161,15 @@ class RelabelLr(Table):
     def show(d: pd.DataFrame) -> pd.DataFrame:
         regimes = sorted(c.removeprefix("f_normalised_") for c in d.columns
                          if c.startswith("f_normalised_") and not c.endswith(("_lo", "_hi")))
-        return pd.DataFrame({
-            "lr": nums(d["lr"], "g"), "removal size": nums(d["removal_size"], "int"), "n": nums(d["n"], "int"),
-            "test acc (%)": cis(d, "test_acc", ".2f"), "Δ test": cis(d, "delta_test", "+.2f"),
-            "forget acc (%)": cis(d, "forget_acc", ".2f"), "MIA-efficacy": cis(d, "mia_efficacy", ".3f"),
-            "MIA-efficacy (oracle)": cis(d, "mia_efficacy_oracle", ".3f"), "MIA gap": cis(d, "mia_gap", ".3f"),
-            "loss AUC (threshold-free)": cis(d, "loss_auc", ".3f"),
-            "loss AUC (oracle)": cis(d, "loss_auc_oracle", ".3f"),
-            "JS": cis(d, "js_to_oracle", ".3g"),
-            **{f"F / ceiling ({r}, subset; higher is better)": cis(d, f"f_normalised_{r}", ".2f") for r in regimes},
-            "seconds": cis(d, "seconds", SECONDS)})
+        return shown(d, (
+            ("lr", "lr", "g"), ("removal size", "removal_size", "int"), ("n", "n", "int"),
+            ("test acc (%)", "test_acc", "[.2f]"), ("Δ test", "delta_test", "[+.2f]"),
+            ("forget acc (%)", "forget_acc", "[.2f]"), ("MIA-efficacy", "mia_efficacy", "[.3f]"),
+            ("MIA-efficacy (oracle)", "mia_efficacy_oracle", "[.3f]"), ("MIA gap", "mia_gap", "[.3f]"),
+            ("loss AUC (threshold-free)", "loss_auc", "[.3f]"), ("loss AUC (oracle)", "loss_auc_oracle", "[.3f]"),
+            ("JS", "js_to_oracle", "[.3g]"),
+            *((f"F / ceiling ({r}, subset; higher is better)", f"f_normalised_{r}", "[.2f]") for r in regimes),
+            ("seconds", "seconds", f"[{SECONDS}]")))
 
     base: float = NAN         # the original models' mean test accuracy (%), what Δ test is against
 
