@@ -7,7 +7,7 @@ e. Panels of several datasets are ordered by dataset size (`common.dataset_order
 
 Every axis that measures quality or cost says which way is better; log axes have plain tick labels (0.001, 1, 10);
 records of zero cost, which a log axis cannot show, are drawn at a floor below the cheapest timed record, its tick
-named (`zero_floor`); a mark or a curve is named by a label beside it, not by a legend of many colours, and no label
+named; a mark or a curve is named by a label beside it, not by a legend of many colours, and no label
 overlaps another or a mark (`place_labels` scores positions around each mark; `label_clashes` checks a drawn figure).
 
 The ranking figure (`ranking`, one per dataset) draws the ranking table's rows (`tables.ranking.Ranking`): per
@@ -48,7 +48,7 @@ OPT_ORDER = ("adadelta", "adam", "sgd")
 LABEL = {"weight_pruning": "m_r (weight_pruning)", "finetune": "finetune (warm start)",
          "naive_retrain": "m_o (naive retraining)", "control": "m_c (control)"}
 LOSS_METHODS = ("naive_retrain", "weight_pruning", "finetune")
-HIGHER, LOWER = "higher is better", "lower is better"
+HIGHER, LOWER = "(higher is better)", "(lower is better)"
 LABEL_FONT = 8                     # points: the names beside marks and curve ends
 LABEL_GID = "label"                # the gid of every placed label (`label_clashes` finds them by it)
 MARK_GID = "marks"                 # the gid of every scatter whose points labels must keep clear of
@@ -116,19 +116,6 @@ def _log_axis(axis, names: dict | None = None) -> None:
                                       if decades < 2.5 else (1,)))
     axis.set_minor_formatter(NullFormatter())
     _tick_names(axis, names or {})
-
-
-def zero_floor(seconds: pd.Series) -> float | None:
-    """Where records of zero cost go on a log cost axis: the power of ten at least half a decade below the cheapest
-    record that costs more than 0; None when no record costs 0 or none costs more."""
-    timed = seconds[seconds > 0]
-    if timed.empty or not (seconds == 0).any():
-        return None
-    return 10.0 ** math.floor(math.log10(float(timed.min())) - 0.5)
-
-
-def _better(label: str, way: str) -> str:
-    return f"{label} ({way})"
 
 
 def _trials(n: int) -> str:
@@ -295,7 +282,7 @@ def paper002_figure1(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
         sns.lineplot(data=g, x="size", y="acc", hue="lr ", hue_order=lrs, palette=palette, errorbar="sd", marker="o",
                      ax=ax)
         ax.axhline(P.P002_RANDOM_GUESS, ls="--", color="0.4", lw=1, label="random guess (10%)")
-        ax.set(title=opt, xlabel="removal size", ylabel=_better("test accuracy (%)", HIGHER), ylim=(0, 100))
+        ax.set(title=opt, xlabel="removal size", ylabel=f"test accuracy (%) {HIGHER}", ylim=(0, 100))
         return []
     _panel_figure(out, ctx, folder, {o: long[long["optimizer"] == o] for o in opts}, panel,
                   " (mean ± sd over seeds)", legend="lr", sharey=True)
@@ -367,7 +354,7 @@ def _d_panel(ax, s: pd.DataFrame, ds: str, first: bool) -> list[str]:
                  err_kws={"capsize": 2})
     ax.axhline(0, color="0.4", lw=1, ls="--")
     ax.set(title=f"{ds} ({_trials(len(s))})", xlabel="fine-tune epoch",
-           ylabel=f"d = (S(m_r,m_c) − S(m_r,m_o)) / |Y|\n({HIGHER})" if first else "")
+           ylabel=f"d = (S(m_r,m_c) − S(m_r,m_o)) / |Y|\n{HIGHER}" if first else "")
     start = _first_values(s["d_series"])
     end, sd, n = stats(col(s, "d"))
     return [f"{ds}: our d {'rises' if end > start else 'falls'} from {num(start)} right after pruning to {num(end)}"
@@ -399,7 +386,7 @@ def _loss_panel(ax, s: pd.DataFrame, ds: str, first: bool) -> list[str]:
         ax.axhline(float(thr.group(1)), color="0.4", lw=1, ls="--", label=f"threshold {float(thr.group(1)):g}")
     _log_axis(ax.yaxis)
     ax.set(title=ds, xlabel="epoch (m_o, m_c: from scratch;\nm_r, finetune: of the fine-tune)",
-           ylabel=_better("training loss, log", LOWER) if first else "")
+           ylabel=f"training loss, log {LOWER}" if first else "")
     return [f"{ds}, {LABEL[m]}: the loss starts at {num(stats(col(sm, 'initial_loss'))[0])} and ends at "
             f"{num(stats(col(sm, 'final_loss'))[0])} after {num(stats(col(sm, 'epochs'))[0], '.1f')} "
             f"epochs (means over {len(sm)} {plural(len(sm), 'run')})."
@@ -414,7 +401,8 @@ def paper000_loss(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
 
 
 # -- trade-off curves (the forgetting sweeps, paper 002's lr sweep) -------------------------------------------------
-CURVE_STYLE = {"canaries": "-", "random": "--", "full": ":"}      # line style per forget regime (other: dash-dot)
+# line style per forget regime (other: dash-dot)
+CURVE_STYLE = {"canaries": ("-", "solid"), "random": ("--", "dashed"), "full": (":", "dotted")}
 CURVE_ROOM = 0.45         # share of a trade-off panel's width left free right of the curves, for their labels
 
 
@@ -440,7 +428,7 @@ def _curves_panel(ax, g: pd.DataFrame, key: str, palette: dict) -> tuple[list, l
     means = g.groupby(["curve", "dataset", "regime", "value"])[key].mean().dropna().reset_index()
     ends, names = [], []
     for (curve, ds, regime), c in means.groupby(["curve", "dataset", "regime"], sort=False):
-        ax.plot(c["value"], c[key], color=palette[ds], ls=CURVE_STYLE.get(regime, "-."), marker="o", ms=3, lw=1.3)
+        ax.plot(c["value"], c[key], color=palette[ds], ls=CURVE_STYLE.get(regime, ("-.",))[0], marker="o", ms=3, lw=1.3)
         ends.append((float(c["value"].iloc[-1]), float(c[key].iloc[-1])))
         names.append(curve)
     _log_axis(ax.xaxis)
@@ -459,7 +447,7 @@ def tradeoff_curves(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
         return out
     long, ulabel = _tradeoff_frame(knobs, full)
     rows = [k for k in KNOBS if (long["knob"] == k).any()]
-    cols = (("utility", _better(ulabel, HIGHER)), ("forget_quality_normalised", _better("F / ceiling", HIGHER)))
+    cols = (("utility", f"{ulabel} {HIGHER}"), ("forget_quality_normalised", f"F / ceiling {HIGHER}"))
     palette = dict(zip(sorted(long["dataset"].unique()), sns.color_palette("deep"), strict=False))
     with sns.axes_style("whitegrid"):
         fig, axes = plt.subplots(len(rows), len(cols), figsize=(7.0, 3.0 * len(rows)), squeeze=False,
@@ -482,8 +470,7 @@ def tradeoff_curves(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
         for (i, j), (points, names) in ends.items():
             place_labels(axes[i][j], points, names, END_OFFSETS)
         out.file = _save(fig, folder, out.name)
-    styles = ", ".join(f"{r} {'solid' if s == '-' else 'dashed' if s == '--' else 'dotted'}"
-                       for r, s in CURVE_STYLE.items() if (long["regime"] == r).any())
+    styles = ", ".join(f"{r} {name}" for r, (_, name) in CURVE_STYLE.items() if (long["regime"] == r).any())
     out.note = (f"One curve per dataset and forget regime (colour: the dataset; line: the regime, {styles}), the mean "
                 "over its records per knob value, named at its right end. F / ceiling 1: as retraining; above 1: the "
                 "ceiling's sampling noise. The MIA gap, the spread over records and every other column: table "
@@ -553,8 +540,8 @@ def _mark_names(g: pd.DataFrame) -> list[str]:
     """Each row's name beside its mark: the method; "(preset)" added where other methods of the dataset are at
     their tuned point (the minority setting is the one named); a distance beyond the cap written after ▸."""
     tuned = (g["setting"] != PRESET).any()
-    return [m + (" (preset)" if tuned and s == PRESET and not role else "") + (f" ▸ {num(d, '.3g')}" if d > DISTANCE_CAP
-                                                                               else "")
+    return [m + (" (preset)" if tuned and s == PRESET and not role else "")
+            + (f" ▸ {num(d, '.3g')}" if d > DISTANCE_CAP else "")
             for m, s, role, d in zip(g["method"], g["setting"], g["role"], g["distance"], strict=True)]
 
 
@@ -580,8 +567,8 @@ def _draw_ranking(g: pd.DataFrame, x: np.ndarray, floor: float | None, ctx: Cont
         _log_axis(ax.xaxis, {floor: "0: no-op", 1.0: "1: retraining"})
         ax.set_xlim(np.nanmin(x) / 2.5, np.nanmax(np.r_[x, 1.0]) * 2.5)
         _tick_names(ax.yaxis, DISTANCE_TICKS)
-        ax.set(xlabel=_better("cost: seconds per model / naive retraining's, log", LOWER),
-               ylabel=_better("distance from retraining, 90 % interval", LOWER))
+        ax.set(xlabel=f"cost: seconds per model / naive retraining's, log {LOWER}",
+               ylabel=f"distance from retraining, 90 % interval {LOWER}")
         fig.legend(handles=shown, loc="outside lower center", ncols=min(len(shown), 3), fontsize=8, frameon=False,
                    title="way of missing (most cells)", title_fontsize=8)
         _suptitle(fig, ctx, title)
@@ -606,7 +593,9 @@ def ranking(df: pd.DataFrame, ctx: Context, folder: Path) -> list[Figure]:
             continue
         naive = g.loc[g["method"] == "naive_retrain", "seconds"]
         ratio = g["seconds"] / (float(naive.iloc[0]) if len(naive) and naive.iloc[0] > 0 else np.nan)
-        floor = zero_floor(ratio.dropna())        # the no-op's 0 s, drawn at the floor (None: no 0, or no other)
+        # zero cost (the no-op) is drawn at a floor: the power of ten at least half a decade below the cheapest other
+        timed = ratio[ratio > 0]
+        floor = 10.0 ** math.floor(math.log10(timed.min()) - 0.5) if len(timed) and (ratio == 0).any() else None
         x = ratio.mask(ratio == 0, np.nan if floor is None else floor).to_numpy(dtype=float)
         fig_.file = _save(_draw_ranking(g, x, floor, ctx, fig_.title), folder, fig_.name)
         fig_.sentences.append(_ranking_sentence(ds, g))
