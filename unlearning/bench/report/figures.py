@@ -546,7 +546,7 @@ def _mark_names(g: pd.DataFrame) -> list[str]:
 
 
 def _draw_ranking(g: pd.DataFrame, x: np.ndarray, floor: float | None, ctx: Context, title: str):
-    """One dataset's ranking figure (see the module docstring), its marks at `x`; the figure."""
+    """One dataset's ranking figure (see the module docstring), the rows `g` at `x`; the figure."""
     y = g["distance"].clip(upper=DISTANCE_CAP).to_numpy(dtype=float)
     lo, hi = g["distance_lo"].clip(upper=DISTANCE_CAP), g["distance_hi"].clip(upper=DISTANCE_CAP)
     err = np.vstack([(y - lo).clip(lower=0).fillna(0), (hi - y).clip(lower=0).fillna(0)])
@@ -572,8 +572,7 @@ def _draw_ranking(g: pd.DataFrame, x: np.ndarray, floor: float | None, ctx: Cont
         fig.legend(handles=shown, loc="outside lower center", ncols=min(len(shown), 3), fontsize=8, frameon=False,
                    title="way of missing (most cells)", title_fontsize=8)
         _suptitle(fig, ctx, title)
-        drawn = ~np.isnan(x)
-        place_labels(ax, list(zip(x[drawn], y[drawn], strict=True)), list(np.array(_mark_names(g))[drawn]))
+        place_labels(ax, list(zip(x, y, strict=True)), _mark_names(g))
     return fig
 
 
@@ -597,7 +596,8 @@ def ranking(df: pd.DataFrame, ctx: Context, folder: Path) -> list[Figure]:
         timed = ratio[ratio > 0]
         floor = 10.0 ** math.floor(math.log10(timed.min()) - 0.5) if len(timed) and (ratio == 0).any() else None
         x = ratio.mask(ratio == 0, np.nan if floor is None else floor).to_numpy(dtype=float)
-        fig_.file = _save(_draw_ranking(g, x, floor, ctx, fig_.title), folder, fig_.name)
+        drawn = ~np.isnan(x)            # a row without a time is named in the note instead
+        fig_.file = _save(_draw_ranking(g[drawn], x[drawn], floor, ctx, fig_.title), folder, fig_.name)
         fig_.sentences.append(_ranking_sentence(ds, g))
         notes = [RANKING_NOTE]
         if floor is not None:
@@ -607,7 +607,7 @@ def ranking(df: pd.DataFrame, ctx: Context, folder: Path) -> list[Figure]:
             notes.append(f"Drawn at {DISTANCE_CAP:g}, the largest distance a bounded effect (at most {V.Z_CLIP:g} sd) "
                          f"can give, its distance written after ▸: {', '.join(capped)} (a record made before effects "
                          "were clipped).")
-        if untimed := list(g.loc[np.isnan(x), "label"]):
+        if untimed := list(g.loc[~drawn, "label"]):
             notes.append(f"Not drawn (no seconds, or no naive retraining time to divide by): {', '.join(untimed)}.")
         fig_.note = " ".join(notes)
     return out
