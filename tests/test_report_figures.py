@@ -135,6 +135,11 @@ def test_the_ranking_figures_direction_rule_and_a_distance_beyond_the_cap(tmp_pa
     assert "Drawn at 40, the largest distance" in digits.note and "noise" in digits.note
     assert labels_of(drawn["ranking_digits"].axes[0])["noise (preset) ▸ 100"][1] == pytest.approx(F.DISTANCE_CAP)
     assert "noise (+400.00 sd)" in digits.sentences[-1]
+    # a row without seconds is not drawn (not at the no-op's floor either), and the note names it
+    records = [{**r, "seconds": float("nan")} if r["method"] == "sisa" else r for r in tf.ranking_records()]
+    digits = next(f for f in F.ranking(tf.frame(records), CTX, tmp_path) if f.dataset == "digits")
+    assert digits.note.endswith("Not drawn (no seconds, or no naive retraining time to divide by): sisa.")
+    assert "sisa (preset)" not in labels_of(drawn["ranking_digits"].axes[0])
 
 
 # -- 2. labels beside marks --------------------------------------------------------------------------------------------

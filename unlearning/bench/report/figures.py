@@ -1,15 +1,14 @@
 """The report's figures (PNG, seaborn on matplotlib's Agg backend), drawn for a README that shows them ~700 px wide.
 
-Each function returns a `Figure` (the ranking one a list: one per dataset): the file it wrote (None when the input holds
-no data for it: then `note` says why) and sentences comparing ours with the paper, computed from the plotted numbers.
-Per-epoch series of different lengths are aligned at epoch 0 and padded with NaN, so a mean at epoch e is over the
-trials still running at e. Panels of several datasets are ordered by dataset size (`common.dataset_order`).
+Each figure function returns a `Figure` (the ranking's a list, one per dataset): the file it wrote (None when the
+input holds no data for it: then `note` says why) and sentences computed from the plotted numbers. Series of
+different lengths are aligned at epoch 0 and padded with NaN, so a mean at epoch e is over the trials still running at
+e. Panels of several datasets are ordered by dataset size (`common.dataset_order`).
 
-What every figure keeps to: each axis that measures quality or cost says which way is better; log axes have plain
-tick labels (0.001, 1, 10); records of zero cost, which a log axis cannot show, are drawn at a floor below the
-cheapest timed record, whose tick reads 0 (`zero_floor`); a mark or a curve is named by a label beside it, not by a
-legend of many colours, and no label overlaps another or a mark (`place_labels` tries positions around each mark in
-turn and keeps the first whose drawn box is clear; `label_clashes` checks a drawn figure).
+Every axis that measures quality or cost says which way is better; log axes have plain tick labels (0.001, 1, 10);
+records of zero cost, which a log axis cannot show, are drawn at a floor below the cheapest timed record, its tick
+named; a mark or a curve is named by a label beside it, not by a legend of many colours, and no label
+overlaps another or a mark (`place_labels` scores positions around each mark; `label_clashes` checks a drawn figure).
 
 The ranking figure (`ranking`, one per dataset) draws the ranking table's rows (`tables.ranking.Ranking`): per
 method x = its seconds per model / naive retraining's (log), y = its distance from retraining (0: as retraining,
@@ -33,7 +32,6 @@ import seaborn as sns
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.lines import Line2D
-from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import Bbox, offset_copy
 
@@ -45,12 +43,12 @@ from .tables.ranking import NO_DIRECTION, Ranking, direction
 from .tables.sweeps import KNOBS, knob_rows
 
 DPI = 110
-PANEL_INCHES = (3.5, 3.0)          # one panel of a row of panels: 2 panels fill the README's ~700 px
+PANEL_ROW = (7.0, 3.0)             # inches: a row of panels, as wide as the README shows it (~700 px)
 OPT_ORDER = ("adadelta", "adam", "sgd")
 LABEL = {"weight_pruning": "m_r (weight_pruning)", "finetune": "finetune (warm start)",
          "naive_retrain": "m_o (naive retraining)", "control": "m_c (control)"}
 LOSS_METHODS = ("naive_retrain", "weight_pruning", "finetune")
-HIGHER, LOWER = "higher is better", "lower is better"
+HIGHER, LOWER = "(higher is better)", "(lower is better)"
 LABEL_FONT = 8                     # points: the names beside marks and curve ends
 LABEL_GID = "label"                # the gid of every placed label (`label_clashes` finds them by it)
 MARK_GID = "marks"                 # the gid of every scatter whose points labels must keep clear of
@@ -72,10 +70,9 @@ class Figure:
 
 # -- shared ---------------------------------------------------------------------------------------------------------
 def _save(fig, folder: Path, name: str) -> str:
-    fname = f"{name}.png"
-    fig.savefig(folder / fname, dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(folder / f"{name}.png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
-    return fname
+    return f"{name}.png"
 
 
 def _suptitle(fig, ctx: Context, title: str):
@@ -83,18 +80,16 @@ def _suptitle(fig, ctx: Context, title: str):
 
 
 def _one_legend(fig, axes, title: str | None = None):
-    """One legend for the figure, below the panels (the panels share their series)."""
-    handles, labels = {}, []
+    """One legend for the figure, below the panels, naming each series the panels draw once."""
+    named = {}
     for ax in axes:
-        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-            if lab not in handles:
-                handles[lab] = h
-                labels.append(lab)
+        for handle, name in zip(*ax.get_legend_handles_labels(), strict=True):
+            named.setdefault(name, handle)
         if ax.get_legend() is not None:
             ax.get_legend().remove()
-    if labels:
-        fig.legend([handles[lab] for lab in labels], labels, loc="outside lower center", fontsize=8, title=title,
-                   title_fontsize=8, ncols=min(len(labels), 4), frameon=False)
+    if named:
+        fig.legend(named.values(), named.keys(), loc="outside lower center", fontsize=8, title=title, title_fontsize=8,
+                   ncols=min(len(named), 4), frameon=False)
 
 
 def _renderer(fig):
@@ -104,35 +99,23 @@ def _renderer(fig):
     return canvas.get_renderer()
 
 
-def _log_axis(axis, floor: float | None = None) -> None:
-    """Make `axis` logarithmic with plain tick labels: 1-9, or 1, 2, 5, or powers of ten (per the decades its data
-    spans), no minor labels; the tick at `floor` reads 0 (zero-cost records are drawn there)."""
+def _tick_names(axis, names: dict) -> None:
+    """Plain tick labels (`num` "sig3"); a tick at a key of `names` reads its value."""
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: next(
+        (s for k, s in names.items() if k is not None and math.isclose(v, k)), num(v, "sig3"))))
+
+
+def _log_axis(axis, names: dict | None = None) -> None:
+    """Make `axis` logarithmic with plain tick labels (`_tick_names`): 1-9, or 1, 2, 5, or powers of ten (per the
+    decades its data spans), no minor labels."""
     ax = axis.axes
     (ax.set_xscale if axis is ax.xaxis else ax.set_yscale)("log")
     lo, hi = ax.dataLim.intervalx if axis is ax.xaxis else ax.dataLim.intervaly
     decades = math.log10(hi / lo) if 0 < lo < hi else 0.0
-    subs = tuple(range(1, 10)) if decades < 1 else (1, 2, 5) if decades < 2.5 else (1,)
-    axis.set_major_locator(LogLocator(base=10, subs=subs))
+    axis.set_major_locator(LogLocator(base=10, subs=tuple(range(1, 10)) if decades < 1 else (1, 2, 5)
+                                      if decades < 2.5 else (1,)))
     axis.set_minor_formatter(NullFormatter())
-    axis.set_major_formatter(FuncFormatter(
-        lambda v, _pos: "0" if floor is not None and math.isclose(v, floor) else num(v, "sig3")))
-
-
-def zero_floor(seconds: pd.Series) -> float | None:
-    """Where records of zero cost go on a log cost axis: the power of ten at least half a decade below the cheapest
-    record that costs more than 0; None when no record costs 0 or none costs more."""
-    timed = seconds[seconds > 0]
-    if timed.empty or not (seconds == 0).any():
-        return None
-    return 10.0 ** math.floor(math.log10(float(timed.min())) - 0.5)
-
-
-def _better(label: str, way: str) -> str:
-    return f"{label} ({way})"
-
-
-def _theme():
-    return sns.axes_style("whitegrid")
+    _tick_names(axis, names or {})
 
 
 def _trials(n: int) -> str:
@@ -140,19 +123,11 @@ def _trials(n: int) -> str:
 
 
 # -- labels beside marks --------------------------------------------------------------------------------------------
-def _offsets(radii: tuple[float, ...], sides: str) -> list[tuple[int, float, float]]:
-    """Label positions (ring, points right, points up from the mark), nearest ring first; in a ring: right of it,
-    left, a little above or below either side, then above, below and the diagonals (`sides` "right": right of it
-    only, for curve ends)."""
-    out = []
-    for ring, r in enumerate(radii):
-        around = [(r, 0), (-r, 0), (r, r / 2), (r, -r / 2), (-r, r / 2), (-r, -r / 2), (0, r), (0, -r), (r, r),
-                  (-r, r), (r, -r), (-r, -r)]
-        out += [(ring, dx, dy) for dx, dy in around if sides == "all" or dx > 0]
-    return out
-
-
-MARK_OFFSETS = _offsets((6.0, 12.0, 20.0, 30.0, 42.0), "all")
+# label positions (ring, points right, points up from the mark), nearest ring first; in a ring: right of the mark,
+# left, a little above or below either side, then above, below and the diagonals. Curve ends: right of the end only.
+RINGS = (6.0, 12.0, 20.0, 30.0, 42.0)
+AROUND = ((1, 0), (-1, 0), (1, .5), (1, -.5), (-1, .5), (-1, -.5), (0, 1), (0, -1), (1, 1), (-1, 1), (1, -1), (-1, -1))
+MARK_OFFSETS = [(ring, r * dx, r * dy) for ring, r in enumerate(RINGS) for dx, dy in AROUND]
 END_OFFSETS = [(0, 5.0, 0.0)] + [(ring, 5.0, s * dy) for ring, dy in enumerate(range(6, 80, 6), 1) for s in (1, -1)]
 LEADER_FROM = 10.0        # points: a label placed farther than this from its mark gets a thin line to it
 LEADER = {"color": "0.4", "lw": 0.7}
@@ -166,11 +141,10 @@ def _mark_boxes(ax, renderer) -> list[Bbox]:
     """A box around every point of the axes' marks (scatters with gid `MARK_GID`), in pixels."""
     out = []
     for c in ax.collections:
-        if c.get_gid() != MARK_GID:
-            continue
-        half = math.sqrt(float(np.max(c.get_sizes()))) / 2 * renderer.points_to_pixels(1.0) + CLEAR
-        out += [Bbox.from_extents(x - half, y - half, x + half, y + half)
-                for x, y in ax.transData.transform(c.get_offsets())]
+        if c.get_gid() == MARK_GID:
+            half = math.sqrt(float(np.max(c.get_sizes()))) / 2 * renderer.points_to_pixels(1.0) + CLEAR
+            out += [Bbox.from_extents(x - half, y - half, x + half, y + half)
+                    for x, y in ax.transData.transform(c.get_offsets())]
     return out
 
 
@@ -189,37 +163,33 @@ def _gap(box: Bbox, point) -> float:
 
 
 def place_labels(ax, points: list[tuple[float, float]], texts: list[str], offsets=MARK_OFFSETS) -> None:
-    """Write each text beside its point (data coordinates) at the nearest of `offsets` whose box is inside the axes,
-    clear of every placed label and every mark, and nearer its own point than any other; within a ring of equal
-    distance, the one crossing fewest lines (error bars, curves, reference lines). The most crowded points are placed
-    first; a label away from its point, or as near another, gets a leader line to it."""
+    """Write each text beside its point (data coordinates) at the best of `offsets`, by in turn: inside the axes and
+    clear of every placed label and mark; nearer its own point than any other; the nearest ring; crossing fewest
+    lines (error bars, curves, reference lines). The most crowded points are placed first; a label away from its
+    point, or as near another, gets a leader line to it."""
     renderer = _renderer(ax.figure)
     ax.figure.set_layout_engine("none")            # the layout as drawn: later draws must not move what was measured
-    marks, frame, placed, soft = _mark_boxes(ax, renderer), ax.get_window_extent(renderer), [], _line_boxes(ax)
+    frame, marks, lines, placed = ax.get_window_extent(renderer), _mark_boxes(ax, renderer), _line_boxes(ax), []
     where = ax.transData.transform(np.asarray(points, dtype=float).reshape(-1, 2))
     crowd = [int(np.sum(np.hypot(*(where - p).T) < 40)) for p in where]
     for i in sorted(range(len(texts)), key=lambda k: (-crowd[k], k)):
-        best = None
-        for k, (ring, dx, dy) in enumerate(offsets):
-            if best is not None and best[0][:2] == (0, 0) and ring > best[0][2]:
-                break                           # a clear place in a nearer ring: no farther one is better
-            t = ax.text(*points[i], texts[i], fontsize=LABEL_FONT, gid=LABEL_GID, zorder=5,
-                        transform=offset_copy(ax.transData, ax.figure, x=dx, y=dy, units="points"),
-                        ha="left" if dx > 0 else "right" if dx < 0 else "center",
-                        va="bottom" if dy > 0 else "top" if dy < 0 else "center")
+        t = ax.text(*points[i], texts[i], fontsize=LABEL_FONT, gid=LABEL_GID, zorder=5)
+
+        def put(k, t=t, i=i):       # the label at offsets[k]: its score (lower is better) and its box
+            ring, dx, dy = offsets[k]
+            t.set(transform=offset_copy(ax.transData, ax.figure, x=dx, y=dy, units="points"),
+                  ha=("right", "center", "left")[int(np.sign(dx)) + 1],
+                  va=("top", "center", "bottom")[int(np.sign(dy)) + 1])
             box = t.get_window_extent(renderer).padded(CLEAR)
-            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+            inside = frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1)
             gaps = [_gap(box, p) for p in where]
             nearer = sum(g < gaps[i] + NEAR for g in gaps) - 1      # other points the label could seem to name
-            score = (not inside) + _hits(box, placed) + _hits(box, marks), nearer, ring, _hits(box, soft), k
-            if best is None or score < best[0]:
-                if best is not None:
-                    best[1].remove()
-                best = (score, t, box, (dx, dy))
-            else:
-                t.remove()
-        score, t, box, (dx, dy) = best
+            return ((not inside) + _hits(box, placed) + _hits(box, marks), nearer, ring, _hits(box, lines), k), box
+
+        best = min(range(len(offsets)), key=lambda k: put(k)[0])
+        score, box = put(best)
         placed.append(box)
+        _, dx, dy = offsets[best]
         if math.hypot(dx, dy) > LEADER_FROM or score[1]:          # away from its mark, or as near another one
             ax.annotate("", xy=points[i], xytext=(dx, dy), textcoords="offset points", zorder=4,
                         arrowprops={"arrowstyle": "-", "shrinkA": 0, "shrinkB": 4, **LEADER})
@@ -230,7 +200,7 @@ def label_clashes(fig) -> list[str]:
     renderer = _renderer(fig)
     out = []
     for ax in fig.axes:
-        labels = [t for t in ax.texts if isinstance(t, Text) and t.get_gid() == LABEL_GID]
+        labels = [t for t in ax.texts if t.get_gid() == LABEL_GID]
         boxes = [t.get_window_extent(renderer) for t in labels]
         out += [f"{labels[i].get_text()!r} and {labels[j].get_text()!r}" for i in range(len(boxes))
                 for j in range(i + 1, len(boxes)) if boxes[i].overlaps(boxes[j])]
@@ -240,50 +210,33 @@ def label_clashes(fig) -> list[str]:
     return out
 
 
+# -- rows of panels -------------------------------------------------------------------------------------------------
 def _series_long(sub: pd.DataFrame, key: str, label: str, prepend: str | None = None) -> pd.DataFrame:
-    """One row per (record, epoch): NaN-padded to the longest series of `sub`."""
+    """One row per (record, epoch) of the series `key`, NaN-padded to the longest; `prepend`: a value put first
+    (loss_series starts after epoch 1: the loss before it)."""
     series = []
     for _, r in sub.iterrows():
-        s = r.get(key)
-        s = list(s) if isinstance(s, list) else []
+        s = list(r.get(key)) if isinstance(r.get(key), list) else []
         if prepend is not None and s and not missing(r.get(prepend)) and len(s) == r.get("epochs"):
-            s = [r[prepend], *s]            # loss_series starts after epoch 1: put the loss before it first
+            s = [r[prepend], *s]
         series.append(s)
-    mat = series_matrix(series)
-    if mat.size == 0:
-        return pd.DataFrame(columns=["trial", "epoch", "value", "series"])
     trials = list(sub["trial"]) if "trial" in sub else list(range(len(sub)))
-    frame = pd.DataFrame(mat, index=pd.Index(trials, name="trial")).reset_index()
-    long = frame.melt(id_vars="trial", var_name="epoch", value_name="value")
-    long["series"] = label
-    return long
+    frame = pd.DataFrame(series_matrix(series), index=pd.Index(trials, name="trial")).reset_index()
+    return frame.melt(id_vars="trial", var_name="epoch", value_name="value").assign(series=label)
 
 
-def _datasets_with(df: pd.DataFrame, sub: pd.DataFrame, key: str) -> list[str]:
-    """The datasets of `sub` that have at least one record with `key` (a series) set, smallest first."""
-    if sub.empty:
-        return []
-    return [d for d in dataset_order(df, sub["dataset"].dropna()) if col(sub[sub["dataset"] == d], key).notna().any()]
-
-
-def _panel_row(n: int, **kw):
-    """One row of `n` panels, one per dataset."""
-    return plt.subplots(1, n, figsize=(PANEL_INCHES[0] * n, PANEL_INCHES[1]), squeeze=False, layout="constrained",
-                        dpi=DPI, **kw)
-
-
-def _paper000(df: pd.DataFrame) -> pd.DataFrame:
-    return pd.concat([select(df, "000", "table1"), select(df, "000", "california")])
-
-
-def _pruned(df: pd.DataFrame) -> pd.DataFrame:
-    sub = _paper000(df)
-    return sub[sub["method"] == "weight_pruning"] if not sub.empty else sub
-
-
-def _first_values(series: pd.Series) -> float:
-    """The mean of the series' first values (the value right after pruning)."""
-    return stats([v[0] for v in series if isinstance(v, list) and v])[0]
+def _panel_figure(out: Figure, ctx: Context, folder: Path, panels: dict[str, pd.DataFrame], draw, caption: str,
+                  legend: str | None = "", **kw) -> None:
+    """One row of panels, `draw(ax, frame, name, first)` drawing each and returning its sentences; one legend below
+    (titled `legend`; None: none); saved as `out`'s file."""
+    with sns.axes_style("whitegrid"):
+        fig, axes = plt.subplots(1, len(panels), figsize=PANEL_ROW, squeeze=False, layout="constrained", dpi=DPI, **kw)
+        for ax, (name, frame) in zip(axes[0], panels.items(), strict=True):
+            out.sentences += draw(ax, frame, name, ax is axes[0][0])
+        if legend is not None:
+            _one_legend(fig, axes[0], legend or None)
+        _suptitle(fig, ctx, out.title + caption)
+        out.file = _save(fig, folder, out.name)
 
 
 # -- paper 002, Figure 1 ------------------------------------------------------------------------------------------
@@ -300,23 +253,6 @@ def _checkpoints(sub: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return pd.DataFrame(rows), bad
 
 
-def _draw_figure1(long: pd.DataFrame, opts: list[str], ctx: Context, out: Figure, folder: Path) -> None:
-    long["lr "] = long["lr"].map(lambda x: f"{x:g}")
-    lrs = [f"{x:g}" for x in sorted(long["lr"].unique(), reverse=True)]
-    palette = dict(zip(lrs, sns.color_palette("viridis", len(lrs)), strict=True))
-    with _theme():
-        fig, axes = _panel_row(len(opts), sharey=True)
-        fig.set_figwidth(7.0)
-        for ax, opt in zip(axes[0], opts, strict=True):
-            sns.lineplot(data=long[long["optimizer"] == opt], x="size", y="acc", hue="lr ", hue_order=lrs,
-                         palette=palette, errorbar="sd", marker="o", ax=ax)
-            ax.axhline(P.P002_RANDOM_GUESS, ls="--", color="0.4", lw=1, label="random guess (10%)")
-            ax.set(title=opt, xlabel="removal size", ylabel=_better("test accuracy (%)", HIGHER), ylim=(0, 100))
-        _one_legend(fig, axes[0], "lr")
-        _suptitle(fig, ctx, out.title + " (mean ± sd over seeds)")
-        out.file = _save(fig, folder, out.name)
-
-
 def _figure1_sentences(long: pd.DataFrame, opts: list[str]) -> list[str]:
     largest = int(long["size"].max())
     at = long[long["size"] == largest].groupby("optimizer")["acc"].mean()
@@ -325,8 +261,7 @@ def _figure1_sentences(long: pd.DataFrame, opts: list[str]) -> list[str]:
     out = [f"After {largest} removals our mean test accuracy (over learning rates and seeds) is: "
            f"{parts}; the most robust optimizer here is {best}. The paper reports that "
            f"{P.P002_FIGURE1_FINDING} (removal sizes 50–400)."]
-    near = [o for o in opts if o in at.index and at[o] <= 2 * P.P002_RANDOM_GUESS]
-    if near:
+    if near := [o for o in opts if o in at.index and at[o] <= 2 * P.P002_RANDOM_GUESS]:
         out.append(f"At {largest} removals {', '.join(near)} {'is' if len(near) == 1 else 'are'} within "
                    f"twice the random-guess rate ({P.P002_RANDOM_GUESS:.0f}%).")
     return out
@@ -339,7 +274,18 @@ def paper002_figure1(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
         out.note = "not drawn: the input holds no paper-002 Figure 1 records with checkpoint series."
         return out
     opts = sorted(long["optimizer"].unique(), key=lambda o: (OPT_ORDER.index(o) if o in OPT_ORDER else 9, o))
-    _draw_figure1(long, opts, ctx, out, folder)
+    long["lr "] = long["lr"].map(lambda x: f"{x:g}")
+    lrs = [f"{x:g}" for x in sorted(long["lr"].unique(), reverse=True)]
+    palette = dict(zip(lrs, sns.color_palette("viridis", len(lrs)), strict=True))
+
+    def panel(ax, g: pd.DataFrame, opt: str, first: bool) -> list[str]:
+        sns.lineplot(data=g, x="size", y="acc", hue="lr ", hue_order=lrs, palette=palette, errorbar="sd", marker="o",
+                     ax=ax)
+        ax.axhline(P.P002_RANDOM_GUESS, ls="--", color="0.4", lw=1, label="random guess (10%)")
+        ax.set(title=opt, xlabel="removal size", ylabel=f"test accuracy (%) {HIGHER}", ylim=(0, 100))
+        return []
+    _panel_figure(out, ctx, folder, {o: long[long["optimizer"] == o] for o in opts}, panel,
+                  " (mean ± sd over seeds)", legend="lr", sharey=True)
     out.sentences += _figure1_sentences(long, opts)
     if bad:
         out.note = f"{bad} record(s) without usable checkpoint series were left out."
@@ -350,7 +296,28 @@ def paper002_figure1(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
 SPIKE = 5.0       # an S panel whose largest value exceeds its median this many times gets a log y axis
 
 
-def _distance_panel(ax, s: pd.DataFrame, ds: str, first: bool) -> str:
+def _paper000_figure(out: Figure, df: pd.DataFrame, ctx: Context, folder: Path, draw, methods: tuple, key: str,
+                     none: str, caption: str, legend: bool = True) -> bool:
+    """One panel per dataset of paper 000's records of `methods` with the series `key` (`_panel_figure`); False,
+    with the note "not drawn: `none`", when the input has none."""
+    sub = pd.concat([select(df, "000", "table1"), select(df, "000", "california")])
+    sub = sub[sub["method"].isin(methods)] if not sub.empty else sub
+    datasets = [d for d in dataset_order(df, sub["dataset"].dropna()) if col(sub[sub["dataset"] == d], key)
+                .notna().any()] if not sub.empty else []
+    if not datasets:
+        out.note = f"not drawn: {none}"
+        return False
+    _panel_figure(out, ctx, folder, {d: sub[sub["dataset"] == d] for d in datasets}, draw, caption,
+                  "" if legend else None)
+    return True
+
+
+def _first_values(series: pd.Series) -> float:
+    """The mean of the series' first values (the value right after pruning)."""
+    return stats([v[0] for v in series if isinstance(v, list) and v])[0]
+
+
+def _distance_panel(ax, s: pd.DataFrame, ds: str, first: bool) -> list[str]:
     """One dataset's S curves; the sentence on where m_r ends."""
     long = pd.concat([_series_long(s, "s_to_control_series", "S(m_r, m_c)"),
                       _series_long(s, "s_to_oracle_series", "S(m_r, m_o)")]).dropna(subset=["value"])
@@ -362,47 +329,22 @@ def _distance_panel(ax, s: pd.DataFrame, ds: str, first: bool) -> str:
            ylabel="logit L1 distance S\n(to m_o: lower is better)" if first else "")
     sc, so = stats(col(s, "s_to_control"))[0], stats(col(s, "s_to_oracle"))[0]
     start_o = _first_values(s["s_to_oracle_series"])
-    return (f"{ds}: after the fine-tune S(m_r, m_o) is {num(so)} and S(m_r, m_c) {num(sc)} (mean over "
+    return [f"{ds}: after the fine-tune S(m_r, m_o) is {num(so)} and S(m_r, m_c) {num(sc)} (mean over "
             f"{_trials(len(s))}), so m_r ends closer to {'m_o' if so < sc else 'm_c'}; S(m_r, m_o) went from "
-            f"{num(start_o)} right after pruning to {num(so)} ({'down' if so < start_o else 'up'}).")
-
-
-def _paper000_panels(ctx: Context, folder: Path, out: Figure, panel, sub: pd.DataFrame, datasets: list[str], *,
-                     caption: str, legend: bool) -> None:
-    """One panel per dataset of paper 000's records `sub` (`panel(ax, records, dataset, first)` draws one and returns
-    its sentence or sentences)."""
-    with _theme():
-        fig, axes = _panel_row(len(datasets))
-        for ax, ds in zip(axes[0], datasets, strict=True):
-            said = panel(ax, sub[sub["dataset"] == ds], ds, ax is axes[0][0])
-            out.sentences += said if isinstance(said, list) else [said]
-        if legend:
-            _one_legend(fig, axes[0])
-        _suptitle(fig, ctx, out.title + caption)
-        out.file = _save(fig, folder, out.name)
-
-
-def _pruning_panels(df: pd.DataFrame, ctx: Context, folder: Path, out: Figure, panel, *, what: str,
-                    caption: str, legend: bool) -> bool:
-    """The panels of weight pruning's series (`_paper000_panels`); False, with a note, when the input has none."""
-    datasets = _datasets_with(df, _pruned(df), "d_series")
-    if not datasets:
-        out.note = f"not drawn: no weight_pruning records of paper 000 with {what} series in the input."
-        return False
-    _paper000_panels(ctx, folder, out, panel, _pruned(df), datasets, caption=caption, legend=legend)
-    return True
+            f"{num(start_o)} right after pruning to {num(so)} ({'down' if so < start_o else 'up'})."]
 
 
 def paper000_distance(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
     out = Figure("paper000_distance", "Paper 000: logit L1 distance of m_r to m_c and m_o during the fine-tune")
-    if _pruning_panels(df, ctx, folder, out, _distance_panel, what="S", caption=" (mean ± sd over trials)",
-                       legend=True):
+    if _paper000_figure(out, df, ctx, folder, _distance_panel, ("weight_pruning",), "d_series",
+                        "no weight_pruning records of paper 000 with S series in the input.",
+                        " (mean ± sd over trials)"):
         out.sentences.append("The paper reports that pruning brings m_r's predictions closer to m_o's, and that "
                              "on California S is generally decreasing.")
     return out
 
 
-def _d_panel(ax, s: pd.DataFrame, ds: str, first: bool) -> str:
+def _d_panel(ax, s: pd.DataFrame, ds: str, first: bool) -> list[str]:
     """One dataset's d curve (about 40 epochs shown); the sentence on its trend."""
     long = _series_long(s, "d_series", "d")
     width = int(long["epoch"].max()) + 1 if not long.empty else 0
@@ -412,96 +354,73 @@ def _d_panel(ax, s: pd.DataFrame, ds: str, first: bool) -> str:
                  err_kws={"capsize": 2})
     ax.axhline(0, color="0.4", lw=1, ls="--")
     ax.set(title=f"{ds} ({_trials(len(s))})", xlabel="fine-tune epoch",
-           ylabel=f"d = (S(m_r,m_c) − S(m_r,m_o)) / |Y|\n({HIGHER})" if first else "")
+           ylabel=f"d = (S(m_r,m_c) − S(m_r,m_o)) / |Y|\n{HIGHER}" if first else "")
     start = _first_values(s["d_series"])
     end, sd, n = stats(col(s, "d"))
-    return (f"{ds}: our d {'rises' if end > start else 'falls'} from {num(start)} right after pruning to {num(end)}"
+    return [f"{ds}: our d {'rises' if end > start else 'falls'} from {num(start)} right after pruning to {num(end)}"
             f"{'' if missing(sd) else f' ± {num(sd)}'} after the fine-tune (mean over {_trials(n)}); "
-            "positive d means m_r is closer to m_o than to m_c.")
+            "positive d means m_r is closer to m_o than to m_c."]
 
 
 def paper000_d(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
     out = Figure("paper000_d", "Paper 000: deletion metric d over the fine-tune")
-    if _pruning_panels(df, ctx, folder, out, _d_panel, what="d", legend=False,
-                       caption=" (mean ± 1 sd over trials; about 40 epochs shown)"):
+    if _paper000_figure(out, df, ctx, folder, _d_panel, ("weight_pruning",), "d_series",
+                        "no weight_pruning records of paper 000 with d series in the input.",
+                        " (mean ± 1 sd over trials; about 40 epochs shown)", legend=False):
         out.sentences.append("The paper reports d becoming increasingly positive on the synthetic data.")
         out.note = "Trials stop at different epochs: a point averages the trials still fine-tuning at that epoch."
     return out
 
 
-def _threshold(rule: str) -> float | None:
-    m = re.search(r"<\s*([0-9.]+(?:e-?\d+)?)", rule or "")
-    return float(m.group(1)) if m else None
-
-
-def _loss_curves(s: pd.DataFrame) -> pd.DataFrame:
-    """Every model's loss curve on one dataset (m_c's from the oracle records that carry it)."""
+def _loss_panel(ax, s: pd.DataFrame, ds: str, first: bool) -> list[str]:
+    """One dataset's loss curves (m_c's from the oracle records that carry it) and convergence threshold; a sentence
+    per model."""
     parts = [_series_long(s[s["method"] == m], "loss_series", LABEL[m], prepend="initial_loss")
              for m in LOSS_METHODS if not s[s["method"] == m].empty]
     oracle = s[s["method"] == "naive_retrain"]
     if not oracle.empty and "control_loss_series" in oracle:
         parts.append(_series_long(oracle, "control_loss_series", LABEL["control"], prepend="control_initial_loss"))
-    return pd.concat(parts).dropna(subset=["value"])
-
-
-def _loss_panel(ax, s: pd.DataFrame, ds: str, first: bool) -> list[str]:
-    """One dataset's loss curves and convergence threshold; a sentence per model."""
-    sns.lineplot(data=_loss_curves(s), x="epoch", y="value", hue="series", errorbar="sd", ax=ax)
-    thr = _threshold(next(iter(col(s, "rule").dropna()), ""))
-    if thr is not None:
-        ax.axhline(thr, color="0.4", lw=1, ls="--", label=f"threshold {thr:g}")
+    sns.lineplot(data=pd.concat(parts).dropna(subset=["value"]), x="epoch", y="value", hue="series", errorbar="sd",
+                 ax=ax)
+    if thr := re.search(r"<\s*([0-9.]+(?:e-?\d+)?)", next(iter(col(s, "rule").dropna()), "")):
+        ax.axhline(float(thr.group(1)), color="0.4", lw=1, ls="--", label=f"threshold {float(thr.group(1)):g}")
     _log_axis(ax.yaxis)
     ax.set(title=ds, xlabel="epoch (m_o, m_c: from scratch;\nm_r, finetune: of the fine-tune)",
-           ylabel=_better("training loss, log", LOWER) if first else "")
-    out = []
-    for m in LOSS_METHODS:
-        sm = s[s["method"] == m]
-        if not sm.empty:
-            out.append(f"{ds}, {LABEL[m]}: the loss starts at {num(stats(col(sm, 'initial_loss'))[0])} and ends at "
-                       f"{num(stats(col(sm, 'final_loss'))[0])} after {num(stats(col(sm, 'epochs'))[0], '.1f')} "
-                       f"epochs (means over {len(sm)} {plural(len(sm), 'run')}).")
-    return out
+           ylabel=f"training loss, log {LOWER}" if first else "")
+    return [f"{ds}, {LABEL[m]}: the loss starts at {num(stats(col(sm, 'initial_loss'))[0])} and ends at "
+            f"{num(stats(col(sm, 'final_loss'))[0])} after {num(stats(col(sm, 'epochs'))[0], '.1f')} "
+            f"epochs (means over {len(sm)} {plural(len(sm), 'run')})."
+            for m in LOSS_METHODS if not (sm := s[s["method"] == m]).empty]
 
 
 def paper000_loss(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
-    title = "Paper 000: training loss of m_o, m_c and the fine-tunes of m_r and finetune"
-    out = Figure("paper000_loss", title)
-    sub = _paper000(df)
-    sub = sub[sub["method"].isin(LOSS_METHODS)] if not sub.empty else sub
-    datasets = _datasets_with(df, sub, "loss_series")
-    if not datasets:
-        out.note = "not drawn: no paper-000 records with loss series in the input."
-        return out
-    _paper000_panels(ctx, folder, out, _loss_panel, sub, datasets, caption=" (mean ± sd over trials)", legend=True)
+    out = Figure("paper000_loss", "Paper 000: training loss of m_o, m_c and the fine-tunes of m_r and finetune")
+    _paper000_figure(out, df, ctx, folder, _loss_panel, LOSS_METHODS, "loss_series",
+                     "no paper-000 records with loss series in the input.", " (mean ± sd over trials)")
     return out
 
 
 # -- trade-off curves (the forgetting sweeps, paper 002's lr sweep) -------------------------------------------------
-def _utility(s: pd.DataFrame) -> tuple[pd.Series, str]:
-    """Test accuracy (%) where the records have it, else −MSE (larger is better either way), and its label."""
-    acc = col(s, "test_acc")
-    return (acc * 100, "test acc %") if acc.notna().any() else (-col(s, "test_mse"), "−test MSE")
+# line style per forget regime (other: dash-dot)
+CURVE_STYLE = {"canaries": ("-", "solid"), "random": ("--", "dashed"), "full": (":", "dotted")}
+CURVE_ROOM = 0.45         # share of a trade-off panel's width left free right of the curves, for their labels
 
 
 def _tradeoff_frame(knobs: pd.DataFrame, full: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """One long frame of (knob, value, dataset, regime, curve, utility, F / ceiling) from the forgetting sweeps and
-    paper 002's lr sweep, and the utility's label."""
+    paper 002's lr sweep, and the utility's label: test accuracy (%) where the records have it, else −MSE (larger is
+    better either way)."""
     keep = ["knob", "value", "dataset", "regime", "curve", "utility", "forget_quality_normalised"]
     frames, ulabel = [], "test acc %"
     if not knobs.empty:
-        k = knobs.copy()
-        k["utility"], ulabel = _utility(k)
-        k["regime"] = k["forget_regime"]
-        k["curve"] = k["dataset"] + " " + k["regime"]
-        frames.append(k[keep])
+        acc = col(knobs, "test_acc")
+        utility, ulabel = (acc * 100, "test acc %") if acc.notna().any() else (-col(knobs, "test_mse"), "−test MSE")
+        frames.append(knobs.assign(utility=utility, regime=knobs["forget_regime"],
+                                   curve=knobs["dataset"] + " " + knobs["forget_regime"])[keep])
     if not full.empty:
         frames.append(full.assign(knob="lr", value=col(full, "lr"), regime="full", curve="mnist full (Table 1)",
                                   utility=col(full, "test_acc") * 100, forget_quality_normalised=np.nan)[keep])
     return pd.concat(frames, ignore_index=True), ulabel
-
-
-CURVE_STYLE = {"canaries": "-", "random": "--", "full": ":"}      # line style per forget regime (other: dash-dot)
-CURVE_ROOM = 0.45         # share of a trade-off panel's width left free right of the curves, for their labels
 
 
 def _curves_panel(ax, g: pd.DataFrame, key: str, palette: dict) -> tuple[list, list[str]]:
@@ -509,7 +428,7 @@ def _curves_panel(ax, g: pd.DataFrame, key: str, palette: dict) -> tuple[list, l
     means = g.groupby(["curve", "dataset", "regime", "value"])[key].mean().dropna().reset_index()
     ends, names = [], []
     for (curve, ds, regime), c in means.groupby(["curve", "dataset", "regime"], sort=False):
-        ax.plot(c["value"], c[key], color=palette[ds], ls=CURVE_STYLE.get(regime, "-."), marker="o", ms=3, lw=1.3)
+        ax.plot(c["value"], c[key], color=palette[ds], ls=CURVE_STYLE.get(regime, ("-.",))[0], marker="o", ms=3, lw=1.3)
         ends.append((float(c["value"].iloc[-1]), float(c[key].iloc[-1])))
         names.append(curve)
     _log_axis(ax.xaxis)
@@ -522,16 +441,15 @@ def _curves_panel(ax, g: pd.DataFrame, key: str, palette: dict) -> tuple[list, l
 def tradeoff_curves(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
     title = "Trade-off curves: utility and forgetting against each method's knob"
     out = Figure("tradeoff_curves", title)
-    knobs = knob_rows(df)
-    full = select(df, "002", "lr_sweep")
+    knobs, full = knob_rows(df), select(df, "002", "lr_sweep")
     if knobs.empty and full.empty:
         out.note = "not drawn: no sweep records in the input."
         return out
     long, ulabel = _tradeoff_frame(knobs, full)
     rows = [k for k in KNOBS if (long["knob"] == k).any()]
-    cols = (("utility", _better(ulabel, HIGHER)), ("forget_quality_normalised", _better("F / ceiling", HIGHER)))
+    cols = (("utility", f"{ulabel} {HIGHER}"), ("forget_quality_normalised", f"F / ceiling {HIGHER}"))
     palette = dict(zip(sorted(long["dataset"].unique()), sns.color_palette("deep"), strict=False))
-    with _theme():
+    with sns.axes_style("whitegrid"):
         fig, axes = plt.subplots(len(rows), len(cols), figsize=(7.0, 3.0 * len(rows)), squeeze=False,
                                  layout="constrained", dpi=DPI)
         _suptitle(fig, ctx, title + " (mean over records)")
@@ -552,8 +470,7 @@ def tradeoff_curves(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
         for (i, j), (points, names) in ends.items():
             place_labels(axes[i][j], points, names, END_OFFSETS)
         out.file = _save(fig, folder, out.name)
-    styles = ", ".join(f"{r} {'solid' if s == '-' else 'dashed' if s == '--' else 'dotted'}"
-                       for r, s in CURVE_STYLE.items() if (long["regime"] == r).any())
+    styles = ", ".join(f"{r} {name}" for r, (_, name) in CURVE_STYLE.items() if (long["regime"] == r).any())
     out.note = (f"One curve per dataset and forget regime (colour: the dataset; line: the regime, {styles}), the mean "
                 "over its records per knob value, named at its right end. F / ceiling 1: as retraining; above 1: the "
                 "ceiling's sampling noise. The MIA gap, the spread over records and every other column: table "
@@ -574,23 +491,29 @@ INTERVAL_STYLE = {"elinewidth": 1.6, "alpha": 0.5, "capsize": 0}
 # the largest distance a bounded effect can give (|effect| ≤ Z_CLIP, divided by at least MARGIN): a record made
 # before effects were bounded can hold more (gradient ascent's collapsed models); drawn at this cap, its value written
 DISTANCE_CAP = V.Z_CLIP / V.MARGIN
+DISTANCE_TICKS = {0.0: "0: retraining", 1.0: "1: no-op"}
 RANKING_INCHES = (7.0, 4.5)        # the README shows it ~700 px wide
-
-
-def _signed(effect: float) -> str:
-    """The mean signed effect as written at the right of a row: "+1.23 sd" (exponent form beyond ±10⁴)."""
-    return "" if missing(effect) else f"{num(effect, '+.2f' if abs(effect) < 1e4 else '+.2e')} sd"
+RANKING_NOTE = (
+    "One mark per row of the ranking table (a method at its tuned point where the table ranks it there; "
+    "\"(preset)\" marks a preset among tuned ones). y: the distance from retraining, the mean over the ranked cells "
+    "of |effect| / max(|the no-op's effect|, margin) (0: as retraining; 1: as far as doing nothing); the bar its 90 % "
+    "interval. x: seconds per model / naive retraining's (log; retraining at 1). The marker says which way the "
+    "method missed retraining: the label most of its ranked cells carry (▲ memorised: the forget points more "
+    "confident than under retraining; ▼ over-forgot: less; ■ shifted everywhere; ◆ differs both ways; ● mostly "
+    "matches or cannot tell). Dashed lines: retraining (y 0, x 1) and the no-op (y 1). The numbers: table "
+    "`ranking`.")
 
 
 def ranking_rows(df: pd.DataFrame, ctx: Context) -> pd.DataFrame:
     """The ranking table's rows (`Ranking.build`: the same data the table shows) that have a forgetting rank, in
-    its order, with the direction (`direction`) and the effect as written."""
+    its order, with the direction (`direction`) and the mean signed effect as written ("+1.23 sd")."""
     table = Ranking.build(df, ctx)
     if table is None:
         return pd.DataFrame()
     d = table.data[table.data["forgetting_rank"].notna() & table.data["distance"].notna()].copy()
     d["direction"] = [direction(v, e) for v, e in zip(d["verdicts"], d["effect"], strict=True)]
-    d["effect_text"] = d["effect"].map(_signed)
+    d["effect_text"] = d["effect"].map(
+        lambda e: "" if missing(e) else f"{num(e, '+.2f' if abs(e) < 1e4 else '+.2e')} sd")
     return d.reset_index(drop=True)
 
 
@@ -617,75 +540,49 @@ def _mark_names(g: pd.DataFrame) -> list[str]:
     """Each row's name beside its mark: the method; "(preset)" added where other methods of the dataset are at
     their tuned point (the minority setting is the one named); a distance beyond the cap written after ▸."""
     tuned = (g["setting"] != PRESET).any()
-    return [m + (" (preset)" if tuned and s == PRESET and not role else "") + (f" ▸ {num(d, '.3g')}" if d > DISTANCE_CAP
-                                                                               else "")
+    return [m + (" (preset)" if tuned and s == PRESET and not role else "")
+            + (f" ▸ {num(d, '.3g')}" if d > DISTANCE_CAP else "")
             for m, s, role, d in zip(g["method"], g["setting"], g["role"], g["distance"], strict=True)]
 
 
-def _cost_ratio(g: pd.DataFrame) -> tuple[pd.Series, float | None]:
-    """Each row's seconds per model / naive retraining's on the dataset (NaN: no such time), and the floor its
-    zero-cost rows are drawn at."""
-    naive = g.loc[g["method"] == "naive_retrain", "seconds"]
-    base = float(naive.iloc[0]) if len(naive) and not missing(naive.iloc[0]) and naive.iloc[0] > 0 else np.nan
-    ratio = g["seconds"] / base
-    return ratio, zero_floor(ratio.dropna())
-
-
-def _draw_ranking(g: pd.DataFrame, ds: str, ctx: Context, title: str):
-    """One dataset's ranking figure (see the module docstring); the figure."""
-    ratio, floor = _cost_ratio(g)
-    x = ratio.where(ratio > 0, floor if floor is not None else np.nan).to_numpy(dtype=float)
+def _draw_ranking(g: pd.DataFrame, x: np.ndarray, floor: float | None, ctx: Context, title: str):
+    """One dataset's ranking figure (see the module docstring), the rows `g` at `x`; the figure."""
     y = g["distance"].clip(upper=DISTANCE_CAP).to_numpy(dtype=float)
     lo, hi = g["distance_lo"].clip(upper=DISTANCE_CAP), g["distance_hi"].clip(upper=DISTANCE_CAP)
     err = np.vstack([(y - lo).clip(lower=0).fillna(0), (hi - y).clip(lower=0).fillna(0)])
-    with _theme():
+    with sns.axes_style("whitegrid"):
         fig, ax = plt.subplots(figsize=RANKING_INCHES, layout="constrained", dpi=DPI)
-        for way, (marker, colour, _) in DIRECTIONS.items():
-            rows = (g["direction"] == way).to_numpy()
-            if rows.any():
+        shown = []
+        for way, (marker, colour, name) in DIRECTIONS.items():
+            if (rows := (g["direction"] == way).to_numpy()).any():
                 ax.errorbar(x[rows], y[rows], yerr=err[:, rows], fmt="none", ecolor=colour, zorder=2, **INTERVAL_STYLE)
                 ax.scatter(x[rows], y[rows], marker=marker, color=colour, s=MARK_AREA, edgecolors="white",
                            linewidths=0.6, zorder=3, gid=MARK_GID)
+                shown.append(Line2D([], [], ls="", marker=marker, color=colour, label=name))
         for yy in (0.0, 1.0):
             ax.axhline(yy, **REFERENCE)
         ax.axvline(1.0, **REFERENCE)
         top = float(np.nanmax(np.r_[y, hi, 1.0]))
         ax.set_ylim(-0.04 * top, 1.06 * top)
-        _log_axis(ax.xaxis, floor)
-        lo_x, hi_x = np.nanmin(x), np.nanmax(np.r_[x, 1.0])
-        ax.set_xlim(lo_x / 2.5, hi_x * 2.5)
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _cost_tick(v, floor)))
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: DISTANCE_TICKS.get(v, num(v, "sig3"))))
-        ax.set(xlabel=_better("cost: seconds per model / naive retraining's, log", LOWER),
-               ylabel=_better("distance from retraining, 90 % interval", LOWER))
-        shown = [w for w in DIRECTIONS if (g["direction"] == w).any()]
-        fig.legend(handles=[Line2D([], [], ls="", marker=DIRECTIONS[w][0], color=DIRECTIONS[w][1],
-                                   label=DIRECTIONS[w][2]) for w in shown], loc="outside lower center",
-                   ncols=min(len(shown), 3), fontsize=8, frameon=False, title="way of missing (most cells)",
-                   title_fontsize=8)
-        _suptitle(fig, ctx, f"{ds}: {title}")
-        drawn = ~np.isnan(x)
-        place_labels(ax, list(zip(x[drawn], y[drawn], strict=True)), list(np.array(_mark_names(g))[drawn]))
+        _log_axis(ax.xaxis, {floor: "0: no-op", 1.0: "1: retraining"})
+        ax.set_xlim(np.nanmin(x) / 2.5, np.nanmax(np.r_[x, 1.0]) * 2.5)
+        _tick_names(ax.yaxis, DISTANCE_TICKS)
+        ax.set(xlabel=f"cost: seconds per model / naive retraining's, log {LOWER}",
+               ylabel=f"distance from retraining, 90 % interval {LOWER}")
+        fig.legend(handles=shown, loc="outside lower center", ncols=min(len(shown), 3), fontsize=8, frameon=False,
+                   title="way of missing (most cells)", title_fontsize=8)
+        _suptitle(fig, ctx, title)
+        place_labels(ax, list(zip(x, y, strict=True)), _mark_names(g))
     return fig
-
-
-DISTANCE_TICKS = {0.0: "0: retraining", 1.0: "1: no-op"}
-
-
-def _cost_tick(v: float, floor: float | None) -> str:
-    """An x tick: 0 at the floor (the no-op), "1: retraining" at 1, else the plain number."""
-    if floor is not None and math.isclose(v, floor):
-        return "0: no-op"
-    return "1: retraining" if math.isclose(v, 1.0) else num(v, "sig3")
 
 
 def ranking(df: pd.DataFrame, ctx: Context, folder: Path) -> list[Figure]:
     """One figure per dataset of the forgetting records (`ranking_<dataset>`): see the module docstring."""
     title = "forgetting against cost, one mark per method of the ranking table"
     rows = ranking_rows(df, ctx)
-    audited = select(df, "forgetting", "forgetting")
     out = []
-    for ds in dataset_order(df, set(audited["dataset"].dropna()) | set(rows.get("dataset", []))):
+    for ds in dataset_order(df, set(select(df, "forgetting", "forgetting")["dataset"].dropna())
+                            | set(rows.get("dataset", []))):
         fig_ = Figure(f"ranking_{ds}", f"{ds}: {title}", dataset=ds)
         out.append(fig_)
         g = rows[rows["dataset"] == ds].reset_index(drop=True) if not rows.empty else rows
@@ -693,8 +590,14 @@ def ranking(df: pd.DataFrame, ctx: Context, folder: Path) -> list[Figure]:
             fig_.note = ("not drawn: no ranked cell of this dataset has a verdict's effect (too few forget points, "
                          "or records made before issue 29), so there is no distance from retraining.")
             continue
-        ratio, floor = _cost_ratio(g)
-        fig_.file = _save(_draw_ranking(g, ds, ctx, title), folder, fig_.name)
+        naive = g.loc[g["method"] == "naive_retrain", "seconds"]
+        ratio = g["seconds"] / (float(naive.iloc[0]) if len(naive) and naive.iloc[0] > 0 else np.nan)
+        # zero cost (the no-op) is drawn at a floor: the power of ten at least half a decade below the cheapest other
+        timed = ratio[ratio > 0]
+        floor = 10.0 ** math.floor(math.log10(timed.min()) - 0.5) if len(timed) and (ratio == 0).any() else None
+        x = ratio.mask(ratio == 0, np.nan if floor is None else floor).to_numpy(dtype=float)
+        drawn = ~np.isnan(x)            # a row without a time is named in the note instead
+        fig_.file = _save(_draw_ranking(g[drawn], x[drawn], floor, ctx, fig_.title), folder, fig_.name)
         fig_.sentences.append(_ranking_sentence(ds, g))
         notes = [RANKING_NOTE]
         if floor is not None:
@@ -704,25 +607,13 @@ def ranking(df: pd.DataFrame, ctx: Context, folder: Path) -> list[Figure]:
             notes.append(f"Drawn at {DISTANCE_CAP:g}, the largest distance a bounded effect (at most {V.Z_CLIP:g} sd) "
                          f"can give, its distance written after ▸: {', '.join(capped)} (a record made before effects "
                          "were clipped).")
-        if untimed := list(g.loc[ratio.isna(), "label"]):
+        if untimed := list(g.loc[~drawn, "label"]):
             notes.append(f"Not drawn (no seconds, or no naive retraining time to divide by): {', '.join(untimed)}.")
         fig_.note = " ".join(notes)
     return out
 
 
-RANKING_NOTE = (
-    "One mark per row of the ranking table (a method at its tuned point where the table ranks it there; "
-    "\"(preset)\" marks a preset among tuned ones). y: the distance from retraining, the mean over the ranked cells "
-    "of |effect| / max(|the no-op's effect|, margin) (0: as retraining; 1: as far as doing nothing); the bar its 90 % "
-    "interval. x: seconds per model / naive retraining's (log; retraining at 1). The marker says which way the "
-    "method missed retraining: the label most of its ranked cells carry (▲ memorised: the forget points more "
-    "confident than under retraining; ▼ over-forgot: less; ■ shifted everywhere; ◆ differs both ways; ● mostly "
-    "matches or cannot tell). Dashed lines: retraining (y 0, x 1) and the no-op (y 1). The numbers: table "
-    "`ranking`.")
-
-
 FIGURES = (paper002_figure1, paper000_distance, paper000_d, paper000_loss, tradeoff_curves, ranking)
-NAMES = tuple(fn.__name__ for fn in FIGURES)      # a figure's file: NAME.png, or NAME_<dataset>.png (the ranking's)
 
 
 def build(df: pd.DataFrame, ctx: Context, folder: Path) -> list[Figure]:
