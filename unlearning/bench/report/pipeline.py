@@ -1,4 +1,4 @@
-"""Loaded records -> every table, figure and the two pages, written into a fresh folder beside the output folder,
+"""Loaded records -> every table, figure and the three pages, written into a fresh folder beside the output folder,
 which then takes its place by rename: the output holds the old report or the new one, never a mix.
 
 Entries of the old output folder that the generator does not write (`runs/` of the committed report, any file of
@@ -62,7 +62,7 @@ def build_tables(loaded: Loaded, ctx: T.Context) -> tuple[dict[str, T.Table], T.
 
 
 def render_all(loaded: Loaded, folder: Path, out: Path) -> list[str]:
-    """Write every table, figure and both pages into `folder`; return the file names (README last)."""
+    """Write every table, figure and page into `folder`; return the file names (README last)."""
     ctx = context(loaded)
     tables, headline = build_tables(loaded, ctx)
     written = headline.write(folder, markdown=False)          # the page shows it

@@ -19,7 +19,7 @@ from .tables import Context, Headline, Table
 from .tables.ranking import SHORT_NOTE
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-# recorded settings that answer a choice the papers leave open (README "Choices the papers leave open")
+# recorded settings that answer a choice the papers leave open (docs/choices.md)
 SETTINGS = (("rule", "convergence rule"), ("oracle_init", "oracle initialisation"),
             ("delta_on", "activation Δ_j indexes"), ("set_rule", "removing a set (weight pruning)"),
             ("n_neighbors", "neighbours n"), ("k_prime", "relabel batch (k')"), ("d_on", "S and d measured on"),
@@ -115,7 +115,7 @@ def pages(loaded: Loaded, ctx: Context, tables: dict[str, Table], headline: Head
     ranking = tables.get("ranking")
     values = dict(
         ctx=ctx, loaded=loaded, shown_runs=shown, tables=tables, headline=headline, figures=figures,
-        sentences={name: t.sentences() for name, t in tables.items() if name != "ranking"},
+        sentences={name: t.sentences() for name, t in tables.items() if t.PAPER},      # the page's paper bullets
         datasets=[] if ranking is None else list(dict.fromkeys(ranking.data["dataset"])), short_note=SHORT_NOTE,
         absent_tables=[(name, why) for name, why in ABSENT.items() if name not in tables],
         settings=settings_table(loaded.records), provenance=provenance_table(loaded),
