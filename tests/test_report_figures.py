@@ -225,3 +225,11 @@ def test_the_committed_forgetting_table_gives_each_methods_cost():
     assert {"- naive_retrain", "- noop", "- weight_pruning", "- salun", "- sisa"} <= {f"- {m}" for m in METHODS}
     for line in (v for v in verdicts if not v.startswith("- naive_retrain")):
         assert "; cost " in line and " s " in line and "× naive retraining's time" in line, line
+
+
+def test_a_trade_off_sentence_leaves_out_a_utility_the_dataset_does_not_have():
+    """California (regression) has no test accuracy: its sweep sentences name the best knob value and stop there."""
+    text = (ROOT / "reports" / "figures.md").read_text(encoding="utf-8")
+    california = [line for line in text.splitlines() if ", california " in line and "F / ceiling is highest" in line]
+    assert california and all(line.endswith(".") and "(utility" not in line for line in california)
+    assert "(utility )" not in text and "digits canaries: F / ceiling is highest" in text

@@ -463,10 +463,11 @@ def tradeoff_curves(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
                 means = c.groupby("value")[["utility", "forget_quality_normalised"]].mean()
                 if means["forget_quality_normalised"].notna().any():
                     best = means["forget_quality_normalised"].idxmax()
+                    utility = means.loc[best, "utility"]          # none where the dataset has no accuracy (regression)
                     out.sentences.append(f"{KNOBS[knob][1]}, {curve}: F / ceiling is highest, "
                                          f"{num(means.loc[best, 'forget_quality_normalised'], '.2f')}, at "
-                                         f"{KNOBS[knob][0]} {num(best, 'g')} (utility "
-                                         f"{num(means.loc[best, 'utility'], '.4g')}).")
+                                         f"{KNOBS[knob][0]} {num(best, 'g')}"
+                                         + ("" if missing(utility) else f" (utility {num(utility, '.4g')})") + ".")
         for (i, j), (points, names) in ends.items():
             place_labels(axes[i][j], points, names, END_OFFSETS)
         out.file = _save(fig, folder, out.name)
