@@ -403,6 +403,7 @@ def paper000_loss(df: pd.DataFrame, ctx: Context, folder: Path) -> Figure:
 # -- trade-off curves (the forgetting sweeps, paper 002's lr sweep) -------------------------------------------------
 # line style per forget regime (other: dash-dot)
 CURVE_STYLE = {"canaries": ("-", "solid"), "random": ("--", "dashed"), "full": (":", "dotted")}
+SWEPT_TICKS = 6           # a trade-off panel with at most this many knob values gets a tick at each (else log ticks)
 CURVE_ROOM = 0.45         # share of a trade-off panel's width left free right of the curves, for their labels
 
 
@@ -433,7 +434,8 @@ def _curves_panel(ax, g: pd.DataFrame, key: str, palette: dict) -> tuple[list, l
         names.append(curve)
     _log_axis(ax.xaxis)
     lo, hi = float(g["value"].min()), float(g["value"].max())
-    ax.set_xticks([t for t in ax.get_xticks() if lo <= t <= hi])        # none in the room left for the names
+    swept = sorted(g["value"].dropna().unique())     # few knob values: a tick at each, the ends included
+    ax.set_xticks(swept if len(swept) <= SWEPT_TICKS else [t for t in ax.get_xticks() if lo <= t <= hi])
     ax.set_xlim(lo / 1.3, hi * (hi / lo) ** (CURVE_ROOM / (1 - CURVE_ROOM)))
     return ends, names
 
