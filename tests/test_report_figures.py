@@ -25,6 +25,7 @@ from unlearning.bench.report import figures as F  # noqa: E402
 from unlearning.bench.report import pipeline  # noqa: E402
 from unlearning.bench.report.load import load  # noqa: E402
 from unlearning.bench.report.tables import Context, Forgetting  # noqa: E402
+from unlearning.bench.report.tables.ranking import direction  # noqa: E402
 from unlearning.common import schema  # noqa: E402
 from unlearning.methods import METHODS  # noqa: E402
 
@@ -121,10 +122,10 @@ def test_the_ranking_figure_draws_cost_against_distance_with_a_named_mark_per_me
 
 
 def test_the_ranking_figures_direction_rule_and_a_distance_beyond_the_cap(tmp_path, drawn):
-    assert F.direction("2 memorised, 1 over-forgot, 3 cannot tell", 0.5) == F.NO_DIRECTION      # 3 without a way
-    assert F.direction("3 memorised, 3 over-forgot", -0.2) == F.V.OVER_FORGOT                  # the sign decides
-    assert F.direction("1 matches retraining, 1 shifted everywhere", 0.3) == F.V.EVERYWHERE      # half: its way
-    assert F.direction("2 too few points", float("nan")) == F.NO_DIRECTION
+    assert direction({"memorised": 2, "over-forgot": 1, "cannot tell": 3}, 0.5) == F.NO_DIRECTION      # 3 without a way
+    assert direction({"memorised": 3, "over-forgot": 3}, -0.2) == F.V.OVER_FORGOT                  # the sign decides
+    assert direction({"matches retraining": 1, "shifted everywhere": 1}, 0.3) == F.V.EVERYWHERE      # half: its way
+    assert direction({"too few points": 2}, float("nan")) == F.NO_DIRECTION
     # records made before issue 29: no effect, no verdict, so no distance: not drawn, and the note says why
     out = F.ranking(tf.frame(tf.panel_records()), CTX, tmp_path)
     assert [(f.name, f.file) for f in out] == [("ranking_digits", None)] and not list(tmp_path.iterdir())

@@ -39,7 +39,7 @@ from ...evaluation import verdict as V
 from . import paper as P
 from .common import PRESET, ci, col, dataset_order, missing, num, plural, select, series_matrix, stats
 from .tables import Context
-from .tables.ranking import NO_DIRECTION, Ranking, direction
+from .tables.ranking import NO_DIRECTION, Ranking
 from .tables.sweeps import KNOBS, knob_rows
 
 DPI = 110
@@ -509,12 +509,13 @@ RANKING_NOTE = (
 
 def ranking_rows(df: pd.DataFrame, ctx: Context) -> pd.DataFrame:
     """The ranking table's rows (`Ranking.build`: the same data the table shows) that have a forgetting rank, in
-    its order, with the direction (`direction`) and the mean signed effect as written ("+1.23 sd")."""
+    its order, with the direction (the table's `way`: `ranking.direction`) and the mean signed effect as written
+    ("+1.23 sd")."""
     table = Ranking.build(df, ctx)
     if table is None:
         return pd.DataFrame()
     d = table.data[table.data["forgetting_rank"].notna() & table.data["distance"].notna()].copy()
-    d["direction"] = [direction(v, e) for v, e in zip(d["verdicts"], d["effect"], strict=True)]
+    d["direction"] = d["way"]
     d["effect_text"] = d["effect"].map(
         lambda e: "" if missing(e) else f"{num(e, '+.2f' if abs(e) < 1e4 else '+.2e')} sd")
     return d.reset_index(drop=True)

@@ -9,6 +9,8 @@ naive retraining stay in the ranking, marked as the floor and the ceiling.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 
 from ....evaluation import verdict as V
@@ -115,7 +117,7 @@ def _method_row(ds: str, lab: str, g: pd.DataFrame) -> dict:
            "verdicts": ", ".join(f"{counts[k]} {k}" for k in V.VERDICTS if counts.get(k)) or "none",
            "matches": int((g["verdict"] == V.MATCHES).sum()),
            "effect": stats(g["effect"].where(g["verdict"].isin(JUDGED)))[0]}
-    row["way"] = direction(row["verdicts"], row["effect"])
+    row["way"] = direction(counts, row["effect"])
     row.update({k: stats(v)[0] for k, v in ends.items()})
     for k in ("distance", "distance_lo", "distance_hi", "seconds", "seconds_lo", "seconds_hi", "rte",
               "training_seconds", "utility_ratio", "utility_ratio_lo", "utility_ratio_hi", "unlearn_score",
@@ -217,13 +219,11 @@ SHORT_NOTE = (
 NO_DIRECTION = "matches or cannot tell"
 
 
-def direction(verdicts: str, effect: float) -> str:
-    """A method's way of missing retraining over its ranked cells: the label most of its cells with a verdict carry,
-    "matches retraining" and "cannot tell" counted together as `NO_DIRECTION` (no direction shown). A missed label
-    wins a tie with NO_DIRECTION (half the cells show it); memorised against over-forgot goes by the sign of the mean
-    effect, any other tie by `verdict.MISSED`'s order."""
-    counts = {label: int(n) for n, _, label in (part.partition(" ") for part in verdicts.split(", "))
-              if n.isdigit() and label in V.VERDICTS}
+def direction(counts: Mapping[str, int], effect: float) -> str:
+    """A method's way of missing retraining over its ranked cells, from its cells' verdict `counts` ({label: cells}):
+    the label most of its cells with a verdict carry, "matches retraining" and "cannot tell" counted together as
+    `NO_DIRECTION` (no direction shown). A missed label wins a tie with NO_DIRECTION (half the cells show it);
+    memorised against over-forgot goes by the sign of the mean effect, any other tie by `verdict.MISSED`'s order."""
     ways = {w: counts.get(w, 0) for w in V.MISSED}
     top = max(ways.values())
     none = counts.get(V.MATCHES, 0) + counts.get(V.CANNOT_TELL, 0)
