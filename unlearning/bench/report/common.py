@@ -38,20 +38,27 @@ def missing(x) -> bool:
 SECONDS = "sig3"       # seconds in every table: 3 significant digits, never in exponent notation
 
 
+def plain(x: float, digits: int) -> str:
+    """`x` to `digits` significant digits in positional notation: 0.0000293 and 1460, not 2.93e-05 and 1.46e+03."""
+    s = format(x, f".{digits}g")
+    if "e" in s:
+        s = format(float(s), f".{max(0, digits - 1 - int(s.split('e')[1]))}f")
+        s = s.rstrip("0").rstrip(".") if "." in s else s        # like "g": no trailing zeros
+    return s
+
+
 def num(x, spec: str = ".4g") -> str:
     """A number in a fixed format; '' when missing. spec "int" prints integral values without decimals (others with
-    one); "sigN": N significant digits in positional notation (0.0000293 and 1460, not 2.93e-05 and 1.46e+03); any
-    other spec is a format spec."""
+    one); "sigN": N significant digits without exponent (`plain`); any other spec is a format spec."""
     if missing(x):
         return ""
     x = float(x)
     if spec == "int":
         s = f"{round(x)}" if x.is_integer() else f"{x:.1f}"
+    elif spec.startswith("sig"):
+        s = plain(x, int(spec[3:]))
     else:
-        s = format(x, f".{spec[3:]}g" if spec.startswith("sig") else spec)
-        if spec.startswith("sig") and "e" in s:
-            s = format(float(s), f".{max(0, int(spec[3:]) - 1 - int(s.split('e')[1]))}f")
-            s = s.rstrip("0").rstrip(".") if "." in s else s        # like "g": no trailing zeros
+        s = format(x, spec)
     if s.startswith("-") and float(s) == 0:
         s = s[1:]
     return s
