@@ -86,6 +86,7 @@ class ShardTask:
     cpus: int
     launch: str
     resume: bool = False
+    attempt: int = 1
 
     @property
     def json_path(self) -> Path:
@@ -95,10 +96,15 @@ class ShardTask:
     def log_path(self) -> Path:
         return Path(self.folder) / f"shard-{self.group}.log"
 
+    @property
+    def junit_path(self) -> Path:
+        """pytest's JUnit XML of this attempt: every cell's wall seconds, setup (what the lab builds) included."""
+        return Path(self.folder) / f"shard-{self.group}.attempt-{self.attempt}.xml"
+
     def command(self) -> list[str]:
         return [sys.executable, "-m", "pytest", *self.pytest_args, "--splits", str(self.splits), "--group",
                 str(self.group), "--benchmark-json", str(self.json_path), "--benchmark-storage",
-                str(Path(self.folder) / "storage"), "-p", "no:cacheprovider",
+                str(Path(self.folder) / "storage"), "--junitxml", str(self.junit_path), "-p", "no:cacheprovider",
                 *(["--bench-resume"] if self.resume else [])]
 
 
@@ -170,7 +176,7 @@ class Manifest:
 
     def task(self, group: int, resume: bool) -> ShardTask:
         return ShardTask(group, self.splits, str(self.folder), self.cwd, self.pytest_args,
-                         self.resources.cpus_per_task, self.launch, resume)
+                         self.resources.cpus_per_task, self.launch, resume, self.shards[group].attempts + 1)
 
     def counts(self) -> dict[str, int]:
         states = [s.state for s in self.shards.values()]
@@ -258,9 +264,12 @@ def _poll(manifest: Manifest, jobs: dict[int, object], unknown_since: dict[int, 
 
 
 def wait(manifest: Manifest, jobs: dict[int, object], say: Callable[[str], None] = print, poll_s: float = 2.0,
-         unknown_grace: float = 600.0) -> Manifest:
-    """Wait for `jobs` ({group: submitit job}), saying one progress line per change; the manifest says the rest."""
-    started = refreshed = time.monotonic()
+         unknown_grace: float = 600.0, tick: Callable[[float], str | None] | None = None,
+         tick_s: float = 30.0) -> Manifest:
+    """Wait for `jobs` ({group: submitit job}), saying one progress line per change (and, with `tick`, its line
+    every `tick_s` seconds: `tick(elapsed)`, e.g. cells done and an ETA); the manifest says the rest. `jobs` is
+    emptied as they end: after an interruption it holds the unfinished ones."""
+    started = refreshed = ticked = time.monotonic()
     unknown_since: dict[int, float] = {}
     say(manifest.line(0))
     while jobs:
@@ -271,18 +280,39 @@ def wait(manifest: Manifest, jobs: dict[int, object], say: Callable[[str], None]
         if _poll(manifest, jobs, unknown_since, unknown_grace):
             manifest.save()
             say(manifest.line(time.monotonic() - started))
+        if tick is not None and jobs and time.monotonic() - ticked >= tick_s:
+            ticked = time.monotonic()
+            if line := tick(ticked - started):
+                say(line)
         if jobs:
             time.sleep(poll_s)
     return manifest
 
 
+def interrupted(manifest: Manifest, jobs: dict[int, object]) -> None:
+    """The launcher was interrupted (Ctrl-C) while `jobs` ran: local jobs are stopped (SIGINT: pytest ends its cell's
+    journal line or none, never half of one) and their shards marked failed, so that `resubmit` resumes them from
+    the journal; Slurm jobs go on (the manifest keeps them running: `resubmit --force` after they end or are
+    cancelled). The manifest is saved either way."""
+    for k, job in jobs.items():
+        if manifest.executor == "local":
+            try:
+                job.cancel()
+            except Exception:            # already gone
+                pass
+            s = manifest.shards[k]
+            s.state, s.reason = FAILED, "interrupted (Ctrl-C): resubmit resumes it from the journal"
+    manifest.save()
+
+
 def launch(folder: Path, splits: int, pytest_args, *, executor_kind: str = "auto", resources: Resources | None = None,
            cwd: Path | None = None, resubmit: bool = False, force: bool = False, say: Callable[[str], None] = print,
-           poll_s: float = 2.0) -> Manifest:
+           poll_s: float = 2.0, tick: Callable[[float], str | None] | None = None, tick_s: float = 30.0) -> Manifest:
     """Submit a benchmark session as `splits` shards (or, with `resubmit`, the not-passed shards of the launch in
     `folder`) and wait for them. The folder must be new or empty unless resubmitting. A shard the manifest last saw
     pending or running (a launcher interrupted while waiting: its jobs, Slurm's or local, go on) is resubmitted
-    only with `force`, so that two jobs never write one shard's files."""
+    only with `force`, so that two jobs never write one shard's files. Interrupted (Ctrl-C) while waiting, it stops
+    the local jobs, saves the manifest (`interrupted`) and raises KeyboardInterrupt."""
     folder = Path(folder).absolute()
     if resubmit:
         manifest = Manifest.load(folder)
@@ -305,4 +335,9 @@ def launch(folder: Path, splits: int, pytest_args, *, executor_kind: str = "auto
     jobs = submit(manifest, groups)
     say(f"submitted shards {', '.join(map(str, groups))} of {manifest.splits} as job array "
         f"{jobs[0].job_id.split('_')[0]} ({manifest.executor}); folder {folder}")
-    return wait(manifest, dict(zip(groups, jobs, strict=True)), say, poll_s)
+    running = dict(zip(groups, jobs, strict=True))
+    try:
+        return wait(manifest, running, say, poll_s, tick=tick, tick_s=tick_s)
+    except KeyboardInterrupt:
+        interrupted(manifest, running)
+        raise

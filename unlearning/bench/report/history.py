@@ -83,6 +83,30 @@ def _change(prev, cur, kind: str = "metric") -> str:
     return BEYOND if disjoint else "" if intervals else MOVED
 
 
+NEW, GONE = "new", "gone"
+
+
+def moved(previous: pd.DataFrame, current: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """What moved between two reports' tracked figures (`figures` of each): every figure that changed beyond the
+    spread (`_change`), moved without an interval, is new or is gone, as rows of kind, figure, before [lo, hi], after
+    [lo, hi], change; and how many figures both have (the rest of them moved within the spread or not at all)."""
+    key = ["kind", "figure"]
+    both = previous.drop_duplicates(key).merge(current.drop_duplicates(key), on=key, how="outer",
+                                               suffixes=("_before", "_after"), indicator=True)
+    rows = []
+    for _, r in both.iterrows():
+        before = {k: r[f"{k}_before"] for k in ("value", "lo", "hi")}
+        after = {k: r[f"{k}_after"] for k in ("value", "lo", "hi")}
+        had, has = not pd.isna(before["value"]), not pd.isna(after["value"])
+        change = NEW if has and not had else GONE if had and not has else _change(before, after, r["kind"])
+        if change:
+            rows.append({"kind": r["kind"], "figure": r["figure"], "before": before["value"], "before_lo": before["lo"],
+                         "before_hi": before["hi"], "after": after["value"], "after_lo": after["lo"],
+                         "after_hi": after["hi"], "change": change})
+    columns = ["kind", "figure", "before", "before_lo", "before_hi", "after", "after_lo", "after_hi", "change"]
+    return pd.DataFrame(rows, columns=columns), int((both["_merge"] == "both").sum())
+
+
 def history(paths: list[str]) -> pd.DataFrame:
     """Every tracked figure of every commit (oldest first), each change from the commit before marked."""
     frames, profile = [], None

@@ -1,0 +1,485 @@
+"""One release: the paper profile run as shards at one clean commit, merged, `reports/` regenerated from that one
+run and compared with the previous release.
+
+    python -m benchmarks.release                          # the whole release (tox -e release is the same)
+    python -m benchmarks.release --resume                 # after Ctrl-C or a killed shard: only what is missing
+    python -m benchmarks.release --skip-stale-searches    # go on past stale searches (each named, with its command)
+
+The steps, in order (docs/release.md):
+
+1. **A clean tree** or nothing: the report names one commit, so uncommitted changes (tracked, or untracked and not
+   ignored) stop the release (exit 2), each named.
+2. **Stale searches**: a committed search (`benchmarks/tuned/<dataset>.json`) is stale for a method when the code of
+   the module that registers the method changed since the commit the search recorded for it (its syntax tree less
+   docstrings: comments, layout and reworded docstrings do not count; `code_of`). Stale ones are searched again with
+   the settings they were made with (`python -m benchmarks.tune ...`, printed), then the release stops (exit 3):
+   commit the new searches and release again, so the report still comes from one clean commit.
+   `--skip-stale-searches` goes on with them as they are, each named with the command that would refresh it.
+3. **The shards**: the profile's cells split by pytest-split over the machine's CPUs (submitit's local executor, one
+   single-threaded shard per CPU) or over Slurm where a controller answers (`benchmarks.cluster`'s launcher,
+   balanced by `benchmarks/durations/<profile>.json`), with one progress line every `TICK_S` seconds: cells done
+   and an ETA. Everything lands in the release folder (`.benchmarks/release/<commit>-<profile>/` unless `--folder`);
+   Ctrl-C stops the shards and keeps every finished cell (the journal), `--resume` runs only what is missing and the
+   saved cells are the same bits either way.
+4. **The report**: the shards are merged into the folder's `merged.json`; the previous release's runs are kept in the
+   folder (`previous/`), `reports/runs/` is replaced by the one merged run and `python -m reports reports/runs --out
+   reports` regenerates the report (a failure puts the previous runs back).
+5. **What moved**: the history check's tracked figures of the previous runs against the new one (`history.moved`):
+   each metric or cost that moved beyond its spread, is new or is gone, printed and saved as `moved.csv`.
+6. **What it cost**: the wall time, each shard's, and each part's (module x dataset: the summed wall seconds of its
+   cells, builds included, from each shard's JUnit XML), printed and saved in `release.json`; the cells' measured
+   seconds become the profile's durations file (`--no-durations` keeps it), which balances the next release.
+
+Exit status: 0 released; 1 a shard failed, the merge or the report found a problem (`reports/` is left as it was:
+`--resume` reruns what failed); 2 bad usage or a dirty tree; 3 stale searches were searched again (commit them and
+release again).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from unlearning.bench.cluster.launch import FAILED, PENDING, RUNNING, Manifest, Resources, launch
+from unlearning.common.files import restore_aside, save_json, swap_folder, temp_folder
+from unlearning.running.provenance import git_state
+
+from .cluster import durations, merge, missing_extra, pytest_args, status
+from .profiles import PROFILES, get_profile
+
+ROOT = Path(__file__).resolve().parent.parent
+TUNED = "benchmarks/tuned"
+REPORTS = "reports"
+PROFILE = "paper"
+TICK_S = 60.0              # one progress line a minute
+STALE_EXIT, DIRTY_EXIT = 3, 2
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+# -- 1. a clean tree --------------------------------------------------------------------------------------------------
+def dirty(root: Path) -> list[str]:
+    """Why `root` cannot be released: its uncommitted paths (or that it is no git checkout)."""
+    state = git_state(root)
+    if state["git_commit"] is None:
+        return [f"{root} is not a git checkout with a commit: a release names the commit it ran"]
+    return list(state["git_changed_paths"] or []) if state["git_dirty"] else []
+
+
+# -- 2. stale searches ------------------------------------------------------------------------------------------------
+@dataclass
+class Stale:
+    """The methods of one dataset's committed search whose code changed since the commit each was searched at."""
+
+    dataset: str
+    path: Path
+    methods: dict[str, str] = field(default_factory=dict)      # method -> why it is stale
+    regimes: tuple[str, ...] = ()
+    settings: dict = field(default_factory=dict)
+
+    def command(self) -> list[str]:
+        """The search that refreshes them, with the settings the file was searched with."""
+        s, cmd = self.settings, [sys.executable, "-m", "benchmarks.tune", self.dataset]
+        cmd += ["--bench-profile", str(s.get("profile") or PROFILE)]
+        if s.get("trials_per_method"):
+            cmd += ["--trials", str(s["trials_per_method"])]
+        if s.get("n_models"):
+            cmd += ["--n-models", str(s["n_models"])]
+        for key in ("train", "test"):
+            if (s.get("subset") or {}).get(key) is not None:
+                cmd += [f"--{key}", str(s["subset"][key])]
+        if self.regimes:
+            cmd += ["--regimes", *self.regimes]
+        return [*cmd, "--methods", *sorted(self.methods)]
+
+
+def _git(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=False)
+
+
+def method_file(name: str, root: Path) -> str | None:
+    """The module that registers method `name`, relative to `root` (None: not a registered method of this tree)."""
+    import inspect
+
+    from unlearning.methods import get_method
+
+    try:
+        path = Path(inspect.getsourcefile(get_method(name).fn)).resolve()
+    except (ValueError, TypeError):
+        return None
+    try:
+        return str(path.relative_to(root.resolve()))
+    except ValueError:                     # a plug-in's method, outside this tree: not this release's code
+        return None
+
+
+def code_of(root: Path, commit: str, source: str) -> str | None:
+    """What of `source` at `commit` can change what a method does: its syntax tree without docstrings (comments and
+    layout are not in it), so that a reworded docstring leaves a search fresh. None where the file was absent."""
+    import ast
+
+    shown = _git(root, "show", f"{commit}:{source}")
+    if shown.returncode != 0:
+        return None
+    tree = ast.parse(shown.stdout)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body and \
+                isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and \
+                isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
+def stale_searches(root: Path = ROOT, folder: str = TUNED) -> list[Stale]:
+    """Every committed search with a stale method (module docstring, step 2), by dataset."""
+    found = []
+    for path in sorted((root / folder).glob("*.json")):
+        search = json.loads(path.read_text(encoding="utf-8"))
+        regimes = search.get("regimes") or {search.get("regime") or "canaries": search}
+        stale = Stale(search.get("dataset") or path.stem, path, settings=search)
+        for regime, entry in regimes.items():
+            for method, result in entry.get("methods", {}).items():
+                commit = (result.get("provenance") or {}).get("git_commit")
+                source = method_file(method, root)
+                if source is None:
+                    continue
+                if not commit:
+                    why = "its search recorded no commit"
+                elif _git(root, "cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
+                    why = f"its search's commit {commit[:12]} is not in this clone"
+                elif code_of(root, commit, source) != code_of(root, "HEAD", source):
+                    why = f"{source} changed since {commit[:12]}"
+                else:
+                    continue
+                stale.methods.setdefault(method, why)
+                if "regimes" in search and regime not in stale.regimes:
+                    stale.regimes += (regime,)
+        if stale.methods:
+            found.append(stale)
+    return found
+
+
+# -- 3. the shards, with a progress line ------------------------------------------------------------------------------
+def collect(args: list[str], root: Path = ROOT) -> list[str]:
+    """The node ids pytest collects for the release (`args`: the shards' pytest arguments, no split)."""
+    keep = [a for i, a in enumerate(args) if a not in ("--splitting-algorithm", "--durations-path")
+            and (i == 0 or args[i - 1] not in ("--splitting-algorithm", "--durations-path"))]
+    out = subprocess.run([sys.executable, "-m", "pytest", *keep, "--collect-only", "-q", "-p", "no:cacheprovider"],
+                         cwd=root, capture_output=True, text=True, check=False)
+    return [line.strip() for line in out.stdout.splitlines() if "::" in line and not line.startswith(" ")]
+
+
+def journaled(folder: Path) -> set[str]:
+    """The cells the shards' journals hold (finished cells, whichever attempt)."""
+    done: set[str] = set()
+    for path in (folder / "storage").glob("*/journal/*.jsonl"):
+        for line in path.read_bytes().split(b"\n"):
+            try:
+                done.add(json.loads(line)["fullname"])
+            except (ValueError, KeyError, TypeError):       # a torn last line: not a cell (the journal says so)
+                continue
+    return done
+
+
+class Eta:
+    """The release's progress line: cells done of all, and the time left, from the recorded durations of the cells
+    done in this session (a cell without a recorded duration counts as their mean)."""
+
+    def __init__(self, cells: list[str], recorded: dict[str, float], folder: Path):
+        self.cells, self.folder = cells, folder
+        known = [recorded[c] for c in cells if c in recorded]
+        mean = sum(known) / len(known) if known else 1.0
+        self.expected = {c: recorded.get(c, mean) for c in cells}
+        self.before = journaled(folder) & set(cells)
+
+    def line(self, elapsed: float) -> str:
+        done = journaled(self.folder) & set(self.cells)
+        now = sum(self.expected[c] for c in done - self.before)
+        left = sum(self.expected[c] for c in self.cells if c not in done)
+        eta = f"~{clock(elapsed * left / now)} left" if now > 0 else "ETA after the first cell"
+        return f"release: {len(done)}/{len(self.cells)} cells · {clock(elapsed)} this session · {eta}"
+
+
+def clock(seconds: float) -> str:
+    m, s = divmod(round(seconds), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+
+
+def resolve_executor(kind: str) -> str:
+    """`auto`: Slurm where `sbatch` is found and its controller answers (`sinfo`), else submitit's local executor."""
+    if kind != "auto":
+        return kind
+    if shutil.which("sbatch") and shutil.which("sinfo"):
+        try:
+            if subprocess.run(["sinfo", "-h"], capture_output=True, timeout=15, check=False).returncode == 0:
+                return "slurm"
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return "local"
+
+
+def cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def lost_local_shards(manifest: Manifest) -> list[str]:
+    """A local launch whose launcher died: its shards last seen pending or running whose process is gone are marked
+    failed (so `--resume` reruns them); those still alive are returned (the release must not run them twice)."""
+    alive = []
+    for k, s in manifest.shards.items():
+        if s.state in (PENDING, RUNNING) and manifest.executor == "local":
+            try:
+                os.kill(int(s.job_id), 0)
+                alive.append(f"shard {k} (pid {s.job_id})")
+            except (ProcessLookupError, ValueError, TypeError):
+                s.state, s.reason = FAILED, "its process is gone (the launcher was stopped)"
+            except PermissionError:
+                alive.append(f"shard {k} (pid {s.job_id})")
+    manifest.save()
+    return alive
+
+
+# -- 6. what it cost --------------------------------------------------------------------------------------------------
+def junit_seconds(folder: Path) -> list[tuple[str, int, float, bool]]:
+    """(node id, attempt, wall seconds, run) of every cell in the shards' JUnit XML files (`run`: not skipped)."""
+    out = []
+    for path in sorted(folder.glob("shard-*.attempt-*.xml")):
+        attempt = int(path.stem.rsplit("-", 1)[-1])
+        try:
+            root = ET.parse(path).getroot()
+        except ET.ParseError:                       # an attempt killed before pytest wrote it
+            continue
+        for case in root.iter("testcase"):
+            node = case.get("classname", "").replace(".", "/") + ".py::" + case.get("name", "")
+            skipped = case.find("skipped") is not None
+            out.append((node, attempt, float(case.get("time") or 0.0), not skipped))
+    return out
+
+
+def part(node: str) -> str:
+    """A cell's part of the release: its module and, where its id starts with one, its dataset."""
+    module, _, name = node.partition("::")
+    first = name.partition("[")[2].split("-")[0].rstrip("]")
+    return f"{Path(module).stem.removeprefix('test_')} {first}".strip()
+
+
+def costs(folder: Path) -> dict:
+    """Each part's cells and summed wall seconds (every attempt's: work an interruption threw away counts), and each
+    cell's seconds where it ran (its last attempt that ran it: the durations of the next release)."""
+    parts: dict[str, dict] = defaultdict(lambda: {"cells": 0, "seconds": 0.0})
+    cell: dict[str, float] = {}
+    for node, _attempt, seconds, ran in junit_seconds(folder):
+        p = parts[part(node)]
+        p["seconds"] += seconds
+        if ran:
+            p["cells"] += 1 if node not in cell else 0
+            cell[node] = seconds
+    return {"parts": dict(sorted(parts.items(), key=lambda kv: -kv[1]["seconds"])), "cells": cell}
+
+
+# -- the release ------------------------------------------------------------------------------------------------------
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.release", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bench-profile", default=PROFILE, choices=list(PROFILES), help="the profile (default: paper)")
+    ap.add_argument("--folder", type=Path, default=None,
+                    help="the release folder (default .benchmarks/release/<commit>-<profile>)")
+    ap.add_argument("--resume", action="store_true",
+                    help="go on with the release folder's launch: only what is missing")
+    ap.add_argument("--skip-stale-searches", action="store_true", help="go on past stale searches, each named")
+    ap.add_argument("--shards", type=int, default=None,
+                    help="shards (default: one per CPU locally, the profile's on Slurm)")
+    ap.add_argument("--executor", choices=("auto", "local", "slurm"), default="auto",
+                    help="local (submitit's), slurm, or auto: slurm where its controller answers")
+    ap.add_argument("--reports", type=Path, default=ROOT / REPORTS, help="the report folder (default: reports/)")
+    ap.add_argument("--no-durations", action="store_true",
+                    help="keep benchmarks/durations/<profile>.json as it is (default: the release's cell times)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = parser().parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    if why := missing_extra():
+        print(f"release: error: {why}", file=sys.stderr)
+        return DIRTY_EXIT
+    if changed := dirty(ROOT):
+        print(f"release: error: the tree has {len(changed)} uncommitted change(s): commit or stash them; a release "
+              "names one clean commit:\n" + "\n".join(f"  {p}" for p in changed), file=sys.stderr)
+        return DIRTY_EXIT
+    commit = git_state(ROOT)["git_commit"]
+    profile = get_profile(args.bench_profile)
+    stale = stale_searches(ROOT)
+    if stale and (code := refresh(stale, skip=args.skip_stale_searches)) is not None:
+        return code
+    folder = (args.folder or ROOT / ".benchmarks" / "release" / f"{commit[:12]}-{profile.name}").absolute()
+    summary_path = folder / "release.json"
+    started = time.time()
+    try:
+        manifest = run_shards(args, extra, profile, folder)
+    except ValueError as exc:
+        print(f"release: error: {exc}", file=sys.stderr)
+        return DIRTY_EXIT
+    except KeyboardInterrupt:
+        record_session(summary_path, started, interrupted=True)
+        print(f"\nrelease: interrupted; every finished cell is kept. Go on with: python -m benchmarks.release "
+              f"--resume{' --folder ' + str(folder) if args.folder else ''}", file=sys.stderr)
+        return 130
+    summary = record_session(summary_path, started, interrupted=False)
+    say("\n".join(status(manifest)))
+    if merge(manifest) != 0:
+        print("release: error: not every shard passed: reports/ is left as it was; rerun what failed with "
+              "--resume", file=sys.stderr)
+        return 1
+    spent = costs(folder)
+    summary.update(commit=commit, profile=profile.name, executor=manifest.executor, shards=manifest.splits,
+                   shard_seconds={k: s.seconds for k, s in manifest.shards.items()}, parts=spent["parts"],
+                   stale_searches_skipped={s.dataset: s.methods for s in stale})
+    save_json(summary_path, summary)
+    say(cost_lines(summary))
+    if not args.no_durations and spent["cells"]:
+        save_json(durations(profile.name), dict(sorted(spent["cells"].items())))
+        say(f"release: recorded {len(spent['cells'])} cell durations in {durations(profile.name).relative_to(ROOT)}")
+    run_name = f"release-{commit[:12]}-{profile.name}.json"
+    previous = keep_previous(args.reports / "runs", folder / "previous")
+    if (code := regenerate(folder / "merged.json", run_name, args.reports)) != 0:
+        return code
+    return report_moved(previous, args.reports / "runs" / run_name, folder)
+
+
+def refresh(stale: list[Stale], skip: bool) -> int | None:
+    """Name each stale search with its command; search them again unless `skip` (then the exit status: commit them and
+    release again), else None: go on."""
+    for s in stale:
+        print(f"release: stale search {s.path.relative_to(ROOT)}: "
+              + "; ".join(f"{m}: {why}" for m, why in sorted(s.methods.items()))
+              + f"\n  refresh: {' '.join(s.command()[1:])}", file=sys.stderr)
+    if skip:
+        return None
+    for s in stale:
+        say(f"release: searching again: {' '.join(s.command()[1:])}")
+        if subprocess.run(s.command(), cwd=ROOT, check=False).returncode != 0:
+            print(f"release: error: the search of {s.dataset} failed", file=sys.stderr)
+            return 1
+    say(f"release: stale searches refreshed: commit {TUNED}/ and run the release again")
+    return STALE_EXIT
+
+
+def run_shards(args, extra: list[str], profile, folder: Path) -> Manifest:
+    """Launch the release's shards (or, with --resume, what is missing of them) and wait, with the progress line."""
+    resuming = (folder / "launch.json").exists()
+    if resuming and not args.resume:
+        raise ValueError(f"{folder} holds a release already: --resume goes on with it (or remove the folder)")
+    if args.resume and not resuming:
+        raise ValueError(f"{folder} holds no release to resume (no launch.json)")
+    if resuming:
+        manifest = Manifest.load(folder)
+        if live := lost_local_shards(manifest):
+            raise ValueError(f"{', '.join(live)} still run: wait for them or stop them, then --resume")
+        eta = Eta(collect(list(manifest.pytest_args)), _recorded(profile.name), folder)
+        return launch(folder, 0, (), resubmit=True, force=True, say=say, tick=eta.line, tick_s=TICK_S)
+    executor = resolve_executor(args.executor)
+    splits = args.shards or (cpus() if executor == "local" else profile.cluster.shards)
+    test_args = pytest_args(profile.name, extra)
+    eta = Eta(collect(test_args), _recorded(profile.name), folder)
+    say(f"release: {len(eta.cells)} cells of profile {profile.name} as {splits} shard(s) ({executor}); "
+        f"folder {folder}")
+    c = profile.cluster
+    return launch(folder, splits, test_args, executor_kind=executor, say=say, tick=eta.line, tick_s=TICK_S,
+                  resources=Resources(cpus_per_task=c.cpus_per_task, mem_gb=c.mem_gb, timeout_min=c.timeout_min))
+
+
+def _recorded(profile: str) -> dict[str, float]:
+    path = durations(profile)
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def record_session(path: Path, started: float, interrupted: bool) -> dict:
+    """Add this invocation's wall seconds to the release's `release.json` (a resumed release: one entry each)."""
+    summary = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"sessions": []}
+    summary["sessions"].append({"started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+                                "seconds": time.time() - started, "interrupted": interrupted})
+    summary["wall_seconds"] = sum(s["seconds"] for s in summary["sessions"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_json(path, summary)
+    return summary
+
+
+def cost_lines(summary: dict) -> str:
+    lines = [f"release: {clock(summary['wall_seconds'])} wall in {len(summary['sessions'])} session(s), "
+             f"{summary['shards']} shard(s) ({summary['executor']}): "
+             + ", ".join(f"shard {k} {clock(s or 0)}" for k, s in sorted(summary["shard_seconds"].items())),
+             "release: each part's cells and wall seconds (summed over shards, builds included):"]
+    lines += [f"  {name:40s} {p['cells']:5d} cells {clock(p['seconds']):>9s}" for name, p in summary["parts"].items()]
+    return "\n".join(lines)
+
+
+def keep_previous(runs: Path, previous: Path) -> list[Path]:
+    """The previous release's runs, copied once into the release folder (a resumed release keeps the first copy)."""
+    if not previous.exists():
+        tmp = previous.with_name(previous.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        for path in sorted(runs.glob("*.json")) if runs.is_dir() else []:
+            shutil.copy2(path, tmp / path.name)
+        os.replace(tmp, previous)
+    return sorted(previous.glob("*.json"))
+
+
+def regenerate(merged: Path, run_name: str, reports: Path) -> int:
+    """`reports/runs/` becomes the one merged run and the report is regenerated from it; a failed report puts the
+    previous runs back (the report generator itself replaces its pages all at once or not at all)."""
+    runs = reports / "runs"
+    runs.parent.mkdir(parents=True, exist_ok=True)
+    tmp, aside = temp_folder(runs)
+    shutil.copy2(merged, tmp / run_name)
+    swap_folder(tmp, runs, aside)
+    code = subprocess.run([sys.executable, "-m", "unlearning.bench.report", str(runs), "--out", str(reports)],
+                          cwd=ROOT, check=False).returncode
+    if code != 0:
+        print(f"release: error: the report generator exited {code}: the previous runs are put back", file=sys.stderr)
+        os.rename(runs, tmp)
+        restore_aside(tmp, aside, runs)
+        return 1
+    restore_aside(tmp, aside, runs)
+    say(f"release: {reports} regenerated from {runs / run_name}")
+    return 0
+
+
+def report_moved(previous: list[Path], current: Path, folder: Path, shown: int = 40) -> int:
+    """The history check's figures of the previous release against this one: what moved, printed and saved."""
+    from unlearning.bench.report.history import figures, moved
+    from unlearning.bench.report.load import load
+
+    if not previous:
+        say("release: no previous release's runs to compare with")
+        return 0
+    try:
+        rows, common = moved(figures(load([str(p) for p in previous])), figures(load([str(current)])))
+    except ValueError as exc:
+        print(f"release: the comparison with the previous release failed: {exc}", file=sys.stderr)
+        return 1
+    rows.to_csv(folder / "moved.csv", index=False)
+    counts = rows["change"].value_counts().to_dict() if len(rows) else {}
+    say(f"release: against the previous release ({len(previous)} run(s)): {common} figures in both, "
+        + ", ".join(f"{n} {what}" for what, n in sorted(counts.items())) + f" (all in {folder / 'moved.csv'})")
+    for _, r in rows.head(shown).iterrows():
+        say(f"  {r['change']:20s} {r['kind']:6s} {r['figure']}: {r['before']:.4g} -> {r['after']:.4g}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
