@@ -142,6 +142,16 @@ class Forgetting:
     sizes_unstacked: tuple[int, ...] | None = None
     regimes_unstacked: tuple[str, ...] | None = None
     settings_unstacked: tuple[str, ...] = ("preset", "tuned")
+    # the regimes of a named dataset (one not named: `regimes`), main, sweep and tuned cells alike
+    regimes_by_dataset: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def regimes_of(self, dataset: str, unstacked: bool) -> tuple[str, ...]:
+        """The regimes `dataset` runs in (`regimes_by_dataset`, else `regimes`; where its model does not stack, only
+        those of them in `regimes_unstacked`, where set)."""
+        regimes = self.regimes_by_dataset.get(dataset, self.regimes)
+        if unstacked and self.regimes_unstacked is not None:
+            regimes = tuple(r for r in regimes if r in self.regimes_unstacked)
+        return tuple(regimes)
 
 
 @dataclass(frozen=True)
@@ -208,12 +218,17 @@ PROFILES = {
         paper000=Paper000(trials={"synthetic": (0, 1), "california": (0,)}),
         paper002=Paper002(seeds=(0,), table1_sizes=(20, 60), figure1_sizes=(10, 20), figure1_lrs=(1e-3,),
                           sweep_lrs=(1e-3, 1.0)),
-        grid=Grid(sizes=(50, 100)),
+        # MNIST's ConvNet (one model at a time) runs only size 50 of the grid, the forgetting audit's random regime
+        # and 3 models per group; each regime runs on one dataset (classwise on synthetic, canaries with the sweeps and
+        # tuned cells on digits, random on California and MNIST): every module, method and regime in ~2 min
+        grid=Grid(sizes=(50, 100), sizes_unstacked=(50,), full_unstacked=()),
         overhead=Overhead(rows=2048, epochs=2, requests=50),
-        threads=Threads(mlp_rows=400, mlp_epochs=3, conv_steps=6, repeats=3),
-        forgetting=Forgetting(sizes=(2,), n_models=4, n_models_unstacked=4, sweep_size=2, sweep_regimes=("canaries",),
+        threads=Threads(mlp_rows=400, mlp_epochs=3, conv_steps=6, repeats=1),
+        forgetting=Forgetting(sizes=(2,), n_models=4, n_models_unstacked=3, sweep_size=2, sweep_regimes=("canaries",),
                               relabel_lrs=(1.0,), pruning_scales=(0.25,), error_settings=((8, 20, 0.06),),
-                              error_panels=10, tuned_regimes=("canaries",)),
+                              error_panels=10, tuned_regimes=("canaries",),
+                              regimes_by_dataset={"synthetic": ("classwise",), "digits": ("canaries",),
+                                                  "california": ("random",), "mnist": ("random",)}),
         cluster=Cluster(shards=3, mem_gb=4.0, timeout_min=30),
     ),
     "quick": Profile(

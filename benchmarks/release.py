@@ -351,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     save_json(summary_path, summary)
     say(cost_lines(summary))
     if not args.no_durations and spent["cells"]:
-        save_json(durations(profile.name), dict(sorted(spent["cells"].items())))
+        save_json(durations(profile.name), dict(sorted({**_recorded(profile.name), **spent["cells"]}.items())))
         say(f"release: recorded {len(spent['cells'])} cell durations in {durations(profile.name).relative_to(ROOT)}")
     run_name = f"release-{commit[:12]}-{profile.name}.json"
     previous = keep_previous(args.reports / "runs", folder / "previous")

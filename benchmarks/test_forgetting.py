@@ -106,8 +106,7 @@ def cases(p: Profile):
     for spec in map(get_dataset, names()):
         ds, applies = spec.name, _applies(spec)
         methods = [m for m in FIRST if m in METHODS] + sorted(set(METHODS) - set(FIRST))
-        regimes = p.forgetting.regimes_unstacked if _unstacked(spec) else None
-        for regime in [r for r in p.forgetting.regimes if regimes is None or r in regimes]:
+        for regime in p.forgetting.regimes_of(ds, _unstacked(spec)):
             for size in _sizes(p, spec, p.forgetting.sizes):
                 for method in methods:
                     reason = applies[method] or _reason(p, spec, regime, size)
@@ -122,7 +121,7 @@ def sweep_cases(p: Profile):
     for spec in map(get_dataset, names()):
         ds, applies = spec.name, _applies(spec)
         size = _sizes(p, spec, (f.sweep_size,))[0]
-        for regime in f.sweep_regimes:
+        for regime in [r for r in f.sweep_regimes if r in f.regimes_of(ds, _unstacked(spec))]:
             for method, (knob, field, _) in SWEEPS.items():
                 if method not in METHODS:
                     continue

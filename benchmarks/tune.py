@@ -44,9 +44,8 @@ def cells(profile: Profile, dataset: str, regimes=None) -> dict[str, list[int]]:
     from .test_forgetting import _reason, _sizes, _unstacked  # one rule for the cells run and the cells tuned
 
     spec, f = get_dataset(dataset), profile.forgetting
-    wanted = [r for r in f.tuned_regimes if regimes is None or r in regimes]
-    if f.regimes_unstacked is not None and _unstacked(spec):
-        wanted = [r for r in wanted if r in f.regimes_unstacked]
+    runs = f.regimes_of(dataset, _unstacked(spec))
+    wanted = [r for r in f.tuned_regimes if (regimes is None or r in regimes) and r in runs]
     out = {r: [s for s in _sizes(profile, spec, f.sizes) if _reason(profile, spec, r, s) is None] for r in wanted}
     return {r: sizes for r, sizes in out.items() if sizes}
 
