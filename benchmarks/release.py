@@ -355,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"release: recorded {len(spent['cells'])} cell durations in {durations(profile.name).relative_to(ROOT)}")
     run_name = f"release-{commit[:12]}-{profile.name}.json"
     previous = keep_previous(args.reports / "runs", folder / "previous")
-    if (code := regenerate(folder / "merged.json", run_name, args.reports)) != 0:
+    if (code := regenerate(folder / "merged.json", run_name, args.reports, folder / "previous")) != 0:
         return code
     return report_moved(previous, args.reports / "runs" / run_name, folder)
 
@@ -439,24 +439,30 @@ def keep_previous(runs: Path, previous: Path) -> list[Path]:
     return sorted(previous.glob("*.json"))
 
 
-def regenerate(merged: Path, run_name: str, reports: Path) -> int:
+def regenerate(merged: Path, run_name: str, reports: Path, previous: Path) -> int:
     """`reports/runs/` becomes the one merged run and the report is regenerated from it; a failed report puts the
-    previous runs back (the report generator itself replaces its pages all at once or not at all)."""
+    previous runs back from their copy in the release folder (`previous`; the report generator itself replaces its
+    pages all at once or not at all)."""
     runs = reports / "runs"
-    runs.parent.mkdir(parents=True, exist_ok=True)
-    tmp, aside = temp_folder(runs)
-    shutil.copy2(merged, tmp / run_name)
-    swap_folder(tmp, runs, aside)
+    replace_runs(runs, [merged], run_name)
     code = subprocess.run([sys.executable, "-m", "unlearning.bench.report", str(runs), "--out", str(reports)],
                           cwd=ROOT, check=False).returncode
-    if code != 0:
-        print(f"release: error: the report generator exited {code}: the previous runs are put back", file=sys.stderr)
-        os.rename(runs, tmp)
-        restore_aside(tmp, aside, runs)
-        return 1
+    if code == 0:
+        say(f"release: {reports} regenerated from {runs / run_name}")
+        return 0
+    print(f"release: error: the report generator exited {code}: the previous runs are put back", file=sys.stderr)
+    replace_runs(runs, sorted(previous.glob("*.json")))
+    return 1
+
+
+def replace_runs(runs: Path, files: list[Path], name: str | None = None) -> None:
+    """Make `runs` hold exactly `files` (the first named `name`, if given): filled beside it, swapped in by rename."""
+    runs.parent.mkdir(parents=True, exist_ok=True)
+    tmp, aside = temp_folder(runs)
+    for i, path in enumerate(files):
+        shutil.copy2(path, tmp / (name if name and i == 0 else path.name))
+    swap_folder(tmp, runs, aside)
     restore_aside(tmp, aside, runs)
-    say(f"release: {reports} regenerated from {runs / run_name}")
-    return 0
 
 
 def report_moved(previous: list[Path], current: Path, folder: Path, shown: int = 40) -> int:

@@ -152,9 +152,9 @@ def test_a_failed_report_puts_the_previous_runs_back(tmp_path, capsys):
     assert [p.read_text() for p in release.keep_previous(reports / "runs", tmp_path / "previous")] == ["{}"]
     bad = tmp_path / "merged.json"
     bad.write_text("not a run")
-    assert release.regenerate(bad, "release-x.json", reports) == 1
+    assert release.regenerate(bad, "release-x.json", reports, tmp_path / "previous") == 1
     assert "previous runs are put back" in capsys.readouterr().err
-    assert sorted(p.name for p in (reports / "runs").iterdir()) == ["old.json"]
+    assert [p.read_text() for p in (reports / "runs").iterdir()] == ["{}"]
     assert sorted(p.name for p in reports.iterdir()) == ["runs"]
 
 
