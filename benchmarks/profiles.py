@@ -108,6 +108,8 @@ class Grid:
     sizes_unstacked: tuple[int, ...] | None = None
     seeds_unstacked: tuple[int, ...] | None = None
     full_unstacked: tuple[str, ...] = ("naive_retrain", "noop", "weight_pruning", "finetune", "random_relabel")
+    # ... and the methods in `full_unstacked` only these sizes there, at every seed (None: all the grid's sizes)
+    full_sizes_unstacked: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -241,22 +243,29 @@ PROFILES = {
         cluster=Cluster(shards=4, mem_gb=6.0, timeout_min=120),
     ),
     # The papers' tables at their settings with 3 seeds; MNIST at 3 epochs (`SCALES`). The grid runs on subsets
-    # (its 12 sizes x 3 seeds x every method would otherwise retrain full MNIST 36 times).
+    # (its 12 sizes x 3 seeds x every method would otherwise retrain full MNIST 36 times). The release runs this
+    # profile (`python -m benchmarks.release`, docs/release.md) within an hour on a 2-core CPU: what it cut to get
+    # there, each measured alone on one core (2026-12-05), is said beside each field below.
     "paper": Profile(
         name="paper",
         paper000=Paper000(trials={"synthetic": (0, 1, 2, 3, 4, 5, 6, 7), "california": (0, 1, 2)}),
-        paper002=Paper002(seeds=(0, 1, 2), figure1_seeds=(0, 1, 2),
-                          sweep_lrs=(1e-3, 2e-3, 3e-3, 4e-3, 5e-3, 7e-3, 1e-2, 0.1, 1.0)),
-        grid=Grid(seeds=(0, 1, 2), sizes_unstacked=(100, 600), seeds_unstacked=(0,)),
-        # MNIST (its ConvNets train one by one; a tuned cell of 16 ConvNets ≈ 2-4 min on one core): size 20, the
-        # random and canary regimes, each method with a search at its tuned point only (the presets' cells of the
-        # papers' methods are those of reports/runs/0018, every regime at sizes 20 and 100)
-        forgetting=Forgetting(sizes=(20, 100), relabel_lrs=(3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0),
-                              sizes_unstacked=(20,), regimes_unstacked=("random", "canaries"),
+        # Table 1: 9 full-MNIST trainings of 3.4-3.8 min each (31.6 min). Figure 1 at one seed (a relabel stream with
+        # its 8 checkpoints evaluated: 26 s; 3 seeds cost 11.7 min); the lr sweep at 6 of the 9 rates it had
+        paper002=Paper002(seeds=(0, 1, 2), figure1_seeds=(0,),
+                          sweep_lrs=(1e-3, 2e-3, 3e-3, 5e-3, 1e-2, 1.0)),
+        # MNIST's papers' methods at 3 of the 12 sizes (each size x 3 seeds: ~85 s), the baselines at 2 (seed 0)
+        grid=Grid(seeds=(0, 1, 2), sizes_unstacked=(100, 600), seeds_unstacked=(0,),
+                  full_sizes_unstacked=(100, 300, 600)),
+        # Removal size 20 alone (size 100 too cost ~10 min on the small datasets); MNIST (its ConvNets train one by one;
+        # a tuned cell of 16 ConvNets ≈ 0.5-10 min on one core, ~23 min a regime): the random regime alone, each method
+        # with a search at its tuned point only. Sweeps at 3 relabeling rates and 2 pruning scales (were 6 and 4).
+        # The verdict's error rates at 100 panels per scenario (200 cost ~30 min) and without ρ = 0.65.
+        forgetting=Forgetting(sizes=(20,), relabel_lrs=(1e-2, 0.1, 1.0), pruning_scales=(0.5, 2.0),
+                              sizes_unstacked=(20,), regimes_unstacked=("random",),
                               settings_unstacked=("tuned",),
                               error_settings=((32, 20, 0.06), (32, 100, 0.06), (16, 20, 0.06), (16, 100, 0.06),
-                                              (16, 20, 0.2), (16, 100, 0.2), (16, 20, 0.65), (16, 100, 0.65)),
-                              error_panels=200),
+                                              (16, 20, 0.2), (16, 100, 0.2)),
+                              error_panels=100),
         # the longest cells (SISA's tuned MNIST cells) take ≈ 10 min on one core (reports/runs/0021)
         cluster=Cluster(shards=8, mem_gb=8.0, timeout_min=360),
     ),

@@ -68,11 +68,14 @@ def dataset_cases(p: Profile, ds: str):
 
 
 def _cut(p: Profile, spec: DatasetSpec, method: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """The sizes and seeds `method` runs on dataset `spec`: the grid's, or, on a model that does not stack, for a
-    method not in `full_unstacked`, the profile's `sizes_unstacked` / `seeds_unstacked` where set."""
+    """The sizes and seeds `method` runs on dataset `spec`: the grid's, or, on a model that does not stack, the
+    profile's `full_sizes_unstacked` (a method in `full_unstacked`, every seed) or `sizes_unstacked` /
+    `seeds_unstacked` (any other method), each where set."""
     g = p.grid
-    if method in g.full_unstacked or stack_reason(spec.build_model()) is None:
+    if stack_reason(spec.build_model()) is None:
         return g.sizes, g.seeds
+    if method in g.full_unstacked:
+        return g.full_sizes_unstacked or g.sizes, g.seeds
     return g.sizes_unstacked or g.sizes, g.seeds_unstacked or g.seeds
 
 

@@ -8,8 +8,8 @@ benchmark session unsharded in one process with one thread. The rest of the test
 core (it is single-threaded); the check is ordered last and `wait()`s for the thread. `stop()` cancels what is left,
 shuts every daemon down and removes the folder.
 
-The cells (`CELLS`): the smoke profile's forgetting, paper 000 and verdict cells without MNIST, ~45 s of recorded
-cell time (benchmarks/durations/smoke.json) of the profile's 324 s. They hold every kind of shard content the check
+The cells (`CELLS`): the smoke profile's forgetting, paper 000 and verdict cells without MNIST, ~42 s of recorded
+cell time (benchmarks/durations/smoke.json) of the profile's 109 s. They hold every kind of shard content the check
 needs: a lab's originals and oracles, forgetting panels whose main and sweep cells `shard_group` keeps together,
 the verdict's simulations, cells cut between shards by pytest-split's duration-based chunks. The whole smoke
 profile on Slurm (and again unsharded, for the comparison) cost CI 12 min 48 s, beside the in-process benchmark

@@ -137,14 +137,29 @@ def test_forgetting_cells_run_tuned_points_beside_presets_and_shrink_where_the_m
     assert "mnist-canaries-n20-noop" in mnist and "mnist-canaries-n20-scrub" in mnist     # no search: preset
 
 
-def test_the_paper_grid_runs_the_baselines_on_fewer_mnist_cells_and_the_papers_methods_on_all():
+def test_the_paper_grid_runs_the_baselines_on_fewer_mnist_cells_than_the_papers_methods():
     from benchmarks import test_grid as tg
 
     ids = [c.id for c in tg.dataset_cases(PROFILES["paper"], "mnist")]
     salun = [i for i in ids if i.startswith("mnist-salun-")]
     assert sorted(salun) == ["mnist-salun-sgd-0.013-n100-seed0", "mnist-salun-sgd-0.013-n600-seed0"]
-    assert len([i for i in ids if i.startswith("mnist-finetune-")]) == 12 * 3
+    finetune = sorted(i for i in ids if i.startswith("mnist-finetune-"))
+    assert len(finetune) == 3 * 3 and {i.split("-")[-2] for i in finetune} == {"n100", "n300", "n600"}
     assert len([c.id for c in tg.dataset_cases(PROFILES["paper"], "digits") if "-salun-" in c.id]) == 12 * 3
+
+
+def test_a_profile_may_give_each_dataset_its_own_forget_regimes():
+    """`Forgetting.regimes_by_dataset`: main, sweep and tuned cells alike (the smoke profile: one regime each)."""
+    from benchmarks import test_forgetting as tf
+    from benchmarks import tune
+
+    smoke = PROFILES["smoke"]
+    assert smoke.forgetting.regimes_of("digits", unstacked=False) == ("canaries",)
+    assert smoke.forgetting.regimes_of("a_plugin_dataset", unstacked=False) == smoke.forgetting.regimes
+    assert PROFILES["paper"].forgetting.regimes_of("mnist", unstacked=True) == ("random",)
+    regimes = {c.id.split("-")[0]: c.id.split("-")[1] for c in [*tf.cases(smoke), *tf.sweep_cases(smoke)]}
+    assert regimes == {"synthetic": "classwise", "digits": "canaries", "california": "random", "mnist": "random"}
+    assert list(tune.cells(smoke, "digits")) == ["canaries"] and tune.cells(smoke, "mnist") == {}
 
 
 def test_scales_are_the_benchmarks_table_and_a_dataset_without_an_entry_runs_at_full_size():
