@@ -300,17 +300,17 @@ def save(folder: Path, name: str, run: dict) -> str:
 
 
 def test_runs_without_provenance_load_from_machine_info_cpu(tmp_path):
-    amd_run = sweep()                                   # the same run as if made on an AMD CPU without AMX
+    intel_run, amd_run = split(sweep(), lambda info: info["seed"] == 2)    # the third seeds as if made on AMD
     amd_run["machine_info"]["cpu"].update(brand_raw="AMD EPYC", vendor_id_raw="AuthenticAMD", family=26, model=2,
                                           flags=[f for f in amd_run["machine_info"]["cpu"]["flags"] if "amx" not in f])
-    loaded = load([str(SWEEP), save(tmp_path, "amd.json", amd_run)])
+    loaded = load([save(tmp_path, "intel.json", intel_run), save(tmp_path, "amd.json", amd_run)])
     by_name = {r.name: r for r in loaded.runs}
-    intel, amd = by_name["0016_paper-lr-sweep.json"], by_name["amd.json"]
+    intel, amd = by_name["intel.json"], by_name["amd.json"]
     assert amd.cpu_type == "AMD EPYC (family 26, model 2, stepping 1)"
     assert intel.cpu_type == "Intel(R) Xeon(R) Processor (family 6, model 167, stepping 1)"
     assert "amx_tile" in intel.cpu_flags and "amx_tile" not in amd.cpu_flags
     assert amd.cpu_capability is None and amd.kernels == intel.kernels == "not recorded"
-    assert sorted(r.name for r in loaded.dirty) == ["0016_paper-lr-sweep.json", "amd.json"]
+    assert sorted(r.name for r in loaded.dirty) == ["amd.json", "intel.json"]
 
 
 def test_the_committed_release_run_carries_provenance_and_is_clean():
