@@ -313,13 +313,6 @@ def test_runs_without_provenance_load_from_machine_info_cpu(tmp_path):
     assert sorted(r.name for r in loaded.dirty) == ["amd.json", "intel.json"]
 
 
-def test_the_committed_release_run_carries_provenance_and_is_clean():
-    loaded = load([str(COMMITTED)])
-    [run] = loaded.runs                                  # one release run (python -m benchmarks.release)
-    assert run.name.startswith("release-") and run.cpu_capability and run.kernels != "not recorded"
-    assert loaded.dirty == [] and loaded.mixed == []     # one commit, one machine
-
-
 def test_a_dirty_run_is_named_with_its_changed_paths_and_a_clean_one_is_not(tmp_path, capsys):
     clean, changed = split(sweep(), lambda info: info["seed"] == 2)
     clean["commit_info"]["dirty"] = False
