@@ -61,6 +61,7 @@ TUNED = "benchmarks/tuned"
 REPORTS = "reports"
 PROFILE = "paper"
 TICK_S = 60.0              # one progress line a minute
+ETA_AFTER = 0.03           # the ETA once this share of the recorded time left at the start is done
 STALE_EXIT, DIRTY_EXIT = 3, 2
 
 
@@ -208,7 +209,9 @@ class Eta:
         done = journaled(self.folder) & set(self.cells)
         now = sum(self.expected[c] for c in done - self.before)
         left = sum(self.expected[c] for c in self.cells if c not in done)
-        eta = f"~{clock(elapsed * left / now)} left" if now > 0 else "ETA after the first cell"
+        # the pace needs a few percent of the expected time done: a session's first cells carry its builds
+        eta = (f"~{clock(elapsed * left / now)} left" if now >= ETA_AFTER * (now + left) else
+               f"ETA after {ETA_AFTER:.0%} of the recorded time")
         return f"release: {len(done)}/{len(self.cells)} cells · {clock(elapsed)} this session · {eta}"
 
 

@@ -13,7 +13,7 @@ pytest.importorskip("matplotlib")
 
 from unlearning.bench.report import history
 
-RUN = Path(__file__).resolve().parent.parent / "reports" / "runs" / "0016_paper-lr-sweep.json"
+RUN = Path(__file__).resolve().parent / "data" / "runs_v2" / "0016_paper-lr-sweep.json"     # once a committed run
 
 
 def commit_copy(tmp_path, name: str, commit: str, when: str, scale: float = 1.0) -> Path:

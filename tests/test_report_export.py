@@ -15,7 +15,7 @@ from unlearning.bench.report import export  # noqa: E402
 from unlearning.bench.report.load import load  # noqa: E402
 from unlearning.common import schema  # noqa: E402
 
-RUN = Path(__file__).resolve().parent.parent / "reports" / "runs" / "0016_paper-lr-sweep.json"
+RUN = Path(__file__).resolve().parent / "data" / "runs_v2" / "0016_paper-lr-sweep.json"     # once a committed run
 
 
 @pytest.fixture(scope="module")

@@ -69,10 +69,13 @@ def test_scrubs_tuned_point_is_at_least_as_good_as_the_hand_found_one(search):
         assert m["best_rescore"]["score"] <= hand["rescore"]["score"], (regime, m["best_rescore"], hand["rescore"])
 
 
-def test_gradient_ascents_tuned_cells_keep_test_accuracy_at_n_100():
-    """≥ 90 % of naive retraining's test accuracy on the same cell (the committed report's forgetting table)."""
+def test_gradient_ascents_tuned_cells_keep_test_accuracy():
+    """≥ 90 % of naive retraining's test accuracy on the same cell, at the largest removal size the committed report's
+    forgetting table has on digits (100 before the release profile kept size 20 alone)."""
     with open(ROOT / "reports" / "forgetting.csv", newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r["dataset"] == "digits" and r["removal_size"] == "100"]
+        rows = [r for r in csv.DictReader(fh) if r["dataset"] == "digits"]
+    largest = max(int(float(r["removal_size"])) for r in rows)
+    rows = [r for r in rows if int(float(r["removal_size"])) == largest]
     retrain = {r["regime"]: float(r["utility"]) for r in rows if r["method"] == "naive_retrain"}
     tuned = {r["regime"]: float(r["utility"]) for r in rows
              if r["method"] == "gradient_ascent" and r["setting"] == "tuned"}

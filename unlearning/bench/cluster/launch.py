@@ -49,6 +49,7 @@ EXECUTORS = ("auto", "slurm", "local")
 MANIFEST = "launch.json"
 PASSED, FAILED, RUNNING, PENDING = "passed", "failed", "running", "pending"
 SACCT_EVERY = 30.0
+STOP_GRACE_S = 60.0      # an interrupted shard's pytest gets this long to write its JUnit XML and saved run
 SLURM_ENDED = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED",
                "BOOT_FAIL", "DEADLINE")
 
@@ -110,14 +111,22 @@ class ShardTask:
 
 def run_shard(task: ShardTask) -> dict:
     """Run one shard (on its node): pytest in a fresh process, its output appended to the shard's log. Returns its
-    exit status, wall seconds, node and whether it saved its JSON."""
+    exit status, wall seconds, node and whether it saved its JSON. Interrupted, it waits up to `STOP_GRACE_S` for
+    pytest (which the same Ctrl-C stops after its cell) to write what it has, rather than killing it at once."""
     env = {**os.environ, "OMP_NUM_THREADS": str(task.cpus), LAUNCH_ENV: task.launch}
     started = time.time()
     with open(task.log_path, "ab") as log:
         log.write(f"$ {' '.join(task.command())}\n".encode())
         log.flush()
-        code = subprocess.run(task.command(), cwd=task.cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                              check=False).returncode
+        proc = subprocess.Popen(task.command(), cwd=task.cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            code = proc.wait()
+        except BaseException:          # interrupted (Ctrl-C reaches pytest too): let it finish its saves, then stop
+            try:
+                proc.wait(timeout=STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            raise
     return {"group": task.group, "returncode": code, "seconds": time.time() - started, "node": socket.gethostname(),
             "json": task.json_path.exists()}
 
