@@ -52,6 +52,7 @@ from pathlib import Path
 from unlearning.bench.cluster.launch import FAILED, PENDING, RUNNING, Manifest, Resources, launch
 from unlearning.common.files import restore_aside, save_json, swap_folder, temp_folder
 from unlearning.running.provenance import git_state
+from unlearning.training.progress import clock
 
 from .cluster import durations, merge, missing_extra, pytest_args, status
 from .profiles import PROFILES, get_profile
@@ -213,11 +214,6 @@ class Eta:
         eta = (f"~{clock(elapsed * left / now)} left" if now >= ETA_AFTER * (now + left) else
                f"ETA after {ETA_AFTER:.0%} of the recorded time")
         return f"release: {len(done)}/{len(self.cells)} cells · {clock(elapsed)} this session · {eta}"
-
-
-def clock(seconds: float) -> str:
-    m, s = divmod(round(seconds), 60)
-    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
 
 
 def resolve_executor(kind: str) -> str:
