@@ -2,11 +2,16 @@
 `tests/test_cluster_slurm.py`.
 
 `SmokeOnSlurm.start()` is called when collection ends (`tests/conftest.py`): it starts the local Slurm
-(`unlearning.bench.cluster.slurm.LocalSlurm`, ~10 s), then a background thread submits the shards through the launcher
-(`unlearning.bench.cluster.launch`, one job array, one shard at a time: one core) and, after them, runs the same
-benchmark session unsharded in one process with one thread. The rest of the test suite runs meanwhile on the other
-core (it is single-threaded); the check is ordered last and `wait()`s for the thread. `stop()` cancels what is left,
-shuts every daemon down and removes the folder.
+(`unlearning.bench.cluster.slurm.LocalSlurm`, ~10 s), then a child process (this file run as a script) submits the
+shards through the launcher (`unlearning.bench.cluster.launch`, one job array, one shard at a time: one core) and, after
+them, runs the same benchmark session unsharded in one process with one thread. The rest of the test suite runs
+meanwhile on the other core (it is single-threaded); the check is ordered last and `wait()`s for the child. `stop()`
+cancels what is left, shuts every daemon down and removes the folder.
+
+The child gets the environment as it was when collection ended, not the test process's own: tests monkeypatch
+`UNLEARNING_DATA_DIR` and friends while they run, and a thread that read `os.environ` (for sbatch, or for the
+unsharded run) at such a moment gave that run no data, so its California cells skipped while the shards' ran (CI,
+stop 37).
 
 The cells (`CELLS`): the smoke profile's forgetting, paper 000 and verdict cells without MNIST, ~42 s of recorded
 cell time (benchmarks/durations/smoke.json) of the profile's 109 s. They hold every kind of shard content the check
@@ -25,7 +30,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 from unlearning.bench.cluster import slurm
@@ -41,6 +45,10 @@ SPLIT = ("--splitting-algorithm", "duration_based_chunks", "--durations-path",
 RESOURCES = Resources(cpus_per_task=1, mem_gb=3.0, timeout_min=30, parallelism=1)
 
 
+PROGRESS = "progress.txt"     # the launcher's lines, one per line
+REFERENCE_CODE = "unsharded.rc"
+
+
 class SmokeOnSlurm:
     def __init__(self):
         self.folder = Path(tempfile.mkdtemp(prefix="slurm-smoke-"))
@@ -52,7 +60,8 @@ class SmokeOnSlurm:
         self.reference = self.folder / "unsharded.json"
         self.reference_log = self.folder / "unsharded.log"
         self.reference_code: int | None = None
-        self._thread: threading.Thread | None = None
+        self.driver_log = self.folder / "driver.log"
+        self._child: subprocess.Popen | None = None
 
     def start(self) -> SmokeOnSlurm:
         if self.skip_reason is not None:
@@ -62,28 +71,24 @@ class SmokeOnSlurm:
         except RuntimeError as exc:
             self.skip_reason = f"the local Slurm did not start: {exc}"
             return self
-        for key in ("SLURM_CONF", "PATH"):          # sbatch / sacct, called by submitit, read them from here
-            os.environ[key] = self.cluster.env[key]
-        self._thread = threading.Thread(target=self._run, name="slurm-smoke", daemon=True)
-        self._thread.start()
+        env = dict(self.cluster.env)     # now, before any test patches the environment; sbatch / sacct read it
+        with open(self.driver_log, "wb") as log:
+            self._child = subprocess.Popen([sys.executable, __file__, str(self.folder)], cwd=ROOT, env=env,
+                                           stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         return self
 
-    def _run(self) -> None:
-        try:
-            self.manifest = launch(self.folder / "sharded", SHARDS, [*RUN, *SPLIT], executor_kind="slurm",
-                                   resources=RESOURCES, cwd=ROOT, say=self.lines.append, poll_s=3.0)
-            with open(self.reference_log, "wb") as log:
-                self.reference_code = subprocess.run(
-                    [sys.executable, "-m", "pytest", *RUN, "--benchmark-json", str(self.reference),
-                     "--benchmark-storage", str(self.folder / "unsharded-storage"), "-p", "no:cacheprovider"],
-                    cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=log, stderr=subprocess.STDOUT,
-                    check=False).returncode
-        except BaseException as exc:           # handed to the test, which raises it
-            self.error = exc
-
     def wait(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
+        if self._child is None:
+            return
+        code = self._child.wait()
+        progress = self.folder / PROGRESS
+        self.lines = progress.read_text().splitlines() if progress.exists() else []
+        try:
+            self.manifest = Manifest.load(self.folder / "sharded")
+            self.reference_code = int((self.folder / REFERENCE_CODE).read_text())
+        except (OSError, ValueError) as exc:
+            self.error = RuntimeError(f"the sharded smoke driver ended with {code} before its results were written "
+                                      f"({exc}); its log: {self.log_tail(self.driver_log)}")
 
     def log_tail(self, path: Path, chars: int = 3000) -> str:
         try:
@@ -93,7 +98,33 @@ class SmokeOnSlurm:
 
     def stop(self) -> None:
         if self.cluster is not None:
-            self.cluster.stop()        # cancels the jobs first: the thread's wait then sees them end
-        if self._thread is not None:
-            self._thread.join(timeout=60)
+            self.cluster.stop()        # cancels the jobs first: the driver's wait then sees them end
+        if self._child is not None:
+            try:
+                self._child.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self._child.kill()
+                self._child.wait()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def drive(folder: Path) -> None:
+    """The child's work: the shards on Slurm, then the unsharded run; what the test reads goes to files in `folder`."""
+    with open(folder / PROGRESS, "a", encoding="utf-8") as progress:
+        def say(line: str) -> None:
+            progress.write(line + "\n")
+            progress.flush()
+
+        launch(folder / "sharded", SHARDS, [*RUN, *SPLIT], executor_kind="slurm", resources=RESOURCES, cwd=ROOT,
+               say=say, poll_s=3.0)
+    with open(folder / "unsharded.log", "wb") as log:
+        code = subprocess.run(
+            [sys.executable, "-m", "pytest", *RUN, "--benchmark-json", str(folder / "unsharded.json"),
+             "--benchmark-storage", str(folder / "unsharded-storage"), "-p", "no:cacheprovider"],
+            cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=log, stderr=subprocess.STDOUT,
+            check=False).returncode
+    (folder / REFERENCE_CODE).write_text(str(code))
+
+
+if __name__ == "__main__":
+    drive(Path(sys.argv[1]))
