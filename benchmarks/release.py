@@ -15,15 +15,19 @@ The steps, in order (docs/release.md):
    the settings they were made with (`python -m benchmarks.tune ...`, printed), then the release stops (exit 3):
    commit the new searches and release again, so the report still comes from one clean commit.
    `--skip-stale-searches` goes on with them as they are, each named with the command that would refresh it.
-3. **The shards**: the profile's cells split by pytest-split over the machine's CPUs (submitit's local executor, one
-   single-threaded shard per CPU) or over Slurm where a controller answers (`benchmarks.cluster`'s launcher,
-   balanced by `benchmarks/durations/<profile>.json`), with one progress line every `TICK_S` seconds: cells done
-   and an ETA. Everything lands in the release folder (`.benchmarks/release/<commit>-<profile>/` unless `--folder`);
-   Ctrl-C stops the shards and keeps every finished cell (the journal), `--resume` runs only what is missing and the
-   saved cells are the same bits either way.
+3. **The shards**, in the release's own checkout of its commit (a git worktree, `<folder>/tree`, made once and removed
+   when the release is done): the checkout it was started from can move on meanwhile (edits, commits), the shards
+   still run and record the released commit. The profile's cells split by pytest-split over the machine's CPUs
+   (submitit's local executor, one single-threaded shard per CPU) or over Slurm where a controller answers
+   (`benchmarks.cluster`'s launcher, balanced by `benchmarks/durations/<profile>.json`), with one progress line every
+   `TICK_S` seconds: cells done and an ETA. Everything lands in the release folder
+   (`.benchmarks/release/<commit>-<profile>/` unless `--folder`); Ctrl-C stops the shards and keeps every finished
+   cell (the journal), `--resume` runs only what is missing (the release folder of the checkout's commit, else the
+   one unfinished release of the profile) and the saved cells are the same bits either way.
 4. **The report**: the shards are merged into the folder's `merged.json`; the previous release's runs are kept in the
-   folder (`previous/`), `reports/runs/` is replaced by the one merged run and `python -m reports reports/runs --out
-   reports` regenerates the report (a failure puts the previous runs back).
+   folder (`previous/`), the checkout's `reports/runs/` is replaced by the one merged run and the released commit's
+   report generator (`python -m reports reports/runs --out reports`, run in the worktree) regenerates the checkout's
+   report (a failure puts the previous runs back): commit it.
 5. **What moved**: the history check's tracked figures of the previous runs against the new one (`history.moved`):
    each metric or cost that moved beyond its spread, is new or is gone, printed and saved as `moved.csv`.
 6. **What it cost**: the wall time, each shard's, and each part's (module x dataset: the summed wall seconds of its
@@ -315,48 +319,141 @@ def main(argv: list[str] | None = None) -> int:
     if why := missing_extra():
         print(f"release: error: {why}", file=sys.stderr)
         return DIRTY_EXIT
-    if changed := dirty(ROOT):
-        print(f"release: error: the tree has {len(changed)} uncommitted change(s): commit or stash them; a release "
-              "names one clean commit:\n" + "\n".join(f"  {p}" for p in changed), file=sys.stderr)
-        return DIRTY_EXIT
-    commit = git_state(ROOT)["git_commit"]
     profile = get_profile(args.bench_profile)
-    stale = stale_searches(ROOT)
-    if stale and (code := refresh(stale, skip=args.skip_stale_searches)) is not None:
-        return code
-    folder = (args.folder or ROOT / ".benchmarks" / "release" / f"{commit[:12]}-{profile.name}").absolute()
+    try:
+        found = release_of(args, profile.name)
+        if isinstance(found, int):
+            return found
+        folder, commit = found
+        tree = worktree(ROOT, commit, folder)
+    except ValueError as exc:
+        print(f"release: error: {exc}", file=sys.stderr)
+        return DIRTY_EXIT
     summary_path = folder / "release.json"
     started = time.time()
     try:
-        manifest = run_shards(args, extra, profile, folder)
+        manifest = run_shards(args, extra, profile, folder, tree)
     except ValueError as exc:
         print(f"release: error: {exc}", file=sys.stderr)
         return DIRTY_EXIT
     except KeyboardInterrupt:
         record_session(summary_path, started, interrupted=True)
         print(f"\nrelease: interrupted; every finished cell is kept. Go on with: python -m benchmarks.release "
-              f"--resume{' --folder ' + str(folder) if args.folder else ''}", file=sys.stderr)
+              f"--resume --folder {folder}", file=sys.stderr)
         return 130
     summary = record_session(summary_path, started, interrupted=False)
     say("\n".join(status(manifest)))
     if merge(manifest) != 0:
         print("release: error: not every shard passed: reports/ is left as it was; rerun what failed with "
-              "--resume", file=sys.stderr)
+              f"--resume --folder {folder}", file=sys.stderr)
         return 1
     spent = costs(folder)
-    summary.update(commit=commit, profile=profile.name, executor=manifest.executor, shards=manifest.splits,
-                   shard_seconds={k: s.seconds for k, s in manifest.shards.items()}, parts=spent["parts"],
-                   stale_searches_skipped={s.dataset: s.methods for s in stale})
+    summary.update(executor=manifest.executor, shards=manifest.splits,
+                   shard_seconds={k: s.seconds for k, s in manifest.shards.items()}, parts=spent["parts"])
     save_json(summary_path, summary)
     say(cost_lines(summary))
     if not args.no_durations and spent["cells"]:
-        save_json(durations(profile.name), dict(sorted({**_recorded(profile.name), **spent["cells"]}.items())))
+        save_json(durations(profile.name), dict(sorted({**_recorded(tree, profile.name), **spent["cells"]}.items())))
         say(f"release: recorded {len(spent['cells'])} cell durations in {durations(profile.name).relative_to(ROOT)}")
     run_name = f"release-{commit[:12]}-{profile.name}.json"
     previous = keep_previous(args.reports / "runs", folder / "previous")
-    if (code := regenerate(folder / "merged.json", run_name, args.reports, folder / "previous")) != 0:
+    if (code := regenerate(folder / "merged.json", run_name, args.reports, folder / "previous", tree)) != 0:
         return code
-    return report_moved(previous, args.reports / "runs" / run_name, folder)
+    code = report_moved(previous, args.reports / "runs" / run_name, folder)
+    save_json(summary_path, {**json.loads(summary_path.read_text(encoding="utf-8")), "released": True})
+    remove_worktree(ROOT, tree)
+    return code
+
+
+def release_of(args, profile: str) -> tuple[Path, str] | int:
+    """The release folder and the commit it releases: a resumed release's (read back from its folder), or a new one's
+    (steps 1-2: a clean tree, stale searches; an exit status where they stop it). ValueError: bad usage."""
+    if args.resume:
+        folder = (args.folder or unfinished(ROOT, profile)).absolute()
+        return folder, begun(folder)["commit"]
+    if changed := dirty(ROOT):
+        print(f"release: error: the tree has {len(changed)} uncommitted change(s): commit or stash them; a release "
+              "names one clean commit:\n" + "\n".join(f"  {p}" for p in changed), file=sys.stderr)
+        return DIRTY_EXIT
+    commit = git_state(ROOT)["git_commit"]
+    folder = (args.folder or releases(ROOT) / f"{commit[:12]}-{profile}").absolute()
+    if (folder / "launch.json").exists():
+        raise ValueError(f"{folder} holds a release already: --resume goes on with it (or remove the folder)")
+    stale = stale_searches(ROOT)
+    if stale and (code := refresh(stale, skip=args.skip_stale_searches)) is not None:
+        return code
+    begin(folder, commit, profile, stale)
+    return folder, commit
+
+
+# -- the release's folder and its own checkout ------------------------------------------------------------------------
+TREE = "tree"
+
+
+def releases(root: Path) -> Path:
+    return root / ".benchmarks" / "release"
+
+
+def begin(folder: Path, commit: str, profile: str, stale: list[Stale]) -> None:
+    """The release folder's `release.json` as the release starts: what it releases (read back by `--resume`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    save_json(folder / "release.json", {"commit": commit, "profile": profile, "sessions": [],
+                                        "stale_searches_skipped": {s.dataset: s.methods for s in stale}})
+
+
+def begun(folder: Path) -> dict:
+    """The `release.json` of a release started in `folder` (ValueError: none, or one made before it recorded its
+    commit)."""
+    path = folder / "release.json"
+    if not (folder / "launch.json").exists() or not path.exists():
+        raise ValueError(f"{folder} holds no release to resume (no launch.json or release.json)")
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    if not summary.get("commit"):
+        raise ValueError(f"{path} names no commit: a release started by an older version of this command; "
+                         "start it again (remove the folder)")
+    return summary
+
+
+def unfinished(root: Path, profile: str) -> Path:
+    """The release `--resume` goes on with: the folder of the checkout's commit where it holds an unfinished release,
+    else the one unfinished release of `profile` (ValueError: none, or several: `--folder` chooses)."""
+    head = git_state(root)["git_commit"] or ""
+    found = [p.parent for p in sorted(releases(root).glob(f"*-{profile}/launch.json"))
+             if not json.loads((p.parent / "release.json").read_text(encoding="utf-8")
+                               if (p.parent / "release.json").exists() else "{}").get("released")]
+    mine = [f for f in found if head and f.name == f"{head[:12]}-{profile}"]
+    if mine or len(found) == 1:
+        return (mine or found)[0]
+    if not found:
+        raise ValueError(f"no unfinished release of profile {profile} in {releases(root)} to resume")
+    raise ValueError(f"{len(found)} unfinished releases of profile {profile}: choose one with --folder: "
+                     + ", ".join(str(f) for f in found))
+
+
+def worktree(root: Path, commit: str, folder: Path) -> Path:
+    """The release's own checkout of `commit` (`<folder>/tree`, a detached git worktree, reused when resuming), and
+    this process's environment pointed at it: the shards import its code, downloads stay in the checkout's cache."""
+    from unlearning.data.fetch import ENV_CACHE_DIR, cache_dir
+
+    tree = folder / TREE
+    if tree.exists():
+        head = _git(tree, "rev-parse", "HEAD").stdout.strip()
+        if head != commit:
+            raise ValueError(f"{tree} is at {head[:12] or 'no commit'}, not the release's {commit[:12]}: remove it "
+                             "(git worktree remove --force) and --resume")
+    else:
+        _git(root, "worktree", "prune")
+        made = _git(root, "worktree", "add", "--detach", str(tree), commit)
+        if made.returncode != 0:
+            raise ValueError(f"could not make the release's worktree {tree}: {made.stderr.strip()}")
+    os.environ.setdefault(ENV_CACHE_DIR, str(cache_dir()))
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(tree), *filter(None, [os.environ.get("PYTHONPATH")])])
+    return tree
+
+
+def remove_worktree(root: Path, tree: Path) -> None:
+    if _git(root, "worktree", "remove", "--force", str(tree)).returncode != 0:
+        say(f"release: could not remove the worktree {tree}: remove it with git worktree remove --force")
 
 
 def refresh(stale: list[Stale], skip: bool) -> int | None:
@@ -377,32 +474,32 @@ def refresh(stale: list[Stale], skip: bool) -> int | None:
     return STALE_EXIT
 
 
-def run_shards(args, extra: list[str], profile, folder: Path) -> Manifest:
-    """Launch the release's shards (or, with --resume, what is missing of them) and wait, with the progress line."""
-    resuming = (folder / "launch.json").exists()
-    if resuming and not args.resume:
-        raise ValueError(f"{folder} holds a release already: --resume goes on with it (or remove the folder)")
-    if args.resume and not resuming:
-        raise ValueError(f"{folder} holds no release to resume (no launch.json)")
-    if resuming:
+def run_shards(args, extra: list[str], profile, folder: Path, tree: Path) -> Manifest:
+    """Launch the release's shards in `tree` (or, with --resume, what is missing of them) and wait, with the progress
+    line."""
+    if args.resume:
         manifest = Manifest.load(folder)
         if live := lost_local_shards(manifest):
             raise ValueError(f"{', '.join(live)} still run: wait for them or stop them, then --resume")
-        eta = Eta(collect(list(manifest.pytest_args)), _recorded(profile.name), folder)
+        eta = Eta(collect(list(manifest.pytest_args), tree), _recorded(tree, profile.name), folder)
         return launch(folder, 0, (), resubmit=True, force=True, say=say, tick=eta.line, tick_s=TICK_S)
     executor = resolve_executor(args.executor)
     splits = args.shards or (cpus() if executor == "local" else profile.cluster.shards)
-    test_args = pytest_args(profile.name, extra)
-    eta = Eta(collect(test_args), _recorded(profile.name), folder)
+    here = str(durations(profile.name))
+    test_args = [str(tree / durations(profile.name).relative_to(ROOT)) if a == here else a
+                 for a in pytest_args(profile.name, extra)]
+    eta = Eta(collect(test_args, tree), _recorded(tree, profile.name), folder)
     say(f"release: {len(eta.cells)} cells of profile {profile.name} as {splits} shard(s) ({executor}); "
         f"folder {folder}")
     c = profile.cluster
     return launch(folder, splits, test_args, executor_kind=executor, say=say, tick=eta.line, tick_s=TICK_S,
+                  cwd=tree,
                   resources=Resources(cpus_per_task=c.cpus_per_task, mem_gb=c.mem_gb, timeout_min=c.timeout_min))
 
 
-def _recorded(profile: str) -> dict[str, float]:
-    path = durations(profile)
+def _recorded(tree: Path, profile: str) -> dict[str, float]:
+    """The released commit's recorded cell durations of `profile`."""
+    path = tree / durations(profile).relative_to(ROOT)
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
@@ -438,14 +535,14 @@ def keep_previous(runs: Path, previous: Path) -> list[Path]:
     return sorted(previous.glob("*.json"))
 
 
-def regenerate(merged: Path, run_name: str, reports: Path, previous: Path) -> int:
+def regenerate(merged: Path, run_name: str, reports: Path, previous: Path, tree: Path = ROOT) -> int:
     """`reports/runs/` becomes the one merged run and the report is regenerated from it; a failed report puts the
     previous runs back from their copy in the release folder (`previous`; the report generator itself replaces its
     pages all at once or not at all)."""
     runs = reports / "runs"
     replace_runs(runs, [merged], run_name)
     code = subprocess.run([sys.executable, "-m", "unlearning.bench.report", str(runs), "--out", str(reports)],
-                          cwd=ROOT, check=False).returncode
+                          cwd=tree, check=False).returncode
     if code == 0:
         say(f"release: {reports} regenerated from {runs / run_name}")
         return 0

@@ -158,6 +158,30 @@ def test_a_failed_report_puts_the_previous_runs_back(tmp_path, capsys):
     assert sorted(p.name for p in reports.iterdir()) == ["runs"]
 
 
+def test_resume_finds_the_one_unfinished_release_once_the_checkout_moved_on(repo, tmp_path):
+    def started(name: str, released: bool = False) -> Path:
+        folder = release.releases(repo) / f"{name}-paper"
+        folder.mkdir(parents=True)
+        (folder / "launch.json").write_text("{}")
+        (folder / "release.json").write_text(json.dumps({"commit": name, "released": released}))
+        return folder
+
+    with pytest.raises(ValueError, match="no unfinished release of profile paper"):
+        release.unfinished(repo, "paper")
+    started("aaaaaaaaaaaa", released=True)
+    older = started("bbbbbbbbbbbb")
+    assert release.unfinished(repo, "paper") == older       # HEAD moved on: the one unfinished release
+    assert release.begun(older)["commit"] == "bbbbbbbbbbbb"
+    started("cccccccccccc")
+    with pytest.raises(ValueError, match="2 unfinished releases of profile paper: choose one with --folder"):
+        release.unfinished(repo, "paper")
+    head = git(repo, "rev-parse", "HEAD")
+    mine = started(head[:12])
+    assert release.unfinished(repo, "paper") == mine        # the checkout's own commit's comes first
+    with pytest.raises(ValueError, match="holds no release to resume"):
+        release.begun(tmp_path)
+
+
 def test_a_resumed_release_reruns_local_shards_whose_process_is_gone(tmp_path):
     manifest = Manifest.new(tmp_path, 2, "local", Resources(), ("benchmarks/",), tmp_path)
     manifest.executor = "local"
@@ -223,6 +247,10 @@ def test_an_interrupted_and_resumed_release_gives_the_records_of_an_uninterrupte
     assert (reports / "README.md").exists() and (tmp_path / "whole" / "moved.csv").exists()
     summary = json.loads((tmp_path / "whole" / "release.json").read_text())
     assert summary["shards"] == 2 and summary["parts"]["paper000_weight_pruning synthetic"]["cells"] == 6
+    assert summary["released"] is True and summary["commit"] == git(clone, "rev-parse", "HEAD")
+    assert not (tmp_path / "whole" / release.TREE).exists(), "a finished release removes its worktree"
+    assert str(tmp_path / "whole") not in git(clone, "worktree", "list")
+    released = git(clone, "rev-parse", "HEAD")
 
     cut = run_release(clone, tmp_path / "cut", interrupt=True)
     assert cut.returncode == 130, cut.stdout[-3000:]
@@ -233,8 +261,16 @@ def test_an_interrupted_and_resumed_release_gives_the_records_of_an_uninterrupte
     assert list((tmp_path / "cut").glob("shard-*.attempt-1.xml"))
     refused = run_release(clone, tmp_path / "cut")
     assert refused.returncode == release.DIRTY_EXIT and "--resume goes on with it" in refused.stdout
+    # the checkout moves on meanwhile (stop 36's refused merge: a commit moved HEAD under a running shard): the
+    # release's shards run in its own worktree of the released commit, so this changes nothing of it
+    (clone / "moved-on.txt").write_text("work went on while the release waited\n")
+    git(clone, "add", "moved-on.txt")
+    git(clone, "commit", "-q", "-m", "moved on")
     resumed = run_release(clone, tmp_path / "cut", "--resume")
+    git(clone, "reset", "-q", "--hard", released)
     assert resumed.returncode == 0, resumed.stdout[-3000:]
     summary = json.loads((tmp_path / "cut" / "release.json").read_text())
-    assert [s["interrupted"] for s in summary["sessions"]] == [True, False]
+    assert [s["interrupted"] for s in summary["sessions"]] == [True, False] and summary["commit"] == released
     assert records(tmp_path / "cut" / "merged.json") == records(tmp_path / "whole" / "merged.json")
+    merged = json.loads((tmp_path / "cut" / "merged.json").read_text())
+    assert merged["commit_info"]["id"] == released and merged["commit_info"]["dirty"] is False
