@@ -493,7 +493,7 @@ def run_shards(args, extra: list[str], profile, folder: Path, tree: Path) -> Man
         f"folder {folder}")
     c = profile.cluster
     return launch(folder, splits, test_args, executor_kind=executor, say=say, tick=eta.line, tick_s=TICK_S,
-                  cwd=tree,
+                  cwd=tree, besides=("release.json", TREE),
                   resources=Resources(cpus_per_task=c.cpus_per_task, mem_gb=c.mem_gb, timeout_min=c.timeout_min))
 
 

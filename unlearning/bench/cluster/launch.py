@@ -316,9 +316,11 @@ def interrupted(manifest: Manifest, jobs: dict[int, object]) -> None:
 
 def launch(folder: Path, splits: int, pytest_args, *, executor_kind: str = "auto", resources: Resources | None = None,
            cwd: Path | None = None, resubmit: bool = False, force: bool = False, say: Callable[[str], None] = print,
-           poll_s: float = 2.0, tick: Callable[[float], str | None] | None = None, tick_s: float = 30.0) -> Manifest:
+           poll_s: float = 2.0, tick: Callable[[float], str | None] | None = None, tick_s: float = 30.0,
+           besides: tuple[str, ...] = ()) -> Manifest:
     """Submit a benchmark session as `splits` shards (or, with `resubmit`, the not-passed shards of the launch in
-    `folder`) and wait for them. The folder must be new or empty unless resubmitting. A shard the manifest last saw
+    `folder`) and wait for them. The folder must be new or empty unless resubmitting (`besides`: names the caller
+    keeps in it). A shard the manifest last saw
     pending or running (a launcher interrupted while waiting: its jobs, Slurm's or local, go on) is resubmitted
     only with `force`, so that two jobs never write one shard's files. Interrupted (Ctrl-C) while waiting, it stops
     the local jobs, saves the manifest (`interrupted`) and raises KeyboardInterrupt."""
@@ -335,7 +337,7 @@ def launch(folder: Path, splits: int, pytest_args, *, executor_kind: str = "auto
             raise ValueError(f"shards {', '.join(live)} were last seen {PENDING} or {RUNNING}: they may still run "
                              "(cancel them, e.g. scancel JOB, or wait), then resubmit with --force")
     else:
-        if folder.exists() and any(folder.iterdir()):
+        if folder.exists() and any(p.name not in besides for p in folder.iterdir()):
             raise ValueError(f"{folder} is not empty: give a new folder, or --resubmit to rerun its failed shards")
         folder.mkdir(parents=True, exist_ok=True)
         manifest = Manifest.new(folder, splits, executor_kind, resources or Resources(), pytest_args, cwd or Path.cwd())
