@@ -49,7 +49,7 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("figure1_case", cases,
                              ids=[f"mnist-relabel-{o}-{lr:g}-n{max(p.figure1_sizes)}-seed{s}" for o, lr, s in cases])
     if "sweep_case" in metafunc.fixturenames:
-        cases = [(lr, seed) for lr in p.sweep_lrs for seed in p.seeds]
+        cases = [(lr, seed) for lr in p.sweep_lrs for seed in (p.sweep_seeds or p.seeds)]
         metafunc.parametrize("sweep_case", cases,
                              ids=[f"mnist-relabel-adadelta-{lr:g}-n{max(p.table1_sizes)}-seed{s}" for lr, s in cases])
 

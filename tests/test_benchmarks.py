@@ -81,7 +81,11 @@ def test_profile_from_environment(monkeypatch):
     monkeypatch.setenv("BENCH_PROFILE", "paper")
     assert get_profile().name == "paper" and get_profile("smoke").name == "smoke"
     paper = PROFILES["paper"]
-    assert min(len(paper.paper002.seeds), len(paper.grid.seeds), len(paper.paper000.trials["california"])) >= 3
+    # a spread wherever the release can afford one (benchmarks/profiles.py says what each cost); California's one
+    # trial is the paper's own single run
+    assert len(paper.grid.seeds) >= 3 and len(paper.paper000.trials["synthetic"]) >= 3
+    assert len(paper.paper002.seeds) >= 2 and paper.paper000.trials["california"] == (0,)
+    assert set(paper.paper002.sweep_seeds) <= set(paper.paper002.seeds)
 
 
 def test_missing_data_skips_with_the_reason(pytester, tmp_path, monkeypatch):
@@ -144,7 +148,7 @@ def test_the_paper_grid_runs_the_baselines_on_fewer_mnist_cells_than_the_papers_
     salun = [i for i in ids if i.startswith("mnist-salun-")]
     assert sorted(salun) == ["mnist-salun-sgd-0.013-n100-seed0", "mnist-salun-sgd-0.013-n600-seed0"]
     finetune = sorted(i for i in ids if i.startswith("mnist-finetune-"))
-    assert len(finetune) == 3 * 3 and {i.split("-")[-2] for i in finetune} == {"n100", "n300", "n600"}
+    assert len(finetune) == 2 * 3 and {i.split("-")[-2] for i in finetune} == {"n100", "n600"}     # every seed
     assert len([c.id for c in tg.dataset_cases(PROFILES["paper"], "digits") if "-salun-" in c.id]) == 12 * 3
 
 
