@@ -22,7 +22,7 @@ from unlearning.training.models import resolve_device
 from unlearning.training.progress import clock
 from unlearning.training.throughput import GEMM_SIZE, matmul_gflops
 
-from . import journal
+from . import journal, order
 from .lab import Lab
 from .profiles import ENV, OPTION, PROFILES, active
 
@@ -39,6 +39,7 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
+    order.register(config)                # where pytest-split will cut: between the cells' units (benchmarks/order.py)
     try:
         active(config)                    # a bad name is a usage error before anything runs
     except ValueError as exc:
@@ -222,28 +223,9 @@ def _journal(config) -> journal.Journal | None:
     return journal.Journal(storage / bs.machine_id / journal.FOLDER / name)
 
 
-def group_cells(items) -> None:
-    """Cells that share what the lab trains run next to each other: a module may define `shard_group(id) -> key`
-    (test_forgetting: a panel's dataset, regime and size, which its main cells and its sweep cells share), and its
-    cells are stably reordered by the first appearance of their key. pytest-split's consecutive chunks then split
-    at most one such group per cut, so a shard rebuilds little that another built (`unlearning.bench.shards`)."""
-    def key(item):
-        group = getattr(getattr(item, "module", None), "shard_group", None)
-        callspec = getattr(item, "callspec", None)
-        if group is None or callspec is None:
-            return (item.nodeid,)
-        return (item.module.__name__, group(callspec.id))
-
-    keys = [key(item) for item in items]
-    first: dict = {}
-    for k in keys:
-        first.setdefault(k, len(first))
-    items[:] = [items[i] for i in sorted(range(len(items)), key=lambda i: (first[keys[i]], i))]
-
-
 @pytest.hookimpl(wrapper=True)       # after every other plugin: -k / -m and pytest-split have deselected theirs
 def pytest_collection_modifyitems(session, config, items):
-    group_cells(items)                   # before the others: pytest-split cuts the grouped order
+    order.group_cells(items)             # before the others; the cuts are placed just before pytest-split's
     yield
     config.stash[CELLS] = cells = journal.Cells(_journal(config), resume=config.getoption(RESUME))
     held = cells.collect(items)

@@ -53,7 +53,7 @@ SWEEPS = {
 def shard_group(cell_id: str) -> str:
     """The panel a cell uses, `dataset-regime-nSIZE` (the first three parts of its id, main and sweep cells alike):
     the harness runs a panel's cells next to each other, so that a shard cut splits at most one panel
-    (`benchmarks/conftest.py`, `group_cells`)."""
+    (`benchmarks/order.py`)."""
     return "-".join(cell_id.split("-")[:3])
 
 

@@ -22,6 +22,13 @@ METHODS = (ORACLE, "weight_pruning", "finetune")      # the oracle first: the ot
 TABLES = {"synthetic": "table1", "california": "california"}
 
 
+def shard_group(cell_id: str) -> str:
+    """A trial's cells, `dataset-trialK`: they share its original and oracle (California's: trained up to 1,000
+    epochs), so a shard cut falls between trials (`benchmarks/order.py`)."""
+    parts = cell_id.split("-")
+    return f"{parts[0]}-{parts[-2]}"
+
+
 def pytest_generate_tests(metafunc):
     if "case" not in metafunc.fixturenames:
         return

@@ -37,6 +37,12 @@ from .profiles import active
 DATASET = "mnist"
 
 
+def shard_group(cell_id: str) -> str:
+    """A seed's cells, Table 1's, Figure 1's and the lr sweep's alike (`seedN`): they share its full-MNIST original
+    and naive-retraining oracles, so a shard cut falls between seeds (`benchmarks/order.py`)."""
+    return cell_id.split("-")[-1]
+
+
 def pytest_generate_tests(metafunc):
     p = active(metafunc.config).paper002
     if "table1_case" in metafunc.fixturenames:

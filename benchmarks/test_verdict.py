@@ -21,6 +21,8 @@ from unlearning.evaluation import verdict
 from .lab import stamp
 from .profiles import active
 
+SHARES_NOTHING = True      # each cell simulates its own panels: a shard cut may fall anywhere (benchmarks/order.py)
+
 
 def pytest_generate_tests(metafunc):
     if "error_case" in metafunc.fixturenames:

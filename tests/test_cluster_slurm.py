@@ -86,7 +86,9 @@ def test_smoke_cells_as_3_slurm_shards_merge_into_the_unsharded_run(slurm_smoke,
     per_shard = [len(json.loads(p.read_text())["benchmarks"]) for p in manifest.shard_files]
     assert len(per_shard) == 3 and min(per_shard) > 0, f"cells per shard: {per_shard}"
     reference = json.loads(slurm_smoke.reference.read_text())
-    assert [b["fullname"] for b in merged["benchmarks"]] == [b["fullname"] for b in reference["benchmarks"]]
+    # the same cells; their order may differ: the shards run free cells (the verdict's) where a cut falls
+    # (benchmarks/order.py), and the report's tables do not depend on the order (compared below)
+    assert sorted(b["fullname"] for b in merged["benchmarks"]) == sorted(b["fullname"] for b in reference["benchmarks"])
     diff = differences(merged, reference)
     keys = sorted({d.split(": ")[1].split(" ")[0] for d in diff if ": " in d})
     assert diff == [], f"{len(diff)} differences in keys {keys}, first: {diff[:5]}"

@@ -259,8 +259,11 @@ class VerdictErrorRates(Table):
                 lo, hi = sps.binomtest(k, panels).proportion_ci(0.95, method="exact")
                 row.update({v: k / panels, f"{v}_lo": lo, f"{v}_hi": hi})
             rows.append(row)
-        data = pd.DataFrame(rows).sort_values(["n_models", "model_share", "removal_size"],
-                                              ascending=[False, True, True], kind="stable").reset_index(drop=True)
+        order = {name: i for i, name in enumerate(V.SCENARIOS)}     # the scenarios' own order, whatever the runs'
+        data = pd.DataFrame(rows)
+        data = data.assign(_rank=data["scenario"].map(lambda s: order.get(s, len(order)))).sort_values(
+            ["n_models", "model_share", "removal_size", "_rank"], ascending=[False, True, True, True],
+            kind="stable").drop(columns="_rank").reset_index(drop=True)
         return cls.make(ctx, data, cls.show(data), [
             "Simulated panels (`unlearning.evaluation.verdict.simulated_panel`): N unlearned and N retrained models, "
             f"M forget examples and {' + '.join(map(str, V.SIM_CONTROL_ROWS))} control rows (retain, test), "

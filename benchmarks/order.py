@@ -1,0 +1,124 @@
+"""The order a benchmark session runs its cells in, so that pytest-split's consecutive chunks (`duration_based_chunks`,
+the launcher's shards) cut where a cut costs nothing.
+
+- **Units**: a module may define `shard_group(cell_id) -> key`; its cells with one key share what the lab trains (a
+  forgetting panel's models, a paper table's originals and oracles, a grid dataset's originals), and run next to each
+  other (`group_cells`: stably reordered by the first appearance of their key). A cell of a module without one is a
+  unit of its own.
+- **Free cells**: a module may set `SHARES_NOTHING = True` (test_verdict: each cell simulates its own panels): its
+  cells can run anywhere.
+- **Cuts**: pytest-split ends a shard at the first cell that brings it to its share of the recorded seconds
+  (`total / splits`), wherever that falls. Where that would be inside a unit, the shard is first filled up to its share
+  with free cells (`place_cuts`), so the cut falls before the unit: the next shard builds it once, none rebuilds it.
+  Release 7f35d0f, split without this, cut paper 000's first California trial: the second shard retrained its
+  1,000-epoch original and oracle (9 min 54 s).
+
+Every shard computes the same order from the same collection and durations file, so the shards still partition the
+session; each cell's numbers do not depend on where it runs (the sharded smoke check compares them).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+SPLITTER = "duration_based_chunks"      # the pytest-split algorithm whose cuts `place_cuts` places
+
+
+def unit_key(item) -> tuple:
+    group = getattr(getattr(item, "module", None), "shard_group", None)
+    callspec = getattr(item, "callspec", None)
+    if group is None or callspec is None:
+        return (item.nodeid,)
+    return (item.module.__name__, group(callspec.id))
+
+
+def is_free(item) -> bool:
+    return bool(getattr(getattr(item, "module", None), "SHARES_NOTHING", False))
+
+
+def group_cells(items) -> None:
+    """Each unit's cells next to each other, units in the order of their first cell (stable)."""
+    keys = [unit_key(item) for item in items]
+    first: dict = {}
+    for k in keys:
+        first.setdefault(k, len(first))
+    items[:] = [items[i] for i in sorted(range(len(items)), key=lambda i: (first[keys[i]], i))]
+
+
+def seconds_of(items, recorded: dict[str, float]) -> Callable[[object], float]:
+    """A cell's seconds as pytest-split counts them: its recorded ones, else the mean of the recorded cells."""
+    known = [recorded[i.nodeid] for i in items if i.nodeid in recorded]
+    mean = sum(known) / len(known) if known else 1.0
+    return lambda item: recorded.get(item.nodeid, mean)
+
+
+def units_of(items) -> list[list]:
+    """Consecutive cells that share a unit key, as lists (a cell without `shard_group` alone)."""
+    units: list[list] = []
+    for item in items:
+        key = unit_key(item)
+        if units and len(key) == 2 and unit_key(units[-1][-1]) == key:
+            units[-1].append(item)
+        else:
+            units.append([item])
+    return units
+
+
+def place_cuts(items, splits: int, seconds: Callable[[object], float]) -> None:
+    """Reorder `items` (already grouped) so that no chunk of pytest-split's `duration_based_chunks` ends inside a
+    unit, where the free cells suffice: before a unit the cut would fall in, free cells fill the shard to its share.
+    Units keep their order; free cells not needed at a cut run last."""
+    if splits < 2:
+        return
+    free = [i for i in items if is_free(i)]
+    units = units_of([i for i in items if not is_free(i)])
+    share = sum(seconds(i) for i in items) / splits
+    out: list = []
+    shard, filled = 1, 0.0
+
+    def add(item) -> None:                   # pytest-split's rule: a shard ends once it holds its share
+        nonlocal shard, filled
+        if shard < splits and filled >= share:
+            shard, filled = shard + 1, 0.0
+        out.append(item)
+        filled += seconds(item)
+
+    for unit in units:
+        inner = sum(seconds(i) for i in unit[:-1])
+        if shard < splits and filled < share <= filled + inner and sum(map(seconds, free)) >= share - filled:
+            while filled < share:
+                add(free.pop(0))
+        for item in unit:
+            add(item)
+    for item in free:
+        add(item)
+    items[:] = out
+
+
+class CutPlacer:
+    """The plugin that places the cuts (`place_cuts`), registered by the benchmarks' conftest after pytest-split: among
+    the `trylast` hooks the later-registered runs first, so it sees the cells after `-k` / `-m` deselected theirs and
+    hands pytest-split the order it cuts."""
+
+    PLUGIN = "unlearning-bench-cuts"
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config, items) -> None:
+        splits = config.getoption("splits", None)
+        path = config.getoption("durations_path", None)
+        if not splits or config.getoption("splitting_algorithm", None) != SPLITTER or not path:
+            return
+        try:
+            recorded = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return                           # pytest-split reports the missing or torn file itself
+        place_cuts(items, int(splits), seconds_of(items, recorded))
+
+
+def register(config) -> None:
+    if not config.pluginmanager.has_plugin(CutPlacer.PLUGIN):
+        config.pluginmanager.register(CutPlacer(), CutPlacer.PLUGIN)
