@@ -313,6 +313,14 @@ def test_runs_without_provenance_load_from_machine_info_cpu(tmp_path):
     assert sorted(r.name for r in loaded.dirty) == ["amd.json", "intel.json"]
 
 
+def test_the_committed_report_is_one_clean_release_run():
+    loaded = load([str(COMMITTED)])
+    [run] = loaded.runs                                  # one release run (python -m benchmarks.release)
+    assert run.name.startswith("release-") and run.name.endswith("-paper.json")
+    assert run.cpu_capability and run.kernels != "not recorded"
+    assert loaded.dirty == [] and loaded.mixed == []     # one commit, one machine
+
+
 def test_a_dirty_run_is_named_with_its_changed_paths_and_a_clean_one_is_not(tmp_path, capsys):
     clean, changed = split(sweep(), lambda info: info["seed"] == 2)
     clean["commit_info"]["dirty"] = False
