@@ -360,8 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     if (code := regenerate(folder / "merged.json", run_name, args.reports, folder / "previous", tree)) != 0:
         return code
     code = report_moved(previous, args.reports / "runs" / run_name, folder)
-    save_json(summary_path, {**json.loads(summary_path.read_text(encoding="utf-8")), "released": True})
-    remove_worktree(ROOT, tree)
+    finish(summary_path, tree)
     return code
 
 
@@ -449,6 +448,12 @@ def worktree(root: Path, commit: str, folder: Path) -> Path:
     os.environ.setdefault(ENV_CACHE_DIR, str(cache_dir()))
     os.environ["PYTHONPATH"] = os.pathsep.join([str(tree), *filter(None, [os.environ.get("PYTHONPATH")])])
     return tree
+
+
+def finish(summary_path: Path, tree: Path) -> None:
+    """The release is done: marked so in `release.json` (`--resume` passes it by), its worktree removed."""
+    save_json(summary_path, {**json.loads(summary_path.read_text(encoding="utf-8")), "released": True})
+    remove_worktree(ROOT, tree)
 
 
 def remove_worktree(root: Path, tree: Path) -> None:
