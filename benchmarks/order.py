@@ -9,7 +9,8 @@ the launcher's shards) cut where a cut costs nothing.
   cells can run anywhere.
 - **Cuts**: pytest-split ends a shard at the first cell that brings it to its share of the recorded seconds
   (`total / splits`), wherever that falls. Where that would be inside a unit, the shard is first filled up to its share
-  with free cells (`place_cuts`), so the cut falls before the unit: the next shard builds it once, none rebuilds it.
+  with later units that end before the share, then with free cells (`place_cuts`), so the cut falls before the unit:
+  the next shard builds it once, none rebuilds it.
   Release 7f35d0f, split without this, cut paper 000's first California trial: the second shard retrained its
   1,000-epoch original and oracle (9 min 54 s).
 
@@ -68,35 +69,50 @@ def units_of(items) -> list[list]:
     return units
 
 
+class _Chunks:
+    """pytest-split's `duration_based_chunks`, replayed as cells are placed: a shard ends once it holds its share."""
+
+    def __init__(self, splits: int, share: float, seconds: Callable[[object], float]):
+        self.splits, self.share, self.seconds = splits, share, seconds
+        self.shard, self.filled, self.out = 1, 0.0, []
+
+    def add(self, *items) -> None:
+        for item in items:
+            if self.shard < self.splits and self.filled >= self.share:
+                self.shard, self.filled = self.shard + 1, 0.0
+            self.out.append(item)
+            self.filled += self.seconds(item)
+
+    def short(self) -> float:
+        """What the shard lacks of its share (0 once it holds it, or in the last shard)."""
+        return max(self.share - self.filled, 0.0) if self.shard < self.splits else 0.0
+
+    def cut_inside(self, unit) -> bool:
+        return 0 < self.short() <= sum(self.seconds(i) for i in unit[:-1])
+
+
 def place_cuts(items, splits: int, seconds: Callable[[object], float]) -> None:
     """Reorder `items` (already grouped) so that no chunk of pytest-split's `duration_based_chunks` ends inside a
-    unit, where the free cells suffice: before a unit the cut would fall in, free cells fill the shard to its share.
-    Units keep their order; free cells not needed at a cut run last."""
+    unit, where it can: before a unit the cut would fall in, the shard is filled to its share with later units that
+    end before it (in their order), then with free cells. Free cells not needed at a cut run last."""
     if splits < 2:
         return
     free = [i for i in items if is_free(i)]
     units = units_of([i for i in items if not is_free(i)])
-    share = sum(seconds(i) for i in items) / splits
-    out: list = []
-    shard, filled = 1, 0.0
-
-    def add(item) -> None:                   # pytest-split's rule: a shard ends once it holds its share
-        nonlocal shard, filled
-        if shard < splits and filled >= share:
-            shard, filled = shard + 1, 0.0
-        out.append(item)
-        filled += seconds(item)
-
-    for unit in units:
-        inner = sum(seconds(i) for i in unit[:-1])
-        if shard < splits and filled < share <= filled + inner and sum(map(seconds, free)) >= share - filled:
-            while filled < share:
-                add(free.pop(0))
-        for item in unit:
-            add(item)
-    for item in free:
-        add(item)
-    items[:] = out
+    chunks = _Chunks(splits, sum(seconds(i) for i in items) / splits, seconds)
+    while units:
+        unit = units.pop(0)
+        if chunks.cut_inside(unit):
+            for later in [u for u in units if not chunks.cut_inside(u)]:
+                if chunks.short() > 0 and not chunks.cut_inside(later):
+                    units.remove(later)
+                    chunks.add(*later)
+            if sum(map(seconds, free)) >= chunks.short():
+                while chunks.short() > 0:
+                    chunks.add(free.pop(0))
+        chunks.add(*unit)
+    chunks.add(*free)
+    items[:] = chunks.out
 
 
 class CutPlacer:

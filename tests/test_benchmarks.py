@@ -81,10 +81,10 @@ def test_profile_from_environment(monkeypatch):
     monkeypatch.setenv("BENCH_PROFILE", "paper")
     assert get_profile().name == "paper" and get_profile("smoke").name == "smoke"
     paper = PROFILES["paper"]
-    # a spread wherever the release can afford one (benchmarks/profiles.py says what each cost); California's one
-    # trial is the paper's own single run
+    # a spread wherever the release can afford one (benchmarks/profiles.py says what each cost); California at 3
+    # trials: its seed 0 never reaches the paper's threshold, so fewer could show no convergence at all
     assert len(paper.grid.seeds) >= 3 and len(paper.paper000.trials["synthetic"]) >= 3
-    assert len(paper.paper002.seeds) >= 2 and paper.paper000.trials["california"] == (0,)
+    assert len(paper.paper002.seeds) >= 2 and len(paper.paper000.trials["california"]) >= 3
     assert set(paper.paper002.sweep_seeds) <= set(paper.paper002.seeds)
 
 

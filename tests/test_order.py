@@ -51,13 +51,13 @@ def test_without_placed_cuts_pytest_split_cuts_inside_a_unit():
     assert units_cut(chunks(items, seconds, 2)) == {"b"}        # the share is 60 s: reached inside panel b
 
 
-def test_placed_cuts_keep_every_unit_in_one_shard_and_balance_with_free_cells():
+def test_placed_cuts_keep_every_unit_in_one_shard_filled_with_later_units_then_free_cells():
     items, seconds = session()
     order.place_cuts(items, 2, order.seconds_of(items, seconds))
     shards = chunks(items, seconds, 2)
     assert units_cut(shards) == set()
     first = [n.split("[")[1].rstrip("]") for n in shards[0]]
-    assert first[:2] == ["a-1", "a-2"] and all(c.startswith("v") for c in first[2:]) and len(first) > 2
+    assert first[:3] == ["a-1", "a-2", "c-1"] and all(c.startswith("v") for c in first[3:]) and len(first) > 3
     assert sorted(n for s in shards for n in s) == sorted(i.nodeid for i in session()[0])    # a partition
     durations = [sum(seconds[n] for n in s) for s in shards]
     assert durations == [60, 60]
