@@ -6,8 +6,8 @@ Pick one with `--bench-profile NAME` or `BENCH_PROFILE=NAME`:
   sizes). Minutes at most on a 2-core CPU; what CI runs. The synthetic part needs no data.
 - `quick`: the papers' tables on their real sizes but fewer seeds and shorter caps: a
   first look in a quarter of an hour.
-- `paper`: the papers' settings, what the release runs within an hour on a 2-core CPU: 2-8
-  seeds or trials per paper table (the papers report one run each), the grid's 3 seeds.
+- `paper`: the papers' settings, what the release runs (docs/release.md): 2-8 seeds or
+  trials per paper table (the papers report one run each), the grid's 3 seeds.
 
 How big each *dataset* is under a profile (a seeded subset, an epoch cap) is the table
 `SCALES` (dataset -> profile -> part -> `Scale`; `Profile.scale` reads it): a dataset without
@@ -244,10 +244,10 @@ PROFILES = {
                               error_settings=((16, 20, 0.06), (8, 20, 0.06))),
         cluster=Cluster(shards=4, mem_gb=6.0, timeout_min=120),
     ),
-    # The papers' tables at their settings with 1-8 seeds; MNIST at 3 epochs (`SCALES`). The grid runs on subsets
+    # The papers' tables at their settings with 2-8 seeds; MNIST at 3 epochs (`SCALES`). The grid runs on subsets
     # (its 12 sizes x 3 seeds x every method would otherwise retrain full MNIST 36 times). The release runs this
-    # profile (`python -m benchmarks.release`, docs/release.md) within an hour on a 2-core CPU: what it cut to get
-    # there, each measured alone on one core (2026-12-05), is said beside each field below.
+    # profile (`python -m benchmarks.release`, docs/release.md#cost-here: 1 h 15 min on a 2-core CPU, the hour not
+    # yet met): what was cut toward it, and what each part cost, is said beside each field below.
     "paper": Profile(
         name="paper",
         # California at 3 trials: the paper reports one run, but seed 0's every model stops at the 1,000-epoch cap
