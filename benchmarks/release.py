@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"release: error: {exc}", file=sys.stderr)
         return DIRTY_EXIT
-    summary_path = folder / "release.json"
+    summary_path = folder / SUMMARY
     started = time.time()
     try:
         manifest = run_shards(args, extra, profile, folder, tree)
@@ -387,6 +387,13 @@ def release_of(args, profile: str) -> tuple[Path, str] | int:
 
 # -- the release's folder and its own checkout ------------------------------------------------------------------------
 TREE = "tree"
+SUMMARY = "release.json"
+
+
+def summary_of(folder: Path) -> dict:
+    """The release folder's `release.json` ({} where there is none yet)."""
+    path = folder / SUMMARY
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
 def releases(root: Path) -> Path:
@@ -396,19 +403,18 @@ def releases(root: Path) -> Path:
 def begin(folder: Path, commit: str, profile: str, stale: list[Stale]) -> None:
     """The release folder's `release.json` as the release starts: what it releases (read back by `--resume`)."""
     folder.mkdir(parents=True, exist_ok=True)
-    save_json(folder / "release.json", {"commit": commit, "profile": profile, "sessions": [],
-                                        "stale_searches_skipped": {s.dataset: s.methods for s in stale}})
+    save_json(folder / SUMMARY, {"commit": commit, "profile": profile, "sessions": [],
+                                 "stale_searches_skipped": {s.dataset: s.methods for s in stale}})
 
 
 def begun(folder: Path) -> dict:
     """The `release.json` of a release started in `folder` (ValueError: none, or one made before it recorded its
     commit)."""
-    path = folder / "release.json"
-    if not (folder / "launch.json").exists() or not path.exists():
-        raise ValueError(f"{folder} holds no release to resume (no launch.json or release.json)")
-    summary = json.loads(path.read_text(encoding="utf-8"))
+    summary = summary_of(folder)
+    if not (folder / "launch.json").exists() or not summary:
+        raise ValueError(f"{folder} holds no release to resume (no launch.json or {SUMMARY})")
     if not summary.get("commit"):
-        raise ValueError(f"{path} names no commit: a release started by an older version of this command; "
+        raise ValueError(f"{folder / SUMMARY} names no commit: a release started by an older version of this command; "
                          "start it again (remove the folder)")
     return summary
 
@@ -418,8 +424,7 @@ def unfinished(root: Path, profile: str) -> Path:
     else the one unfinished release of `profile` (ValueError: none, or several: `--folder` chooses)."""
     head = git_state(root)["git_commit"] or ""
     found = [p.parent for p in sorted(releases(root).glob(f"*-{profile}/launch.json"))
-             if not json.loads((p.parent / "release.json").read_text(encoding="utf-8")
-                               if (p.parent / "release.json").exists() else "{}").get("released")]
+             if not summary_of(p.parent).get("released")]
     mine = [f for f in found if head and f.name == f"{head[:12]}-{profile}"]
     if mine or len(found) == 1:
         return (mine or found)[0]
@@ -452,7 +457,7 @@ def worktree(root: Path, commit: str, folder: Path) -> Path:
 
 def finish(summary_path: Path, tree: Path) -> None:
     """The release is done: marked so in `release.json` (`--resume` passes it by), its worktree removed."""
-    save_json(summary_path, {**json.loads(summary_path.read_text(encoding="utf-8")), "released": True})
+    save_json(summary_path, {**summary_of(summary_path.parent), "released": True})
     remove_worktree(ROOT, tree)
 
 
@@ -491,26 +496,30 @@ def run_shards(args, extra: list[str], profile, folder: Path, tree: Path) -> Man
     executor = resolve_executor(args.executor)
     splits = args.shards or (cpus() if executor == "local" else profile.cluster.shards)
     here = str(durations(profile.name))
-    test_args = [str(tree / durations(profile.name).relative_to(ROOT)) if a == here else a
-                 for a in pytest_args(profile.name, extra)]
+    test_args = [str(tree_durations(tree, profile.name)) if a == here else a for a in pytest_args(profile.name, extra)]
     eta = Eta(collect(test_args, tree), _recorded(tree, profile.name), folder)
     say(f"release: {len(eta.cells)} cells of profile {profile.name} as {splits} shard(s) ({executor}); "
         f"folder {folder}")
     c = profile.cluster
     return launch(folder, splits, test_args, executor_kind=executor, say=say, tick=eta.line, tick_s=TICK_S,
-                  cwd=tree, besides=("release.json", TREE),
+                  cwd=tree, besides=(SUMMARY, TREE),
                   resources=Resources(cpus_per_task=c.cpus_per_task, mem_gb=c.mem_gb, timeout_min=c.timeout_min))
+
+
+def tree_durations(tree: Path, profile: str) -> Path:
+    """The released commit's durations file of `profile` (in its worktree)."""
+    return tree / durations(profile).relative_to(ROOT)
 
 
 def _recorded(tree: Path, profile: str) -> dict[str, float]:
     """The released commit's recorded cell durations of `profile`."""
-    path = tree / durations(profile).relative_to(ROOT)
+    path = tree_durations(tree, profile)
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
 def record_session(path: Path, started: float, interrupted: bool) -> dict:
     """Add this invocation's wall seconds to the release's `release.json` (a resumed release: one entry each)."""
-    summary = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"sessions": []}
+    summary = {"sessions": [], **summary_of(path.parent)}
     summary["sessions"].append({"started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
                                 "seconds": time.time() - started, "interrupted": interrupted})
     summary["wall_seconds"] = sum(s["seconds"] for s in summary["sessions"])
