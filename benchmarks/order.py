@@ -2,9 +2,9 @@
 the launcher's shards) cut where a cut costs nothing.
 
 - **Units**: a module may define `shard_group(cell_id) -> key`; its cells with one key share what the lab trains (a
-  forgetting panel's models; a paper 000 trial's, a paper 002 seed's original and oracles), and run next to each
-  other (`group_cells`: stably reordered by the first appearance of their key). A cell of a module without one is a
-  unit of its own (the grid's: a cut there costs a shard a few small originals).
+  forgetting panel's models; a paper 000 dataset's trials, trained as one stacked batch; a paper 002 seed's original
+  and oracles), and run next to each other (`group_cells`: stably reordered by the first appearance of their key). A
+  cell of a module without one is a unit of its own (the grid's: a cut there costs a shard a few small originals).
 - **Free cells**: a module may set `SHARES_NOTHING = True` (test_verdict: each cell simulates its own panels): its
   cells can run anywhere.
 - **Cuts**: pytest-split ends a shard at the first cell that brings it to its share of the recorded seconds
