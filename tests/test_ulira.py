@@ -159,3 +159,27 @@ def test_bad_arguments_are_named():
         ulira.vulnerable(r[:, :5], r)
     with pytest.raises(ValueError, match="share=0"):
         ulira.vulnerable(r, r, share=0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_bootstrap_curve_is_roc_curves_own_floats(seed):
+    """`_measures` computes the curve without scikit-learn's per-call checks: the same floats as `roc_curve` and
+    `auc` (bit for bit), with tied scores, zero counts and pairs counted several times, as a resample gives them."""
+    from sklearn.metrics import auc, roc_curve
+
+    rng = np.random.default_rng([31, seed])
+    n, n_r, m = 8, 7, 30
+    su = np.round(rng.normal(0.3, 1, (n, m)), 1)          # rounded: many tied scores, across the two groups too
+    sr = np.round(rng.normal(0.0, 1, (n_r, m)), 1)
+    cu, cr, ce = rng.multinomial(n, [1 / n] * n), rng.multinomial(n_r, [1 / n_r] * n_r), rng.multinomial(m, [1 / m] * m)
+    wu, wr = np.outer(cu, ce), np.outer(cr, ce)
+    fprs = (0.01, 0.1, 0.3)
+    got = ulira._measures(su, sr, wu, wr, fprs)
+    w = np.r_[wu.ravel(), wr.ravel()]
+    keep = w > 0
+    y = np.r_[np.ones(su.size), np.zeros(sr.size)][keep]
+    fpr, tpr, _ = roc_curve(y, np.r_[su.ravel(), sr.ravel()][keep], sample_weight=w[keep], drop_intermediate=False)
+    want = np.array([auc(fpr, tpr), *(tpr[np.searchsorted(fpr, t, side="right") - 1] for t in fprs)])
+    assert np.array_equal(got, want)
+    assert np.array_equal(np.stack(ulira._roc(y, np.r_[su.ravel(), sr.ravel()][keep], w[keep].astype(float))),
+                          np.stack([fpr, tpr]))
