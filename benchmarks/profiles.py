@@ -267,14 +267,15 @@ PROFILES = {
         # ~2.5 min in release 7f35d0f), the baselines at the same 2 (seed 0)
         grid=Grid(seeds=(0, 1, 2), sizes_unstacked=(100, 600), seeds_unstacked=(0,),
                   full_sizes_unstacked=(100, 600)),
-        # Removal size 20 alone (size 100 too cost ~10 min on the small datasets); MNIST (its ConvNets train one by one):
-        # the random regime alone, 8 ConvNets a group (16 cost 21.6 min of release ea03510; in this regime 16 did not
-        # tell the no-op from retraining either: reports/models_needed.md), each method with a search at its tuned
-        # point only. Sweeps at 3 relabeling rates and 2 pruning scales (were 6 and 4).
+        # Removal size 20 alone (size 100 too cost ~10 min on the small datasets); MNIST (its ConvNets train one by
+        # one): the random regime alone, 8 ConvNets a group (16 cost 21.6 min of release ea03510; in this regime 16
+        # did not tell the no-op from retraining either: reports/models_needed.md), each method with a search at its
+        # tuned point only. Sweeps at 3 relabeling rates and 2 pruning scales (were 6 and 4).
         # The verdict's error rates at 100 panels per scenario (200 cost ~30 min), at the audit's own N (32 stacked,
         # 8 MNIST ConvNets) and M (20, its one removal size): without ρ = 0.65 and without M = 100 (the audit's
         # size 100 went first; its 24 cells took 15 min of release 7f35d0f's 19).
-        forgetting=Forgetting(sizes=(20,), n_models_unstacked=8, relabel_lrs=(1e-2, 0.1, 1.0), pruning_scales=(0.5, 2.0),
+        forgetting=Forgetting(sizes=(20,), n_models_unstacked=8, relabel_lrs=(1e-2, 0.1, 1.0),
+                              pruning_scales=(0.5, 2.0),
                               sizes_unstacked=(20,), regimes_unstacked=("random",),
                               settings_unstacked=("tuned",),
                               error_settings=((32, 20, 0.06), (8, 20, 0.06), (8, 20, 0.2)),

@@ -552,12 +552,24 @@ def keep_previous(runs: Path, previous: Path) -> list[Path]:
 def regenerate(merged: Path, run_name: str, reports: Path, previous: Path, tree: Path = ROOT) -> int:
     """`reports/runs/` becomes the one merged run and the report is regenerated from it; a failed report puts the
     previous runs back from their copy in the release folder (`previous`; the report generator itself replaces its
-    pages all at once or not at all)."""
+    pages all at once or not at all).
+
+    The released commit's generator writes the report in its own worktree's `reports/`, a copy of `reports` (its
+    links to `docs/` and the run's file name are then a checkout's, as committed), which then replaces `reports`."""
     runs = reports / "runs"
     replace_runs(runs, [merged], run_name)
-    code = subprocess.run([sys.executable, "-m", "unlearning.bench.report", str(runs), "--out", str(reports)],
-                          cwd=tree, check=False).returncode
+    staged = reports if tree.resolve() == ROOT.resolve() else tree / REPORTS      # the worktree's, else as given
+    if staged is not reports:       # the checkout's report as it now is: the generator's own checks see it
+        shutil.rmtree(staged, ignore_errors=True)
+        shutil.copytree(reports, staged)
+    code = subprocess.run([sys.executable, "-m", "unlearning.bench.report", os.path.relpath(staged / "runs", tree),
+                           "--out", os.path.relpath(staged, tree)], cwd=tree, check=False).returncode
     if code == 0:
+        if staged is not reports:
+            tmp, aside = temp_folder(reports)
+            shutil.copytree(staged, tmp, dirs_exist_ok=True)
+            swap_folder(tmp, reports, aside)
+            restore_aside(tmp, aside, reports)
         say(f"release: {reports} regenerated from {runs / run_name}")
         return 0
     print(f"release: error: the report generator exited {code}: the previous runs are put back", file=sys.stderr)

@@ -245,6 +245,10 @@ def test_an_interrupted_and_resumed_release_gives_the_records_of_an_uninterrupte
     assert sorted(p.name for p in (reports / "runs").iterdir()) == [f"release-{git(clone, 'rev-parse', 'HEAD')[:12]}"
                                                                     "-smoke.json"]
     assert (reports / "README.md").exists() and (tmp_path / "whole" / "moved.csv").exists()
+    # written in the worktree, then moved: its links and the run's name are a checkout's, not the release folder's
+    provenance = (reports / "provenance.md").read_text()
+    assert "(../docs/choices.md)" in provenance and "| reports/runs/release-" in provenance
+    assert str(tmp_path) not in provenance and f"{release.TREE}/docs" not in (reports / "README.md").read_text()
     summary = json.loads((tmp_path / "whole" / "release.json").read_text())
     assert summary["shards"] == 2 and summary["parts"]["paper000_weight_pruning synthetic"]["cells"] == 6
     assert summary["released"] is True and summary["commit"] == git(clone, "rev-parse", "HEAD")

@@ -85,9 +85,9 @@ BOOTSTRAP_METHOD = "percentile"
 # MNIST cells' ρ); refitted, 100 % at both. The three-way resampling over-counts the interaction of models and
 # examples, so the refitted interval leans wide (AUC: 0.074 wide against 0.055 fixed at ρ = 0.06).
 REFIT = True
-# Resamples per interval: one refit and one ROC curve (`_roc`) per resample over all pairs; 400 keep `ulira_metrics` (forget,
-# vulnerable and 200 retain points) under 2 s at N = 32, M = 100 (1.7 s on 2 cores at load 3) and put 10 resamples
-# beyond each 2.5 % end.
+# Resamples per interval: one refit and one ROC curve (`_roc`) per resample over all pairs; 400 keep `ulira_metrics`
+# (forget, vulnerable and 200 retain points) under 2 s at N = 32, M = 100 (1.7 s on 2 cores at load 3) and put 10
+# resamples beyond each 2.5 % end.
 N_RESAMPLES = 400
 VULNERABLE_SHARE = 0.1           # the most vulnerable tenth (RULI)
 PREFIXES = ("ulira_", "ulira_vulnerable_", "ulira_retain_")

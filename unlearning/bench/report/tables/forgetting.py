@@ -38,9 +38,9 @@ NOTE = ("Each record is a mean over N models (column N) trained from N seeds; ce
         "from the same original on the forget set, nats (0 is best; classification only). F [lo, hi]: NeurIPS "
         "2023 challenge forget quality against N retrained reference models, 95 % bootstrap interval over the "
         "forget examples; F / null: F over its mean when the two groups are exchangeable (from N alone: 0.106 at "
-        "N = 32, 0.199 at N = 8 (MNIST's ConvNets); 1 is as good as retraining on average); ceiling: F of a second retrained group "
-        "(naive retraining) at the same N, one noisy sample of that null. RTE: naive retraining seconds / the "
-        "method's (> 1: faster than retraining; empty for the no-op: zero cost).")
+        "N = 32, 0.199 at N = 8 (MNIST's ConvNets); 1 is as good as retraining on average); ceiling: F of a "
+        "second retrained group (naive retraining) at the same N, one noisy sample of that null. RTE: naive "
+        "retraining seconds / the method's (> 1: faster than retraining; empty for the no-op: zero cost).")
 VERDICT_NOTE = (
     "verdict (`unlearning.evaluation.verdict`): a permutation test "
     f"({V.N_PERMUTATIONS} seeded resamples of the 2N models) of "
