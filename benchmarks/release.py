@@ -558,14 +558,15 @@ def regenerate(merged: Path, run_name: str, reports: Path, previous: Path, tree:
     links to `docs/` and the run's file name are then a checkout's, as committed), which then replaces `reports`."""
     runs = reports / "runs"
     replace_runs(runs, [merged], run_name)
-    staged = reports if tree.resolve() == ROOT.resolve() else tree / REPORTS      # the worktree's, else as given
-    if staged is not reports:       # the checkout's report as it now is: the generator's own checks see it
+    in_tree = tree.resolve() != ROOT.resolve()
+    staged = tree / REPORTS if in_tree else reports
+    if in_tree:                     # the checkout's report as it now is: the generator's own checks see it
         shutil.rmtree(staged, ignore_errors=True)
         shutil.copytree(reports, staged)
     code = subprocess.run([sys.executable, "-m", "unlearning.bench.report", os.path.relpath(staged / "runs", tree),
                            "--out", os.path.relpath(staged, tree)], cwd=tree, check=False).returncode
     if code == 0:
-        if staged is not reports:
+        if in_tree:
             tmp, aside = temp_folder(reports)
             shutil.copytree(staged, tmp, dirs_exist_ok=True)
             swap_folder(tmp, reports, aside)

@@ -164,6 +164,9 @@ def scores(u, r, *, matched: bool = MATCHED_FITS) -> tuple[np.ndarray, np.ndarra
 
 
 # -- the attack ---------------------------------------------------------------------------------------------------
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz         # numpy < 2 names it trapz (as sklearn's auc uses)
+
+
 def _roc(y: np.ndarray, score: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(fpr, tpr) of `sklearn.metrics.roc_curve(y, score, sample_weight=w, drop_intermediate=False)` for 0/1 labels
     `y` and positive integer counts `w`, by its arithmetic (scores sorted descending, a threshold where the score
@@ -173,8 +176,7 @@ def _roc(y: np.ndarray, score: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, n
     ends = np.r_[np.flatnonzero(np.diff(score[order])), score.size - 1]
     tps = np.r_[0.0, np.cumsum((y * w)[order], dtype=np.float64)[ends]]
     fps = np.r_[0.0, np.cumsum(((1 - y) * w)[order], dtype=np.float64)[ends]]
-    return (fps / fps[-1] if fps[-1] > 0 else np.full(fps.shape, np.nan),
-            tps / tps[-1] if tps[-1] > 0 else np.full(tps.shape, np.nan))
+    return fps / fps[-1], tps / tps[-1]
 
 
 def _measures(su: np.ndarray, sr: np.ndarray, wu: np.ndarray, wr: np.ndarray, fprs: tuple[float, ...]) -> np.ndarray:
@@ -185,7 +187,7 @@ def _measures(su: np.ndarray, sr: np.ndarray, wu: np.ndarray, wr: np.ndarray, fp
     y = np.r_[np.ones(su.size), np.zeros(sr.size)][keep]
     fpr, tpr = _roc(y, np.r_[su.ravel(), sr.ravel()][keep], w[keep])
     # AUC from the same curve (`sklearn.metrics.auc`'s trapezoid; fpr never decreases), one sort per resample
-    return np.array([float(np.trapezoid(tpr, fpr)), *(tpr[np.searchsorted(fpr, t, side="right") - 1] for t in fprs)])
+    return np.array([float(_trapezoid(tpr, fpr)), *(tpr[np.searchsorted(fpr, t, side="right") - 1] for t in fprs)])
 
 
 @dataclass(frozen=True)
