@@ -6,7 +6,7 @@ Pick one with `--bench-profile NAME` or `BENCH_PROFILE=NAME`:
   sizes). Minutes at most on a 2-core CPU; what CI runs. The synthetic part needs no data.
 - `quick`: the papers' tables on their real sizes but fewer seeds and shorter caps: a
   first look in a quarter of an hour.
-- `paper`: the papers' settings, what the release runs (docs/release.md): 2-8 seeds or
+- `paper`: the papers' settings, what the release runs (docs/release.md): 1-8 seeds or
   trials per paper table (the papers report one run each), the grid's 3 seeds.
 
 How big each *dataset* is under a profile (a seeded subset, an epoch cap) is the table
@@ -244,7 +244,7 @@ PROFILES = {
                               error_settings=((16, 20, 0.06), (8, 20, 0.06))),
         cluster=Cluster(shards=4, mem_gb=6.0, timeout_min=120),
     ),
-    # The papers' tables at their settings with 2-8 seeds; MNIST at 3 epochs (`SCALES`). The grid runs on subsets
+    # The papers' tables at their settings with 1-8 seeds; MNIST at 3 epochs (`SCALES`). The grid runs on subsets
     # (its 12 sizes x 3 seeds x every method would otherwise retrain full MNIST 36 times). The release runs this
     # profile (`python -m benchmarks.release`, docs/release.md#cost-here): what was cut toward its hour on a 2-core
     # CPU, and what each part cost, is said beside each field below.
@@ -252,9 +252,9 @@ PROFILES = {
         name="paper",
         # California at 3 trials: the paper reports one run, but seed 0's every model stops at the 1,000-epoch cap
         # (its MSE levels off at 0.0154-0.0162, above the 0.015 threshold), so one trial shows no epochs to
-        # convergence at all (release ea03510, which ran it alone: 20.5 min on one core of two busy ones); seeds 1 and
-        # 2 converge (m_o 289 and 244 epochs). The lab trains the 3 trials as one stacked batch: 16.6 min on one core
-        # of two busy ones (one trial alone: 20.5)
+        # convergence at all (release ea03510, which ran it alone); seeds 1 and 2 converge (m_o 289 and 244 epochs).
+        # The lab trains the 3 trials as one stacked batch: 16.6 min on one core of two busy ones (one trial alone,
+        # ea03510: 20.5)
         paper000=Paper000(trials={"synthetic": (0, 1, 2, 3, 4, 5, 6, 7), "california": (0, 1, 2)}),
         # Table 1 at one seed, as the paper reports it (no interval then): its full-MNIST trainings (an original and 2
         # oracles a seed) take 4.6-5.4 min each on one core of two busy ones (release ea03510: 2 seeds, 30.3 min;
